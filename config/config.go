@@ -1,0 +1,281 @@
+// Package config holds gtm's configuration model (DESIGN.md §2) and the one
+// validation that every source of configuration goes through: the Corefile
+// today, the control API later. A Config is plain data; the plugin compiles a
+// validated Config into the immutable snapshot that answers queries.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Pos is where a configuration item was written, so that every error can name
+// the place. File is the Corefile's path (or an API path later).
+type Pos struct {
+	File string
+	Line int
+}
+
+// Errorf returns an error that names the position, in the format CoreDNS's
+// own Corefile errors use.
+func (p Pos) Errorf(format string, args ...any) error {
+	return fmt.Errorf("%s:%d - Error during parsing: %s", p.File, p.Line, fmt.Sprintf(format, args...))
+}
+
+// Type is the record type a pool serves.
+type Type uint8
+
+const (
+	TypeA     Type = iota + 1 // IPv4 addresses
+	TypeAAAA                  // IPv6 addresses
+	TypeCNAME                 // domain names
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeA:
+		return "A"
+	case TypeAAAA:
+		return "AAAA"
+	case TypeCNAME:
+		return "CNAME"
+	}
+	return "unknown"
+}
+
+// Mode is an address's administrative mode.
+type Mode uint8
+
+const (
+	ModeAuto Mode = iota // health decides
+	ModeUp               // forced healthy
+	ModeDown             // forced out of every answer, for maintenance
+)
+
+func (m Mode) String() string {
+	return [...]string{"auto", "up", "down"}[m]
+}
+
+// ParseMode reads a mode keyword.
+func ParseMode(s string) (Mode, bool) {
+	switch s {
+	case "auto":
+		return ModeAuto, true
+	case "up":
+		return ModeUp, true
+	case "down":
+		return ModeDown, true
+	}
+	return 0, false
+}
+
+// Method is how addresses are chosen within a pool, or pools within a
+// collection.
+type Method uint8
+
+const (
+	MethodAll      Method = iota // every available one, order rotated per query
+	MethodWeight                 // drawn at random in proportion to weight
+	MethodSequence               // the first available ones in configured order
+)
+
+func (m Method) String() string {
+	return [...]string{"all", "weight", "sequence"}[m]
+}
+
+// ParseMethod reads a method keyword.
+func ParseMethod(s string) (Method, bool) {
+	switch s {
+	case "all":
+		return MethodAll, true
+	case "weight":
+		return MethodWeight, true
+	case "sequence":
+		return MethodSequence, true
+	}
+	return 0, false
+}
+
+// Switch is an instance's switch mode.
+type Switch uint8
+
+const (
+	SwitchAuto      Switch = iota // primary while available, else secondary
+	SwitchPrimary                 // pinned to the primary collection
+	SwitchSecondary               // pinned to the secondary collection
+)
+
+func (s Switch) String() string {
+	return [...]string{"auto", "primary", "secondary"}[s]
+}
+
+// ParseSwitch reads a switch-mode keyword.
+func ParseSwitch(s string) (Switch, bool) {
+	switch s {
+	case "auto":
+		return SwitchAuto, true
+	case "primary":
+		return SwitchPrimary, true
+	case "secondary":
+		return SwitchSecondary, true
+	}
+	return 0, false
+}
+
+// AllDown is what an instance answers when no collection is available.
+type AllDown uint8
+
+const (
+	FailOpen AllDown = iota // the primary's addresses, health ignored (forced-down ones still left out)
+	NoData                  // NOERROR with no answer and the SOA
+	ServFail                // SERVFAIL
+	Fallback                // fixed fallback addresses
+)
+
+func (a AllDown) String() string {
+	return [...]string{"fail-open", "nodata", "servfail", "fallback"}[a]
+}
+
+// ParseAllDown reads an all-down keyword.
+func ParseAllDown(s string) (AllDown, bool) {
+	switch s {
+	case "fail-open":
+		return FailOpen, true
+	case "nodata":
+		return NoData, true
+	case "servfail":
+		return ServFail, true
+	case "fallback":
+		return Fallback, true
+	}
+	return 0, false
+}
+
+// Threshold is an availability rule: at least Count members, or at least
+// Percent of them, must be available. Exactly one of the two is set.
+type Threshold struct {
+	Count   int
+	Percent int
+}
+
+func (t Threshold) String() string {
+	if t.Percent > 0 {
+		return fmt.Sprintf("%d%%", t.Percent)
+	}
+	return fmt.Sprintf("%d", t.Count)
+}
+
+// Need is how many of total members must be available under t.
+func (t Threshold) Need(total int) int {
+	if t.Percent > 0 {
+		return (t.Percent*total + 99) / 100
+	}
+	return t.Count
+}
+
+// Address is one endpoint of a pool.
+type Address struct {
+	Pos
+	IP     netip.Addr // for A and AAAA pools
+	Domain string     // for CNAME pools, fully qualified and lower case
+	Weight int
+	Mode   Mode
+}
+
+// Value is the address as written in answers.
+func (a *Address) Value() string {
+	if a.Domain != "" {
+		return a.Domain
+	}
+	return a.IP.String()
+}
+
+// Type is the record type the address is served as.
+func (a *Address) Type() Type {
+	switch {
+	case a.Domain != "":
+		return TypeCNAME
+	case a.IP.Is4():
+		return TypeA
+	default:
+		return TypeAAAA
+	}
+}
+
+// Pool is a named set of addresses of one type.
+type Pool struct {
+	Pos
+	Name         string
+	Type         Type // set explicitly, or taken from the first address
+	Addresses    []*Address
+	Method       Method
+	MaxAnswers   int // 0: the method's default (all: every one; weight, sequence: 1)
+	MinAvailable Threshold
+}
+
+// Member is a pool's place in a collection.
+type Member struct {
+	Pos
+	Pool   string
+	Weight int
+}
+
+// Collection is a list of pools used together for one answer.
+type Collection struct {
+	Pos
+	Members      []Member
+	Method       Method
+	MinAvailable Threshold
+}
+
+// Rule maps where a query comes from to a primary and a secondary collection.
+// Match is "default" for now; geo and CIDR matches add kinds and Values
+// without changing the shape.
+type Rule struct {
+	Pos
+	Match     string
+	Values    []string
+	Primary   *Collection
+	Secondary *Collection // nil: no backup
+}
+
+// Instance is one managed name.
+type Instance struct {
+	Pos
+	Name      string // fully qualified, lower case
+	TTL       uint32
+	Rules     []*Rule
+	Switch    Switch
+	AllDown   AllDown
+	Fallbacks []*Address // with AllDown == Fallback
+}
+
+// SOA holds the names of the zone's synthesized SOA record.
+type SOA struct {
+	MName string // primary name server; default ns1.<zone>
+	RName string // mailbox of the person responsible; default hostmaster.<zone>
+}
+
+// Config is one gtm plugin block.
+type Config struct {
+	Pos
+	Zones     []string // fully qualified, lower case
+	SOA       SOA
+	NS        []string // default: the SOA's MName
+	Pools     []*Pool
+	Instances []*Instance
+}
+
+// Defaults, in one place.
+const (
+	DefaultTTL    = 30
+	MaxTTL        = 86400
+	DefaultWeight = 1
+	MinWeight     = 1
+	MaxWeight     = 100
+	MaxAnswers    = 64
+)
+
+// DefaultThreshold is the availability rule when none is configured: at least
+// one member available.
+var DefaultThreshold = Threshold{Count: 1}

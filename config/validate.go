@@ -1,0 +1,173 @@
+package config
+
+import (
+	"github.com/miekg/dns"
+)
+
+// Validate checks the whole configuration and returns the first rule it
+// breaks, naming the place. A Config that passes compiles without error.
+func (c *Config) Validate() error {
+	if len(c.Zones) == 0 {
+		return c.Errorf("gtm needs at least one zone")
+	}
+	for _, n := range append([]string{c.SOA.MName, c.SOA.RName}, c.NS...) {
+		if n != "" {
+			if _, ok := dns.IsDomainName(n); !ok {
+				return c.Errorf("'%s' is not a valid domain name", n)
+			}
+		}
+	}
+	pools := make(map[string]*Pool, len(c.Pools))
+	for _, p := range c.Pools {
+		if prev, ok := pools[p.Name]; ok {
+			return p.Errorf("duplicate pool '%s' (first defined at line %d)", p.Name, prev.Line)
+		}
+		pools[p.Name] = p
+		if err := p.validate(); err != nil {
+			return err
+		}
+	}
+	names := make(map[string]*Instance, len(c.Instances))
+	for _, in := range c.Instances {
+		if prev, ok := names[in.Name]; ok {
+			return in.Errorf("duplicate instance '%s' (first defined at line %d)", in.Name, prev.Line)
+		}
+		names[in.Name] = in
+		if !c.inZones(in.Name) {
+			return in.Errorf("instance '%s' is outside the plugin's zones %v", in.Name, c.Zones)
+		}
+		if err := in.validate(pools); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) inZones(name string) bool {
+	for _, z := range c.Zones {
+		if dns.IsSubDomain(z, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pool) validate() error {
+	if len(p.Addresses) == 0 {
+		return p.Errorf("pool '%s' has no addresses", p.Name)
+	}
+	if p.Type == 0 {
+		p.Type = p.Addresses[0].Type()
+	}
+	seen := make(map[string]int, len(p.Addresses))
+	for _, a := range p.Addresses {
+		if t := a.Type(); t != p.Type {
+			return a.Errorf("address %s is %s data but pool '%s' holds %s records", a.Value(), t, p.Name, p.Type)
+		}
+		if line, ok := seen[a.Value()]; ok {
+			return a.Errorf("address %s appears twice in pool '%s' (also at line %d)", a.Value(), p.Name, line)
+		}
+		seen[a.Value()] = a.Line
+		if err := checkWeight(a.Pos, a.Weight, "address "+a.Value()); err != nil {
+			return err
+		}
+	}
+	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers {
+		return p.Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
+	}
+	return checkThreshold(p.Pos, p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
+}
+
+func (in *Instance) validate(pools map[string]*Pool) error {
+	if in.TTL < 1 || in.TTL > MaxTTL {
+		return in.Errorf("ttl %d of instance '%s' is out of range (1 to %d seconds)", in.TTL, in.Name, MaxTTL)
+	}
+	if len(in.Rules) == 0 {
+		return in.Errorf("instance '%s' has no access rule: give it a primary collection", in.Name)
+	}
+	var typ Type
+	matches := make(map[string]int, len(in.Rules))
+	for _, r := range in.Rules {
+		if r.Match != "default" {
+			return r.Errorf("unknown rule match '%s' (supported: default)", r.Match)
+		}
+		if line, ok := matches[r.Match]; ok {
+			return r.Errorf("instance '%s' has a second '%s' rule (first at line %d)", in.Name, r.Match, line)
+		}
+		matches[r.Match] = r.Line
+		if r.Primary == nil {
+			return r.Errorf("rule '%s' of instance '%s' has no primary collection", r.Match, in.Name)
+		}
+		for _, col := range []*Collection{r.Primary, r.Secondary} {
+			if col == nil {
+				continue
+			}
+			t, err := col.validate(pools)
+			if err != nil {
+				return err
+			}
+			if typ == 0 {
+				typ = t
+			} else if t != typ {
+				return col.Errorf("collection serves %s records but instance '%s' already serves %s", t, in.Name, typ)
+			}
+		}
+	}
+	if in.AllDown == Fallback && len(in.Fallbacks) == 0 {
+		return in.Errorf("instance '%s': 'fallback' needs at least one address", in.Name)
+	}
+	for _, a := range in.Fallbacks {
+		if t := a.Type(); t != typ {
+			return a.Errorf("fallback %s is %s data but instance '%s' serves %s records", a.Value(), t, in.Name, typ)
+		}
+	}
+	return nil
+}
+
+// validate checks a collection and returns the record type of its pools.
+func (col *Collection) validate(pools map[string]*Pool) (Type, error) {
+	if len(col.Members) == 0 {
+		return 0, col.Errorf("collection has no pools")
+	}
+	var typ Type
+	var first string
+	seen := make(map[string]bool, len(col.Members))
+	for _, m := range col.Members {
+		p, ok := pools[m.Pool]
+		if !ok {
+			return 0, m.Errorf("unknown pool '%s'", m.Pool)
+		}
+		if seen[m.Pool] {
+			return 0, m.Errorf("pool '%s' appears twice in one collection", m.Pool)
+		}
+		seen[m.Pool] = true
+		if err := checkWeight(m.Pos, m.Weight, "pool '"+m.Pool+"'"); err != nil {
+			return 0, err
+		}
+		if typ == 0 {
+			typ, first = p.Type, p.Name
+		} else if p.Type != typ {
+			return 0, m.Errorf("collection mixes pool types: '%s' holds %s records, '%s' holds %s", first, typ, p.Name, p.Type)
+		}
+	}
+	return typ, checkThreshold(col.Pos, col.MinAvailable, len(col.Members), "collection", "pools")
+}
+
+func checkWeight(p Pos, w int, what string) error {
+	if w < MinWeight || w > MaxWeight {
+		return p.Errorf("weight %d of %s is out of range (%d to %d)", w, what, MinWeight, MaxWeight)
+	}
+	return nil
+}
+
+func checkThreshold(p Pos, t Threshold, total int, what, members string) error {
+	switch {
+	case t.Percent != 0 && (t.Percent < 1 || t.Percent > 100):
+		return p.Errorf("min-available %d%% of %s is out of range (1%% to 100%%)", t.Percent, what)
+	case t.Percent == 0 && t.Count < 1:
+		return p.Errorf("min-available %d of %s is out of range (at least 1)", t.Count, what)
+	case t.Percent == 0 && t.Count > total:
+		return p.Errorf("min-available %d of %s can never be met: it has only %d %s", t.Count, what, total, members)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+// Package gtm is a CoreDNS plugin that answers for managed names with the
+// addresses of healthy endpoints, chosen from primary and secondary
+// collections of address pools.
+package gtm
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/request"
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/policy"
+	"github.com/miekg/dns"
+)
+
+const pluginName = "gtm"
+
+// GTM is the plugin handler.
+type GTM struct {
+	Next plugin.Handler
+	Fall fall.F
+
+	zones []string
+	cfg   *config.Config
+	snap  atomic.Pointer[snapshot]
+	rand  policy.Rand
+}
+
+// New returns a handler for a validated configuration, answering from a
+// snapshot compiled with every address's health unknown (so usable unless
+// forced down).
+func New(cfg *config.Config) *GTM {
+	g := &GTM{zones: cfg.Zones, cfg: cfg, rand: policy.DefaultRand}
+	g.snap.Store(compile(cfg, health.Static(nil)))
+	return g
+}
+
+// Name implements plugin.Handler.
+func (g *GTM) Name() string { return pluginName }
+
+// ServeDNS implements plugin.Handler. It reads the current snapshot and
+// nothing else: no lock, no parsing, no I/O.
+func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+	zname := plugin.Zones(g.zones).Matches(qname)
+	if zname == "" {
+		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+	}
+	s := g.snap.Load()
+	in := s.names[qname]
+	if in == nil && g.Fall.Through(qname) {
+		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	qtype := state.QType()
+	switch {
+	case in != nil:
+		g.answer(m, in, qtype)
+	case s.zones[qname] != nil:
+		z := s.zones[qname]
+		switch qtype {
+		case dns.TypeSOA:
+			m.Answer = []dns.RR{soaCopy(z)}
+		case dns.TypeNS:
+			m.Answer = nsCopy(z)
+		default:
+			m.Ns = []dns.RR{soaCopy(z)}
+		}
+	case s.ents[qname] != nil:
+		m.Ns = []dns.RR{soaCopy(s.ents[qname])}
+	default:
+		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{soaCopy(s.zones[zname])}
+	}
+	// Our own OPT record keeps the client's EDNS (and, later, the ECS
+	// option) in the reply instead of CoreDNS rebuilding it from the request.
+	if o := r.IsEdns0(); o != nil {
+		m.SetEdns0(o.UDPSize(), o.Do())
+	}
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// answer fills m for a query on a managed name.
+func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16) {
+	// An apex instance also owns the zone's SOA and NS.
+	if in.name == in.zone.name && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
+		if qtype == dns.TypeSOA {
+			m.Answer = []dns.RR{soaCopy(in.zone)}
+		} else {
+			m.Answer = nsCopy(in.zone)
+		}
+		return
+	}
+	// A CNAME answers every type; addresses only their own type (and ANY).
+	if in.qtype != dns.TypeCNAME && qtype != in.qtype && qtype != dns.TypeANY {
+		m.Ns = []dns.RR{soaCopy(in.zone)}
+		return
+	}
+	r := in.def
+	if r.active == nil {
+		if r.state == stateServFail {
+			m.Authoritative = false
+			m.Rcode = dns.RcodeServerFailure
+			return
+		}
+		m.Ns = []dns.RR{soaCopy(in.zone)}
+		return
+	}
+	var buf [16]*policy.Addr
+	picks := r.active.Pick(buf[:0], g.rand)
+	if len(picks) == 0 {
+		m.Ns = []dns.RR{soaCopy(in.zone)}
+		return
+	}
+	hdr := dns.RR_Header{Name: in.name, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: in.ttl}
+	switch in.qtype {
+	case dns.TypeCNAME:
+		// One name has one CNAME: the method's first choice.
+		m.Answer = []dns.RR{&dns.CNAME{Hdr: hdr, Target: picks[0].Target}}
+	case dns.TypeA:
+		rrs := make([]dns.A, len(picks))
+		m.Answer = make([]dns.RR, len(picks))
+		for i, a := range picks {
+			rrs[i] = dns.A{Hdr: hdr, A: a.Raw}
+			m.Answer[i] = &rrs[i]
+		}
+	case dns.TypeAAAA:
+		rrs := make([]dns.AAAA, len(picks))
+		m.Answer = make([]dns.RR, len(picks))
+		for i, a := range picks {
+			rrs[i] = dns.AAAA{Hdr: hdr, AAAA: a.Raw}
+			m.Answer[i] = &rrs[i]
+		}
+	}
+}
+
+func soaCopy(z *zone) dns.RR {
+	soa := z.soa
+	return &soa
+}
+
+func nsCopy(z *zone) []dns.RR {
+	rrs := make([]dns.NS, len(z.ns))
+	out := make([]dns.RR, len(z.ns))
+	for i := range z.ns {
+		rrs[i] = z.ns[i]
+		out[i] = &rrs[i]
+	}
+	return out
+}

@@ -1,0 +1,495 @@
+package gtm
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/gtm-project/gtm/config"
+	"github.com/miekg/dns"
+)
+
+// parse reads one gtm block into a validated configuration. It checks syntax
+// and values as it reads; cross references (pools named by collections,
+// zones, types) are checked by config.Validate, which the control API will
+// share.
+func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
+	var (
+		cfg *config.Config
+		fl  fall.F
+	)
+	for i := 0; c.Next(); i++ {
+		if i > 0 {
+			return nil, fl, plugin.ErrOnce
+		}
+		p := &parser{c: c}
+		cfg = &config.Config{Pos: p.pos()}
+		cfg.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		if !c.NextArg() {
+			return nil, fl, c.Err("gtm needs a configuration block: '{' expected after the zones")
+		}
+		err := p.body(func(prop string) error {
+			switch prop {
+			case "soa":
+				args, err := p.args(prop, 2, 2, "MNAME RNAME")
+				if err != nil {
+					return err
+				}
+				cfg.SOA = config.SOA{MName: p.fqdn(args[0]), RName: p.fqdn(args[1])}
+			case "ns":
+				args, err := p.args(prop, 1, 16, "NAME...")
+				if err != nil {
+					return err
+				}
+				for _, a := range args {
+					cfg.NS = append(cfg.NS, p.fqdn(a))
+				}
+			case "pool":
+				pool, err := p.pool()
+				if err != nil {
+					return err
+				}
+				cfg.Pools = append(cfg.Pools, pool)
+			case "instance":
+				in, err := p.instance(cfg.Zones)
+				if err != nil {
+					return err
+				}
+				cfg.Instances = append(cfg.Instances, in)
+			case "fallthrough":
+				fl.SetZonesFromArgs(c.RemainingArgs())
+			default:
+				return c.Errf("unknown property '%s' in gtm block", prop)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fl, err
+		}
+	}
+	if cfg == nil {
+		return nil, fl, c.Err("gtm: no configuration")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fl, err
+	}
+	return cfg, fl, nil
+}
+
+type parser struct {
+	c *caddy.Controller
+}
+
+func (p *parser) pos() config.Pos { return config.Pos{File: p.c.File(), Line: p.c.Line()} }
+
+// body reads the properties of a block whose '{' is the current token, calling
+// fn with each property name, until the matching '}'. fn must consume the
+// rest of its line. Nested blocks are read by calling body again, so this does
+// not depend on the dispenser's own nesting count.
+func (p *parser) body(fn func(prop string) error) error {
+	if p.c.Val() != "{" {
+		return p.c.Errf("unexpected '%s': '{' expected", p.c.Val())
+	}
+	for {
+		if !p.c.Next() {
+			return p.c.EOFErr()
+		}
+		if p.c.Val() == "}" {
+			return nil
+		}
+		if err := fn(p.c.Val()); err != nil {
+			return err
+		}
+	}
+}
+
+// openBlock reports whether the current line goes on with '{', loading it.
+func (p *parser) openBlock() bool {
+	return p.c.NextArg() && p.c.Val() == "{"
+}
+
+// args reads the rest of the line as prop's arguments and checks their count.
+func (p *parser) args(prop string, min, max int, usage string) ([]string, error) {
+	args := p.c.RemainingArgs()
+	if len(args) < min {
+		return nil, p.c.Errf("'%s' is missing a value (usage: %s %s)", prop, prop, usage)
+	}
+	if len(args) > max {
+		return nil, p.c.Errf("'%s' has too many values: %q (usage: %s %s)", prop, strings.Join(args, " "), prop, usage)
+	}
+	return args, nil
+}
+
+// arg reads exactly one argument.
+func (p *parser) arg(prop, usage string) (string, error) {
+	args, err := p.args(prop, 1, 1, usage)
+	if err != nil {
+		return "", err
+	}
+	return args[0], nil
+}
+
+func (p *parser) fqdn(s string) string { return strings.ToLower(dns.Fqdn(s)) }
+
+func (p *parser) name(prop, s string) (string, error) {
+	if _, ok := dns.IsDomainName(s); !ok || s == "" {
+		return "", p.c.Errf("'%s' of '%s' is not a valid name", s, prop)
+	}
+	return s, nil
+}
+
+func (p *parser) pool() (*config.Pool, error) {
+	pos := p.pos()
+	name, err := p.arg("pool", "NAME {")
+	if err != nil {
+		return nil, err
+	}
+	if name, err = p.name("pool", name); err != nil {
+		return nil, err
+	}
+	pool := &config.Pool{Pos: pos, Name: name, MinAvailable: config.DefaultThreshold}
+	if !p.openBlock() {
+		return nil, p.c.Errf("pool '%s' needs a block of addresses: '{' expected at the end of the line", name)
+	}
+	err = p.body(func(prop string) error {
+		switch prop {
+		case "address":
+			addrs, err := p.addresses(prop, true)
+			if err != nil {
+				return err
+			}
+			pool.Addresses = append(pool.Addresses, addrs...)
+		case "method":
+			m, err := p.method(prop)
+			pool.Method = m
+			return err
+		case "max-answers":
+			s, err := p.arg(prop, "COUNT")
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > config.MaxAnswers {
+				return p.c.Errf("max-answers '%s' is not a number from 1 to %d", s, config.MaxAnswers)
+			}
+			pool.MaxAnswers = n
+		case "min-available":
+			t, err := p.threshold(prop)
+			pool.MinAvailable = t
+			return err
+		default:
+			return p.c.Errf("unknown property '%s' in pool '%s'", prop, name)
+		}
+		return nil
+	})
+	return pool, err
+}
+
+// addresses reads "VALUE... [weight W] [mode M]". Options apply to every value
+// on the line; mode is allowed only for pool addresses, not fallbacks.
+func (p *parser) addresses(prop string, options bool) ([]*config.Address, error) {
+	pos := p.pos()
+	args := p.c.RemainingArgs()
+	weight, mode := config.DefaultWeight, config.ModeAuto
+	var addrs []*config.Address
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case options && (a == "weight" || a == "mode"):
+			if i+1 == len(args) {
+				return nil, p.c.Errf("'%s' needs a value after '%s'", prop, a)
+			}
+			i++
+			if a == "weight" {
+				w, err := strconv.Atoi(args[i])
+				if err != nil {
+					return nil, p.c.Errf("weight '%s' is not a whole number", args[i])
+				}
+				weight = w
+				continue
+			}
+			m, ok := config.ParseMode(args[i])
+			if !ok {
+				return nil, p.c.Errf("unknown mode '%s' (one of auto, up, down)", args[i])
+			}
+			mode = m
+		default:
+			addr, err := p.address(a)
+			if err != nil {
+				return nil, err
+			}
+			addr.Pos = pos
+			addrs = append(addrs, addr)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, p.c.Errf("'%s' is missing a value (an IPv4 or IPv6 address or a domain name)", prop)
+	}
+	for _, a := range addrs {
+		a.Weight, a.Mode = weight, mode
+	}
+	return addrs, nil
+}
+
+// address reads one endpoint: an IP address, or a domain name that is not
+// all digits in its last label (so that "300.1.1.1" is an error, not a name).
+func (p *parser) address(s string) (*config.Address, error) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		switch {
+		case ip.Zone() != "":
+			return nil, p.c.Errf("address '%s' has a zone; answers cannot carry one", s)
+		case ip.Is4In6():
+			return nil, p.c.Errf("address '%s' is IPv4-mapped IPv6; write it as %s", s, ip.Unmap())
+		}
+		return &config.Address{IP: ip}, nil
+	}
+	labels := dns.SplitDomainName(s)
+	if _, ok := dns.IsDomainName(s); ok && len(labels) > 1 && !allDigits(labels[len(labels)-1]) {
+		return &config.Address{Domain: p.fqdn(s)}, nil
+	}
+	return nil, p.c.Errf("'%s' is neither an IP address nor a domain name", s)
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) method(prop string) (config.Method, error) {
+	s, err := p.arg(prop, "all|weight|sequence")
+	if err != nil {
+		return 0, err
+	}
+	m, ok := config.ParseMethod(s)
+	if !ok {
+		return 0, p.c.Errf("unknown method '%s' (one of all, weight, sequence)", s)
+	}
+	return m, nil
+}
+
+// threshold reads "COUNT" or "PERCENT%".
+func (p *parser) threshold(prop string) (config.Threshold, error) {
+	s, err := p.arg(prop, "COUNT|PERCENT%")
+	if err != nil {
+		return config.Threshold{}, err
+	}
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		n, err := strconv.Atoi(pct)
+		if err != nil || n < 1 || n > 100 {
+			return config.Threshold{}, p.c.Errf("min-available '%s' is not a share from 1%% to 100%%", s)
+		}
+		return config.Threshold{Percent: n}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return config.Threshold{}, p.c.Errf("min-available '%s' is not a count of at least 1 or a share like 50%%", s)
+	}
+	return config.Threshold{Count: n}, nil
+}
+
+// instanceName makes a managed name absolute: "@" is the zone apex, a name
+// ending in a dot is absolute, any other is relative to the (single) zone.
+func (p *parser) instanceName(s string, zones []string) (string, error) {
+	if _, ok := dns.IsDomainName(s); !ok && s != "@" {
+		return "", p.c.Errf("instance name '%s' is not a valid domain name", s)
+	}
+	if dns.IsFqdn(s) {
+		return strings.ToLower(s), nil
+	}
+	if len(zones) != 1 {
+		return "", p.c.Errf("instance name '%s' is relative but the plugin serves %d zones; write it fully qualified (ending in '.')", s, len(zones))
+	}
+	if s == "@" {
+		return zones[0], nil
+	}
+	return strings.ToLower(dns.Fqdn(s + "." + zones[0])), nil
+}
+
+func (p *parser) instance(zones []string) (*config.Instance, error) {
+	pos := p.pos()
+	arg, err := p.arg("instance", "NAME {")
+	if err != nil {
+		return nil, err
+	}
+	name, err := p.instanceName(arg, zones)
+	if err != nil {
+		return nil, err
+	}
+	in := &config.Instance{Pos: pos, Name: name, TTL: config.DefaultTTL}
+	if !p.openBlock() {
+		return nil, p.c.Errf("instance '%s' needs a block: '{' expected at the end of the line", arg)
+	}
+	// primary/secondary written directly in the instance form its default rule.
+	var def *config.Rule
+	err = p.body(func(prop string) error {
+		switch prop {
+		case "ttl":
+			s, err := p.arg(prop, "SECONDS|DURATION")
+			if err != nil {
+				return err
+			}
+			ttl, err := p.ttl(s)
+			in.TTL = ttl
+			return err
+		case "switch":
+			s, err := p.arg(prop, "auto|primary|secondary")
+			if err != nil {
+				return err
+			}
+			m, ok := config.ParseSwitch(s)
+			if !ok {
+				return p.c.Errf("unknown switch mode '%s' (one of auto, primary, secondary)", s)
+			}
+			in.Switch = m
+		case "all-down":
+			return p.allDown(in)
+		case "primary", "secondary":
+			if def == nil {
+				def = &config.Rule{Pos: p.pos(), Match: "default"}
+				in.Rules = append(in.Rules, def)
+			}
+			return p.collectionInto(def, prop)
+		case "rule":
+			r, err := p.rule()
+			if err != nil {
+				return err
+			}
+			in.Rules = append(in.Rules, r)
+		default:
+			return p.c.Errf("unknown property '%s' in instance '%s'", prop, arg)
+		}
+		return nil
+	})
+	return in, err
+}
+
+// ttl reads whole seconds ("30") or a duration ("30s", "5m").
+func (p *parser) ttl(s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, p.c.Errf("ttl '%s' is not a number of seconds or a duration like 30s", s)
+	}
+	if d < time.Second || d%time.Second != 0 || d > config.MaxTTL*time.Second {
+		return 0, p.c.Errf("ttl '%s' must be whole seconds from 1s to %ds", s, config.MaxTTL)
+	}
+	return uint32(d / time.Second), nil
+}
+
+func (p *parser) allDown(in *config.Instance) error {
+	pos := p.pos()
+	if !p.c.NextArg() {
+		return p.c.Errf("'all-down' is missing a value (fail-open, nodata, servfail or fallback ADDRESS...)")
+	}
+	s := p.c.Val()
+	a, ok := config.ParseAllDown(s)
+	if !ok {
+		return p.c.Errf("unknown all-down behaviour '%s' (one of fail-open, nodata, servfail, fallback)", s)
+	}
+	in.AllDown = a
+	if a != config.Fallback {
+		if rest := p.c.RemainingArgs(); len(rest) > 0 {
+			return p.c.Errf("'all-down %s' takes no values, got %q", s, strings.Join(rest, " "))
+		}
+		return nil
+	}
+	addrs, err := p.addresses("all-down fallback", false)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		a.Pos, a.Weight = pos, config.DefaultWeight
+	}
+	in.Fallbacks = addrs
+	return nil
+}
+
+// rule reads "rule MATCH [VALUES...] { primary ...; secondary ... }".
+func (p *parser) rule() (*config.Rule, error) {
+	r := &config.Rule{Pos: p.pos()}
+	args := p.c.RemainingArgs()
+	if len(args) == 0 {
+		return nil, p.c.Errf("'rule' is missing its match (usage: rule default {)")
+	}
+	r.Match, r.Values = args[0], args[1:]
+	if r.Match == "default" && len(r.Values) > 0 {
+		return nil, p.c.Errf("rule 'default' takes no values, got %q", strings.Join(r.Values, " "))
+	}
+	if !p.openBlock() {
+		return nil, p.c.Errf("rule '%s' needs a block: '{' expected at the end of the line", r.Match)
+	}
+	err := p.body(func(prop string) error {
+		switch prop {
+		case "primary", "secondary":
+			return p.collectionInto(r, prop)
+		}
+		return p.c.Errf("unknown property '%s' in rule '%s'", prop, r.Match)
+	})
+	return r, err
+}
+
+// collectionInto reads "primary|secondary [POOL...] [{ pool NAME [weight W];
+// method M; min-available N }]" into the rule.
+func (p *parser) collectionInto(r *config.Rule, which string) error {
+	col := &config.Collection{Pos: p.pos(), MinAvailable: config.DefaultThreshold}
+	if which == "primary" && r.Primary != nil || which == "secondary" && r.Secondary != nil {
+		return p.c.Errf("second '%s' collection in one rule", which)
+	}
+	for _, name := range p.c.RemainingArgs() {
+		col.Members = append(col.Members, config.Member{Pos: col.Pos, Pool: name, Weight: config.DefaultWeight})
+	}
+	if p.openBlock() {
+		err := p.body(func(prop string) error {
+			switch prop {
+			case "pool":
+				pos := p.pos()
+				args, err := p.args(prop, 1, 3, "NAME [weight W]")
+				if err != nil {
+					return err
+				}
+				m := config.Member{Pos: pos, Pool: args[0], Weight: config.DefaultWeight}
+				if len(args) > 1 {
+					if args[1] != "weight" || len(args) != 3 {
+						return p.c.Errf("unexpected %q after pool '%s' (usage: pool NAME [weight W])", strings.Join(args[1:], " "), args[0])
+					}
+					if m.Weight, err = strconv.Atoi(args[2]); err != nil {
+						return p.c.Errf("weight '%s' is not a whole number", args[2])
+					}
+				}
+				col.Members = append(col.Members, m)
+			case "method":
+				m, err := p.method(prop)
+				col.Method = m
+				return err
+			case "min-available":
+				t, err := p.threshold(prop)
+				col.MinAvailable = t
+				return err
+			default:
+				return p.c.Errf("unknown property '%s' in %s collection", prop, which)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(col.Members) == 0 {
+		return col.Errorf("%s collection has no pools", which)
+	}
+	if which == "primary" {
+		r.Primary = col
+	} else {
+		r.Secondary = col
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+// Package policy holds the compiled, immutable form of pools and collections
+// and the methods that pick addresses from them on the query path. Everything
+// here is built when configuration or health changes; Pick only reads, and
+// writes into a buffer the caller owns, so it allocates nothing.
+package policy
+
+import (
+	"math/rand/v2"
+	"net"
+	"net/netip"
+
+	"github.com/gtm-project/gtm/config"
+)
+
+// Rand is the source of randomness for weighted draws and rotation. A Rand
+// shared by a server must be safe for concurrent use; tests pass a seeded one
+// so that answers are deterministic.
+type Rand interface {
+	IntN(n int) int
+}
+
+type runtimeRand struct{}
+
+func (runtimeRand) IntN(n int) int { return rand.IntN(n) }
+
+// DefaultRand draws from the runtime's per-thread generator: no lock, no
+// allocation.
+var DefaultRand Rand = runtimeRand{}
+
+// Addr is one answerable address.
+type Addr struct {
+	IP     netip.Addr // A and AAAA pools
+	Raw    net.IP     // IP as 4 or 16 bytes, made once so answers need not
+	Target string     // CNAME pools: the fully qualified target
+	Weight int
+}
+
+// Pool is a compiled pool: its usable addresses in configured order.
+type Pool struct {
+	Name      string
+	Method    config.Method
+	Max       int     // answers at most; never 0 once compiled
+	Avail     []*Addr // usable addresses, configured order
+	Usable    int     // len(Avail), kept for explanations and metrics
+	Total     int     // configured addresses
+	Available bool    // Usable meets the pool's min-available rule
+	weight    int     // sum of Avail weights
+}
+
+// NewPool compiles a pool, keeping the addresses usable says may be answered.
+func NewPool(p *config.Pool, usable func(*config.Address) bool) *Pool {
+	cp := &Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses)}
+	for _, a := range p.Addresses {
+		if !usable(a) {
+			continue
+		}
+		ad := &Addr{IP: a.IP, Target: a.Domain, Weight: a.Weight}
+		if a.IP.IsValid() {
+			ad.Raw = net.IP(a.IP.AsSlice())
+		}
+		cp.Avail = append(cp.Avail, ad)
+		cp.weight += a.Weight
+	}
+	cp.Usable = len(cp.Avail)
+	cp.Available = cp.Usable > 0 && cp.Usable >= p.MinAvailable.Need(cp.Total)
+	if cp.Max == 0 {
+		cp.Max = 1
+		if p.Method == config.MethodAll {
+			cp.Max = config.MaxAnswers
+		}
+	}
+	return cp
+}
+
+// Pick appends the pool's answer to dst.
+func (p *Pool) Pick(dst []*Addr, r Rand) []*Addr {
+	n := len(p.Avail)
+	if n == 0 {
+		return dst
+	}
+	k := min(p.Max, n)
+	switch p.Method {
+	case config.MethodSequence:
+		return append(dst, p.Avail[:k]...)
+	case config.MethodWeight:
+		return pickWeighted(dst, p.Avail, p.weight, k, r)
+	}
+	start := r.IntN(n)
+	for i := range k {
+		dst = append(dst, p.Avail[(start+i)%n])
+	}
+	return dst
+}
+
+// pickWeighted draws k distinct addresses, each draw in proportion to weight
+// among those not yet drawn. k is small (max-answers), so scanning dst to skip
+// drawn ones costs less than any bookkeeping that would allocate.
+func pickWeighted(dst []*Addr, from []*Addr, total, k int, r Rand) []*Addr {
+	base := len(dst)
+	for range k {
+		x := r.IntN(total)
+		for _, a := range from {
+			if contains(dst[base:], a) {
+				continue
+			}
+			if x < a.Weight {
+				dst = append(dst, a)
+				total -= a.Weight
+				break
+			}
+			x -= a.Weight
+		}
+	}
+	return dst
+}
+
+func contains(s []*Addr, a *Addr) bool {
+	for _, b := range s {
+		if b == a || (b.IP == a.IP && b.Target == a.Target) {
+			return true
+		}
+	}
+	return false
+}
+
+// Member is a compiled pool's place in a collection.
+type Member struct {
+	Pool   *Pool
+	Weight int
+}
+
+// Collection is a compiled collection: its available pools in configured
+// order.
+type Collection struct {
+	Method    config.Method
+	Members   []Member // every pool, configured order
+	Avail     []Member // available pools, configured order
+	Available bool     // len(Avail) meets the collection's min-available rule
+	weight    int
+}
+
+// NewCollection compiles a collection over compiled pools.
+func NewCollection(c *config.Collection, pools map[string]*Pool) *Collection {
+	cc := &Collection{Method: c.Method}
+	for _, m := range c.Members {
+		mm := Member{Pool: pools[m.Pool], Weight: m.Weight}
+		cc.Members = append(cc.Members, mm)
+		if mm.Pool.Available {
+			cc.Avail = append(cc.Avail, mm)
+			cc.weight += mm.Weight
+		}
+	}
+	cc.Available = len(cc.Avail) > 0 && len(cc.Avail) >= c.MinAvailable.Need(len(c.Members))
+	return cc
+}
+
+// Fixed is a collection that always answers the given addresses (an
+// instance's all-down fallback).
+func Fixed(addrs []*config.Address) *Collection {
+	p := NewPool(&config.Pool{Name: "fallback", Addresses: addrs, MinAvailable: config.DefaultThreshold},
+		func(*config.Address) bool { return true })
+	return &Collection{Members: []Member{{p, 1}}, Avail: []Member{{p, 1}}, Available: true, weight: 1}
+}
+
+// Pick appends the collection's answer to dst.
+func (c *Collection) Pick(dst []*Addr, r Rand) []*Addr {
+	if len(c.Avail) == 0 {
+		return dst
+	}
+	switch c.Method {
+	case config.MethodSequence:
+		return c.Avail[0].Pool.Pick(dst, r)
+	case config.MethodWeight:
+		x := r.IntN(c.weight)
+		for _, m := range c.Avail {
+			if x < m.Weight {
+				return m.Pool.Pick(dst, r)
+			}
+			x -= m.Weight
+		}
+		return dst
+	}
+	base := len(dst)
+	for _, m := range c.Avail {
+		// The same address can sit in two pools; answer it once.
+		from := len(dst)
+		dst = m.Pool.Pick(dst, r)
+		kept := from
+		for _, a := range dst[from:] {
+			if !contains(dst[base:kept], a) {
+				dst[kept] = a
+				kept++
+			}
+		}
+		dst = dst[:kept]
+	}
+	if n := len(dst) - base; n > 1 && len(c.Avail) > 1 {
+		rotate(dst[base:], r.IntN(n))
+	}
+	return dst
+}
+
+// rotate moves s[k:] to the front in place.
+func rotate(s []*Addr, k int) {
+	reverse(s[:k])
+	reverse(s[k:])
+	reverse(s)
+}
+
+func reverse(s []*Addr) {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+}

@@ -1,0 +1,26 @@
+package gtm
+
+import (
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// setup parses the block and adds the handler. It starts nothing: anything
+// that runs in the background belongs in OnStartup, so that a reload which
+// fails after setup leaves nothing behind.
+func setup(c *caddy.Controller) error {
+	cfg, fl, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	g := New(cfg)
+	g.Fall = fl
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		g.Next = next
+		return g
+	})
+	return nil
+}
