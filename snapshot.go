@@ -106,9 +106,9 @@ func compile(cfg *config.Config, view health.View) *snapshot {
 }
 
 func compileRule(ci *config.Instance, cr *config.Rule, healthy, failOpen map[string]*policy.Pool) *rule {
-	r := &rule{primary: policy.NewCollection(cr.Primary, healthy)}
+	r := &rule{primary: policy.NewCollection(cr.Primary, healthy, ci.Switch == config.SwitchPrimary)}
 	if cr.Secondary != nil {
-		r.secondary = policy.NewCollection(cr.Secondary, healthy)
+		r.secondary = policy.NewCollection(cr.Secondary, healthy, ci.Switch == config.SwitchSecondary)
 	}
 	switch ci.Switch {
 	case config.SwitchAuto:
@@ -133,7 +133,7 @@ func compileRule(ci *config.Instance, cr *config.Rule, healthy, failOpen map[str
 	}
 	switch ci.AllDown {
 	case config.FailOpen:
-		r.active, r.state = policy.NewCollection(cr.Primary, failOpen), stateFailOpen
+		r.active, r.state = policy.NewCollection(cr.Primary, failOpen, true), stateFailOpen
 		if len(r.active.Avail) == 0 { // everything forced down: nothing to open
 			r.active, r.state = nil, stateNoData
 		}

@@ -139,13 +139,15 @@ type Collection struct {
 	weight    int
 }
 
-// NewCollection compiles a collection over compiled pools.
-func NewCollection(c *config.Collection, pools map[string]*Pool) *Collection {
+// NewCollection compiles a collection over compiled pools. A pinned
+// collection (the operator forced it) answers every pool with a usable
+// address, even pools below their min-available rule.
+func NewCollection(c *config.Collection, pools map[string]*Pool, pinned bool) *Collection {
 	cc := &Collection{Method: c.Method}
 	for _, m := range c.Members {
 		mm := Member{Pool: pools[m.Pool], Weight: m.Weight}
 		cc.Members = append(cc.Members, mm)
-		if mm.Pool.Available {
+		if mm.Pool.Available || pinned && mm.Pool.Usable > 0 {
 			cc.Avail = append(cc.Avail, mm)
 			cc.weight += mm.Weight
 		}

@@ -1,0 +1,206 @@
+package policy
+
+import (
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/gtm-project/gtm/config"
+)
+
+func pool(name string, method config.Method, max int, weights ...int) *config.Pool {
+	p := &config.Pool{Name: name, Method: method, MaxAnswers: max, MinAvailable: config.DefaultThreshold}
+	for i, w := range weights {
+		ip := netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)})
+		if name == "b" {
+			ip = netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})
+		}
+		p.Addresses = append(p.Addresses, &config.Address{IP: ip, Weight: w})
+	}
+	return p
+}
+
+func all(*config.Address) bool { return true }
+
+func seeded() Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+// share counts how often each address is answered over n picks.
+func share(n int, pick func([]*Addr) []*Addr) map[string]float64 {
+	counts := map[string]int{}
+	total := 0
+	var buf [16]*Addr
+	for range n {
+		for _, a := range pick(buf[:0]) {
+			counts[a.IP.String()]++
+			total++
+		}
+	}
+	out := map[string]float64{}
+	for k, v := range counts {
+		out[k] = float64(v) / float64(total)
+	}
+	return out
+}
+
+func TestPoolWeightShare(t *testing.T) {
+	p := NewPool(pool("a", config.MethodWeight, 1, 1, 2, 3, 4), all)
+	r := seeded()
+	got := share(100000, func(dst []*Addr) []*Addr { return p.Pick(dst, r) })
+	for i, w := range []int{1, 2, 3, 4} {
+		ip := netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}).String()
+		want := float64(w) / 10
+		if math.Abs(got[ip]-want) > 0.01 {
+			t.Errorf("%s answered %.3f of the time, want %.3f ± 0.01", ip, got[ip], want)
+		}
+	}
+}
+
+func TestCollectionWeightShare(t *testing.T) {
+	// Pool weights 1:3, then address weights within each pool.
+	pools := map[string]*Pool{
+		"a": NewPool(pool("a", config.MethodWeight, 1, 1, 1), all),
+		"b": NewPool(pool("b", config.MethodWeight, 1, 1, 2), all),
+	}
+	c := NewCollection(&config.Collection{Method: config.MethodWeight, MinAvailable: config.DefaultThreshold,
+		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 3}}}, pools, false)
+	r := seeded()
+	got := share(200000, func(dst []*Addr) []*Addr { return c.Pick(dst, r) })
+	want := map[string]float64{
+		"192.0.2.1":    0.25 * 0.5,
+		"192.0.2.2":    0.25 * 0.5,
+		"198.51.100.1": 0.75 / 3,
+		"198.51.100.2": 0.75 * 2 / 3,
+	}
+	for ip, w := range want {
+		if math.Abs(got[ip]-w) > 0.01 {
+			t.Errorf("%s answered %.3f of the time, want %.3f ± 0.01", ip, got[ip], w)
+		}
+	}
+}
+
+func TestWeightDistinct(t *testing.T) {
+	p := NewPool(pool("a", config.MethodWeight, 3, 50, 1, 1, 1), all)
+	r := seeded()
+	var buf [16]*Addr
+	for range 1000 {
+		got := p.Pick(buf[:0], r)
+		if len(got) != 3 {
+			t.Fatalf("got %d addresses, want 3", len(got))
+		}
+		if got[0] == got[1] || got[1] == got[2] || got[0] == got[2] {
+			t.Fatalf("weighted pick repeated an address: %v %v %v", got[0].IP, got[1].IP, got[2].IP)
+		}
+	}
+}
+
+func TestAllRotates(t *testing.T) {
+	p := NewPool(pool("a", config.MethodAll, 0, 1, 1, 1), all)
+	r := seeded()
+	first := map[string]int{}
+	var buf [16]*Addr
+	for range 3000 {
+		got := p.Pick(buf[:0], r)
+		if len(got) != 3 {
+			t.Fatalf("all answered %d addresses, want 3", len(got))
+		}
+		first[got[0].IP.String()]++
+	}
+	for ip, n := range first {
+		if n < 800 {
+			t.Errorf("%s came first only %d times in 3000", ip, n)
+		}
+	}
+	if len(first) != 3 {
+		t.Errorf("only %d addresses ever came first", len(first))
+	}
+}
+
+func TestSequence(t *testing.T) {
+	cp := pool("a", config.MethodSequence, 0, 1, 1, 1)
+	cp.Addresses[0].Mode = config.ModeDown
+	p := NewPool(cp, func(a *config.Address) bool { return a.Mode != config.ModeDown })
+	var buf [16]*Addr
+	got := p.Pick(buf[:0], seeded())
+	if len(got) != 1 || got[0].IP.String() != "192.0.2.2" {
+		t.Fatalf("sequence answered %v, want the first usable address 192.0.2.2", got)
+	}
+	cp.MaxAnswers = 2
+	p = NewPool(cp, func(a *config.Address) bool { return a.Mode != config.ModeDown })
+	got = p.Pick(buf[:0], seeded())
+	if len(got) != 2 || got[1].IP.String() != "192.0.2.3" {
+		t.Fatalf("sequence with max-answers 2 answered %v", got)
+	}
+}
+
+func TestAvailability(t *testing.T) {
+	cp := pool("a", config.MethodAll, 0, 1, 1, 1, 1)
+	cp.Addresses[0].Mode = config.ModeDown
+	cp.Addresses[1].Mode = config.ModeDown
+	usable := func(a *config.Address) bool { return a.Mode != config.ModeDown }
+	for _, tc := range []struct {
+		t    config.Threshold
+		want bool
+	}{
+		{config.Threshold{Count: 1}, true},
+		{config.Threshold{Count: 2}, true},
+		{config.Threshold{Count: 3}, false},
+		{config.Threshold{Percent: 50}, true},
+		{config.Threshold{Percent: 51}, false},
+	} {
+		cp.MinAvailable = tc.t
+		if got := NewPool(cp, usable).Available; got != tc.want {
+			t.Errorf("2 of 4 usable, min-available %s: available = %v, want %v", tc.t, got, tc.want)
+		}
+	}
+}
+
+func TestCollectionAllDedup(t *testing.T) {
+	a := pool("a", config.MethodAll, 0, 1, 1)
+	b := pool("a2", config.MethodAll, 0, 1, 1, 1) // 192.0.2.1-3: two shared with a
+	b.Name = "b"
+	pools := map[string]*Pool{"a": NewPool(a, all), "b": NewPool(b, all)}
+	c := NewCollection(&config.Collection{MinAvailable: config.DefaultThreshold,
+		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 1}}}, pools, false)
+	var buf [16]*Addr
+	r := seeded()
+	for range 100 {
+		got := c.Pick(buf[:0], r)
+		if len(got) != 3 {
+			t.Fatalf("all over two overlapping pools answered %d addresses, want 3 distinct", len(got))
+		}
+	}
+}
+
+func TestPickAllocs(t *testing.T) {
+	pools := map[string]*Pool{
+		"a": NewPool(pool("a", config.MethodWeight, 2, 1, 2, 3), all),
+		"b": NewPool(pool("b", config.MethodAll, 0, 1, 1), all),
+	}
+	for _, m := range []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence} {
+		c := NewCollection(&config.Collection{Method: m, MinAvailable: config.DefaultThreshold,
+			Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 2}}}, pools, false)
+		var buf [16]*Addr
+		if n := testing.AllocsPerRun(1000, func() { c.Pick(buf[:0], DefaultRand) }); n != 0 {
+			t.Errorf("collection %s: %v allocations per pick, want 0", m, n)
+		}
+	}
+}
+
+func BenchmarkCollectionPick(b *testing.B) {
+	pools := map[string]*Pool{
+		"a": NewPool(pool("a", config.MethodWeight, 2, 1, 2, 3, 4), all),
+		"b": NewPool(pool("b", config.MethodAll, 0, 1, 1, 1), all),
+	}
+	for _, m := range []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence} {
+		c := NewCollection(&config.Collection{Method: m, MinAvailable: config.DefaultThreshold,
+			Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 2}}}, pools, false)
+		b.Run(m.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			var buf [16]*Addr
+			for b.Loop() {
+				c.Pick(buf[:0], DefaultRand)
+			}
+		})
+	}
+}

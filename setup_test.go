@@ -1,0 +1,219 @@
+package gtm
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/gtm-project/gtm/config"
+)
+
+// block wraps pool and instance text in a gtm block for the zone example.org.
+func block(body string) string {
+	return "gtm example.org {\n" + body + "\n}"
+}
+
+const poolA = `
+pool a {
+	address 192.0.2.1
+}`
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		err   string // substring; "" when parsing must succeed
+		line  int    // the line the error must name
+	}{
+		// positive
+		{"minimal", block(poolA + "\ninstance www {\n primary a\n}"), "", 0},
+		{"everything", block(`
+soa ns1.example.org. hostmaster.example.org.
+ns ns1.example.org. ns2.example.org.
+pool a {
+	address 192.0.2.1 192.0.2.2 weight 10
+	address 192.0.2.3 weight 5 mode down
+	address 192.0.2.4 mode up
+	method weight
+	max-answers 2
+	min-available 50%
+}
+pool b {
+	address 198.51.100.1
+	method sequence
+	min-available 1
+}
+instance www {
+	ttl 1m
+	switch secondary
+	all-down fallback 203.0.113.1 203.0.113.2
+	rule default {
+		primary a b {
+			method weight
+			min-available 2
+		}
+		secondary {
+			pool b weight 3
+		}
+	}
+}
+instance api.example.org. {
+	ttl 10
+	primary b
+	all-down servfail
+}
+fallthrough`), "", 0},
+		{"apex instance", block(poolA + "\ninstance @ {\n primary a\n}"), "", 0},
+		{"ipv6 and cname pools", block(`
+pool v6 {
+	address 2001:db8::1 2001:db8::2
+}
+pool names {
+	address app.example.com cdn.example.net.
+}
+instance v6 {
+	primary v6
+}
+instance alias {
+	primary names
+	all-down nodata
+}`), "", 0},
+
+		// negative
+		{"unknown property", block("colour blue"), "unknown property 'colour'", 2},
+		{"unknown pool property", block("pool a {\n address 192.0.2.1\n shape round\n}"), "unknown property 'shape' in pool 'a'", 4},
+		{"unknown instance property", block(poolA + "\ninstance www {\n primary a\n colour red\n}"), "unknown property 'colour' in instance 'www'", 8},
+		{"unknown pool", block(poolA + "\ninstance www {\n primary b\n}"), "unknown pool 'b'", 7},
+		{"unknown pool in block", block(poolA + "\ninstance www {\n primary {\n  pool nope weight 2\n }\n}"), "unknown pool 'nope'", 8},
+		{"duplicate pool", block(poolA + poolA + "\ninstance www {\n primary a\n}"), "duplicate pool 'a' (first defined at line 3)", 6},
+		{"duplicate instance", block(poolA + "\ninstance www {\n primary a\n}\ninstance www.example.org. {\n primary a\n}"), "duplicate instance 'www.example.org.'", 9},
+		{"mixed pool types", block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a b\n}"), "collection mixes pool types", 10},
+		{"secondary of another type", block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a\n secondary b\n}"), "collection serves AAAA records but instance 'www.example.org.' already serves A", 11},
+		{"weight too high", block("pool a {\n address 192.0.2.1 weight 101\n}"), "weight 101 of address 192.0.2.1 is out of range (1 to 100)", 3},
+		{"weight zero", block("pool a {\n address 192.0.2.1 weight 0\n}"), "weight 0 of address 192.0.2.1 is out of range", 3},
+		{"pool weight out of range", block(poolA + "\ninstance www {\n primary {\n  pool a weight 500\n }\n}"), "weight 500 of pool 'a' is out of range", 8},
+		{"weight not a number", block("pool a {\n address 192.0.2.1 weight heavy\n}"), "weight 'heavy' is not a whole number", 3},
+		{"ipv6 in an A pool", block("pool a {\n address 192.0.2.1\n address 2001:db8::1\n}"), "address 2001:db8::1 is AAAA data but pool 'a' holds A records", 4},
+		{"name in an A pool", block("pool a {\n address 192.0.2.1\n address app.example.com\n}"), "is CNAME data but pool 'a' holds A records", 4},
+		{"instance outside zones", block(poolA + "\ninstance www.example.com. {\n primary a\n}"), "instance 'www.example.com.' is outside the plugin's zones", 6},
+		{"empty pool", block("pool a {\n}"), "pool 'a' has no addresses", 2},
+		{"pool without block", block("pool a\n"), "pool 'a' needs a block", 2},
+		{"bad duration", block(poolA + "\ninstance www {\n ttl 30 seconds\n primary a\n}"), "'ttl' has too many values", 7},
+		{"bad duration unit", block(poolA + "\ninstance www {\n ttl 3x\n primary a\n}"), "ttl '3x' is not a number of seconds or a duration", 7},
+		{"ttl out of range", block(poolA + "\ninstance www {\n ttl 90000\n primary a\n}"), "ttl 90000 of instance 'www.example.org.' is out of range", 6},
+		{"ttl fraction", block(poolA + "\ninstance www {\n ttl 1.5s\n primary a\n}"), "ttl '1.5s' must be whole seconds", 7},
+		{"missing ttl value", block(poolA + "\ninstance www {\n ttl\n primary a\n}"), "'ttl' is missing a value", 7},
+		{"missing method value", block("pool a {\n address 192.0.2.1\n method\n}"), "'method' is missing a value", 4},
+		{"missing address value", block("pool a {\n address\n}"), "'address' is missing a value", 3},
+		{"missing mode value", block("pool a {\n address 192.0.2.1 mode\n}"), "'address' needs a value after 'mode'", 3},
+		{"unknown method", block("pool a {\n address 192.0.2.1\n method random\n}"), "unknown method 'random'", 4},
+		{"unknown mode", block("pool a {\n address 192.0.2.1 mode drain\n}"), "unknown mode 'drain'", 3},
+		{"bad address", block("pool a {\n address 300.1.1.1\n}"), "'300.1.1.1' is neither an IP address nor a domain name", 3},
+		{"mapped address", block("pool a {\n address ::ffff:192.0.2.1\n}"), "is IPv4-mapped IPv6; write it as 192.0.2.1", 3},
+		{"duplicate address", block("pool a {\n address 192.0.2.1\n address 192.0.2.1\n}"), "address 192.0.2.1 appears twice in pool 'a' (also at line 3)", 4},
+		{"max-answers zero", block("pool a {\n address 192.0.2.1\n max-answers 0\n}"), "max-answers '0' is not a number from 1 to 64", 4},
+		{"min-available above size", block("pool a {\n address 192.0.2.1\n min-available 2\n}"), "min-available 2 of pool 'a' can never be met", 2},
+		{"min-available share", block("pool a {\n address 192.0.2.1\n min-available 150%\n}"), "min-available '150%' is not a share from 1% to 100%", 4},
+		{"collection min-available", block(poolA + "\ninstance www {\n primary a {\n  min-available 3\n }\n}"), "min-available 3 of collection can never be met", 7},
+		{"instance without collection", block(poolA + "\ninstance www {\n ttl 30\n}"), "instance 'www.example.org.' has no access rule", 6},
+		{"second primary", block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "second 'primary' collection", 8},
+		{"second default rule", block(poolA + "\ninstance www {\n primary a\n rule default {\n  primary a\n }\n}"), "second 'default' rule", 8},
+		{"unknown rule match", block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (supported: default)", 7},
+		{"rule without primary", block(poolA + "\ninstance www {\n rule default {\n  secondary a\n }\n}"), "rule 'default' of instance 'www.example.org.' has no primary collection", 7},
+		{"unknown switch", block(poolA + "\ninstance www {\n primary a\n switch sideways\n}"), "unknown switch mode 'sideways'", 8},
+		{"unknown all-down", block(poolA + "\ninstance www {\n primary a\n all-down panic\n}"), "unknown all-down behaviour 'panic'", 8},
+		{"fallback without address", block(poolA + "\ninstance www {\n primary a\n all-down fallback\n}"), "'all-down fallback' is missing a value", 8},
+		{"fallback of wrong type", block(poolA + "\ninstance www {\n primary a\n all-down fallback 2001:db8::9\n}"), "fallback 2001:db8::9 is AAAA data but instance 'www.example.org.' serves A records", 8},
+		{"nodata takes no values", block(poolA + "\ninstance www {\n primary a\n all-down nodata 192.0.2.1\n}"), "'all-down nodata' takes no values", 8},
+		{"relative name with two zones", "gtm example.org example.net {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "instance name 'www' is relative but the plugin serves 2 zones", 6},
+		{"no block", "gtm example.org", "gtm needs a configuration block", 1},
+		{"unclosed block", "gtm example.org {\n pool a {\n address 192.0.2.1\n", "Unexpected EOF", 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", tc.input)
+			cfg, _, err := parse(c)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if cfg == nil {
+					t.Fatal("no config")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("expected error containing %q, got none", tc.err)
+			}
+			if !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("error %q does not contain %q", err, tc.err)
+			}
+			if where := fmt.Sprintf("Testfile:%d - ", tc.line); !strings.Contains(err.Error(), where) {
+				t.Fatalf("error %q does not name %q", err, where)
+			}
+		})
+	}
+}
+
+// TestParseValues checks that what was written is what the model holds.
+func TestParseValues(t *testing.T) {
+	c := caddy.NewTestController("dns", block(`
+soa ns1.example.org. hostmaster.example.org.
+pool a {
+	address 192.0.2.1 192.0.2.2 weight 10
+	address 192.0.2.3 weight 5 mode down
+	method weight
+	max-answers 2
+	min-available 50%
+}
+pool names {
+	address App.Example.COM
+}
+instance WWW {
+	ttl 2m
+	switch primary
+	all-down fallback 203.0.113.1
+	primary a {
+		method sequence
+	}
+}
+instance alias {
+	primary names
+}
+fallthrough sub.example.org`))
+	cfg, fl, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Pools[0]
+	if len(a.Addresses) != 3 || a.Addresses[1].Weight != 10 || a.Addresses[2].Weight != 5 || a.Addresses[2].Mode != config.ModeDown || a.Addresses[0].Mode != config.ModeAuto {
+		t.Errorf("pool a addresses parsed wrong: %+v %+v %+v", *a.Addresses[0], *a.Addresses[1], *a.Addresses[2])
+	}
+	if a.Method != config.MethodWeight || a.MaxAnswers != 2 || a.MinAvailable.Percent != 50 || a.Type != config.TypeA {
+		t.Errorf("pool a options parsed wrong: %+v", a)
+	}
+	if got := cfg.Pools[1].Addresses[0].Domain; got != "app.example.com." {
+		t.Errorf("domain address = %q, want app.example.com.", got)
+	}
+	in := cfg.Instances[0]
+	if in.Name != "www.example.org." || in.TTL != 120 || in.Switch != config.SwitchPrimary || in.AllDown != config.Fallback || len(in.Fallbacks) != 1 {
+		t.Errorf("instance parsed wrong: %+v", in)
+	}
+	if r := in.Rules[0]; r.Match != "default" || r.Primary.Method != config.MethodSequence || r.Secondary != nil {
+		t.Errorf("rule parsed wrong: %+v", r)
+	}
+	if cfg.SOA.MName != "ns1.example.org." || cfg.SOA.RName != "hostmaster.example.org." {
+		t.Errorf("soa parsed wrong: %+v", cfg.SOA)
+	}
+	if !fl.Through("x.sub.example.org.") || fl.Through("www.example.org.") {
+		t.Errorf("fallthrough zones wrong: %+v", fl)
+	}
+}
+
+func TestParseOnce(t *testing.T) {
+	c := caddy.NewTestController("dns", block(poolA+"\ninstance www {\n primary a\n}")+"\n"+block(poolA+"\ninstance www {\n primary a\n}"))
+	if _, _, err := parse(c); err == nil {
+		t.Fatal("two gtm blocks in one server block must be refused")
+	}
+}
