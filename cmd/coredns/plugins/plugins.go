@@ -33,6 +33,9 @@ import (
 // pass through cache, and names it does not own reach cache and the rest.
 const Anchor = "cache"
 
+// stock is CoreDNS's own order, kept so a test can check nothing was lost.
+var stock = slices.Clone(dnsserver.Directives)
+
 func init() {
 	d, err := Insert(dnsserver.Directives, "gtm", Anchor)
 	if err != nil {

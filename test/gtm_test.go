@@ -1,0 +1,225 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+const primaryBackup = `example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		pool site-a {
+			address 192.0.2.10 %s
+		}
+		pool site-b {
+			address 198.51.100.10
+		}
+		instance www {
+			ttl 20
+			primary site-a
+			secondary site-b
+		}
+	}
+	cache 5
+}`
+
+// The primary/backup scenario: A while A is up, B once A is forced down, A
+// again when it comes back, through a reload of a running server.
+func TestPrimaryBackup(t *testing.T) {
+	s := start(t, fmt.Sprintf(primaryBackup, "mode auto"))
+	for _, proto := range []string{"udp", "tcp"} {
+		r := s.ask(t, proto, "www.example.org.", dns.TypeA)
+		if got := addrs(r); !slices.Equal(got, []string{"192.0.2.10"}) || !r.Authoritative {
+			t.Fatalf("%s: primary up: got %v (aa=%v), want 192.0.2.10 authoritative", proto, got, r.Authoritative)
+		}
+	}
+	s.reload(t, fmt.Sprintf(primaryBackup, "mode down"))
+	for _, proto := range []string{"udp", "tcp"} {
+		if got := addrs(s.ask(t, proto, "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"198.51.100.10"}) {
+			t.Fatalf("%s: primary forced down: got %v, want the backup 198.51.100.10", proto, got)
+		}
+	}
+	s.reload(t, fmt.Sprintf(primaryBackup, "mode up"))
+	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10"}) {
+		t.Fatalf("primary back: got %v, want 192.0.2.10", got)
+	}
+}
+
+// Several active IPs: every usable one, none that is forced down.
+func TestSeveralActive(t *testing.T) {
+	s := start(t, `example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		pool lb {
+			address 192.0.2.1 192.0.2.2 192.0.2.3
+			address 192.0.2.4 mode down
+		}
+		instance app {
+			primary lb
+		}
+	}
+}`)
+	firsts := map[string]bool{}
+	for i := range 60 {
+		proto := []string{"udp", "tcp"}[i%2]
+		r := s.ask(t, proto, "app.example.org.", dns.TypeA)
+		if got := addrs(r); !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
+			t.Fatalf("%s: got %v, want the three active addresses", proto, got)
+		}
+		firsts[r.Answer[0].(*dns.A).A.String()] = true
+	}
+	if len(firsts) < 2 {
+		t.Fatalf("order never rotated: first address was always %v", firsts)
+	}
+}
+
+// Weighted load balancing over two pools and their addresses.
+func TestWeighted(t *testing.T) {
+	s := start(t, `example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		pool east {
+			address 192.0.2.1 weight 1
+			address 192.0.2.2 weight 1
+			method weight
+		}
+		pool west {
+			address 198.51.100.1
+			method weight
+		}
+		instance app {
+			primary {
+				pool east weight 1
+				pool west weight 2
+				method weight
+			}
+		}
+	}
+}`)
+	const n = 3000
+	counts := map[string]int{}
+	for range n {
+		got := addrs(s.ask(t, "udp", "app.example.org.", dns.TypeA))
+		if len(got) != 1 {
+			t.Fatalf("got %v, want one address", got)
+		}
+		counts[got[0]]++
+	}
+	want := map[string]float64{"192.0.2.1": 1.0 / 6, "192.0.2.2": 1.0 / 6, "198.51.100.1": 2.0 / 3}
+	for ip, w := range want {
+		if share := float64(counts[ip]) / n; share < w-0.04 || share > w+0.04 {
+			t.Errorf("%s answered %.3f of the time, want %.3f ± 0.04", ip, share, w)
+		}
+	}
+}
+
+// Names gtm does not own go on to the file plugin behind it.
+func TestFallthroughToFile(t *testing.T) {
+	zone := filepath.Join(t.TempDir(), "db.example.org")
+	if err := os.WriteFile(zone, []byte(`$ORIGIN example.org.
+@	3600 IN SOA ns1.example.org. admin.example.org. 1 7200 1800 1209600 300
+	3600 IN NS ns1.example.org.
+static	3600 IN A 203.0.113.5
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, `example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		pool a {
+			address 192.0.2.1
+		}
+		instance www {
+			primary a
+		}
+		fallthrough
+	}
+	file `+zone+`
+}`)
+	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Fatalf("managed name: got %v", got)
+	}
+	if got := addrs(s.ask(t, "udp", "static.example.org.", dns.TypeA)); !slices.Equal(got, []string{"203.0.113.5"}) {
+		t.Fatalf("name for the file plugin: got %v, want 203.0.113.5", got)
+	}
+	if r := s.ask(t, "udp", "example.org.", dns.TypeSOA); len(r.Answer) != 1 || r.Answer[0].(*dns.SOA).Mbox != "admin.example.org." {
+		t.Fatalf("apex SOA should come from the file plugin under fallthrough: %v", r.Answer)
+	}
+}
+
+func TestNegativeAnswers(t *testing.T) {
+	s := start(t, `example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		pool a {
+			address 192.0.2.1
+		}
+		instance www {
+			primary a
+		}
+	}
+}`)
+	for _, proto := range []string{"udp", "tcp"} {
+		r := s.ask(t, proto, "www.example.org.", dns.TypeAAAA, withEDNS(1232))
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA || !r.Authoritative {
+			t.Errorf("%s NODATA: rcode %s, answer %v, ns %v, aa %v", proto, dns.RcodeToString[r.Rcode], r.Answer, r.Ns, r.Authoritative)
+		}
+		if r.IsEdns0() == nil {
+			t.Errorf("%s: reply lost the OPT record", proto)
+		}
+		r = s.ask(t, proto, "missing.example.org.", dns.TypeA)
+		if r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA || !r.Authoritative {
+			t.Errorf("%s NXDOMAIN: rcode %s, ns %v, aa %v", proto, dns.RcodeToString[r.Rcode], r.Ns, r.Authoritative)
+		}
+	}
+}
+
+// An answer larger than the client's buffer is truncated over UDP and whole
+// over TCP.
+func TestTruncation(t *testing.T) {
+	var b strings.Builder
+	for i := 1; i <= 60; i++ {
+		fmt.Fprintf(&b, " 192.0.2.%d", i)
+	}
+	s := start(t, `example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		pool many {
+			address`+b.String()+`
+		}
+		instance big {
+			primary many
+		}
+	}
+}`)
+	r := s.ask(t, "udp", "big.example.org.", dns.TypeA)
+	if !r.Truncated || len(r.Answer) >= 60 {
+		t.Fatalf("UDP with a 512-byte buffer: tc=%v with %d answers, want truncated", r.Truncated, len(r.Answer))
+	}
+	r = s.ask(t, "tcp", "big.example.org.", dns.TypeA)
+	if r.Truncated || len(r.Answer) != 60 {
+		t.Fatalf("TCP: tc=%v with %d answers, want all 60", r.Truncated, len(r.Answer))
+	}
+	r = s.ask(t, "udp", "big.example.org.", dns.TypeA, withEDNS(4096))
+	if r.Truncated || len(r.Answer) != 60 {
+		t.Fatalf("UDP with a 4096-byte buffer: tc=%v with %d answers, want all 60", r.Truncated, len(r.Answer))
+	}
+}
+
+// Corefile.example answers as the README says.
+func TestCorefileExample(t *testing.T) {
+	body, err := os.ReadFile("../Corefile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, strings.Replace(string(body), ":1053", ":0", 1))
+	if got := addrs(s.ask(t, "udp", "www.gtm.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10", "192.0.2.11"}) {
+		t.Fatalf("Corefile.example: www.gtm.example.net A = %v, want 192.0.2.10 and 192.0.2.11", got)
+	}
+}
