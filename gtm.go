@@ -47,7 +47,8 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
 	zname := plugin.Zones(g.zones).Matches(qname)
-	if zname == "" {
+	// Only class IN is ours; CHAOS and the rest belong to other plugins.
+	if zname == "" || state.QClass() != dns.ClassINET {
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
 	s := g.snap.Load()

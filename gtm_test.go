@@ -148,6 +148,13 @@ func TestNextPlugin(t *testing.T) {
 	if _, rc := query(t, g, "example.com.", dns.TypeA, false); rc != dns.RcodeNotZone {
 		t.Errorf("out-of-zone query: rcode %d, want it passed to the next plugin", rc)
 	}
+	// other classes belong to other plugins (chaos, for one)
+	ch := new(dns.Msg)
+	ch.SetQuestion("www.example.org.", dns.TypeTXT)
+	ch.Question[0].Qclass = dns.ClassCHAOS
+	if rc, _ := g.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), ch); rc != dns.RcodeNotZone {
+		t.Errorf("CHAOS query: rcode %d, want it passed to the next plugin", rc)
+	}
 	// unknown name covered by fallthrough
 	if _, rc := query(t, g, "host.sub.example.org.", dns.TypeA, false); rc != dns.RcodeNotZone {
 		t.Errorf("fallthrough name: rcode %d, want it passed to the next plugin", rc)

@@ -127,6 +127,8 @@ instance alias {
 		{"fallback of wrong type", block(poolA + "\ninstance www {\n primary a\n all-down fallback 2001:db8::9\n}"), "fallback 2001:db8::9 is AAAA data but instance 'www.example.org.' serves A records", 8},
 		{"nodata takes no values", block(poolA + "\ninstance www {\n primary a\n all-down nodata 192.0.2.1\n}"), "'all-down nodata' takes no values", 8},
 		{"relative name with two zones", "gtm example.org example.net {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "instance name 'www' is relative but the plugin serves 2 zones", 6},
+		{"zone needing escapes", "gtm exa\\\"mple.org {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "is not a valid domain name", 1},
+		{"bad domain address", block("pool a {\n address app..example.com\n}"), "is neither an IP address nor a domain name", 3},
 		{"no block", "gtm example.org", "gtm needs a configuration block", 1},
 		{"unclosed block", "gtm example.org {\n pool a {\n address 192.0.2.1\n", "Unexpected EOF", 3},
 	}

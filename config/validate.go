@@ -10,11 +10,9 @@ func (c *Config) Validate() error {
 	if len(c.Zones) == 0 {
 		return c.Errorf("gtm needs at least one zone")
 	}
-	for _, n := range append([]string{c.SOA.MName, c.SOA.RName}, c.NS...) {
-		if n != "" {
-			if _, ok := dns.IsDomainName(n); !ok {
-				return c.Errorf("'%s' is not a valid domain name", n)
-			}
+	for _, n := range append(append([]string{c.SOA.MName, c.SOA.RName}, c.NS...), c.Zones...) {
+		if n != "" && !plainName(n) {
+			return c.Errorf("'%s' is not a valid domain name (letters, digits, '-', '_' and '*' in labels of at most 63 characters)", n)
 		}
 	}
 	pools := make(map[string]*Pool, len(c.Pools))
@@ -33,6 +31,9 @@ func (c *Config) Validate() error {
 			return in.Errorf("duplicate instance '%s' (first defined at line %d)", in.Name, prev.Line)
 		}
 		names[in.Name] = in
+		if !plainName(in.Name) {
+			return in.Errorf("instance name '%s' is not a valid domain name (letters, digits, '-', '_' and '*' in labels of at most 63 characters)", in.Name)
+		}
 		if !c.inZones(in.Name) {
 			return in.Errorf("instance '%s' is outside the plugin's zones %v", in.Name, c.Zones)
 		}
@@ -61,6 +62,9 @@ func (p *Pool) validate() error {
 	}
 	seen := make(map[string]int, len(p.Addresses))
 	for _, a := range p.Addresses {
+		if a.Domain != "" && !plainName(a.Domain) {
+			return a.Errorf("address '%s' is not a valid domain name", a.Domain)
+		}
 		if t := a.Type(); t != p.Type {
 			return a.Errorf("address %s is %s data but pool '%s' holds %s records", a.Value(), t, p.Name, p.Type)
 		}
@@ -170,4 +174,28 @@ func checkThreshold(p Pos, t Threshold, total int, what, members string) error {
 		return p.Errorf("min-available %d of %s can never be met: it has only %d %s", t.Count, what, total, members)
 	}
 	return nil
+}
+
+// plainName reports whether name is a fully qualified domain name whose
+// labels need no escaping: what the wire carries is then what we compare, so
+// a managed name can never be unreachable because of its spelling.
+func plainName(name string) bool {
+	if _, ok := dns.IsDomainName(name); !ok || !dns.IsFqdn(name) {
+		return false
+	}
+	if name == "." {
+		return true
+	}
+	for _, l := range dns.SplitDomainName(name) {
+		if len(l) == 0 || len(l) > 63 {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '*') {
+				return false
+			}
+		}
+	}
+	return true
 }
