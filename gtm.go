@@ -23,20 +23,49 @@ type GTM struct {
 	Next plugin.Handler
 	Fall fall.F
 
-	zones []string
-	cfg   *config.Config
-	snap  atomic.Pointer[snapshot]
-	rand  policy.Rand
+	zones  []string
+	cfg    *config.Config
+	snap   atomic.Pointer[snapshot]
+	rand   policy.Rand
+	table  *health.Table
+	events *health.Events
+	mon    *monitoring
+	ready  atomic.Bool
 }
 
 // New returns a handler for a validated configuration, answering from a
 // snapshot compiled with every address's health unknown (so usable unless
 // forced down).
 func New(cfg *config.Config) *GTM {
-	g := &GTM{zones: cfg.Zones, cfg: cfg, rand: policy.DefaultRand}
-	g.snap.Store(compile(cfg, health.Static(nil)))
+	g := &GTM{zones: cfg.Zones, cfg: cfg, rand: policy.DefaultRand,
+		table: health.NewTable(), events: health.NewEvents(health.DefaultHistory)}
+	g.snap.Store(compile(cfg, g.table, nil))
 	return g
 }
+
+// OnStartup starts health checks and publishes metrics.
+func (g *GTM) OnStartup() error {
+	g.publish()
+	g.report(nil, g.snap.Load())
+	g.startMonitoring()
+	return nil
+}
+
+// OnShutdown stops health checks and deletes the metric series that no
+// running configuration uses any more.
+func (g *GTM) OnShutdown() error {
+	g.stopMonitoring()
+	g.unpublish()
+	return nil
+}
+
+// Ready implements the ready plugin's Readiness: true once every probed
+// address has had its first result (until then unprobed addresses count as
+// healthy).
+func (g *GTM) Ready() bool { return g.ready.Load() }
+
+// Events returns the recent state changes, oldest first.
+func (g *GTM) Events() []health.Event { return g.events.List() }
 
 // Name implements plugin.Handler.
 func (g *GTM) Name() string { return pluginName }
@@ -121,6 +150,10 @@ func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16) {
 		m.Ns = []dns.RR{soaCopy(in.zone)}
 		return
 	}
+	if in.qtype == dns.TypeCNAME {
+		picks = picks[:1]
+	}
+	in.count(picks)
 	hdr := dns.RR_Header{Name: in.name, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: in.ttl}
 	switch in.qtype {
 	case dns.TypeCNAME:
@@ -156,4 +189,20 @@ func nsCopy(z *zone) []dns.RR {
 		out[i] = &rrs[i]
 	}
 	return out
+}
+
+// count adds one answer to each pool that contributed to it.
+func (in *instance) count(picks []*policy.Addr) {
+	for i, a := range picks {
+		first := true
+		for _, b := range picks[:i] {
+			if b.Pool == a.Pool {
+				first = false
+				break
+			}
+		}
+		if c := in.answers[a.Pool]; first && c != nil {
+			c.Inc()
+		}
+	}
 }

@@ -48,6 +48,12 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 				for _, a := range args {
 					cfg.NS = append(cfg.NS, p.fqdn(a))
 				}
+			case "monitor":
+				m, err := p.monitor()
+				if err != nil {
+					return err
+				}
+				cfg.Monitors = append(cfg.Monitors, m)
 			case "pool":
 				pool, err := p.pool()
 				if err != nil {
@@ -181,6 +187,10 @@ func (p *parser) pool() (*config.Pool, error) {
 			t, err := p.threshold(prop)
 			pool.MinAvailable = t
 			return err
+		case "monitor":
+			m, err := p.arg(prop, "NAME")
+			pool.Monitor = m
+			return err
 		default:
 			return p.c.Errf("unknown property '%s' in pool '%s'", prop, name)
 		}
@@ -189,20 +199,30 @@ func (p *parser) pool() (*config.Pool, error) {
 	return pool, err
 }
 
-// addresses reads "VALUE... [weight W] [mode M]". Options apply to every value
-// on the line; mode is allowed only for pool addresses, not fallbacks.
+// addresses reads "VALUE... [weight W] [mode M] [monitor NAME] [probe TARGET]".
+// Options apply to every value on the line; they are allowed only for pool
+// addresses, not fallbacks.
 func (p *parser) addresses(prop string, options bool) ([]*config.Address, error) {
 	pos := p.pos()
 	args := p.c.RemainingArgs()
 	weight, mode := config.DefaultWeight, config.ModeAuto
+	var monitor, probe string
 	var addrs []*config.Address
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
-		case options && (a == "weight" || a == "mode"):
+		case options && (a == "weight" || a == "mode" || a == "monitor" || a == "probe"):
 			if i+1 == len(args) {
 				return nil, p.c.Errf("'%s' needs a value after '%s'", prop, a)
 			}
 			i++
+			switch a {
+			case "monitor":
+				monitor = args[i]
+				continue
+			case "probe":
+				probe = args[i]
+				continue
+			}
 			if a == "weight" {
 				w, err := strconv.Atoi(args[i])
 				if err != nil {
@@ -229,7 +249,7 @@ func (p *parser) addresses(prop string, options bool) ([]*config.Address, error)
 		return nil, p.c.Errf("'%s' is missing a value (an IPv4 or IPv6 address or a domain name)", prop)
 	}
 	for _, a := range addrs {
-		a.Weight, a.Mode = weight, mode
+		a.Weight, a.Mode, a.Monitor, a.Probe = weight, mode, monitor, probe
 	}
 	return addrs, nil
 }
@@ -350,6 +370,27 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			in.Switch = m
 		case "all-down":
 			return p.allDown(in)
+		case "failback":
+			s, err := p.arg(prop, "preemptive|manual")
+			if err != nil {
+				return err
+			}
+			switch s {
+			case "preemptive":
+				in.Failback = config.Preemptive
+			case "manual":
+				in.Failback = config.Manual
+			default:
+				return p.c.Errf("unknown failback '%s' (one of preemptive, manual)", s)
+			}
+		case "degraded-ttl":
+			s, err := p.arg(prop, "SECONDS|DURATION")
+			if err != nil {
+				return err
+			}
+			ttl, err := p.ttl(s)
+			in.DegradedTTL = ttl
+			return err
 		case "primary", "secondary":
 			if def == nil {
 				def = &config.Rule{Pos: p.pos(), Match: "default"}

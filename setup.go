@@ -16,8 +16,13 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
+	for _, w := range cfg.Warnings {
+		log.Warning(w)
+	}
 	g := New(cfg)
 	g.Fall = fl
+	c.OnStartup(g.OnStartup)
+	c.OnShutdown(g.OnShutdown)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		g.Next = next
 		return g

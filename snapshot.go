@@ -7,6 +7,7 @@ import (
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // snapshot is everything a query needs, compiled from a validated config and
@@ -35,11 +36,13 @@ const (
 )
 
 type instance struct {
-	name  string
-	zone  *zone
-	qtype uint16 // dns.TypeA, TypeAAAA or TypeCNAME
-	ttl   uint32
-	def   *rule
+	name     string
+	zone     *zone
+	qtype    uint16 // dns.TypeA, TypeAAAA or TypeCNAME
+	ttl      uint32 // the configured TTL, or the degraded one
+	degraded bool   // an address is down, or the primary is not answering
+	def      *rule
+	answers  map[*policy.Pool]prometheus.Counter
 }
 
 // rule is a compiled access rule with its active collection decided.
@@ -47,6 +50,7 @@ type rule struct {
 	primary, secondary *policy.Collection
 	active             *policy.Collection // nil when state is nodata or servfail
 	state              string
+	why                string // the reason for the state, for events
 }
 
 const (
@@ -56,8 +60,10 @@ const (
 	soaMinTTL  = 60 // negative answers are cached this long at most
 )
 
-// compile builds a snapshot. cfg must have passed Validate.
-func compile(cfg *config.Config, view health.View) *snapshot {
+// compile builds a snapshot. cfg must have passed Validate. prev, the
+// snapshot being replaced (nil at start), carries the state that manual
+// failback keeps.
+func compile(cfg *config.Config, view health.View, prev *snapshot) *snapshot {
 	s := &snapshot{
 		zones: make(map[string]*zone, len(cfg.Zones)),
 		names: make(map[string]*instance, len(cfg.Instances)),
@@ -71,23 +77,54 @@ func compile(cfg *config.Config, view health.View) *snapshot {
 	byName := make(map[string]*config.Pool, len(cfg.Pools))
 	healthy := make(map[string]*policy.Pool, len(cfg.Pools))
 	failOpen := make(map[string]*policy.Pool, len(cfg.Pools))
+	sick := make(map[string]bool, len(cfg.Pools)) // pools with an address that probes say is down
 	for _, p := range cfg.Pools {
 		byName[p.Name] = p
 		healthy[p.Name] = policy.NewPool(p, func(a *config.Address) bool {
-			return health.Usable(a.Mode, view.Status(health.Key{Pool: p.Name, Address: a.Value()}))
+			st := view.Status(health.Key{Pool: p.Name, Address: a.Value()})
+			if a.Mode == config.ModeAuto && st == health.Unhealthy {
+				sick[p.Name] = true
+			}
+			return health.Usable(a.Mode, st)
 		})
 		// Failing open ignores probes but never a forced-down address.
 		failOpen[p.Name] = policy.NewPool(p, func(a *config.Address) bool { return a.Mode != config.ModeDown })
 	}
 
 	for _, ci := range cfg.Instances {
-		in := &instance{name: ci.Name, ttl: ci.TTL, zone: s.zones[longestZone(cfg.Zones, ci.Name)]}
+		in := &instance{name: ci.Name, ttl: ci.TTL, zone: s.zones[longestZone(cfg.Zones, ci.Name)],
+			answers: make(map[*policy.Pool]prometheus.Counter)}
 		in.qtype = qtypeOf(byName[ci.Rules[0].Primary.Members[0].Pool].Type)
+		var was *instance
+		if prev != nil {
+			was = prev.names[ci.Name]
+		}
 		for _, cr := range ci.Rules {
-			r := compileRule(ci, cr, healthy, failOpen)
+			prevState := ""
+			if was != nil && cr.Match == "default" {
+				prevState = was.def.state
+			}
+			r := compileRule(ci, cr, healthy, failOpen, prevState)
 			if cr.Match == "default" {
 				in.def = r
 			}
+			if r.state != statePrimary {
+				in.degraded = true
+			}
+			if r.active != nil {
+				for _, m := range r.active.Members {
+					in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, m.Pool.Name)
+					if sick[m.Pool.Name] {
+						in.degraded = true
+					}
+				}
+				if r.state == stateFallback {
+					in.answers[r.active.Members[0].Pool] = answersTotal.WithLabelValues(ci.Name, "")
+				}
+			}
+		}
+		if in.degraded {
+			in.ttl = ci.EffectiveDegradedTTL()
 		}
 		s.names[in.name] = in
 		// Every name between the instance and its zone exists, without data.
@@ -105,32 +142,40 @@ func compile(cfg *config.Config, view health.View) *snapshot {
 	return s
 }
 
-func compileRule(ci *config.Instance, cr *config.Rule, healthy, failOpen map[string]*policy.Pool) *rule {
+func compileRule(ci *config.Instance, cr *config.Rule, healthy, failOpen map[string]*policy.Pool, prevState string) *rule {
 	r := &rule{primary: policy.NewCollection(cr.Primary, healthy, ci.Switch == config.SwitchPrimary)}
 	if cr.Secondary != nil {
 		r.secondary = policy.NewCollection(cr.Secondary, healthy, ci.Switch == config.SwitchSecondary)
 	}
 	switch ci.Switch {
 	case config.SwitchAuto:
-		if r.primary.Available {
-			r.active, r.state = r.primary, statePrimary
-		} else if r.secondary != nil && r.secondary.Available {
-			r.active, r.state = r.secondary, stateSecondary
+		// Manual failback: once on the secondary, stay there while it
+		// answers, until an operator switches back.
+		manualHold := ci.Failback == config.Manual && prevState == stateSecondary
+		switch {
+		case r.primary.Available && !(manualHold && r.secondary != nil && r.secondary.Available):
+			r.active, r.state, r.why = r.primary, statePrimary, "primary available"
+		case r.secondary != nil && r.secondary.Available:
+			r.active, r.state, r.why = r.secondary, stateSecondary, "primary below its availability rule"
+			if r.primary.Available {
+				r.why = "manual failback: primary available again, waiting for an operator"
+			}
 		}
 	case config.SwitchPrimary:
 		// Pinned: answer whatever the pinned collection still has, even below
 		// its min-available rule; the operator asked for it.
 		if len(r.primary.Avail) > 0 {
-			r.active, r.state = r.primary, statePrimary
+			r.active, r.state, r.why = r.primary, statePrimary, "pinned to primary"
 		}
 	case config.SwitchSecondary:
 		if r.secondary != nil && len(r.secondary.Avail) > 0 {
-			r.active, r.state = r.secondary, stateSecondary
+			r.active, r.state, r.why = r.secondary, stateSecondary, "pinned to secondary"
 		}
 	}
 	if r.active != nil {
 		return r
 	}
+	r.why = "no collection available"
 	switch ci.AllDown {
 	case config.FailOpen:
 		r.active, r.state = policy.NewCollection(cr.Primary, failOpen, true), stateFailOpen

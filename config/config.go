@@ -180,6 +180,9 @@ type Address struct {
 	Domain string     // for CNAME pools, fully qualified and lower case
 	Weight int
 	Mode   Mode
+
+	Monitor string // overrides the pool's monitor for this address
+	Probe   string // probe this host (IP or name) instead of the answered value
 }
 
 // Value is the address as written in answers.
@@ -211,6 +214,7 @@ type Pool struct {
 	Method       Method
 	MaxAnswers   int // 0: the method's default (all: every one; weight, sequence: 1)
 	MinAvailable Threshold
+	Monitor      string // health check for every address; "" for none
 }
 
 // Member is a pool's place in a collection.
@@ -242,12 +246,33 @@ type Rule struct {
 // Instance is one managed name.
 type Instance struct {
 	Pos
-	Name      string // fully qualified, lower case
-	TTL       uint32
-	Rules     []*Rule
-	Switch    Switch
-	AllDown   AllDown
-	Fallbacks []*Address // with AllDown == Fallback
+	Name        string // fully qualified, lower case
+	TTL         uint32
+	Rules       []*Rule
+	Switch      Switch
+	Failback    Failback
+	AllDown     AllDown
+	Fallbacks   []*Address // with AllDown == Fallback
+	DegradedTTL uint32     // TTL while degraded; 0: min(TTL, DefaultDegradedTTL)
+}
+
+// Failback is how an instance returns to its primary collection.
+type Failback uint8
+
+const (
+	Preemptive Failback = iota // back to the primary as soon as it is available
+	Manual                     // stay on the secondary until an operator switches back
+)
+
+func (f Failback) String() string { return [...]string{"preemptive", "manual"}[f] }
+
+// EffectiveDegradedTTL is the TTL answers carry while the instance is
+// degraded, so resolvers come back sooner and see recovery sooner.
+func (in *Instance) EffectiveDegradedTTL() uint32 {
+	if in.DegradedTTL != 0 {
+		return in.DegradedTTL
+	}
+	return min(in.TTL, DefaultDegradedTTL)
 }
 
 // SOA holds the names of the zone's synthesized SOA record.
@@ -262,20 +287,45 @@ type Config struct {
 	Zones     []string // fully qualified, lower case
 	SOA       SOA
 	NS        []string // default: the SOA's MName
+	Monitors  []*Monitor
 	Pools     []*Pool
 	Instances []*Instance
+
+	Warnings []string // filled by Validate: legal but probably unintended
 }
 
 // Defaults, in one place.
 const (
-	DefaultTTL    = 30
-	MaxTTL        = 86400
-	DefaultWeight = 1
-	MinWeight     = 1
-	MaxWeight     = 100
-	MaxAnswers    = 64
+	DefaultTTL         = 30
+	DefaultDegradedTTL = 5
+	MaxTTL             = 86400
+	DefaultWeight      = 1
+	MinWeight          = 1
+	MaxWeight          = 100
+	MaxAnswers         = 64
 )
 
 // DefaultThreshold is the availability rule when none is configured: at least
 // one member available.
 var DefaultThreshold = Threshold{Count: 1}
+
+// PoolNames lists the pools an instance's collections use, each once, in
+// order of first use.
+func (in *Instance) PoolNames() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range in.Rules {
+		for _, c := range []*Collection{r.Primary, r.Secondary} {
+			if c == nil {
+				continue
+			}
+			for _, m := range c.Members {
+				if !seen[m.Pool] {
+					seen[m.Pool] = true
+					out = append(out, m.Pool)
+				}
+			}
+		}
+	}
+	return out
+}

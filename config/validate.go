@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
+
 	"github.com/miekg/dns"
 )
 
@@ -15,6 +18,18 @@ func (c *Config) Validate() error {
 			return c.Errorf("'%s' is not a valid domain name (letters, digits, '-', '_' and '*' in labels of at most 63 characters)", n)
 		}
 	}
+	c.Warnings = nil
+	monitors := make(map[string]*Monitor, len(c.Monitors))
+	for _, m := range c.Monitors {
+		if prev, ok := monitors[m.Name]; ok {
+			return m.Errorf("duplicate monitor '%s' (first defined at line %d)", m.Name, prev.Line)
+		}
+		monitors[m.Name] = m
+		m.Used = false
+		if err := m.validate(); err != nil {
+			return err
+		}
+	}
 	pools := make(map[string]*Pool, len(c.Pools))
 	for _, p := range c.Pools {
 		if prev, ok := pools[p.Name]; ok {
@@ -23,6 +38,14 @@ func (c *Config) Validate() error {
 		pools[p.Name] = p
 		if err := p.validate(); err != nil {
 			return err
+		}
+		if err := p.checkMonitors(monitors); err != nil {
+			return err
+		}
+	}
+	for _, m := range c.Monitors {
+		if !m.Used {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d - monitor '%s' is not used by any pool or address", m.File, m.Line, m.Name))
 		}
 	}
 	names := make(map[string]*Instance, len(c.Instances))
@@ -82,9 +105,46 @@ func (p *Pool) validate() error {
 	return checkThreshold(p.Pos, p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
 }
 
+// checkMonitors resolves the pool's and its addresses' monitors.
+func (p *Pool) checkMonitors(monitors map[string]*Monitor) error {
+	use := func(pos Pos, name string) error {
+		if name == "" {
+			return nil
+		}
+		m, ok := monitors[name]
+		if !ok {
+			return pos.Errorf("unknown monitor '%s'", name)
+		}
+		m.Used = true
+		return nil
+	}
+	if err := use(p.Pos, p.Monitor); err != nil {
+		return err
+	}
+	for _, a := range p.Addresses {
+		if err := use(a.Pos, a.Monitor); err != nil {
+			return err
+		}
+		if a.Probe != "" && !validProbe(a.Probe) {
+			return a.Errorf("probe target '%s' of address %s is neither an IP address nor a domain name", a.Probe, a.Value())
+		}
+	}
+	return nil
+}
+
+func validProbe(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	return plainName(dns.Fqdn(s))
+}
+
 func (in *Instance) validate(pools map[string]*Pool) error {
 	if in.TTL < 1 || in.TTL > MaxTTL {
 		return in.Errorf("ttl %d of instance '%s' is out of range (1 to %d seconds)", in.TTL, in.Name, MaxTTL)
+	}
+	if in.DegradedTTL > in.TTL {
+		return in.Errorf("degraded-ttl %d of instance '%s' is above its ttl %d: it should shorten answers", in.DegradedTTL, in.Name, in.TTL)
 	}
 	if len(in.Rules) == 0 {
 		return in.Errorf("instance '%s' has no access rule: give it a primary collection", in.Name)

@@ -33,6 +33,7 @@ type Addr struct {
 	Raw    net.IP     // IP as 4 or 16 bytes, made once so answers need not
 	Target string     // CNAME pools: the fully qualified target
 	Weight int
+	Pool   *Pool // the pool it was picked from
 }
 
 // Pool is a compiled pool: its usable addresses in configured order.
@@ -54,7 +55,7 @@ func NewPool(p *config.Pool, usable func(*config.Address) bool) *Pool {
 		if !usable(a) {
 			continue
 		}
-		ad := &Addr{IP: a.IP, Target: a.Domain, Weight: a.Weight}
+		ad := &Addr{IP: a.IP, Target: a.Domain, Weight: a.Weight, Pool: cp}
 		if a.IP.IsValid() {
 			ad.Raw = net.IP(a.IP.AsSlice())
 		}

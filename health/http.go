@@ -1,0 +1,140 @@
+package health
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"regexp"
+	"time"
+
+	"github.com/gtm-project/gtm/config"
+)
+
+// MaxBody is how much of a response body a check reads for matching.
+const MaxBody = 64 << 10
+
+// HTTP checks an HTTP or HTTPS endpoint: status code in the expected ranges,
+// and optionally a body match.
+type HTTP struct {
+	Scheme string
+	Port   int
+	Method string
+	Host   string // Host header; "" means the target
+	Path   string
+	Header http.Header
+	Expect func(status int) bool
+	Body   string
+	Regexp *regexp.Regexp
+
+	client *http.Client
+}
+
+// NewHTTP builds the checker for an http or https monitor.
+func NewHTTP(m *config.Monitor, domain string) *HTTP {
+	h := &HTTP{Scheme: m.Protocol.String(), Port: m.EffectivePort(), Method: m.Method, Host: m.Host,
+		Path: m.Path, Header: http.Header{}, Expect: m.Expected, Body: m.BodyMatch, Regexp: m.BodyRegexp}
+	if h.Host == "" {
+		h.Host = domain
+	}
+	for _, kv := range m.Headers {
+		h.Header.Add(kv[0], kv[1])
+	}
+	sni := m.ServerName
+	if sni == "" {
+		sni = h.Host
+	}
+	tr := &http.Transport{
+		// Every probe opens its own connection: a check of reachability must
+		// not ride on a connection opened while the endpoint was up.
+		DisableKeepAlives: true,
+		TLSClientConfig:   &tls.Config{ServerName: sni, InsecureSkipVerify: m.SkipVerify},
+		Proxy:             nil,
+	}
+	h.client = &http.Client{Transport: tr}
+	if !m.FollowRedirects {
+		h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return h
+}
+
+// Probe implements Prober.
+func (p *HTTP) Probe(ctx context.Context, host string) Result {
+	var r Result
+	var start, connStart, tlsStart time.Time
+	trace := &httptrace.ClientTrace{
+		ConnectStart:         func(string, string) { connStart = time.Now() },
+		ConnectDone:          func(string, string, error) { r.Connect = time.Since(connStart) },
+		TLSHandshakeStart:    func() { tlsStart = time.Now() },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { r.TLS = time.Since(tlsStart) },
+		GotFirstResponseByte: func() { r.FirstByte = time.Since(start) },
+	}
+	url := fmt.Sprintf("%s://%s%s", p.Scheme, hostPort(host, p.Port), p.Path)
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), p.Method, url, nil)
+	if err != nil {
+		r.Err = fmt.Errorf("http: %w", err)
+		return r
+	}
+	req.Header = p.Header.Clone()
+	req.Header.Set("User-Agent", "gtm-health-check")
+	if p.Host != "" {
+		req.Host = p.Host
+	}
+	start = time.Now()
+	resp, err := p.client.Do(req)
+	if err != nil {
+		r.Err = httpError(err)
+		return r
+	}
+	defer resp.Body.Close()
+	if !p.Expect(resp.StatusCode) {
+		r.Err = fmt.Errorf("http: status %d", resp.StatusCode)
+		io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBody))
+		return r
+	}
+	if p.Body != "" || p.Regexp != nil {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+		if err != nil {
+			r.Err = httpError(err)
+			return r
+		}
+		switch {
+		case p.Body != "" && !bytes.Contains(body, []byte(p.Body)):
+			r.Err = fmt.Errorf("http: body does not contain %q", p.Body)
+			return r
+		case p.Regexp != nil && !p.Regexp.Match(body):
+			r.Err = fmt.Errorf("http: body does not match %q", p.Regexp)
+			return r
+		}
+	}
+	r.OK = true
+	r.RTT = time.Since(start)
+	return r
+}
+
+// httpError names the cause of a failed request without the URL noise.
+func httpError(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			err = inner
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ce *tls.CertificateVerificationError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("tls: %w", ce.Err)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return opError("http", err)
+	}
+	return fmt.Errorf("http: %w", err)
+}

@@ -1,0 +1,215 @@
+package gtm
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/policy"
+)
+
+var log = clog.NewWithPlugin(pluginName)
+
+// monitoring is a GTM's background half: the probers, the health table,
+// and the goroutine that compiles a new snapshot when health changes. It is
+// started in OnStartup and stopped in OnShutdown.
+type monitoring struct {
+	g        *GTM
+	table    *health.Table
+	sched    *health.Scheduler
+	mu       sync.Mutex
+	trackers map[health.Key]*health.Tracker
+	dirty    chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+}
+
+// targets lists what to probe: every address whose pool or own settings name
+// a monitor, including forced-down addresses, so an operator sees their
+// health before putting them back.
+func targets(cfg *config.Config) []*health.Target {
+	monitors := make(map[string]*config.Monitor, len(cfg.Monitors))
+	for _, m := range cfg.Monitors {
+		monitors[m.Name] = m
+	}
+	var out []*health.Target
+	for _, p := range cfg.Pools {
+		for _, a := range p.Addresses {
+			name := a.Monitor
+			if name == "" {
+				name = p.Monitor
+			}
+			m := monitors[name]
+			if m == nil {
+				continue
+			}
+			host := a.Probe
+			if host == "" {
+				host = strings.TrimSuffix(a.Value(), ".")
+			}
+			domain := strings.TrimSuffix(a.Domain, ".")
+			out = append(out, &health.Target{
+				Key:     health.Key{Pool: p.Name, Address: a.Value()},
+				Host:    host,
+				Monitor: m,
+				Prober:  health.NewProber(m, domain),
+			})
+		}
+	}
+	return out
+}
+
+func (g *GTM) startMonitoring() {
+	ts := targets(g.cfg)
+	mon := &monitoring{
+		g:        g,
+		table:    g.table,
+		trackers: make(map[health.Key]*health.Tracker, len(ts)),
+		dirty:    make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for _, t := range ts {
+		mon.trackers[t.Key] = &health.Tracker{Rise: t.Monitor.Rise, Fall: t.Monitor.Fall}
+	}
+	mon.sched = &health.Scheduler{OnResult: mon.result, OnPanic: mon.panicked}
+	g.mon = mon
+	go mon.compileLoop()
+	mon.sched.Start(ts)
+	go func() {
+		select {
+		case <-mon.sched.FirstRound():
+			g.ready.Store(true)
+			log.Infof("first round of %d probes complete: ready", len(ts))
+		case <-mon.stop:
+		}
+	}()
+}
+
+func (g *GTM) stopMonitoring() {
+	if g.mon == nil {
+		return
+	}
+	g.mon.once.Do(func() {
+		g.mon.sched.Stop()
+		close(g.mon.stop)
+		<-g.mon.done
+	})
+}
+
+// result takes one probe result through hysteresis into the table.
+func (m *monitoring) result(t *health.Target, r health.Result) {
+	outcome := "success"
+	if !r.OK {
+		outcome = "failure"
+	}
+	probesTotal.WithLabelValues(t.Monitor.Name, t.Key.Pool, outcome).Inc()
+	probeDuration.WithLabelValues(t.Monitor.Name, t.Key.Pool).Observe(r.RTT.Seconds())
+
+	m.mu.Lock()
+	old, now, changed := m.trackers[t.Key].Observe(r.OK)
+	m.table.Set(t.Key, health.Record{Status: now, Last: r})
+	m.mu.Unlock()
+	if !changed {
+		return
+	}
+	// A first verdict of healthy is the expected start, not news.
+	if old != health.Unknown || now == health.Unhealthy {
+		reason := "probe passed"
+		if r.Err != nil {
+			reason = r.Err.Error()
+		}
+		m.g.event(health.Event{Time: time.Now(), Object: "address " + t.Key.Pool + "/" + t.Key.Address,
+			Old: old.String(), New: now.String(), Reason: reason})
+	}
+	select {
+	case m.dirty <- struct{}{}:
+	default:
+	}
+}
+
+func (m *monitoring) panicked(t *health.Target, p any) {
+	probePanics.WithLabelValues(t.Monitor.Name).Inc()
+	log.Errorf("prober for %s/%s (monitor %s) panicked: %v", t.Key.Pool, t.Key.Address, t.Monitor.Name, p)
+}
+
+// compileLoop builds a new snapshot after health changes. Changes that
+// arrive while it compiles are folded into the next build.
+func (m *monitoring) compileLoop() {
+	defer close(m.done)
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.dirty:
+			m.g.recompile()
+		}
+	}
+}
+
+// recompile publishes a snapshot for the current health and reports what
+// changed. Only the compile loop (and start, before it runs) calls it.
+func (g *GTM) recompile() {
+	prev := g.snap.Load()
+	next := compile(g.cfg, g.table, prev)
+	g.snap.Store(next)
+	g.report(prev, next)
+}
+
+// report updates gauges and records a switch event for every instance whose
+// answer state changed.
+func (g *GTM) report(prev, next *snapshot) {
+	for _, p := range g.cfg.Pools {
+		for _, a := range p.Addresses {
+			up := health.Usable(a.Mode, g.table.Status(health.Key{Pool: p.Name, Address: a.Value()}))
+			addressUp.WithLabelValues(p.Name, a.Value()).Set(b2f(up))
+		}
+	}
+	seen := map[string]bool{}
+	for name, in := range next.names {
+		r := in.def
+		for _, m := range append(r.primary.Members, secondaryMembers(r)...) {
+			if !seen[m.Pool.Name] {
+				seen[m.Pool.Name] = true
+				poolAvailable.WithLabelValues(m.Pool.Name).Set(b2f(m.Pool.Available))
+			}
+		}
+		collectionAvailable.WithLabelValues(name, statePrimary).Set(b2f(r.primary.Available))
+		if r.secondary != nil {
+			collectionAvailable.WithLabelValues(name, stateSecondary).Set(b2f(r.secondary.Available))
+		}
+		for _, st := range allStates {
+			activeCollection.WithLabelValues(name, st).Set(b2f(st == r.state))
+		}
+		if prev == nil {
+			continue
+		}
+		if was := prev.names[name]; was != nil && was.def.state != r.state {
+			switchovers.WithLabelValues(name, r.state).Inc()
+			g.event(health.Event{Time: time.Now(), Object: "instance " + name, Old: was.def.state, New: r.state, Reason: r.why})
+		}
+	}
+}
+
+func secondaryMembers(r *rule) []policy.Member {
+	if r.secondary == nil {
+		return nil
+	}
+	return r.secondary.Members
+}
+
+func (g *GTM) event(e health.Event) {
+	g.events.Add(e)
+	log.Info(e.String())
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
