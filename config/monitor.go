@@ -87,7 +87,7 @@ const (
 )
 
 // DefaultExpect is what an HTTP(S) check accepts unless told otherwise.
-var DefaultExpect = []StatusRange{{200, 399}}
+var DefaultExpect = []StatusRange{{Lo: 200, Hi: 399}}
 
 // NewMonitor returns a monitor with every default filled in.
 func NewMonitor(pos Pos, name string) *Monitor {

@@ -1,0 +1,181 @@
+package health
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gtm-project/gtm/config"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestTracker(t *testing.T) {
+	tr := &Tracker{Rise: 2, Fall: 3}
+	steps := []struct {
+		ok   bool
+		want Status
+	}{
+		{false, Unhealthy}, // the first result decides at once
+		{true, Unhealthy},
+		{false, Unhealthy}, // a failure resets the rise streak
+		{true, Unhealthy},
+		{true, Healthy}, // two passes in a row
+		{false, Healthy},
+		{false, Healthy},
+		{true, Healthy}, // a pass resets the fall streak
+		{false, Healthy},
+		{false, Healthy},
+		{false, Unhealthy}, // three failures in a row
+	}
+	for i, s := range steps {
+		if _, got, _ := tr.Observe(s.ok); got != s.want {
+			t.Fatalf("step %d (ok=%v): status %s, want %s", i, s.ok, got, s.want)
+		}
+	}
+}
+
+func TestEvents(t *testing.T) {
+	h := NewEvents(3)
+	for i := range 5 {
+		h.Add(Event{Object: string(rune('a' + i))})
+	}
+	got := h.List()
+	if len(got) != 3 || got[0].Object != "c" || got[2].Object != "e" {
+		t.Fatalf("history %v, want the last three, oldest first", got)
+	}
+}
+
+// fake is a prober under the test's control: it counts concurrent probes.
+type fake struct {
+	delay            time.Duration
+	running, maxSeen *atomic.Int32
+	perTarget        sync.Map // host -> *atomic.Int32
+	panics           bool
+}
+
+func (f *fake) Probe(ctx context.Context, host string) Result {
+	n := f.running.Add(1)
+	defer f.running.Add(-1)
+	for {
+		m := f.maxSeen.Load()
+		if n <= m || f.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	c, _ := f.perTarget.LoadOrStore(host, new(atomic.Int32))
+	if c.(*atomic.Int32).Add(1) > 1 {
+		panic("two probes of one target at once")
+	}
+	defer c.(*atomic.Int32).Add(-1)
+	if f.panics {
+		panic("boom")
+	}
+	select {
+	case <-time.After(f.delay):
+	case <-ctx.Done():
+	}
+	return Result{OK: true}
+}
+
+func fakeTargets(n int, interval time.Duration, p Prober) []*Target {
+	m := config.NewMonitor(config.Pos{}, "m")
+	m.Interval, m.Timeout = interval, interval/2
+	var ts []*Target
+	for i := range n {
+		h := string(rune('A'+i%26)) + string(rune('a'+i/26))
+		ts = append(ts, &Target{Key: Key{Pool: "p", Address: h}, Host: h, Monitor: m, Prober: p})
+	}
+	return ts
+}
+
+func TestSchedulerBoundsConcurrency(t *testing.T) {
+	f := &fake{delay: 20 * time.Millisecond, running: new(atomic.Int32), maxSeen: new(atomic.Int32)}
+	var results atomic.Int32
+	s := &Scheduler{MaxConcurrent: 4, OnResult: func(*Target, Result) { results.Add(1) }}
+	s.Start(fakeTargets(40, 200*time.Millisecond, f))
+	select {
+	case <-s.FirstRound():
+	case <-time.After(5 * time.Second):
+		t.Fatal("first round did not complete in 5s")
+	}
+	// Let a few more rounds run.
+	deadline := time.Now().Add(5 * time.Second)
+	for results.Load() < 120 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Stop()
+	s.Stop() // idempotent
+	if got := f.maxSeen.Load(); got > 4 {
+		t.Fatalf("%d probes ran at once, bound is 4", got)
+	}
+	if results.Load() < 120 {
+		t.Fatalf("only %d results in 5s", results.Load())
+	}
+}
+
+func TestSchedulerInterval(t *testing.T) {
+	f := &fake{running: new(atomic.Int32), maxSeen: new(atomic.Int32)}
+	var mu sync.Mutex
+	var times []time.Time
+	s := &Scheduler{OnResult: func(*Target, Result) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+	}}
+	s.Start(fakeTargets(1, 100*time.Millisecond, f))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		n := len(times)
+		mu.Unlock()
+		if n >= 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) < 6 {
+		t.Fatalf("%d probes in 3s at a 100ms interval", len(times))
+	}
+	for i := 1; i < len(times); i++ {
+		if gap := times[i].Sub(times[i-1]); gap < 80*time.Millisecond || gap > 400*time.Millisecond {
+			t.Errorf("gap %d is %s, want about the 100ms interval", i, gap)
+		}
+	}
+}
+
+func TestSchedulerRecoversPanics(t *testing.T) {
+	f := &fake{panics: true, running: new(atomic.Int32), maxSeen: new(atomic.Int32)}
+	var panics, failures atomic.Int32
+	s := &Scheduler{
+		OnResult: func(_ *Target, r Result) {
+			if !r.OK && r.Err != nil {
+				failures.Add(1)
+			}
+		},
+		OnPanic: func(*Target, any) { panics.Add(1) },
+	}
+	s.Start(fakeTargets(3, 100*time.Millisecond, f))
+	<-s.FirstRound()
+	s.Stop()
+	if panics.Load() < 3 || failures.Load() < 3 {
+		t.Fatalf("panics %d, failures %d: want each panic recovered and counted as a failure", panics.Load(), failures.Load())
+	}
+}
+
+func TestSchedulerNoTargets(t *testing.T) {
+	s := &Scheduler{}
+	s.Start(nil)
+	select {
+	case <-s.FirstRound():
+	default:
+		t.Fatal("with nothing to probe the first round is complete at once")
+	}
+	s.Stop()
+}
