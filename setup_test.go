@@ -80,7 +80,65 @@ instance alias {
 	all-down nodata
 }`), "", 0},
 
+		{"monitors", block(`
+monitor web {
+	protocol https
+	interval 5s
+	timeout 2s
+	rise 3
+	fall 2
+	port 8443
+	method HEAD
+	host www.example.org
+	path /healthz
+	expect 200-299 301 302
+	body-regexp "^ok"
+	header X-Check gtm
+	tls-skip-verify
+	tls-server-name www.example.org
+	follow-redirects
+}
+monitor icmp {
+	protocol ping
+	count 5
+	max-loss 20%
+}
+monitor port {
+	protocol tcp
+	port 443
+	tls
+}
+pool a {
+	monitor web
+	address 192.0.2.1 192.0.2.2
+	address 192.0.2.3 monitor icmp probe 10.0.0.3
+	address 192.0.2.4 monitor port
+}
+instance www {
+	primary a
+	failback manual
+	degraded-ttl 3
+}`), "", 0},
+
 		// negative
+		{"monitor without protocol", block("monitor m {\n interval 5s\n}"), "monitor 'm' needs a protocol", 2},
+		{"timeout not below interval", block("monitor m {\n protocol tcp\n port 80\n interval 2s\n timeout 2s\n}"), "timeout 2s of monitor 'm' must be below its interval 2s", 2},
+		{"bad interval", block("monitor m {\n protocol tcp\n interval soon\n}"), "interval 'soon' is not a duration", 4},
+		{"rise out of range", block("monitor m {\n protocol tcp\n port 80\n rise 0\n}"), "rise 0 of monitor 'm' is out of range", 2},
+		{"port out of range", block("monitor m {\n protocol tcp\n port 70000\n}"), "port 70000 is out of range", 4},
+		{"tcp needs port", block("monitor m {\n protocol tcp\n}"), "a tcp check needs a port", 2},
+		{"unknown protocol", block("monitor m {\n protocol smtp\n}"), "unknown protocol 'smtp'", 3},
+		{"unknown monitor option", block("monitor m {\n protocol http\n colour red\n}"), "unknown property 'colour' in monitor 'm'", 4},
+		{"option of another protocol", block("monitor m {\n protocol tcp\n port 80\n path /x\n}"), "option 'path' does not apply to a tcp monitor", 5},
+		{"bad expect", block("monitor m {\n protocol http\n expect 299-200\n}"), "expected status '299-200' is not a code or a range", 4},
+		{"bad regexp", block("monitor m {\n protocol http\n body-regexp (\n}"), "body-regexp '(' does not compile", 4},
+		{"bad max-loss", block("monitor m {\n protocol ping\n max-loss 20\n}"), "max-loss '20' is not a share like 20%", 4},
+		{"unknown monitor", block("pool a {\n monitor nope\n address 192.0.2.1\n}"), "unknown monitor 'nope'", 2},
+		{"unknown address monitor", block("pool a {\n address 192.0.2.1 monitor nope\n}"), "unknown monitor 'nope'", 3},
+		{"duplicate monitor", block("monitor m {\n protocol ping\n}\nmonitor m {\n protocol ping\n}"), "duplicate monitor 'm'", 5},
+		{"bad probe target", block("pool a {\n address 192.0.2.1 probe 300.1.1.1/8\n}"), "probe target '300.1.1.1/8'", 3},
+		{"unknown failback", block(poolA + "\ninstance www {\n primary a\n failback later\n}"), "unknown failback 'later'", 8},
+		{"degraded ttl above ttl", block(poolA + "\ninstance www {\n primary a\n ttl 10\n degraded-ttl 20\n}"), "degraded-ttl 20 of instance 'www.example.org.' is above its ttl 10", 6},
 		{"unknown property", block("colour blue"), "unknown property 'colour'", 2},
 		{"unknown pool property", block("pool a {\n address 192.0.2.1\n shape round\n}"), "unknown property 'shape' in pool 'a'", 4},
 		{"unknown instance property", block(poolA + "\ninstance www {\n primary a\n colour red\n}"), "unknown property 'colour' in instance 'www'", 8},
@@ -217,5 +275,15 @@ func TestParseOnce(t *testing.T) {
 	c := caddy.NewTestController("dns", block(poolA+"\ninstance www {\n primary a\n}")+"\n"+block(poolA+"\ninstance www {\n primary a\n}"))
 	if _, _, err := parse(c); err == nil {
 		t.Fatal("two gtm blocks in one server block must be refused")
+	}
+}
+
+func TestUnusedMonitorWarns(t *testing.T) {
+	cfg, _, err := parse(caddy.NewTestController("dns", block("monitor idle {\n protocol ping\n}\n"+poolA+"\ninstance www {\n primary a\n}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "Testfile:2 - monitor 'idle' is not used") {
+		t.Fatalf("warnings %q, want one naming the unused monitor and its line", cfg.Warnings)
 	}
 }

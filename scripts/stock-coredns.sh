@@ -53,7 +53,8 @@ export GOWORK=off
 
 say "repo root: $repo_root"
 say "GOFLAGS=${GOFLAGS:-<unset>}"
-say "$(go version)"
+goversion=$(go version) || fail "go version failed (check GOFLAGS / GOTOOLCHAIN)"
+say "$goversion"
 
 # --- 1. CoreDNS source at the version the repo requires -------------------
 version=$(cd "$repo_root" && go list -m -f '{{.Version}}' github.com/coredns/coredns) ||

@@ -45,7 +45,10 @@ func start(t *testing.T, corefile string) *server {
 	}
 	s := &server{inst: inst}
 	s.setAddrs(t)
-	t.Cleanup(func() { s.inst.Stop() })
+	t.Cleanup(func() {
+		s.inst.Stop()
+		s.inst.ShutdownCallbacks()
+	})
 	return s
 }
 
