@@ -31,6 +31,8 @@ type GTM struct {
 	events *health.Events
 	mon    *monitoring
 	ready  atomic.Bool
+
+	counting bool // set once started: compiled snapshots count answers
 }
 
 // New returns a handler for a validated configuration, answering from a
@@ -39,14 +41,15 @@ type GTM struct {
 func New(cfg *config.Config) *GTM {
 	g := &GTM{zones: cfg.Zones, cfg: cfg, rand: policy.DefaultRand,
 		table: health.NewTable(), events: health.NewEvents(health.DefaultHistory)}
-	g.snap.Store(compile(cfg, g.table, nil))
+	g.snap.Store(compile(cfg, g.table, nil, false))
 	return g
 }
 
 // OnStartup starts health checks and publishes metrics.
 func (g *GTM) OnStartup() error {
 	g.publish()
-	g.report(nil, g.snap.Load())
+	g.counting = true
+	g.recompile()
 	g.startMonitoring()
 	return nil
 }

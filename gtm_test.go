@@ -32,7 +32,7 @@ func newGTM(t testing.TB, body string) *GTM {
 }
 
 // withHealth recompiles g's snapshot with the given probe results.
-func withHealth(g *GTM, st health.Static) { g.snap.Store(compile(g.cfg, st, g.snap.Load())) }
+func withHealth(g *GTM, st health.Static) { g.snap.Store(compile(g.cfg, st, g.snap.Load(), false)) }
 
 func query(t testing.TB, g *GTM, name string, qtype uint16, edns bool) (*dns.Msg, int) {
 	t.Helper()

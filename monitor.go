@@ -155,7 +155,7 @@ func (m *monitoring) compileLoop() {
 // changed. Only the compile loop (and start, before it runs) calls it.
 func (g *GTM) recompile() {
 	prev := g.snap.Load()
-	next := compile(g.cfg, g.table, prev)
+	next := compile(g.cfg, g.table, prev, g.counting)
 	g.snap.Store(next)
 	g.report(prev, next)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gtm-project/gtm/health"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -103,6 +104,12 @@ instance www {
 		t.Fatal(err)
 	}
 	eventually(t, "ready", 3*time.Second, g.Ready)
+	for range 3 {
+		query(t, g, "www.example.org.", dns.TypeA, false)
+	}
+	if n := testutil.ToFloat64(answersTotal.WithLabelValues("www.example.org.", "main")); n != 3 {
+		t.Errorf("answers_total for pool main = %v after 3 answers", n)
+	}
 	ln.Close()
 	eventually(t, "switch to secondary", 3*time.Second, func() bool { return g.snap.Load().names["www.example.org."].def.state == stateSecondary })
 	var addrEv, instEv *health.Event

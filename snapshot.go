@@ -62,8 +62,9 @@ const (
 
 // compile builds a snapshot. cfg must have passed Validate. prev, the
 // snapshot being replaced (nil at start), carries the state that manual
-// failback keeps.
-func compile(cfg *config.Config, view health.View, prev *snapshot) *snapshot {
+// failback keeps. With counting, answers are counted per instance and pool;
+// a handler that has not started (or a failed setup) creates no series.
+func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool) *snapshot {
 	s := &snapshot{
 		zones: make(map[string]*zone, len(cfg.Zones)),
 		names: make(map[string]*instance, len(cfg.Instances)),
@@ -111,16 +112,21 @@ func compile(cfg *config.Config, view health.View, prev *snapshot) *snapshot {
 			if r.state != statePrimary {
 				in.degraded = true
 			}
-			if r.active != nil {
-				for _, m := range r.active.Members {
-					in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, m.Pool.Name)
-					if sick[m.Pool.Name] {
-						in.degraded = true
-					}
+			if r.active == nil {
+				continue
+			}
+			for _, m := range r.active.Members {
+				if sick[m.Pool.Name] {
+					in.degraded = true
 				}
+				if !counting {
+					continue
+				}
+				label := m.Pool.Name
 				if r.state == stateFallback {
-					in.answers[r.active.Members[0].Pool] = answersTotal.WithLabelValues(ci.Name, "")
+					label = ""
 				}
+				in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, label)
 			}
 		}
 		if in.degraded {

@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -43,8 +44,16 @@ func corefileExamples(t *testing.T, path string) []string {
 	return out
 }
 
+// toLoopback moves the documentation addresses of the examples (RFC 5737)
+// into 127.0.0.0/8, so that the health checks the examples configure probe
+// this machine and nothing else.
+var toLoopback = strings.NewReplacer("192.0.2.", "127.0.2.", "198.51.100.", "127.51.100.", "203.0.113.", "127.0.113.")
+
+var ipv4 = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+\b`)
+
 // TestReadme starts every Corefile example of README.md as a real server
-// (on a free port) and checks that it answers for its zone's apex.
+// (on a free port, probes on loopback) and checks that it answers for its
+// zone's apex.
 func TestReadme(t *testing.T) {
 	t.Chdir("..") // examples name files relative to the repository root
 	examples := corefileExamples(t, "README.md")
@@ -55,6 +64,14 @@ func TestReadme(t *testing.T) {
 	dnsserver.Port = "0"
 	t.Cleanup(func() { dnsserver.Port = port })
 	for i, ex := range examples {
+		ex = toLoopback.Replace(ex)
+		if strings.Contains(ex, "monitor") {
+			for _, ip := range ipv4.FindAllString(ex, -1) {
+				if !strings.HasPrefix(ip, "127.") {
+					t.Fatalf("example %d would probe %s, outside loopback: use RFC 5737 addresses in examples", i+1, ip)
+				}
+			}
+		}
 		s := start(t, ex)
 		zone := dns.Fqdn(strings.Fields(ex)[0])
 		r := s.ask(t, "udp", zone, dns.TypeSOA)
