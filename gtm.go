@@ -5,7 +5,10 @@ package gtm
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
@@ -31,6 +34,10 @@ type GTM struct {
 	events *health.Events
 	mon    *monitoring
 	ready  atomic.Bool
+	geo    atomic.Pointer[geoDB]
+
+	geoEvery         time.Duration // how often the GeoIP file is checked
+	geoStop, geoDone chan struct{}
 
 	counting bool // set once started: compiled snapshots count answers
 }
@@ -39,7 +46,7 @@ type GTM struct {
 // snapshot compiled with every address's health unknown (so usable unless
 // forced down).
 func New(cfg *config.Config) *GTM {
-	g := &GTM{zones: cfg.Zones, cfg: cfg, rand: policy.DefaultRand,
+	g := &GTM{zones: cfg.Zones, cfg: cfg, rand: policy.DefaultRand, geoEvery: geoCheckEvery,
 		table: health.NewTable(), events: health.NewEvents(health.DefaultHistory)}
 	g.snap.Store(compile(cfg, g.table, nil, false))
 	return g
@@ -51,6 +58,10 @@ func (g *GTM) OnStartup() error {
 	g.counting = true
 	g.recompile()
 	g.startMonitoring()
+	if g.geo.Load() != nil {
+		g.geoStop, g.geoDone = make(chan struct{}), make(chan struct{})
+		go g.watchGeo(g.geoEvery, g.geoStop, g.geoDone)
+	}
 	return nil
 }
 
@@ -58,6 +69,11 @@ func (g *GTM) OnStartup() error {
 // running configuration uses any more.
 func (g *GTM) OnShutdown() error {
 	g.stopMonitoring()
+	if g.geoStop != nil {
+		close(g.geoStop)
+		<-g.geoDone
+		g.geoStop = nil
+	}
 	g.unpublish()
 	return nil
 }
@@ -74,7 +90,7 @@ func (g *GTM) Events() []health.Event { return g.events.List() }
 func (g *GTM) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler. It reads the current snapshot and
-// nothing else: no lock, no parsing, no I/O.
+// GeoIP database and nothing else: no lock, no parsing, no I/O.
 func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
@@ -92,10 +108,18 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	ecs, err := queryECS(r)
+	if err != nil {
+		m.Authoritative = false
+		m.Rcode = dns.RcodeFormatError
+		g.reply(w, r, m, nil, 0)
+		return dns.RcodeSuccess, nil
+	}
+	scope := 0
 	qtype := state.QType()
 	switch {
 	case in != nil:
-		g.answer(m, in, qtype)
+		scope = g.answer(m, in, qtype, g.client(w, in, ecs))
 	case s.zones[qname] != nil:
 		z := s.zones[qname]
 		switch qtype {
@@ -112,17 +136,91 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		m.Rcode = dns.RcodeNameError
 		m.Ns = []dns.RR{soaCopy(s.zones[zname])}
 	}
-	// Our own OPT record keeps the client's EDNS (and, later, the ECS
-	// option) in the reply instead of CoreDNS rebuilding it from the request.
-	if o := r.IsEdns0(); o != nil {
-		m.SetEdns0(o.UDPSize(), o.Do())
-	}
-	w.WriteMsg(m)
+	g.reply(w, r, m, ecs, scope)
 	return dns.RcodeSuccess, nil
 }
 
-// answer fills m for a query on a managed name.
-func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16) {
+// reply writes m with its own OPT record when the query had one, so that the
+// client's EDNS and the ECS option with its scope reach the client instead of
+// CoreDNS rebuilding EDNS from the request.
+func (g *GTM) reply(w dns.ResponseWriter, r, m *dns.Msg, ecs *dns.EDNS0_SUBNET, scope int) {
+	if o := r.IsEdns0(); o != nil {
+		m.SetEdns0(o.UDPSize(), o.Do())
+		if ecs != nil {
+			opt := m.Extra[len(m.Extra)-1].(*dns.OPT)
+			opt.Option = append(opt.Option, echoECS(ecs, scope))
+		}
+	}
+	w.WriteMsg(m)
+}
+
+// clientAddr is who asks, as far as the instance's rules care: the ECS
+// subnet when present and allowed, else the source address.
+type clientAddr struct {
+	addr    netip.Addr
+	fromECS bool
+}
+
+func (g *GTM) client(w dns.ResponseWriter, in *instance, ecs *dns.EDNS0_SUBNET) clientAddr {
+	if !in.byClient {
+		return clientAddr{}
+	}
+	if ecs != nil && !in.ignoreECS && ecs.SourceNetmask > 0 {
+		if a, ok := ecsAddr(ecs); ok {
+			return clientAddr{addr: a, fromECS: true}
+		}
+	}
+	var a netip.Addr
+	switch ra := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		a, _ = netip.AddrFromSlice(ra.IP)
+	case *net.TCPAddr:
+		a, _ = netip.AddrFromSlice(ra.IP)
+	}
+	return clientAddr{addr: a.Unmap()}
+}
+
+// decide picks the rule for the client and returns the ECS scope: the
+// prefix length around the client within which every address gets the same
+// rule (0 when the answer does not depend on the client).
+func (g *GTM) decide(in *instance, c clientAddr) (r *rule, scope int) {
+	if !in.byClient || !c.addr.IsValid() {
+		return in.def, 0
+	}
+	var foreign int
+	if !in.cidr.Empty() {
+		var ok bool
+		if r, _, ok, foreign = in.cidr.Lookup(c.addr); ok {
+			return r, foreign
+		}
+	}
+	r = in.def
+	if !in.geo {
+		return r, foreign
+	}
+	db := g.geo.Load()
+	if db == nil {
+		return r, foreign
+	}
+	loc, bits, found := db.lookup(c.addr)
+	scope = max(bits, foreign)
+	if !found {
+		return r, scope
+	}
+	if m, ok := in.subdivisions[loc.subdivision]; ok && loc.subdivision != "" {
+		return m, scope
+	}
+	if m, ok := in.countries[loc.country]; ok {
+		return m, scope
+	}
+	if m, ok := in.continents[loc.continent]; ok {
+		return m, scope
+	}
+	return r, scope
+}
+
+// answer fills m for a query on a managed name and returns the ECS scope.
+func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16, c clientAddr) int {
 	// An apex instance also owns the zone's SOA and NS.
 	if in.name == in.zone.name && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
 		if qtype == dns.TypeSOA {
@@ -130,34 +228,34 @@ func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16) {
 		} else {
 			m.Answer = nsCopy(in.zone)
 		}
-		return
+		return 0
 	}
 	// A CNAME answers every type; addresses only their own type (and ANY).
 	if in.qtype != dns.TypeCNAME && qtype != in.qtype && qtype != dns.TypeANY {
 		m.Ns = []dns.RR{soaCopy(in.zone)}
-		return
+		return 0
 	}
-	r := in.def
-	if r.active == nil {
-		if r.state == stateServFail {
+	r, scope := g.decide(in, c)
+	if r == nil || r.active == nil {
+		if r != nil && r.state == stateServFail {
 			m.Authoritative = false
 			m.Rcode = dns.RcodeServerFailure
-			return
+			return scope
 		}
 		m.Ns = []dns.RR{soaCopy(in.zone)}
-		return
+		return scope
 	}
 	var buf [16]*policy.Addr
 	picks := r.active.Pick(buf[:0], g.rand)
 	if len(picks) == 0 {
 		m.Ns = []dns.RR{soaCopy(in.zone)}
-		return
+		return scope
 	}
 	if in.qtype == dns.TypeCNAME {
 		picks = picks[:1]
 	}
 	in.count(picks)
-	hdr := dns.RR_Header{Name: in.name, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: in.ttl}
+	hdr := dns.RR_Header{Name: in.name, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: r.ttl}
 	switch in.qtype {
 	case dns.TypeCNAME:
 		// One name has one CNAME: the method's first choice.
@@ -177,6 +275,7 @@ func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16) {
 			m.Answer[i] = &rrs[i]
 		}
 	}
+	return scope
 }
 
 func soaCopy(z *zone) dns.RR {

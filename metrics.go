@@ -44,6 +44,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "switchovers_total",
 		Help: "Counter of changes of an instance's answer state, by instance and the state switched to.",
 	}, []string{"instance", "to"})
+	geoReloads = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "geoip_reloads_total",
+		Help: "Counter of GeoIP database reloads after the file changed, by result (success, or failure: old database kept).",
+	}, []string{"result"})
 	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "answers_total",
 		Help: "Counter of answers with data by instance and pool (pool is empty for all-down fallback addresses).",

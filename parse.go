@@ -68,6 +68,13 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 				cfg.Instances = append(cfg.Instances, in)
 			case "fallthrough":
 				fl.SetZonesFromArgs(c.RemainingArgs())
+			case "geoip":
+				cfg.GeoIPPos = p.pos()
+				path, err := p.arg(prop, "FILE")
+				if err != nil {
+					return err
+				}
+				cfg.GeoIP = path
 			default:
 				return c.Errf("unknown property '%s' in gtm block", prop)
 			}
@@ -342,7 +349,8 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &config.Instance{Pos: pos, Name: name, TTL: config.DefaultTTL}
+	in := &config.Instance{Pos: pos, Name: name, TTL: config.DefaultTTL,
+		TiePercent: config.DefaultTiePercent, Tie: config.DefaultTie}
 	if !p.openBlock() {
 		return nil, p.c.Errf("instance '%s' needs a block: '{' expected at the end of the line", arg)
 	}
@@ -370,6 +378,49 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			in.Switch = m
 		case "all-down":
 			return p.allDown(in)
+		case "policy":
+			s, err := p.arg(prop, "geo|latency")
+			if err != nil {
+				return err
+			}
+			switch s {
+			case "geo":
+				in.Policy = config.PolicyGeo
+			case "latency":
+				in.Policy = config.PolicyLatency
+			default:
+				return p.c.Errf("unknown policy '%s' (one of geo, latency)", s)
+			}
+		case "ecs":
+			s, err := p.arg(prop, "on|off")
+			if err != nil {
+				return err
+			}
+			if s != "on" && s != "off" {
+				return p.c.Errf("ecs '%s' must be on or off", s)
+			}
+			in.IgnoreECS = s == "off"
+		case "tie":
+			args, err := p.args(prop, 1, 2, "[PERCENT%] [DURATION]")
+			if err != nil {
+				return err
+			}
+			in.TiePercent, in.Tie = 0, 0
+			for _, a := range args {
+				if pct, ok := strings.CutSuffix(a, "%"); ok {
+					n, err := strconv.Atoi(pct)
+					if err != nil {
+						return p.c.Errf("tie '%s' is not a share like 10%%", a)
+					}
+					in.TiePercent = n
+					continue
+				}
+				d, err := time.ParseDuration(a)
+				if err != nil {
+					return p.c.Errf("tie '%s' is neither a share like 10%% nor a duration like 5ms", a)
+				}
+				in.Tie = d
+			}
 		case "failback":
 			s, err := p.arg(prop, "preemptive|manual")
 			if err != nil {

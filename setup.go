@@ -21,6 +21,9 @@ func setup(c *caddy.Controller) error {
 	}
 	g := New(cfg)
 	g.Fall = fl
+	if err := g.loadGeo(); err != nil {
+		return plugin.Error(pluginName, err)
+	}
 	c.OnStartup(g.OnStartup)
 	c.OnShutdown(g.OnShutdown)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {

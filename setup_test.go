@@ -177,7 +177,7 @@ instance www {
 		{"instance without collection", block(poolA + "\ninstance www {\n ttl 30\n}"), "instance 'www.example.org.' has no access rule", 6},
 		{"second primary", block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "second 'primary' collection", 8},
 		{"second default rule", block(poolA + "\ninstance www {\n primary a\n rule default {\n  primary a\n }\n}"), "second 'default' rule", 8},
-		{"unknown rule match", block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (supported: default)", 7},
+		{"unknown rule match", block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (one of default, continent, country, subdivision, cidr)", 7},
 		{"rule without primary", block(poolA + "\ninstance www {\n rule default {\n  secondary a\n }\n}"), "rule 'default' of instance 'www.example.org.' has no primary collection", 7},
 		{"unknown switch", block(poolA + "\ninstance www {\n primary a\n switch sideways\n}"), "unknown switch mode 'sideways'", 8},
 		{"unknown all-down", block(poolA + "\ninstance www {\n primary a\n all-down panic\n}"), "unknown all-down behaviour 'panic'", 8},

@@ -1,6 +1,8 @@
 package gtm
 
 import (
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gtm-project/gtm/config"
@@ -36,21 +38,34 @@ const (
 )
 
 type instance struct {
-	name     string
-	zone     *zone
-	qtype    uint16 // dns.TypeA, TypeAAAA or TypeCNAME
-	ttl      uint32 // the configured TTL, or the degraded one
-	degraded bool   // an address is down, or the primary is not answering
-	def      *rule
-	answers  map[*policy.Pool]prometheus.Counter
+	name    string
+	zone    *zone
+	qtype   uint16  // dns.TypeA, TypeAAAA or TypeCNAME
+	rules   []*rule // configured order
+	def     *rule   // nil when every client matches another rule
+	answers map[*policy.Pool]prometheus.Counter
+
+	// Matching, most specific first. byClient is false for an instance
+	// with only a default rule: its answer does not depend on the client.
+	byClient     bool
+	ignoreECS    bool
+	cidr         policy.CIDRTable[*rule]
+	geo          bool // has continent, country or subdivision rules
+	subdivisions map[string]*rule
+	countries    map[string]*rule
+	continents   map[string]*rule
+	latency      bool
 }
 
 // rule is a compiled access rule with its active collection decided.
 type rule struct {
+	name               string // "default", "country DE AT": for events, metrics, explanations
 	primary, secondary *policy.Collection
 	active             *policy.Collection // nil when state is nodata or servfail
 	state              string
 	why                string // the reason for the state, for events
+	ttl                uint32 // the configured TTL, or the degraded one
+	degraded           bool   // an address is down, or the primary is not answering
 }
 
 const (
@@ -93,44 +108,42 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 	}
 
 	for _, ci := range cfg.Instances {
-		in := &instance{name: ci.Name, ttl: ci.TTL, zone: s.zones[longestZone(cfg.Zones, ci.Name)],
-			answers: make(map[*policy.Pool]prometheus.Counter)}
+		in := &instance{name: ci.Name, zone: s.zones[longestZone(cfg.Zones, ci.Name)],
+			answers:   make(map[*policy.Pool]prometheus.Counter),
+			ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
 		in.qtype = qtypeOf(byName[ci.Rules[0].Primary.Members[0].Pool].Type)
 		var was *instance
 		if prev != nil {
 			was = prev.names[ci.Name]
 		}
-		for _, cr := range ci.Rules {
+		for i, cr := range ci.Rules {
 			prevState := ""
-			if was != nil && cr.Match == "default" {
-				prevState = was.def.state
+			if was != nil && i < len(was.rules) {
+				prevState = was.rules[i].state
 			}
 			r := compileRule(ci, cr, healthy, failOpen, prevState)
-			if cr.Match == "default" {
-				in.def = r
-			}
-			if r.state != statePrimary {
-				in.degraded = true
-			}
-			if r.active == nil {
-				continue
-			}
-			for _, m := range r.active.Members {
-				if sick[m.Pool.Name] {
-					in.degraded = true
+			r.name = strings.TrimSpace(cr.Match + " " + strings.Join(cr.Values, " "))
+			in.rules = append(in.rules, r)
+			in.index(cr, r)
+			r.ttl, r.degraded = ci.TTL, r.state != statePrimary
+			if r.active != nil {
+				for _, m := range r.active.Members {
+					if sick[m.Pool.Name] {
+						r.degraded = true
+					}
+					if !counting {
+						continue
+					}
+					label := m.Pool.Name
+					if r.state == stateFallback {
+						label = ""
+					}
+					in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, label)
 				}
-				if !counting {
-					continue
-				}
-				label := m.Pool.Name
-				if r.state == stateFallback {
-					label = ""
-				}
-				in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, label)
 			}
-		}
-		if in.degraded {
-			in.ttl = ci.EffectiveDegradedTTL()
+			if r.degraded {
+				r.ttl = ci.EffectiveDegradedTTL()
+			}
 		}
 		s.names[in.name] = in
 		// Every name between the instance and its zone exists, without data.
@@ -146,6 +159,34 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 		delete(s.ents, n)
 	}
 	return s
+}
+
+// index files a compiled rule under its match values.
+func (in *instance) index(cr *config.Rule, r *rule) {
+	add := func(m *map[string]*rule) {
+		if *m == nil {
+			*m = make(map[string]*rule)
+		}
+		for _, v := range cr.Values {
+			(*m)[v] = r
+		}
+		in.geo, in.byClient = true, true
+	}
+	switch cr.Match {
+	case config.MatchDefault:
+		in.def = r
+	case config.MatchCIDR:
+		for _, v := range cr.Values {
+			in.cidr.Insert(netip.MustParsePrefix(v), r)
+		}
+		in.byClient = true
+	case config.MatchSubdivision:
+		add(&in.subdivisions)
+	case config.MatchCountry:
+		add(&in.countries)
+	case config.MatchContinent:
+		add(&in.continents)
+	}
 }
 
 func compileRule(ci *config.Instance, cr *config.Rule, healthy, failOpen map[string]*policy.Pool, prevState string) *rule {

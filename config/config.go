@@ -7,6 +7,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Pos is where a configuration item was written, so that every error can name
@@ -249,6 +250,10 @@ type Instance struct {
 	Name        string // fully qualified, lower case
 	TTL         uint32
 	Rules       []*Rule
+	Policy      Policy
+	IgnoreECS   bool          // decide by the query's source address even when it carries ECS
+	TiePercent  int           // latency: pools within this share of the fastest also answer
+	Tie         time.Duration // latency: ... or within this much of it
 	Switch      Switch
 	Failback    Failback
 	AllDown     AllDown
@@ -285,6 +290,8 @@ type SOA struct {
 type Config struct {
 	Pos
 	Zones     []string // fully qualified, lower case
+	GeoIP     string   // path of a MaxMind City or Country database; "" for none
+	GeoIPPos  Pos
 	SOA       SOA
 	NS        []string // default: the SOA's MName
 	Monitors  []*Monitor

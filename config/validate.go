@@ -60,8 +60,35 @@ func (c *Config) Validate() error {
 		if !c.inZones(in.Name) {
 			return in.Errorf("instance '%s' is outside the plugin's zones %v", in.Name, c.Zones)
 		}
-		if err := in.validate(pools); err != nil {
+		var geoRule *Rule
+		if err := in.validate(pools, func(r *Rule) {
+			if geoRule == nil {
+				geoRule = r
+			}
+		}); err != nil {
 			return err
+		}
+		if geoRule != nil && c.GeoIP == "" {
+			return geoRule.Errorf("rule '%s' needs a GeoIP database: add 'geoip FILE' to the gtm block", geoRule.Match)
+		}
+		if in.TiePercent < 0 || in.TiePercent > 1000 {
+			return in.Errorf("tie %d%% of instance '%s' is out of range (0%% to 1000%%)", in.TiePercent, in.Name)
+		}
+		if in.Tie < 0 {
+			return in.Errorf("tie %s of instance '%s' must not be negative", in.Tie, in.Name)
+		}
+	}
+	return nil
+}
+
+// HasSubdivisionRules reports whether any instance matches subdivisions,
+// which only a City database can answer.
+func (c *Config) HasSubdivisionRules() *Rule {
+	for _, in := range c.Instances {
+		for _, r := range in.Rules {
+			if r.Match == MatchSubdivision {
+				return r
+			}
 		}
 	}
 	return nil
@@ -139,7 +166,7 @@ func validProbe(s string) bool {
 	return plainName(dns.Fqdn(s))
 }
 
-func (in *Instance) validate(pools map[string]*Pool) error {
+func (in *Instance) validate(pools map[string]*Pool, needGeo func(*Rule)) error {
 	if in.TTL < 1 || in.TTL > MaxTTL {
 		return in.Errorf("ttl %d of instance '%s' is out of range (1 to %d seconds)", in.TTL, in.Name, MaxTTL)
 	}
@@ -150,15 +177,44 @@ func (in *Instance) validate(pools map[string]*Pool) error {
 		return in.Errorf("instance '%s' has no access rule: give it a primary collection", in.Name)
 	}
 	var typ Type
-	matches := make(map[string]int, len(in.Rules))
+	matches := make(map[string]int, len(in.Rules)) // "kind value" -> line
 	for _, r := range in.Rules {
-		if r.Match != "default" {
-			return r.Errorf("unknown rule match '%s' (supported: default)", r.Match)
+		if r.Match == MatchDefault {
+			if len(r.Values) > 0 {
+				return r.Errorf("rule 'default' takes no values, got %v", r.Values)
+			}
+			if line, ok := matches[r.Match]; ok {
+				return r.Errorf("instance '%s' has a second 'default' rule (first at line %d)", in.Name, line)
+			}
+			matches[r.Match] = r.Line
+		} else {
+			switch r.Match {
+			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR:
+			default:
+				return r.Errorf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", r.Match)
+			}
+			if len(r.Values) == 0 {
+				return r.Errorf("rule '%s' needs at least one value", r.Match)
+			}
+			for i, v := range r.Values {
+				norm, err := checkValue(r.Match, v)
+				if err != nil {
+					return r.Errorf("%v", err)
+				}
+				r.Values[i] = norm
+				key := r.Match + " " + norm
+				if line, ok := matches[key]; ok {
+					return r.Errorf("instance '%s' has '%s %s' in two rules (first at line %d)", in.Name, r.Match, norm, line)
+				}
+				matches[key] = r.Line
+			}
+			if in.Policy == PolicyLatency {
+				return r.Errorf("instance '%s' uses the latency policy: it takes only a default rule, not '%s'", in.Name, r.Match)
+			}
+			if r.Match != MatchCIDR {
+				needGeo(r)
+			}
 		}
-		if line, ok := matches[r.Match]; ok {
-			return r.Errorf("instance '%s' has a second '%s' rule (first at line %d)", in.Name, r.Match, line)
-		}
-		matches[r.Match] = r.Line
 		if r.Primary == nil {
 			return r.Errorf("rule '%s' of instance '%s' has no primary collection", r.Match, in.Name)
 		}
@@ -176,6 +232,9 @@ func (in *Instance) validate(pools map[string]*Pool) error {
 				return col.Errorf("collection serves %s records but instance '%s' already serves %s", t, in.Name, typ)
 			}
 		}
+	}
+	if _, ok := matches[MatchDefault]; !ok {
+		return in.Errorf("instance '%s' has no default rule: a client that matches no rule would get no answer", in.Name)
 	}
 	if in.AllDown == Fallback && len(in.Fallbacks) == 0 {
 		return in.Errorf("instance '%s': 'fallback' needs at least one address", in.Name)

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/biter777/countries"
+)
+
+// Rule match kinds, most specific last: a CIDR match wins over a
+// subdivision, then country, continent and the default rule.
+const (
+	MatchDefault     = "default"
+	MatchContinent   = "continent"
+	MatchCountry     = "country"
+	MatchSubdivision = "subdivision"
+	MatchCIDR        = "cidr"
+)
+
+// Policy is an instance's access-policy type.
+type Policy uint8
+
+const (
+	PolicyGeo     Policy = iota // access rules by where the client is
+	PolicyLatency               // the lowest-latency pools of the active collection
+)
+
+func (p Policy) String() string { return [...]string{"geo", "latency"}[p] }
+
+// Latency defaults.
+const (
+	DefaultTiePercent = 10
+	DefaultTie        = 5 * time.Millisecond
+)
+
+// continents are MaxMind's continent codes.
+var continents = map[string]bool{"AF": true, "AN": true, "AS": true, "EU": true, "NA": true, "OC": true, "SA": true}
+
+// checkValue checks one value of a rule of kind match and returns it in the
+// form the matcher uses.
+func checkValue(match, v string) (string, error) {
+	switch match {
+	case MatchContinent:
+		if u := strings.ToUpper(v); continents[u] {
+			return u, nil
+		}
+		return "", fmt.Errorf("unknown continent code '%s' (one of AF, AN, AS, EU, NA, OC, SA)", v)
+	case MatchCountry:
+		u := strings.ToUpper(v)
+		if len(u) == 2 && countries.ByName(u).Alpha2() == u {
+			return u, nil
+		}
+		return "", fmt.Errorf("unknown country code '%s' (ISO 3166-1 alpha-2, like DE or US)", v)
+	case MatchSubdivision:
+		u := strings.ToUpper(v)
+		if countries.SubdivisionCode(u).IsValid() {
+			return u, nil
+		}
+		return "", fmt.Errorf("unknown subdivision code '%s' (ISO 3166-2, like US-CA or DE-BY)", v)
+	case MatchCIDR:
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return "", fmt.Errorf("'%s' is not a CIDR prefix like 192.0.2.0/24", v)
+		}
+		if p.Masked() != p {
+			return "", fmt.Errorf("prefix '%s' has bits set past its length; write %s", v, p.Masked())
+		}
+		return p.String(), nil
+	}
+	return "", fmt.Errorf("unknown rule match '%s'", match)
+}
