@@ -236,13 +236,17 @@ func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16, c clientAddr) int {
 		return 0
 	}
 	r, scope := g.decide(in, c)
-	if r == nil || r.active == nil {
-		if r != nil && r.state == stateServFail {
+	if r.active == nil {
+		if r.state == stateServFail {
 			m.Authoritative = false
 			m.Rcode = dns.RcodeServerFailure
 			return scope
 		}
-		m.Ns = []dns.RR{soaCopy(in.zone)}
+		// All down, answering NODATA: resolvers may cache it no longer
+		// than the (degraded) TTL, so they see the recovery as soon.
+		soa := soaCopy(in.zone).(*dns.SOA)
+		soa.Hdr.Ttl, soa.Minttl = min(soa.Hdr.Ttl, r.ttl), min(soa.Minttl, r.ttl)
+		m.Ns = []dns.RR{soa}
 		return scope
 	}
 	var buf [16]*policy.Addr

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -331,5 +332,67 @@ func TestConfigModelDefaults(t *testing.T) {
 	g := newGTM(t, twoSites)
 	if in := g.cfg.Instances[0]; in.Switch != config.SwitchAuto || in.AllDown != config.FailOpen {
 		t.Errorf("defaults: switch %s, all-down %s; want auto, fail-open", in.Switch, in.AllDown)
+	}
+}
+
+// A gtm block for the root zone (gtm in front of forward) must compile and
+// answer: walking up from a name to the root zone must end.
+func TestRootZone(t *testing.T) {
+	cfg, fl, err := parse(caddy.NewTestController("dns", "gtm . {\n pool a {\n  address 192.0.2.1\n }\n instance www.example.net. {\n  primary a\n }\n fallthrough\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *GTM)
+	go func() { done <- New(cfg) }()
+	var g *GTM
+	select {
+	case g = <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("compiling a root-zone configuration did not finish")
+	}
+	g.Next, g.Fall = test.NextHandler(dns.RcodeNotZone, nil), fl
+	if m, _ := query(t, g, "www.example.net.", dns.TypeA, false); m == nil || len(m.Answer) != 1 {
+		t.Fatalf("root zone: answer %v", m)
+	}
+	if _, rc := query(t, g, "other.example.com.", dns.TypeA, false); rc != dns.RcodeNotZone {
+		t.Fatalf("root zone with fallthrough: rcode %d, want the next plugin", rc)
+	}
+}
+
+func TestDegradedTTL(t *testing.T) {
+	const pools = "pool a {\n address 192.0.2.1\n}\npool b {\n address 198.51.100.1\n}\n"
+	down := health.Static{{Pool: "a", Address: "192.0.2.1"}: health.Unhealthy}
+	allDown := health.Static{{Pool: "a", Address: "192.0.2.1"}: health.Unhealthy, {Pool: "b", Address: "198.51.100.1"}: health.Unhealthy}
+	tests := []struct {
+		name   string
+		inst   string
+		health health.Static
+		ttl    uint32 // of the answer, or of the SOA for NODATA
+	}{
+		{"healthy", "primary a\nsecondary b", nil, 60},
+		{"failed over", "primary a\nsecondary b", down, 4},
+		{"pinned to the secondary on purpose", "switch secondary\nprimary a\nsecondary b", nil, 60},
+		{"all down, nodata", "primary a\nsecondary b\nall-down nodata", allDown, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGTM(t, pools+"instance www {\n ttl 60\n degraded-ttl 4\n"+tc.inst+"\n}")
+			withHealth(g, tc.health)
+			m, _ := query(t, g, "www.example.org.", dns.TypeA, false)
+			var got uint32
+			switch {
+			case len(m.Answer) > 0:
+				got = m.Answer[0].Header().Ttl
+			case len(m.Ns) > 0:
+				soa := m.Ns[0].(*dns.SOA)
+				got = soa.Hdr.Ttl
+				if soa.Minttl != tc.ttl {
+					t.Errorf("SOA minimum %d, want %d", soa.Minttl, tc.ttl)
+				}
+			}
+			if got != tc.ttl {
+				t.Errorf("TTL %d, want %d", got, tc.ttl)
+			}
+		})
 	}
 }

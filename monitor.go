@@ -1,6 +1,8 @@
 package gtm
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ var log = clog.NewWithPlugin(pluginName)
 // started in OnStartup and stopped in OnShutdown.
 type monitoring struct {
 	g        *GTM
+	targets  map[health.Key]*health.Target
 	table    *health.Table
 	sched    *health.Scheduler
 	mu       sync.Mutex
@@ -73,8 +76,28 @@ func (g *GTM) startMonitoring() {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	mon.targets = make(map[health.Key]*health.Target, len(ts))
+	prev := g.predecessor()
+	carried := 0
 	for _, t := range ts {
-		mon.trackers[t.Key] = &health.Tracker{Rise: t.Monitor.Rise, Fall: t.Monitor.Fall}
+		mon.targets[t.Key] = t
+		tr := &health.Tracker{Rise: t.Monitor.Rise, Fall: t.Monitor.Fall}
+		mon.trackers[t.Key] = tr
+		// A reload keeps what is known of an address probed the same way,
+		// so that answers do not briefly include addresses known to be down.
+		if prev != nil {
+			if old := prev.targets[t.Key]; old != nil && sameProbe(old, t) {
+				if rec, ok := prev.table.Get(t.Key); ok && rec.Status != health.Unknown {
+					g.table.Set(t.Key, rec)
+					tr.Seed(rec.Status)
+					carried++
+				}
+			}
+		}
+	}
+	if carried > 0 {
+		g.recompile()
+		log.Infof("kept the health of %d addresses across the reload", carried)
 	}
 	mon.sched = &health.Scheduler{OnResult: mon.result, OnPanic: mon.panicked}
 	g.mon = mon
@@ -88,6 +111,36 @@ func (g *GTM) startMonitoring() {
 		case <-mon.stop:
 		}
 	}()
+}
+
+// predecessor is the running configuration this one replaces (same zones),
+// if any: during a reload the new instance starts before the old one stops.
+func (g *GTM) predecessor() *monitoring {
+	seriesMu.Lock()
+	defer seriesMu.Unlock()
+	for other := range live {
+		if other != g && other.mon != nil && slices.Equal(other.zones, g.zones) {
+			return other.mon
+		}
+	}
+	return nil
+}
+
+// sameProbe reports whether two targets are probed identically, so that the
+// old one's verdict holds for the new one.
+func sameProbe(a, b *health.Target) bool {
+	return a.Host == b.Host && monitorSig(a.Monitor) == monitorSig(b.Monitor)
+}
+
+func monitorSig(m *config.Monitor) string {
+	c := *m
+	c.Pos, c.Used, c.Name = config.Pos{}, false, ""
+	re := ""
+	if c.BodyRegexp != nil {
+		re = c.BodyRegexp.String()
+		c.BodyRegexp = nil
+	}
+	return fmt.Sprintf("%+v|%s", c, re)
 }
 
 func (g *GTM) stopMonitoring() {

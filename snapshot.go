@@ -125,7 +125,10 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 			r.name = strings.TrimSpace(cr.Match + " " + strings.Join(cr.Values, " "))
 			in.rules = append(in.rules, r)
 			in.index(cr, r)
-			r.ttl, r.degraded = ci.TTL, r.state != statePrimary
+			// Serving anything but the primary is degraded, unless an
+			// operator pinned the secondary on purpose.
+			r.ttl = ci.TTL
+			r.degraded = r.state != statePrimary && !(ci.Switch == config.SwitchSecondary && r.state == stateSecondary)
 			if r.active != nil {
 				for _, m := range r.active.Members {
 					if sick[m.Pool.Name] {
@@ -147,10 +150,11 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 		}
 		s.names[in.name] = in
 		// Every name between the instance and its zone exists, without data.
-		for n := in.name; n != in.zone.name; {
+		// (The root zone's name is "."; stripping labels ends at "".)
+		for n := in.name; n != in.zone.name && n != "" && n != "."; {
 			i, _ := dns.NextLabel(n, 0)
 			n = n[i:]
-			if _, ok := s.names[n]; !ok && n != in.zone.name {
+			if _, ok := s.names[n]; !ok && n != in.zone.name && n != "" {
 				s.ents[n] = in.zone
 			}
 		}

@@ -130,7 +130,7 @@ func (m *Monitor) Expected(status int) bool {
 func (m *Monitor) validate() error {
 	what := "monitor '" + m.Name + "'"
 	switch {
-	case m.Protocol == 0:
+	case m.Protocol == 0 || m.Protocol > ProtoHTTPS:
 		return m.Errorf("%s needs a protocol (ping, tcp, http or https)", what)
 	case m.Interval < MinInterval || m.Interval > MaxInterval:
 		return m.Errorf("interval %s of %s is out of range (%s to %s)", m.Interval, what, MinInterval, MaxInterval)

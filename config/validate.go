@@ -15,7 +15,7 @@ func (c *Config) Validate() error {
 	}
 	for _, n := range append(append([]string{c.SOA.MName, c.SOA.RName}, c.NS...), c.Zones...) {
 		if n != "" && !plainName(n) {
-			return c.Errorf("'%s' is not a valid domain name (letters, digits, '-', '_' and '*' in labels of at most 63 characters)", n)
+			return c.Errorf("'%s' is not a valid domain name (letters, digits, '-' and '_' in labels of at most 63 characters; no wildcards)", n)
 		}
 	}
 	c.Warnings = nil
@@ -55,13 +55,13 @@ func (c *Config) Validate() error {
 		}
 		names[in.Name] = in
 		if !plainName(in.Name) {
-			return in.Errorf("instance name '%s' is not a valid domain name (letters, digits, '-', '_' and '*' in labels of at most 63 characters)", in.Name)
+			return in.Errorf("instance name '%s' is not a valid domain name (letters, digits, '-' and '_' in labels of at most 63 characters; no wildcards)", in.Name)
 		}
 		if !c.inZones(in.Name) {
 			return in.Errorf("instance '%s' is outside the plugin's zones %v", in.Name, c.Zones)
 		}
 		var geoRule *Rule
-		if err := in.validate(pools, func(r *Rule) {
+		if err := in.validate(c, pools, func(r *Rule) {
 			if geoRule == nil {
 				geoRule = r
 			}
@@ -112,6 +112,9 @@ func (p *Pool) validate() error {
 	}
 	seen := make(map[string]int, len(p.Addresses))
 	for _, a := range p.Addresses {
+		if err := a.check(); err != nil {
+			return err
+		}
 		if a.Domain != "" && !plainName(a.Domain) {
 			return a.Errorf("address '%s' is not a valid domain name", a.Domain)
 		}
@@ -125,6 +128,9 @@ func (p *Pool) validate() error {
 		if err := checkWeight(a.Pos, a.Weight, "address "+a.Value()); err != nil {
 			return err
 		}
+	}
+	if p.Method > MethodSequence {
+		return p.Errorf("pool '%s' has an unknown method", p.Name)
 	}
 	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers {
 		return p.Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
@@ -166,7 +172,36 @@ func validProbe(s string) bool {
 	return plainName(dns.Fqdn(s))
 }
 
-func (in *Instance) validate(pools map[string]*Pool, needGeo func(*Rule)) error {
+// check makes sure an address is one thing: an IP or a domain name.
+func (a *Address) check() error {
+	if a.IP.IsValid() == (a.Domain != "") {
+		return a.Errorf("an address needs exactly one of an IP address or a domain name")
+	}
+	if a.Mode > ModeDown {
+		return a.Errorf("address %s has an unknown mode", a.Value())
+	}
+	return nil
+}
+
+func hasSecondary(in *Instance) bool {
+	for _, r := range in.Rules {
+		if r.Secondary != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) isApex(name string) bool {
+	for _, z := range c.Zones {
+		if z == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Rule)) error {
 	if in.TTL < 1 || in.TTL > MaxTTL {
 		return in.Errorf("ttl %d of instance '%s' is out of range (1 to %d seconds)", in.TTL, in.Name, MaxTTL)
 	}
@@ -239,7 +274,22 @@ func (in *Instance) validate(pools map[string]*Pool, needGeo func(*Rule)) error 
 	if in.AllDown == Fallback && len(in.Fallbacks) == 0 {
 		return in.Errorf("instance '%s': 'fallback' needs at least one address", in.Name)
 	}
+	if in.Switch == SwitchSecondary && !hasSecondary(in) {
+		return in.Errorf("instance '%s' is pinned to its secondary collection but has none", in.Name)
+	}
+	if typ == TypeCNAME && c.isApex(in.Name) {
+		return in.Errorf("instance '%s' is a zone apex: it cannot be a CNAME, which may not sit beside the zone's SOA and NS", in.Name)
+	}
+	if in.Switch > SwitchSecondary || in.AllDown > Fallback || in.Failback > Manual || in.Policy > PolicyLatency {
+		return in.Errorf("instance '%s' has an unknown switch, all-down, failback or policy value", in.Name)
+	}
 	for _, a := range in.Fallbacks {
+		if err := a.check(); err != nil {
+			return err
+		}
+		if a.Domain != "" && !plainName(a.Domain) {
+			return a.Errorf("fallback '%s' is not a valid domain name", a.Domain)
+		}
 		if t := a.Type(); t != typ {
 			return a.Errorf("fallback %s is %s data but instance '%s' serves %s records", a.Value(), t, in.Name, typ)
 		}
@@ -251,6 +301,9 @@ func (in *Instance) validate(pools map[string]*Pool, needGeo func(*Rule)) error 
 func (col *Collection) validate(pools map[string]*Pool) (Type, error) {
 	if len(col.Members) == 0 {
 		return 0, col.Errorf("collection has no pools")
+	}
+	if col.Method > MethodSequence {
+		return 0, col.Errorf("collection has an unknown method")
 	}
 	var typ Type
 	var first string
@@ -311,7 +364,7 @@ func plainName(name string) bool {
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '*') {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 				return false
 			}
 		}

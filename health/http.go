@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/gtm-project/gtm/config"
@@ -32,7 +33,8 @@ type HTTP struct {
 	Body   string
 	Regexp *regexp.Regexp
 
-	client *http.Client
+	client    *http.Client
+	transport *http.Transport
 }
 
 // NewHTTP builds the checker for an http or https monitor.
@@ -55,7 +57,13 @@ func NewHTTP(m *config.Monitor, domain string) *HTTP {
 		DisableKeepAlives: true,
 		TLSClientConfig:   &tls.Config{ServerName: sni, InsecureSkipVerify: m.SkipVerify},
 		Proxy:             nil,
+		// net/http finishes a dial in the background after the request's
+		// context ends; these bound that dial and handshake too.
+		DialContext:           (&net.Dialer{Timeout: m.Timeout}).DialContext,
+		TLSHandshakeTimeout:   m.Timeout,
+		ResponseHeaderTimeout: m.Timeout,
 	}
+	h.transport = tr
 	h.client = &http.Client{Transport: tr}
 	if !m.FollowRedirects {
 		h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -64,16 +72,21 @@ func NewHTTP(m *config.Monitor, domain string) *HTTP {
 }
 
 // Probe implements Prober.
-func (p *HTTP) Probe(ctx context.Context, host string) Result {
-	var r Result
-	var start, connStart, tlsStart time.Time
+func (p *HTTP) Probe(ctx context.Context, host string) (r Result) {
+	// Trace callbacks can run on the transport's goroutines, even after Do
+	// returns, so the phases they time are kept under a lock.
+	var ph phases
+	start := time.Now()
 	trace := &httptrace.ClientTrace{
-		ConnectStart:         func(string, string) { connStart = time.Now() },
-		ConnectDone:          func(string, string, error) { r.Connect = time.Since(connStart) },
-		TLSHandshakeStart:    func() { tlsStart = time.Now() },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { r.TLS = time.Since(tlsStart) },
-		GotFirstResponseByte: func() { r.FirstByte = time.Since(start) },
+		ConnectStart:         func(string, string) { ph.mark(&ph.connStart) },
+		ConnectDone:          func(string, string, error) { ph.since(&ph.connect, &ph.connStart) },
+		TLSHandshakeStart:    func() { ph.mark(&ph.tlsStart) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { ph.since(&ph.tls, &ph.tlsStart) },
+		GotFirstResponseByte: func() { ph.since(&ph.firstByte, &start) },
 	}
+	defer func() { r.Connect, r.TLS, r.FirstByte = ph.get() }()
+	// Ends a dial that is still going on in the background.
+	defer p.transport.CloseIdleConnections()
 	url := fmt.Sprintf("%s://%s%s", p.Scheme, hostPort(host, p.Port), p.Path)
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), p.Method, url, nil)
 	if err != nil {
@@ -85,7 +98,6 @@ func (p *HTTP) Probe(ctx context.Context, host string) Result {
 	if p.Host != "" {
 		req.Host = p.Host
 	}
-	start = time.Now()
 	resp, err := p.client.Do(req)
 	if err != nil {
 		r.Err = httpError(err)
@@ -115,6 +127,30 @@ func (p *HTTP) Probe(ctx context.Context, host string) Result {
 	r.OK = true
 	r.RTT = time.Since(start)
 	return r
+}
+
+type phases struct {
+	mu                      sync.Mutex
+	connStart, tlsStart     time.Time
+	connect, tls, firstByte time.Duration
+}
+
+func (p *phases) mark(t *time.Time) {
+	p.mu.Lock()
+	*t = time.Now()
+	p.mu.Unlock()
+}
+
+func (p *phases) since(d *time.Duration, t *time.Time) {
+	p.mu.Lock()
+	*d = time.Since(*t)
+	p.mu.Unlock()
+}
+
+func (p *phases) get() (connect, tls, firstByte time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.connect, p.tls, p.firstByte
 }
 
 // httpError names the cause of a failed request without the URL noise.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -69,14 +70,24 @@ func (p *Ping) Probe(ctx context.Context, host string) Result {
 }
 
 func (p *Ping) run(ctx context.Context, host string, deadline time.Time, privileged bool) (*probing.Statistics, error) {
-	pinger, err := probing.NewPinger(host)
+	// Resolve under the probe's deadline: pro-bing's own resolution has none.
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 	if err != nil {
 		return nil, err
 	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%s has no address", host)
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	pinger := probing.New("")
+	pinger.SetIPAddr(&ips[0])
 	pinger.SetPrivileged(privileged)
 	pinger.Count = p.Count
 	pinger.Interval = 50 * time.Millisecond
-	pinger.Timeout = time.Until(deadline)
+	pinger.Timeout = left
 	if err := pinger.RunWithContext(ctx); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gtm-project/gtm/config"
+	"go.uber.org/goleak"
 )
 
 func monitor(proto config.Protocol, port int, timeout time.Duration) *config.Monitor {
@@ -252,4 +253,57 @@ func quietTLSServer(h http.Handler) *httptest.Server {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	return srv
+}
+
+// A ping whose deadline has already passed fails; it must not panic.
+func TestPingExpiredDeadline(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	r := (&Ping{Count: 1}).Probe(ctx, "127.0.0.1")
+	if r.OK || r.Err == nil {
+		t.Fatalf("expired deadline: %+v, want a failure", r)
+	}
+}
+
+// An HTTPS probe of a peer that accepts and never speaks TLS leaves nothing
+// behind once it has timed out: net/http's background dial is bounded too.
+func TestHTTPSSilentPeerLeavesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, silent
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	opts := goleak.IgnoreCurrent()
+	host, port := splitPort(t, ln.Addr().String())
+	m := monitor(config.ProtoHTTPS, port, 200*time.Millisecond)
+	tg := target(m, host)
+	for range 3 {
+		if r := tg.Run(context.Background()); r.OK {
+			t.Fatal("a silent peer passed an HTTPS check")
+		}
+	}
+	// Leftover dials end within the timeout; goleak retries for a while.
+	if err := goleak.Find(opts); err != nil {
+		t.Fatalf("probes left goroutines behind: %v", err)
+	}
 }

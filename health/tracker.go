@@ -38,3 +38,7 @@ func (t *Tracker) Observe(ok bool) (old, new Status, changed bool) {
 	}
 	return old, t.status, t.status != old
 }
+
+// Seed starts the tracker from a known status (carried over a reload), as
+// if the first result had said so.
+func (t *Tracker) Seed(s Status) { t.status, t.streak = s, 0 }

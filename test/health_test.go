@@ -251,3 +251,18 @@ func replaceAll(s string, oldnew ...string) string {
 }
 
 func stringsReplace(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
+
+// A reload keeps what probes found: an address known to be down stays out of
+// the answers from the first query after the reload.
+func TestReloadKeepsHealth(t *testing.T) {
+	primary := listen(t, "127.0.0.14:0")
+	backup := listen(t, "127.0.0.15:0")
+	cf := replaceAll(healthCorefile(primary.port(), backup.port(), "preemptive"), "127.0.0.10", "127.0.0.14", "127.0.0.11", "127.0.0.15")
+	primary.down()
+	s := start(t, cf)
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.15"}, 3*time.Second)
+	s.reload(t, cf)
+	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.15"}) {
+		t.Fatalf("right after a reload: %v, want the backup still (the primary is known to be down)", got)
+	}
+}
