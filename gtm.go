@@ -236,6 +236,9 @@ func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16, c clientAddr) int {
 		return 0
 	}
 	r, scope := g.decide(in, c)
+	if !c.fromECS {
+		scope = 0 // decided by the resolver's own address: says nothing of its clients
+	}
 	if r.active == nil {
 		if r.state == stateServFail {
 			m.Authoritative = false

@@ -1,0 +1,334 @@
+package gtm
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// place is one network of a generated GeoIP fixture.
+type place struct {
+	network, continent, country, subdivision string
+}
+
+// fixture is the map the geo tests use. 127.0.0.0/8 and the documentation
+// ranges are reserved networks, which the writer includes on request.
+var fixture = []place{
+	{"81.2.69.0/24", "EU", "GB", "ENG"},
+	{"2.125.160.0/19", "EU", "DE", "BY"},
+	{"2.126.0.0/16", "EU", "DE", "HH"},
+	{"1.0.0.0/24", "OC", "AU", ""},
+	{"198.51.100.0/24", "NA", "US", "CA"},
+	{"2001:db8::/32", "EU", "FR", "IDF"},
+}
+
+// writeGeoDB writes a City- or Country-shaped MaxMind database of places.
+func writeGeoDB(t testing.TB, path, dbType string, places []place) {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 24,
+		Description: map[string]string{"en": "gtm test fixture"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	city := strings.Contains(dbType, "City")
+	for _, p := range places {
+		_, n, err := net.ParseCIDR(p.network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := mmdbtype.Map{
+			"continent": mmdbtype.Map{"code": mmdbtype.String(p.continent)},
+			"country":   mmdbtype.Map{"iso_code": mmdbtype.String(p.country)},
+		}
+		if city && p.subdivision != "" {
+			rec["subdivisions"] = mmdbtype.Slice{mmdbtype.Map{"iso_code": mmdbtype.String(p.subdivision)}}
+		}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // replaced whole, as an operator's update would
+		t.Fatal(err)
+	}
+}
+
+const geoPools = `
+pool cidr {
+	address 192.0.2.1
+}
+pool bavaria {
+	address 192.0.2.2
+}
+pool germany {
+	address 192.0.2.3
+}
+pool europe {
+	address 192.0.2.4
+}
+pool world {
+	address 192.0.2.5
+}
+`
+
+const geoInstance = `
+instance www {
+	rule cidr 81.2.69.128/25 10.0.0.0/8 {
+		primary cidr
+	}
+	rule subdivision DE-BY {
+		primary bavaria
+	}
+	rule country DE {
+		primary germany
+	}
+	rule continent EU {
+		primary europe
+	}
+	rule default {
+		primary world
+	}
+}
+`
+
+func newGeoGTM(t *testing.T, dbType string) (*GTM, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "geo.mmdb")
+	writeGeoDB(t, path, dbType, fixture)
+	g := newGTM(t, "geoip "+path+"\n"+geoPools+geoInstance)
+	if err := g.loadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	return g, path
+}
+
+// ask sends an A query for www from src, with an ECS option when subnet is
+// not empty, and returns the reply.
+func ask(t *testing.T, g *GTM, src, subnet string) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.org.", dns.TypeA)
+	if subnet != "" {
+		m.SetEdns0(1232, false)
+		_, n, err := net.ParseCIDR(subnet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bits, _ := n.Mask.Size()
+		e := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(bits), Address: n.IP}
+		if n.IP.To4() == nil {
+			e.Family = 2
+		}
+		o := m.IsEdns0()
+		o.Option = append(o.Option, e)
+	}
+	var w dns.ResponseWriter = &test.ResponseWriter{RemoteIP: src}
+	if strings.Contains(src, ":") {
+		w = &test.ResponseWriter6{}
+	}
+	rec := dnstest.NewRecorder(w)
+	if _, err := g.ServeDNS(context.Background(), rec, m); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Msg
+}
+
+func scopeOf(t *testing.T, m *dns.Msg) int {
+	t.Helper()
+	o := m.IsEdns0()
+	if o == nil {
+		t.Fatal("reply has no OPT record")
+	}
+	for _, opt := range o.Option {
+		if e, ok := opt.(*dns.EDNS0_SUBNET); ok {
+			return int(e.SourceScope)
+		}
+	}
+	t.Fatal("reply has no client-subnet option")
+	return -1
+}
+
+// Every rule type, the most specific winning, with the ECS scope each
+// decision is good for.
+func TestGeoPrecedence(t *testing.T) {
+	g, _ := newGeoGTM(t, "GeoIP2-City")
+	tests := []struct {
+		subnet string
+		want   string
+		scope  int
+	}{
+		{"81.2.69.200/32", "192.0.2.1", 25},  // CIDR beats the GeoIP country GB
+		{"81.2.69.0/25", "192.0.2.4", 25},    // GB: continent EU; the /25 rule next door narrows the /24 network
+		{"10.20.0.0/16", "192.0.2.1", 8},     // CIDR with no GeoIP data at all
+		{"2.125.160.0/24", "192.0.2.2", 19},  // subdivision DE-BY, GeoIP network /19
+		{"2.126.5.0/24", "192.0.2.3", 16},    // DE-HH: country DE
+		{"1.0.0.0/24", "192.0.2.5", 24},      // AU: no rule, default
+		{"203.0.113.0/24", "192.0.2.5", 24},  // not in the database: default, scope of the empty network... narrowed below
+		{"2001:db8:1::/48", "192.0.2.4", 32}, // IPv6 ECS: FR, continent EU
+	}
+	for _, tc := range tests {
+		t.Run(tc.subnet, func(t *testing.T) {
+			m := ask(t, g, "127.0.0.1", tc.subnet)
+			if got := strings.Join(values(m), " "); got != tc.want {
+				t.Fatalf("answer %q, want %q", got, tc.want)
+			}
+			scope := scopeOf(t, m)
+			if tc.subnet == "203.0.113.0/24" {
+				// The empty network's size is the writer's business; it
+				// must at least be true: no narrower than what decided.
+				if scope == 0 || scope > 32 {
+					t.Fatalf("scope %d for an address outside the database", scope)
+				}
+				return
+			}
+			if scope != tc.scope {
+				t.Fatalf("scope %d, want %d", scope, tc.scope)
+			}
+		})
+	}
+}
+
+// Without ECS the source address decides; with 'ecs off' the source decides
+// even when ECS is present, and the scope is 0.
+func TestGeoClientAddress(t *testing.T) {
+	g, _ := newGeoGTM(t, "GeoIP2-City")
+	if got := values(ask(t, g, "2.125.160.7", "")); len(got) != 1 || got[0] != "192.0.2.2" {
+		t.Fatalf("source 2.125.160.7 (DE-BY) answered %v", got)
+	}
+	if got := values(ask(t, g, "::1", "")); len(got) != 1 || got[0] != "192.0.2.5" {
+		t.Fatalf("IPv6 source ::1 answered %v, want the default", got)
+	}
+	off := newGTM(t, "geoip "+g.cfg.GeoIP+"\n"+geoPools+strings.Replace(geoInstance, "instance www {", "instance www {\n\tecs off", 1))
+	if err := off.loadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	m := ask(t, off, "2.126.0.9", "81.2.69.200/32")
+	if got := values(m); len(got) != 1 || got[0] != "192.0.2.3" {
+		t.Fatalf("ecs off: answered %v, want the source's country DE", got)
+	}
+	if s := scopeOf(t, m); s != 0 {
+		t.Fatalf("ecs off: scope %d, want 0", s)
+	}
+	// A default-only instance never depends on the client.
+	d := newGTM(t, geoPools+"instance www {\n primary world\n}")
+	if s := scopeOf(t, ask(t, d, "127.0.0.1", "81.2.69.0/24")); s != 0 {
+		t.Fatalf("default-only instance: scope %d, want 0", s)
+	}
+}
+
+// Country-shaped databases answer continent and country rules.
+func TestGeoCountryDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "country.mmdb")
+	writeGeoDB(t, path, "GeoIP2-Country", fixture)
+	g := newGTM(t, "geoip "+path+"\n"+geoPools+strings.Replace(geoInstance, "rule subdivision DE-BY {\n\t\tprimary bavaria\n\t}", "", 1))
+	if err := g.loadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(ask(t, g, "127.0.0.1", "2.125.160.0/24")); len(got) != 1 || got[0] != "192.0.2.3" {
+		t.Fatalf("country database, DE: %v", got)
+	}
+	// Subdivision rules need a City database.
+	g2 := newGTM(t, "geoip "+path+"\n"+geoPools+geoInstance)
+	if err := g2.loadGeo(); err == nil || !strings.Contains(err.Error(), "subdivision rules need a City database") {
+		t.Fatalf("subdivision rules with a Country database: %v", err)
+	}
+}
+
+func TestMalformedECS(t *testing.T) {
+	g, _ := newGeoGTM(t, "GeoIP2-City")
+	cases := []struct {
+		name string
+		e    *dns.EDNS0_SUBNET
+	}{
+		{"bad family", &dns.EDNS0_SUBNET{Family: 3, SourceNetmask: 8, Address: net.ParseIP("10.0.0.0").To4()}},
+		{"prefix too long", &dns.EDNS0_SUBNET{Family: 1, SourceNetmask: 33, Address: net.ParseIP("10.0.0.0").To4()}},
+		{"bits past the prefix", &dns.EDNS0_SUBNET{Family: 1, SourceNetmask: 8, Address: net.ParseIP("10.1.0.0").To4()}},
+		{"scope in a query", &dns.EDNS0_SUBNET{Family: 1, SourceNetmask: 8, SourceScope: 8, Address: net.ParseIP("10.0.0.0").To4()}},
+		{"v6 prefix too long", &dns.EDNS0_SUBNET{Family: 2, SourceNetmask: 129, Address: net.ParseIP("2001:db8::")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := new(dns.Msg)
+			m.SetQuestion("www.example.org.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			tc.e.Code = dns.EDNS0SUBNET
+			m.IsEdns0().Option = append(m.IsEdns0().Option, tc.e)
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			g.ServeDNS(context.Background(), rec, m)
+			if rec.Msg.Rcode != dns.RcodeFormatError || len(rec.Msg.Answer) != 0 {
+				t.Fatalf("rcode %s with %d answers, want FORMERR", dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Answer))
+			}
+		})
+	}
+}
+
+// Replacing the database file takes effect without a restart; a corrupt
+// replacement keeps the old database and is counted.
+func TestGeoHotReload(t *testing.T) {
+	g, path := newGeoGTM(t, "GeoIP2-City")
+	g.geoEvery = 20 * time.Millisecond
+	if err := g.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	defer g.OnShutdown()
+	if got := values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.5" {
+		t.Fatalf("before the update, AU: %v", got)
+	}
+	// The update moves 1.0.0.0/24 to Germany.
+	moved := append([]place{{"1.0.0.0/24", "EU", "DE", "HE"}}, fixture[:3]...)
+	time.Sleep(10 * time.Millisecond) // a modification time the check can tell apart
+	writeGeoDB(t, path, "GeoIP2-City", moved)
+	eventually(t, "reload", 3*time.Second, func() bool { return values(ask(t, g, "127.0.0.1", "1.0.0.0/24"))[0] == "192.0.2.3" })
+
+	failures := testutil.ToFloat64(geoReloads.WithLabelValues("failure"))
+	if err := os.WriteFile(path, []byte("this is not a MaxMind database"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "failed reload counted", 3*time.Second, func() bool {
+		return testutil.ToFloat64(geoReloads.WithLabelValues("failure")) > failures
+	})
+	if got := values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.3" {
+		t.Fatalf("after a corrupt update the old database must stay: %v", got)
+	}
+}
+
+func TestGeoSetupErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.mmdb")
+	os.WriteFile(bad, []byte("garbage"), 0o644)
+	for _, tc := range []struct{ path, err string }{
+		{filepath.Join(dir, "missing.mmdb"), "no such file"},
+		{bad, "is not a MaxMind database"},
+	} {
+		c := caddy.NewTestController("dns", block("geoip "+tc.path+"\n"+geoPools+geoInstance))
+		err := setup(c)
+		if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "Testfile:2") {
+			t.Errorf("geoip %s: error %v, want %q at Testfile:2", tc.path, err, tc.err)
+		}
+	}
+}
+
+var _ = fmt.Sprint
