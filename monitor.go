@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
@@ -26,9 +27,12 @@ type monitoring struct {
 	mu       sync.Mutex
 	trackers map[health.Key]*health.Tracker
 	dirty    chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	// latencyMoved says a latency average changed since the last compile;
+	// latency instances are recompiled for it once a second at most.
+	latencyMoved atomic.Bool
+	stop         chan struct{}
+	done         chan struct{}
+	once         sync.Once
 }
 
 // targets lists what to probe: every address whose pool or own settings name
@@ -165,7 +169,13 @@ func (m *monitoring) result(t *health.Target, r health.Result) {
 
 	m.mu.Lock()
 	old, now, changed := m.trackers[t.Key].Observe(r.OK)
-	m.table.Set(t.Key, health.Record{Status: now, Last: r})
+	rec, _ := m.table.Get(t.Key)
+	rec.Status, rec.Last = now, r
+	if r.OK {
+		rec.Latency = rec.Latency.Add(r.RTT)
+		m.latencyMoved.Store(true)
+	}
+	m.table.Set(t.Key, rec)
 	m.mu.Unlock()
 	if !changed {
 		return
@@ -194,14 +204,37 @@ func (m *monitoring) panicked(t *health.Target, p any) {
 // arrive while it compiles are folded into the next build.
 func (m *monitoring) compileLoop() {
 	defer close(m.done)
+	var tick <-chan time.Time
+	if m.g.hasLatency() {
+		t := time.NewTicker(latencyRecompile)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-m.stop:
 			return
 		case <-m.dirty:
+			m.latencyMoved.Store(false)
 			m.g.recompile()
+		case <-tick:
+			if m.latencyMoved.Swap(false) {
+				m.g.recompile()
+			}
 		}
 	}
+}
+
+// latencyRecompile is how often latency instances follow measured latency.
+const latencyRecompile = time.Second
+
+func (g *GTM) hasLatency() bool {
+	for _, in := range g.cfg.Instances {
+		if in.Policy == config.PolicyLatency {
+			return true
+		}
+	}
+	return false
 }
 
 // recompile publishes a snapshot for the current health and reports what

@@ -107,6 +107,27 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 		failOpen[p.Name] = policy.NewPool(p, func(a *config.Address) bool { return a.Mode != config.ModeDown })
 	}
 
+	// A pool's latency is the mean of its usable, measured addresses.
+	poolLatency := func(p *policy.Pool) (time.Duration, bool) {
+		cp := byName[p.Name]
+		if cp == nil {
+			return 0, false
+		}
+		var sum time.Duration
+		n := 0
+		for _, a := range cp.Addresses {
+			k := health.Key{Pool: cp.Name, Address: a.Value()}
+			if l, ok := view.Latency(k); ok && health.Usable(a.Mode, view.Status(k)) {
+				sum += l
+				n++
+			}
+		}
+		if n == 0 {
+			return 0, false
+		}
+		return sum / time.Duration(n), true
+	}
+
 	for _, ci := range cfg.Instances {
 		in := &instance{name: ci.Name, zone: s.zones[longestZone(cfg.Zones, ci.Name)],
 			answers:   make(map[*policy.Pool]prometheus.Counter),
@@ -122,6 +143,9 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 				prevState = was.rules[i].state
 			}
 			r := compileRule(ci, cr, healthy, failOpen, prevState)
+			if in.latency && (r.state == statePrimary || r.state == stateSecondary) {
+				r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
+			}
 			r.name = strings.TrimSpace(cr.Match + " " + strings.Join(cr.Values, " "))
 			in.rules = append(in.rules, r)
 			in.index(cr, r)

@@ -4,7 +4,11 @@
 // only when it compiles a new snapshot, never on the query path.
 package health
 
-import "github.com/gtm-project/gtm/config"
+import (
+	"time"
+
+	"github.com/gtm-project/gtm/config"
+)
 
 // Status is what health checks say of an address.
 type Status uint8
@@ -42,11 +46,16 @@ type Key struct {
 // View is a read-only picture of probe results at one moment.
 type View interface {
 	Status(Key) Status
+	// Latency is the smoothed round trip to the address, if measured.
+	Latency(Key) (time.Duration, bool)
 }
 
-// Static is a View from a plain map; addresses not in it are Unknown. It
-// serves before any prober has reported, and in tests.
+// Static is a View from a plain map; addresses not in it are Unknown and
+// unmeasured. It serves in tests.
 type Static map[Key]Status
 
 // Status implements View.
 func (s Static) Status(k Key) Status { return s[k] }
+
+// Latency implements View: a Static view measures nothing.
+func (s Static) Latency(Key) (time.Duration, bool) { return 0, false }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/gtm-project/gtm/config"
 )
@@ -214,4 +215,30 @@ func reverse(s []*Addr) {
 	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
 		s[i], s[j] = s[j], s[i]
 	}
+}
+
+// Fastest returns a copy of c that answers only from its available pools
+// whose latency is within the tie band of the fastest: at most pct percent
+// or tie above it (either suffices), so that traffic does not swing on noise.
+// Pools with no measurement are left out, unless no pool has one (then c is
+// returned as it is).
+func (c *Collection) Fastest(latency func(*Pool) (time.Duration, bool), pct int, tie time.Duration) *Collection {
+	best, any := time.Duration(0), false
+	for _, m := range c.Avail {
+		if l, ok := latency(m.Pool); ok && (!any || l < best) {
+			best, any = l, true
+		}
+	}
+	if !any {
+		return c
+	}
+	limit := max(best+best*time.Duration(pct)/100, best+tie)
+	out := &Collection{Method: c.Method, Members: c.Members, Available: c.Available}
+	for _, m := range c.Avail {
+		if l, ok := latency(m.Pool); ok && l <= limit {
+			out.Avail = append(out.Avail, m)
+			out.weight += m.Weight
+		}
+	}
+	return out
 }

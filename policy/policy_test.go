@@ -4,7 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gtm-project/gtm/config"
 )
@@ -202,5 +204,46 @@ func BenchmarkCollectionPick(b *testing.B) {
 				c.Pick(buf[:0], DefaultRand)
 			}
 		})
+	}
+}
+
+func TestFastest(t *testing.T) {
+	pools := map[string]*Pool{
+		"a": NewPool(pool("a", config.MethodAll, 0, 1), all),
+		"b": NewPool(pool("b", config.MethodAll, 0, 1), all),
+		"c": NewPool(pool("c", config.MethodAll, 0, 1), all),
+	}
+	c := NewCollection(&config.Collection{MinAvailable: config.DefaultThreshold,
+		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 1}, {Pool: "c", Weight: 1}}}, pools, false)
+	lat := map[string]time.Duration{"a": 50 * time.Millisecond, "b": 20 * time.Millisecond, "c": 23 * time.Millisecond}
+	byLat := func(p *Pool) (time.Duration, bool) { l, ok := lat[p.Name]; return l, ok }
+	names := func(c *Collection) string {
+		var s []string
+		for _, m := range c.Avail {
+			s = append(s, m.Pool.Name)
+		}
+		return strings.Join(s, " ")
+	}
+	for _, tc := range []struct {
+		pct  int
+		tie  time.Duration
+		want string
+	}{
+		{0, 0, "b"},
+		{10, 0, "b"},   // 23 > 22
+		{20, 0, "b c"}, // 23 <= 24
+		{0, 5 * time.Millisecond, "b c"},
+		{0, 30 * time.Millisecond, "a b c"},
+	} {
+		if got := names(c.Fastest(byLat, tc.pct, tc.tie)); got != tc.want {
+			t.Errorf("tie %d%% %s: %q, want %q", tc.pct, tc.tie, got, tc.want)
+		}
+	}
+	delete(lat, "b")
+	if got := names(c.Fastest(byLat, 0, 0)); got != "c" {
+		t.Errorf("unmeasured pools are left out: %q", got)
+	}
+	if got := names(c.Fastest(func(*Pool) (time.Duration, bool) { return 0, false }, 0, 0)); got != "a b c" {
+		t.Errorf("nothing measured: %q, want every available pool", got)
 	}
 }
