@@ -332,3 +332,56 @@ func TestGeoSetupErrors(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+func explainQuery(t *testing.T, g *GTM, src, subnet string) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("_explain.www.example.org.", dns.TypeTXT)
+	m.SetEdns0(1232, false)
+	if subnet != "" {
+		_, n, _ := net.ParseCIDR(subnet)
+		bits, _ := n.Mask.Size()
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(bits), Address: n.IP.To4()})
+	}
+	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: src})
+	if _, err := g.ServeDNS(context.Background(), rec, m); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Msg
+}
+
+func TestExplain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "geo.mmdb")
+	writeGeoDB(t, path, "GeoIP2-City", fixture)
+	g := newGTM(t, "geoip "+path+"\nexplain 127.0.0.0/8\n"+geoPools+geoInstance)
+	if err := g.loadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	m := explainQuery(t, g, "127.0.0.1", "2.125.160.0/24")
+	var text []string
+	for _, rr := range m.Answer {
+		text = append(text, strings.Join(rr.(*dns.TXT).Txt, ""))
+	}
+	all := strings.Join(text, "\n")
+	for _, want := range []string{
+		"client 2.125.160.0/24 from the ECS option",
+		"geoip 2.125.160.0/19: continent EU country DE subdivision DE-BY",
+		"rule subdivision DE-BY",
+		"state primary: primary available",
+		"ttl 30, ecs scope 19",
+		"pool bavaria: available, 1 of 1 addresses usable",
+		"address 192.0.2.2: mode auto, health unknown, not probed",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, all)
+		}
+	}
+	// Only from allowed networks; elsewhere the name does not exist.
+	if m := explainQuery(t, g, "10.240.0.1", ""); m.Rcode != dns.RcodeNameError || len(m.Answer) != 0 {
+		t.Errorf("explain from a network not allowed: rcode %s, %d answers", dns.RcodeToString[m.Rcode], len(m.Answer))
+	}
+	off, _ := newGeoGTM(t, "GeoIP2-City")
+	if m := explainQuery(t, off, "127.0.0.1", ""); m.Rcode != dns.RcodeNameError {
+		t.Errorf("explain is off by default, got rcode %s", dns.RcodeToString[m.Rcode])
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -101,6 +102,13 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	s := g.snap.Load()
 	in := s.names[qname]
+	if in == nil && len(g.cfg.ExplainFrom) > 0 && strings.HasPrefix(qname, explainLabel) {
+		if target := s.names[qname[len(explainLabel):]]; target != nil && state.QType() == dns.TypeTXT {
+			if src, ok := netip.AddrFromSlice(net.ParseIP(state.IP())); ok && g.explainAllowed(src.Unmap()) {
+				return g.serveExplain(w, r, qname, target)
+			}
+		}
+	}
 	if in == nil && g.Fall.Through(qname) {
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
@@ -137,6 +145,20 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		m.Ns = []dns.RR{soaCopy(s.zones[zname])}
 	}
 	g.reply(w, r, m, ecs, scope)
+	return dns.RcodeSuccess, nil
+}
+
+func (g *GTM) serveExplain(w dns.ResponseWriter, r *dns.Msg, qname string, in *instance) (int, error) {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	ecs, err := queryECS(r)
+	if err != nil {
+		m.Rcode = dns.RcodeFormatError
+		g.reply(w, r, m, nil, 0)
+		return dns.RcodeSuccess, nil
+	}
+	g.explain(m, qname, in, g.client(w, in, ecs), ecs)
+	g.reply(w, r, m, ecs, 0)
 	return dns.RcodeSuccess, nil
 }
 

@@ -68,6 +68,18 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 				cfg.Instances = append(cfg.Instances, in)
 			case "fallthrough":
 				fl.SetZonesFromArgs(c.RemainingArgs())
+			case "explain":
+				args := c.RemainingArgs()
+				if len(args) == 0 {
+					cfg.ExplainFrom = defaultExplainFrom
+				}
+				for _, a := range args {
+					pr, err := netip.ParsePrefix(a)
+					if err != nil {
+						return c.Errf("explain: '%s' is not a network like 127.0.0.0/8", a)
+					}
+					cfg.ExplainFrom = append(cfg.ExplainFrom, pr.Masked())
+				}
 			case "geoip":
 				cfg.GeoIPPos = p.pos()
 				path, err := p.arg(prop, "FILE")

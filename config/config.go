@@ -298,7 +298,31 @@ type Config struct {
 	Pools     []*Pool
 	Instances []*Instance
 
+	// ExplainFrom lists the networks that may ask "_explain." debug
+	// queries; empty means explain is off.
+	ExplainFrom []netip.Prefix
+
 	Warnings []string // filled by Validate: legal but probably unintended
+}
+
+// Instance returns the instance named name (fully qualified), or nil.
+func (c *Config) Instance(name string) *Instance {
+	for _, in := range c.Instances {
+		if in.Name == name {
+			return in
+		}
+	}
+	return nil
+}
+
+// Pool returns the pool named name, or nil.
+func (c *Config) Pool(name string) *Pool {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Defaults, in one place.

@@ -1,0 +1,146 @@
+package gtm
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/policy"
+	"github.com/miekg/dns"
+)
+
+// explainLabel prefixes an instance name in a debug query:
+// "dig TXT _explain.www.gtm.example.net +subnet=198.51.100.0/24" answers
+// why that client gets what it gets.
+const explainLabel = "_explain."
+
+// defaultExplainFrom is where explain queries are taken from unless told.
+var defaultExplainFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// explainAllowed reports whether explain is on and src may use it.
+func (g *GTM) explainAllowed(src netip.Addr) bool {
+	for _, p := range g.cfg.ExplainFrom {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
+
+// explain fills m with TXT records describing the decision for the client.
+func (g *GTM) explain(m *dns.Msg, qname string, in *instance, c clientAddr, ecs *dns.EDNS0_SUBNET) {
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+
+	ci := g.cfg.Instance(in.name)
+	add("instance %s policy %s, %d rules", in.name, ci.Policy, len(in.rules))
+	switch {
+	case !in.byClient:
+		add("client: not used (only a default rule)")
+	case c.fromECS:
+		add("client %s/%d from the ECS option", c.addr, ecs.SourceNetmask)
+	case ecs != nil && in.ignoreECS:
+		add("client %s (query source; ECS ignored: ecs off)", c.addr)
+	default:
+		add("client %s (query source)", c.addr)
+	}
+	if in.geo && c.addr.IsValid() {
+		if db := g.geo.Load(); db != nil {
+			loc, bits, found := db.lookup(c.addr)
+			net := netip.PrefixFrom(c.addr, bits).Masked()
+			if found {
+				add("geoip %s: continent %s country %s subdivision %s (%s)", net, orDash(loc.continent), orDash(loc.country), orDash(loc.subdivision), db.kind)
+			} else {
+				add("geoip %s: not in the database (%s)", net, db.kind)
+			}
+		}
+	}
+	r, scope := g.decide(in, c)
+	if !c.fromECS {
+		scope = 0
+	}
+	add("rule %s", r.name)
+	add("state %s: %s", r.state, r.why)
+	ttl := fmt.Sprint(r.ttl)
+	if r.degraded {
+		ttl += " (degraded)"
+	}
+	add("ttl %s, ecs scope %d", ttl, scope)
+	for _, col := range []struct {
+		name string
+		c    *policy.Collection
+	}{{"primary", r.primary}, {"secondary", r.secondary}} {
+		if col.c == nil {
+			continue
+		}
+		add("collection %s: %s, %d of %d pools available, method %s", col.name, availableWord(col.c.Available), len(col.c.Avail), len(col.c.Members), col.c.Method)
+		for _, mem := range col.c.Members {
+			p := mem.Pool
+			add("  pool %s: %s, %d of %d addresses usable, method %s, weight %d", p.Name, availableWord(p.Available), p.Usable, p.Total, p.Method, mem.Weight)
+			g.explainAddresses(&lines, p.Name)
+		}
+	}
+	if r.active != nil && in.latency {
+		var names []string
+		for _, mem := range r.active.Avail {
+			names = append(names, mem.Pool.Name)
+		}
+		add("latency: answering from %s (fastest, within the tie band)", strings.Join(names, ", "))
+	}
+	for _, l := range lines {
+		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: chunk(l)})
+	}
+}
+
+func (g *GTM) explainAddresses(lines *[]string, pool string) {
+	cp := g.cfg.Pool(pool)
+	if cp == nil {
+		return
+	}
+	for _, a := range cp.Addresses {
+		k := health.Key{Pool: pool, Address: a.Value()}
+		rec, probed := g.table.Get(k)
+		s := fmt.Sprintf("    address %s: mode %s, health %s", a.Value(), a.Mode, rec.Status)
+		if probed && !rec.Last.Start.IsZero() {
+			ago := time.Since(rec.Last.Start).Round(time.Millisecond)
+			if rec.Last.OK {
+				s += fmt.Sprintf(", last probe passed in %s, %s ago", rec.Last.RTT.Round(time.Microsecond), ago)
+			} else {
+				s += fmt.Sprintf(", last probe failed (%v), %s ago", rec.Last.Err, ago)
+			}
+			if rec.Latency.Samples > 0 {
+				s += fmt.Sprintf(", latency %s from %s", rec.Latency.EWMA.Round(time.Microsecond), rec.Latency.Vantage)
+			}
+		} else if a.Mode == config.ModeAuto {
+			s += ", not probed"
+		}
+		*lines = append(*lines, s)
+	}
+}
+
+func availableWord(ok bool) string {
+	if ok {
+		return "available"
+	}
+	return "not available"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// chunk splits a line into TXT strings of at most 255 bytes.
+func chunk(s string) []string {
+	var out []string
+	for len(s) > 255 {
+		out = append(out, s[:255])
+		s = s[255:]
+	}
+	return append(out, s)
+}
