@@ -2,7 +2,6 @@ package gtm
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,68 +12,10 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// place is one network of a generated GeoIP fixture.
-type place struct {
-	network, continent, country, subdivision string
-}
-
-// fixture is the map the geo tests use. 127.0.0.0/8 and the documentation
-// ranges are reserved networks, which the writer includes on request.
-var fixture = []place{
-	{"81.2.69.0/24", "EU", "GB", "ENG"},
-	{"2.125.160.0/19", "EU", "DE", "BY"},
-	{"2.126.0.0/16", "EU", "DE", "HH"},
-	{"1.0.0.0/24", "OC", "AU", ""},
-	{"198.51.100.0/24", "NA", "US", "CA"},
-	{"2001:db8::/32", "EU", "FR", "IDF"},
-}
-
-// writeGeoDB writes a City- or Country-shaped MaxMind database of places.
-func writeGeoDB(t testing.TB, path, dbType string, places []place) {
-	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 24,
-		Description: map[string]string{"en": "gtm test fixture"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	city := strings.Contains(dbType, "City")
-	for _, p := range places {
-		_, n, err := net.ParseCIDR(p.network)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := mmdbtype.Map{
-			"continent": mmdbtype.Map{"code": mmdbtype.String(p.continent)},
-			"country":   mmdbtype.Map{"iso_code": mmdbtype.String(p.country)},
-		}
-		if city && p.subdivision != "" {
-			rec["subdivisions"] = mmdbtype.Slice{mmdbtype.Map{"iso_code": mmdbtype.String(p.subdivision)}}
-		}
-		if err := w.Insert(n, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil { // replaced whole, as an operator's update would
-		t.Fatal(err)
-	}
-}
 
 const geoPools = `
 pool cidr {
@@ -117,7 +58,7 @@ instance www {
 func newGeoGTM(t *testing.T, dbType string) (*GTM, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
-	writeGeoDB(t, path, dbType, fixture)
+	geotest.Write(t, path, dbType, geotest.Fixture)
 	g := newGTM(t, "geoip "+path+"\n"+geoPools+geoInstance)
 	if err := g.loadGeo(); err != nil {
 		t.Fatal(err)
@@ -242,7 +183,7 @@ func TestGeoClientAddress(t *testing.T) {
 // Country-shaped databases answer continent and country rules.
 func TestGeoCountryDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "country.mmdb")
-	writeGeoDB(t, path, "GeoIP2-Country", fixture)
+	geotest.Write(t, path, "GeoIP2-Country", geotest.Fixture)
 	g := newGTM(t, "geoip "+path+"\n"+geoPools+strings.Replace(geoInstance, "rule subdivision DE-BY {\n\t\tprimary bavaria\n\t}", "", 1))
 	if err := g.loadGeo(); err != nil {
 		t.Fatal(err)
@@ -298,9 +239,9 @@ func TestGeoHotReload(t *testing.T) {
 		t.Fatalf("before the update, AU: %v", got)
 	}
 	// The update moves 1.0.0.0/24 to Germany.
-	moved := append([]place{{"1.0.0.0/24", "EU", "DE", "HE"}}, fixture[:3]...)
+	moved := append([]geotest.Place{{Network: "1.0.0.0/24", Continent: "EU", Country: "DE", Subdivision: "HE"}}, geotest.Fixture[:3]...)
 	time.Sleep(10 * time.Millisecond) // a modification time the check can tell apart
-	writeGeoDB(t, path, "GeoIP2-City", moved)
+	geotest.Write(t, path, "GeoIP2-City", moved)
 	eventually(t, "reload", 3*time.Second, func() bool { return values(ask(t, g, "127.0.0.1", "1.0.0.0/24"))[0] == "192.0.2.3" })
 
 	failures := testutil.ToFloat64(geoReloads.WithLabelValues("failure"))
@@ -331,8 +272,6 @@ func TestGeoSetupErrors(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
-
 func explainQuery(t *testing.T, g *GTM, src, subnet string) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
@@ -352,7 +291,7 @@ func explainQuery(t *testing.T, g *GTM, src, subnet string) *dns.Msg {
 
 func TestExplain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
-	writeGeoDB(t, path, "GeoIP2-City", fixture)
+	geotest.Write(t, path, "GeoIP2-City", geotest.Fixture)
 	g := newGTM(t, "geoip "+path+"\nexplain 127.0.0.0/8\n"+geoPools+geoInstance)
 	if err := g.loadGeo(); err != nil {
 		t.Fatal(err)
