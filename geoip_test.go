@@ -3,6 +3,7 @@ package gtm
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/gtm-project/gtm/internal/geotest"
+	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -322,5 +324,23 @@ func TestExplain(t *testing.T) {
 	off, _ := newGeoGTM(t, "GeoIP2-City")
 	if m := explainQuery(t, off, "127.0.0.1", ""); m.Rcode != dns.RcodeNameError {
 		t.Errorf("explain is off by default, got rcode %s", dns.RcodeToString[m.Rcode])
+	}
+}
+
+// The selection path (rule match, collection, method) allocates nothing,
+// whatever kind of rule decides.
+func TestSelectionAllocs(t *testing.T) {
+	g, _ := newGeoGTM(t, "GeoIP2-City")
+	in := g.snap.Load().names["www.example.org."]
+	for _, a := range []string{"81.2.69.200", "2.125.160.1", "2.126.0.1", "81.2.69.1", "1.0.0.1", "2001:db8::1"} {
+		c := clientAddr{addr: netip.MustParseAddr(a), fromECS: true}
+		g.decide(in, c) // first sight of a GeoIP record decodes it, once
+		var buf [16]*policy.Addr
+		if n := testing.AllocsPerRun(200, func() {
+			r, _ := g.decide(in, c)
+			r.active.Pick(buf[:0], g.rand)
+		}); n != 0 {
+			t.Errorf("%s: %v allocations per selection, want 0", a, n)
+		}
 	}
 }
