@@ -3,11 +3,13 @@ package test
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/miekg/dns"
 )
 
@@ -49,6 +51,8 @@ func corefileExamples(t *testing.T, path string) []string {
 // this machine and nothing else.
 var toLoopback = strings.NewReplacer("192.0.2.", "127.0.2.", "198.51.100.", "127.51.100.", "203.0.113.", "127.0.113.")
 
+var geoipLine = regexp.MustCompile(`geoip \S+`)
+
 var ipv4 = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+\b`)
 
 // TestReadme starts every Corefile example of README.md as a real server
@@ -63,8 +67,11 @@ func TestReadme(t *testing.T) {
 	port := dnsserver.Port
 	dnsserver.Port = "0"
 	t.Cleanup(func() { dnsserver.Port = port })
+	geo := filepath.Join(t.TempDir(), "city.mmdb")
+	geotest.Write(t, geo, "GeoIP2-City", geotest.Fixture)
 	for i, ex := range examples {
 		ex = toLoopback.Replace(ex)
+		ex = geoipLine.ReplaceAllString(ex, "geoip "+geo) // a generated database in place of the real one
 		if strings.Contains(ex, "monitor") {
 			for _, ip := range ipv4.FindAllString(ex, -1) {
 				if !strings.HasPrefix(ip, "127.") {
