@@ -35,15 +35,15 @@ var (
 	collectionAvailable = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "collection_available",
 		Help: "Whether an instance's primary or secondary collection meets its availability rule (1) or not (0).",
-	}, []string{"instance", "collection"})
+	}, []string{"instance", "rule", "collection"})
 	activeCollection = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "active_collection",
-		Help: "Which answer an instance gives: 1 for its current state (primary, secondary, fail-open, fallback, nodata, servfail), 0 for the others.",
-	}, []string{"instance", "collection"})
+		Help: "Which answer an instance's rule gives: 1 for its current state (primary, secondary, fail-open, fallback, nodata, servfail), 0 for the others.",
+	}, []string{"instance", "rule", "collection"})
 	switchovers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "switchovers_total",
-		Help: "Counter of changes of an instance's answer state, by instance and the state switched to.",
-	}, []string{"instance", "to"})
+		Help: "Counter of changes of an instance's answer state, by instance, rule and the state switched to.",
+	}, []string{"instance", "rule", "to"})
 	geoReloads = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "geoip_reloads_total",
 		Help: "Counter of GeoIP database reloads after the file changed, by result (success, or failure: old database kept).",
@@ -101,12 +101,14 @@ func (g *GTM) publish() {
 		}
 	}
 	for _, in := range g.cfg.Instances {
-		for _, c := range []string{statePrimary, stateSecondary} {
-			add(collectionAvailable, in.Name, c)
-		}
-		for _, st := range allStates {
-			add(activeCollection, in.Name, st)
-			add(switchovers, in.Name, st)
+		for _, r := range in.Rules {
+			for _, c := range []string{statePrimary, stateSecondary} {
+				add(collectionAvailable, in.Name, r.Name(), c)
+			}
+			for _, st := range allStates {
+				add(activeCollection, in.Name, r.Name(), st)
+				add(switchovers, in.Name, r.Name(), st)
+			}
 		}
 		add(answersTotal, in.Name, "")
 		for _, p := range in.PoolNames() {

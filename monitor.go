@@ -11,7 +11,6 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
-	"github.com/gtm-project/gtm/policy"
 )
 
 var log = clog.NewWithPlugin(pluginName)
@@ -255,37 +254,35 @@ func (g *GTM) report(prev, next *snapshot) {
 			addressUp.WithLabelValues(p.Name, a.Value()).Set(b2f(up))
 		}
 	}
-	seen := map[string]bool{}
+	for _, p := range g.cfg.Pools {
+		// Pools are compiled once per snapshot; any instance's copy will do,
+		// but a pool no instance uses is compiled nowhere: recompute.
+		poolAvailable.WithLabelValues(p.Name).Set(b2f(next.poolAvailable(p.Name)))
+	}
 	for name, in := range next.names {
-		r := in.def
-		for _, m := range append(r.primary.Members, secondaryMembers(r)...) {
-			if !seen[m.Pool.Name] {
-				seen[m.Pool.Name] = true
-				poolAvailable.WithLabelValues(m.Pool.Name).Set(b2f(m.Pool.Available))
+		var was *instance
+		if prev != nil {
+			was = prev.names[name]
+		}
+		for i, r := range in.rules {
+			collectionAvailable.WithLabelValues(name, r.name, statePrimary).Set(b2f(r.primary.Available))
+			if r.secondary != nil {
+				collectionAvailable.WithLabelValues(name, r.name, stateSecondary).Set(b2f(r.secondary.Available))
 			}
-		}
-		collectionAvailable.WithLabelValues(name, statePrimary).Set(b2f(r.primary.Available))
-		if r.secondary != nil {
-			collectionAvailable.WithLabelValues(name, stateSecondary).Set(b2f(r.secondary.Available))
-		}
-		for _, st := range allStates {
-			activeCollection.WithLabelValues(name, st).Set(b2f(st == r.state))
-		}
-		if prev == nil {
-			continue
-		}
-		if was := prev.names[name]; was != nil && was.def.state != r.state {
-			switchovers.WithLabelValues(name, r.state).Inc()
-			g.event(health.Event{Time: time.Now(), Object: "instance " + name, Old: was.def.state, New: r.state, Reason: r.why})
+			for _, st := range allStates {
+				activeCollection.WithLabelValues(name, r.name, st).Set(b2f(st == r.state))
+			}
+			if was == nil || i >= len(was.rules) || was.rules[i].name != r.name || was.rules[i].state == r.state {
+				continue
+			}
+			switchovers.WithLabelValues(name, r.name, r.state).Inc()
+			object := "instance " + name
+			if r.name != config.MatchDefault {
+				object += " rule " + r.name
+			}
+			g.event(health.Event{Time: time.Now(), Object: object, Old: was.rules[i].state, New: r.state, Reason: r.why})
 		}
 	}
-}
-
-func secondaryMembers(r *rule) []policy.Member {
-	if r.secondary == nil {
-		return nil
-	}
-	return r.secondary.Members
 }
 
 func (g *GTM) event(e health.Event) {

@@ -2,7 +2,6 @@ package gtm
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/gtm-project/gtm/config"
@@ -19,6 +18,13 @@ type snapshot struct {
 	zones map[string]*zone     // by apex name
 	names map[string]*instance // managed names
 	ents  map[string]*zone     // empty non-terminals above managed names (NODATA, not NXDOMAIN)
+	pools map[string]*policy.Pool
+}
+
+// poolAvailable reports whether the named pool meets its availability rule.
+func (s *snapshot) poolAvailable(name string) bool {
+	p := s.pools[name]
+	return p != nil && p.Available
 }
 
 type zone struct {
@@ -94,6 +100,7 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 	healthy := make(map[string]*policy.Pool, len(cfg.Pools))
 	failOpen := make(map[string]*policy.Pool, len(cfg.Pools))
 	sick := make(map[string]bool, len(cfg.Pools)) // pools with an address that probes say is down
+	s.pools = healthy
 	for _, p := range cfg.Pools {
 		byName[p.Name] = p
 		healthy[p.Name] = policy.NewPool(p, func(a *config.Address) bool {
@@ -146,7 +153,7 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 			if in.latency && (r.state == statePrimary || r.state == stateSecondary) {
 				r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
 			}
-			r.name = strings.TrimSpace(cr.Match + " " + strings.Join(cr.Values, " "))
+			r.name = cr.Name()
 			in.rules = append(in.rules, r)
 			in.index(cr, r)
 			// Serving anything but the primary is degraded, unless an

@@ -7,6 +7,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -242,6 +243,14 @@ type Rule struct {
 	Values    []string
 	Primary   *Collection
 	Secondary *Collection // nil: no backup
+}
+
+// Name is the rule as written: "default", "country DE AT".
+func (r *Rule) Name() string {
+	if len(r.Values) == 0 {
+		return r.Match
+	}
+	return r.Match + " " + strings.Join(r.Values, " ")
 }
 
 // Instance is one managed name.
