@@ -28,6 +28,9 @@ func queryECS(r *dns.Msg) (*dns.EDNS0_SUBNET, error) {
 	if ecs == nil {
 		return nil, nil
 	}
+	if ecs.Family == 0 && ecs.SourceNetmask == 0 && ecs.SourceScope == 0 {
+		return ecs, nil // "dig +subnet=0": the client opts out; no address to use
+	}
 	var max uint8
 	switch ecs.Family {
 	case 1:

@@ -59,9 +59,7 @@ func (g *GTM) explain(m *dns.Msg, qname string, in *instance, c clientAddr, ecs 
 		}
 	}
 	r, scope := g.decide(in, c)
-	if !c.fromECS {
-		scope = 0
-	}
+	scope = ecsScope(in, c, scope)
 	add("rule %s", r.name)
 	add("state %s: %s", r.state, r.why)
 	ttl := fmt.Sprint(r.ttl)
@@ -83,12 +81,12 @@ func (g *GTM) explain(m *dns.Msg, qname string, in *instance, c clientAddr, ecs 
 			g.explainAddresses(&lines, p.Name)
 		}
 	}
-	if r.active != nil && in.latency {
+	if r.active != nil && in.latency && (r.state == statePrimary || r.state == stateSecondary) {
 		var names []string
 		for _, mem := range r.active.Avail {
 			names = append(names, mem.Pool.Name)
 		}
-		add("latency: answering from %s (fastest, within the tie band)", strings.Join(names, ", "))
+		add("latency: answering from %s (the fastest measured pools within the tie band; all when none is measured)", strings.Join(names, ", "))
 	}
 	for _, l := range lines {
 		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: chunk(l)})

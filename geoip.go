@@ -25,7 +25,8 @@ type geoLoc struct {
 type geoDB struct {
 	path    string
 	kind    string // database type from the metadata, e.g. "GeoLite2-City"
-	modTime time.Time
+	loaded  time.Time
+	modTime time.Time // of the file last tried (loaded, or refused)
 	size    int64
 	records *geoip2.Reader    // decodes a record the first time it is seen
 	tree    *maxminddb.Reader // finds records: no allocation per lookup
@@ -67,7 +68,7 @@ func openGeo(path string) (*geoDB, error) {
 	if err := tree.Verify(); err != nil {
 		return nil, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
-	return &geoDB{path: path, kind: kind, modTime: st.ModTime(), size: st.Size(),
+	return &geoDB{path: path, kind: kind, loaded: time.Now(), modTime: st.ModTime(), size: st.Size(),
 		records: records, tree: tree, cache: make([]atomic.Pointer[geoEntry], geoCacheSize)}, nil
 }
 
@@ -156,20 +157,23 @@ func (g *GTM) watchGeo(every time.Duration, stop <-chan struct{}, done chan<- st
 		if old == nil || !old.changed() {
 			continue
 		}
+		// The file as it was before reading: if a writer finishes after
+		// this, the next check sees another change and tries again.
+		before, serr := os.Stat(old.path)
+		if serr != nil {
+			continue
+		}
 		db, err := openGeo(old.path)
 		if err == nil && g.cfg.HasSubdivisionRules() != nil && !strings.Contains(db.kind, "City") {
 			err = fmt.Errorf("%s is now %s, but subdivision rules need a City database", old.path, db.kind)
 		}
 		if err != nil {
 			geoReloads.WithLabelValues("failure").Inc()
-			log.Errorf("geoip: keeping the database loaded at %s: %v", old.modTime.Format(time.RFC3339), err)
+			log.Errorf("geoip: keeping the database loaded at %s: %v", old.loaded.Format(time.RFC3339), err)
 			// Remember the bad file so it is not retried every tick.
-			st, serr := os.Stat(old.path)
-			if serr == nil {
-				cp := *old
-				cp.modTime, cp.size = st.ModTime(), st.Size()
-				g.geo.Store(&cp)
-			}
+			cp := *old
+			cp.modTime, cp.size = before.ModTime(), before.Size()
+			g.geo.Store(&cp)
 			continue
 		}
 		g.geo.Store(db)

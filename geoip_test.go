@@ -344,3 +344,44 @@ func TestSelectionAllocs(t *testing.T) {
 		}
 	}
 }
+
+// ECS corner cases: IPv4-mapped IPv6 subnets, a family with no rules, and
+// the opt-out form of "dig +subnet=0".
+func TestECSCorners(t *testing.T) {
+	g, _ := newGeoGTM(t, "GeoIP2-City")
+	mq := new(dns.Msg)
+	mq.SetQuestion("www.example.org.", dns.TypeA)
+	mq.SetEdns0(1232, false)
+	mq.IsEdns0().Option = append(mq.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 2, SourceNetmask: 120,
+		Address: net.ParseIP("::ffff:81.2.69.0").To16()})
+	mrec := dnstest.NewRecorder(&test.ResponseWriter{})
+	g.ServeDNS(context.Background(), mrec, mq)
+	m := mrec.Msg
+	if got := values(m); len(got) != 1 || got[0] != "192.0.2.4" {
+		t.Fatalf("mapped ::ffff:81.2.69.0/120: %v, want the answer for 81.2.69.0/24", got)
+	}
+	if s := scopeOf(t, m); s != 96+25 {
+		t.Fatalf("mapped subnet: scope %d, want %d (the IPv4 scope 25, in IPv6 bits)", s, 96+25)
+	}
+
+	// Only IPv4 rules, an IPv6 client: the answer still depends on the
+	// client, so the scope must not be 0.
+	v4 := newGTM(t, geoPools+"instance www {\n rule cidr 10.0.0.0/8 {\n  primary cidr\n }\n rule default {\n  primary world\n }\n}")
+	if s := scopeOf(t, ask(t, v4, "127.0.0.1", "2001:db8:1::/48")); s == 0 {
+		t.Fatal("IPv6 client against IPv4-only rules: scope 0 would cover IPv4 clients too")
+	}
+
+	// FAMILY 0, SOURCE 0: no client information, decided by the source.
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.org.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET})
+	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: "2.126.0.9"})
+	g.ServeDNS(context.Background(), rec, q)
+	if rec.Msg.Rcode != dns.RcodeSuccess || strings.Join(values(rec.Msg), " ") != "192.0.2.3" {
+		t.Fatalf("ECS 0/0: rcode %s answer %v, want the source's country DE", dns.RcodeToString[rec.Msg.Rcode], values(rec.Msg))
+	}
+	if s := scopeOf(t, rec.Msg); s != 0 {
+		t.Fatalf("ECS 0/0: scope %d, want 0", s)
+	}
+}

@@ -181,6 +181,7 @@ func (g *GTM) reply(w dns.ResponseWriter, r, m *dns.Msg, ecs *dns.EDNS0_SUBNET, 
 type clientAddr struct {
 	addr    netip.Addr
 	fromECS bool
+	mapped  bool // an IPv4-mapped IPv6 ECS address: decided as IPv4, scope given in IPv6 bits
 }
 
 func (g *GTM) client(w dns.ResponseWriter, in *instance, ecs *dns.EDNS0_SUBNET) clientAddr {
@@ -189,7 +190,7 @@ func (g *GTM) client(w dns.ResponseWriter, in *instance, ecs *dns.EDNS0_SUBNET) 
 	}
 	if ecs != nil && !in.ignoreECS && ecs.SourceNetmask > 0 {
 		if a, ok := ecsAddr(ecs); ok {
-			return clientAddr{addr: a, fromECS: true}
+			return clientAddr{addr: a.Unmap(), fromECS: true, mapped: a.Is4In6()}
 		}
 	}
 	var a netip.Addr
@@ -241,6 +242,25 @@ func (g *GTM) decide(in *instance, c clientAddr) (r *rule, scope int) {
 	return r, scope
 }
 
+// ecsScope turns the scope of a decision into the one the reply carries.
+func ecsScope(in *instance, c clientAddr, scope int) int {
+	switch {
+	case !c.fromECS:
+		return 0 // decided by the resolver's own address: says nothing of its clients
+	case !in.byClient:
+		return 0
+	case scope == 0:
+		// The answer depends on the client, only not within this family
+		// (say IPv4 rules, IPv6 client): scope 0 would let a resolver
+		// reuse it for every client of both families.
+		scope = 1
+	}
+	if c.mapped {
+		scope += 96
+	}
+	return scope
+}
+
 // answer fills m for a query on a managed name and returns the ECS scope.
 func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16, c clientAddr) int {
 	// An apex instance also owns the zone's SOA and NS.
@@ -258,9 +278,7 @@ func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16, c clientAddr) int {
 		return 0
 	}
 	r, scope := g.decide(in, c)
-	if !c.fromECS {
-		scope = 0 // decided by the resolver's own address: says nothing of its clients
-	}
+	scope = ecsScope(in, c, scope)
 	if r.active == nil {
 		if r.state == stateServFail {
 			m.Authoritative = false

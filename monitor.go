@@ -170,8 +170,14 @@ func (m *monitoring) result(t *health.Target, r health.Result) {
 	old, now, changed := m.trackers[t.Key].Observe(r.OK)
 	rec, _ := m.table.Get(t.Key)
 	rec.Status, rec.Last = now, r
-	if r.OK {
+	switch {
+	case r.OK:
 		rec.Latency = rec.Latency.Add(r.RTT)
+		m.latencyMoved.Store(true)
+	case r.RTT >= t.Monitor.Timeout:
+		// A probe that timed out says the address is at least this slow,
+		// long before fall marks it down.
+		rec.Latency = rec.Latency.Add(t.Monitor.Timeout)
 		m.latencyMoved.Store(true)
 	}
 	m.table.Set(t.Key, rec)

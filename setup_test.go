@@ -196,6 +196,7 @@ instance www {
 		{"unknown subdivision", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n primary a\n rule subdivision US-ZZ {\n  primary a\n }\n}\n}", "unknown subdivision code 'US-ZZ'", 9},
 		{"bad cidr", block(poolA + "\ninstance www {\n primary a\n rule cidr 10.0.0.0/33 {\n  primary a\n }\n}"), "'10.0.0.0/33' is not a CIDR prefix", 8},
 		{"cidr with host bits", block(poolA + "\ninstance www {\n primary a\n rule cidr 10.1.2.3/8 {\n  primary a\n }\n}"), "prefix '10.1.2.3/8' has bits set past its length; write 10.0.0.0/8", 8},
+		{"mapped cidr", block(poolA + "\ninstance www {\n primary a\n rule cidr ::ffff:10.0.0.0/104 {\n  primary a\n }\n}"), "is IPv4-mapped; write the IPv4 prefix", 8},
 		{"same cidr twice", block(poolA + "\ninstance www {\n primary a\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "has 'cidr 10.0.0.0/8' in two rules (first at line 8)", 11},
 		{"rule without values", block(poolA + "\ninstance www {\n primary a\n rule cidr {\n  primary a\n }\n}"), "rule 'cidr' needs at least one value", 8},
 		{"no default rule", block(poolA + "\ninstance www {\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "has no default rule", 6},

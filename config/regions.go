@@ -64,6 +64,9 @@ func checkValue(match, v string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("'%s' is not a CIDR prefix like 192.0.2.0/24", v)
 		}
+		if p.Addr().Is4In6() {
+			return "", fmt.Errorf("prefix '%s' is IPv4-mapped; write the IPv4 prefix", v)
+		}
 		if p.Masked() != p {
 			return "", fmt.Errorf("prefix '%s' has bits set past its length; write %s", v, p.Masked())
 		}
