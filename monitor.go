@@ -11,6 +11,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var log = clog.NewWithPlugin(pluginName)
@@ -21,6 +22,7 @@ var log = clog.NewWithPlugin(pluginName)
 type monitoring struct {
 	g        *GTM
 	targets  map[health.Key]*health.Target
+	metrics  map[health.Key]probeMetrics // resolved once: label lookups cost per probe
 	table    *health.Table
 	sched    *health.Scheduler
 	mu       sync.Mutex
@@ -80,10 +82,16 @@ func (g *GTM) startMonitoring() {
 		done:     make(chan struct{}),
 	}
 	mon.targets = make(map[health.Key]*health.Target, len(ts))
+	mon.metrics = make(map[health.Key]probeMetrics, len(ts))
 	prev := g.predecessor()
 	carried := 0
 	for _, t := range ts {
 		mon.targets[t.Key] = t
+		mon.metrics[t.Key] = probeMetrics{
+			ok:       probesTotal.WithLabelValues(t.Monitor.Name, t.Key.Pool, "success"),
+			fail:     probesTotal.WithLabelValues(t.Monitor.Name, t.Key.Pool, "failure"),
+			duration: probeDuration.WithLabelValues(t.Monitor.Name, t.Key.Pool),
+		}
 		tr := &health.Tracker{Rise: t.Monitor.Rise, Fall: t.Monitor.Fall}
 		mon.trackers[t.Key] = tr
 		// A reload keeps what is known of an address probed the same way,
@@ -114,6 +122,11 @@ func (g *GTM) startMonitoring() {
 		case <-mon.stop:
 		}
 	}()
+}
+
+type probeMetrics struct {
+	ok, fail prometheus.Counter
+	duration prometheus.Observer
 }
 
 // predecessor is the running configuration this one replaces (same zones),
@@ -159,12 +172,13 @@ func (g *GTM) stopMonitoring() {
 
 // result takes one probe result through hysteresis into the table.
 func (m *monitoring) result(t *health.Target, r health.Result) {
-	outcome := "success"
-	if !r.OK {
-		outcome = "failure"
+	pm := m.metrics[t.Key]
+	if r.OK {
+		pm.ok.Inc()
+	} else {
+		pm.fail.Inc()
 	}
-	probesTotal.WithLabelValues(t.Monitor.Name, t.Key.Pool, outcome).Inc()
-	probeDuration.WithLabelValues(t.Monitor.Name, t.Key.Pool).Observe(r.RTT.Seconds())
+	pm.duration.Observe(r.RTT.Seconds())
 
 	m.mu.Lock()
 	old, now, changed := m.trackers[t.Key].Observe(r.OK)

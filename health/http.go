@@ -59,7 +59,7 @@ func NewHTTP(m *config.Monitor, domain string) *HTTP {
 		Proxy:             nil,
 		// net/http finishes a dial in the background after the request's
 		// context ends; these bound that dial and handshake too.
-		DialContext:           (&net.Dialer{Timeout: m.Timeout}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: m.Timeout, KeepAlive: -1}).DialContext,
 		TLSHandshakeTimeout:   m.Timeout,
 		ResponseHeaderTimeout: m.Timeout,
 	}

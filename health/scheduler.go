@@ -103,7 +103,20 @@ func (s *Scheduler) Stop() {
 
 func (s *Scheduler) loop(ctx context.Context) {
 	defer s.wg.Done()
-	sem := make(chan struct{}, s.MaxConcurrent)
+	// A fixed set of workers, each probing one target at a time: bounded
+	// concurrency, and no new goroutine (whose stack a dial would grow) for
+	// every probe.
+	work := make(chan *entry)
+	defer close(work)
+	for range s.MaxConcurrent {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for e := range work {
+				s.probe(ctx, e)
+			}
+		}()
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -130,16 +143,10 @@ func (s *Scheduler) loop(ctx context.Context) {
 			continue
 		}
 		select {
-		case sem <- struct{}{}:
+		case work <- e:
 		case <-ctx.Done():
 			return
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-sem }()
-			s.probe(ctx, e)
-		}()
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -31,11 +32,12 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "probe interval")
 	measure := flag.Duration("measure", 10*time.Second, "how long to measure probing CPU and QPS")
 	smoke := flag.Bool("smoke", false, "a small, quick run that checks the harness (CI)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the server while it probes (no queries) to this file")
 	flag.Parse()
 	if *smoke {
 		*instances, *measure = 200, 2*time.Second
 	}
-	if err := run(*instances, *interval, *measure); err != nil {
+	if err := run(*instances, *interval, *measure, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
@@ -43,7 +45,7 @@ func main() {
 
 const ports = 100 // listeners per loopback address; one monitor per port
 
-func run(n int, interval, measure time.Duration) error {
+func run(n int, interval, measure time.Duration, profile string) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
 		lim.Cur = lim.Max
@@ -68,9 +70,9 @@ func run(n int, interval, measure time.Duration) error {
 	}()
 	fmt.Printf("%d loopback TCP endpoints on %d addresses × %d ports\n", len(lns), addrs, ports)
 
-	dnsPort, readyPort := freePort(), freePort()
+	dnsPort, readyPort, pprofPort := freePort(), freePort(), freePort()
 	corefile := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(corefile, []byte(config(n, interval, portList, dnsPort, readyPort)), 0o644); err != nil {
+	if err := os.WriteFile(corefile, []byte(config(n, interval, portList, dnsPort, readyPort, pprofPort)), 0o644); err != nil {
 		return err
 	}
 	bin := filepath.Join(dir, "coredns")
@@ -102,7 +104,13 @@ func run(n int, interval, measure time.Duration) error {
 	// Probing only.
 	time.Sleep(2 * interval)
 	c0, t0 := cpuTicks(srv.Process.Pid), time.Now()
-	time.Sleep(measure)
+	if profile != "" {
+		if err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", pprofPort, int(measure.Seconds())), profile); err != nil {
+			return err
+		}
+	} else {
+		time.Sleep(measure)
+	}
 	c1, t1 := cpuTicks(srv.Process.Pid), time.Now()
 	cores := float64(c1-c0) / clockTicks / t1.Sub(t0).Seconds()
 
@@ -159,9 +167,9 @@ func listenAll(n int) ([]int, []net.Listener, error) {
 	return portList, lns, nil
 }
 
-func config(n int, interval time.Duration, portList []int, dnsPort, readyPort int) string {
+func config(n int, interval time.Duration, portList []int, dnsPort, readyPort, pprofPort int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scale.example.:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n gtm {\n", dnsPort, readyPort)
+	fmt.Fprintf(&b, "scale.example.:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n pprof 127.0.0.1:%d\n gtm {\n", dnsPort, readyPort, pprofPort)
 	for p, port := range portList {
 		fmt.Fprintf(&b, "  monitor m%d {\n   protocol tcp\n   port %d\n   interval %s\n   timeout %s\n  }\n", p, port, interval, interval/2)
 	}
@@ -265,4 +273,19 @@ func dnsperf(server string, n int, d time.Duration, dir string) (string, string)
 		return string(m[1]), ""
 	}
 	return "?", string(out)
+}
+
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -1,0 +1,720 @@
+// Command perfkit is the helper of bench/perf/run.sh, the DNS throughput
+// harness. It is not meant to be run by hand; run.sh builds it and calls:
+//
+//	perfkit gen -dir DIR -probe-port P   writes the cases' Corefiles, zone file,
+//	                                     query files and GeoIP City database
+//	perfkit listen -first IP -n N -for D -portfile F
+//	                                     TCP listeners on N loopback addresses
+//	                                     (one port) for the health probes
+//	perfkit port                         prints a free loopback port (UDP and TCP)
+//	perfkit wait -addr A -name N ...     waits until a server answers N
+//	perfkit probes -addr A -name N ...   checks, through gtm's explain query,
+//	                                     that every probed address is healthy
+//	perfkit table -in RESULTS.tsv        prints the summary table (markdown)
+//
+// Everything it opens is on loopback.
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/miekg/dns"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: perfkit gen|listen|port|wait|probes|table [flags]")
+		os.Exit(2)
+	}
+	cmds := map[string]func([]string) error{
+		"gen": gen, "listen": listen, "port": port, "wait": wait, "probes": probes, "table": table,
+	}
+	f, ok := cmds[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "perfkit: unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+	if err := f(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "perfkit %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+// ---------------------------------------------------------------- gen
+
+// zone is the zone every case serves; www is the name cases a-d answer.
+const zone = "bench.example."
+
+type country struct {
+	code, continent string
+	subs            []string // ISO 3166-2 suffixes present in the database
+}
+
+// geoCountries are the countries the generated database places networks in.
+var geoCountries = []country{
+	{"DE", "EU", []string{"BY", "HH", "BE"}}, {"GB", "EU", []string{"ENG", "SCT"}}, {"FR", "EU", []string{"IDF"}},
+	{"NL", "EU", nil}, {"SE", "EU", nil}, {"PL", "EU", nil}, {"IT", "EU", nil}, {"ES", "EU", nil},
+	{"US", "NA", []string{"CA", "NY", "TX"}}, {"CA", "NA", []string{"ON", "QC"}}, {"MX", "NA", nil},
+	{"BR", "SA", []string{"SP"}}, {"AR", "SA", nil}, {"CL", "SA", nil},
+	{"JP", "AS", []string{"13"}}, {"CN", "AS", nil}, {"IN", "AS", nil}, {"SG", "AS", nil}, {"KR", "AS", nil},
+	{"AU", "OC", []string{"NSW"}}, {"NZ", "OC", nil},
+	{"ZA", "AF", nil}, {"NG", "AF", nil}, {"EG", "AF", nil}, {"KE", "AF", nil},
+}
+
+// ruleCountries get country rules in the geo instance (several per rule).
+var ruleCountries = []string{
+	"DE", "AT", "CH", "GB", "IE", "FR", "BE", "LU", "NL", "DK", "SE", "NO", "FI", "PL", "CZ", "SK",
+	"HU", "IT", "ES", "PT", "GR", "RO", "BG", "US", "CA", "MX", "BR", "AR", "CL", "CO", "PE",
+	"JP", "CN", "IN", "SG", "KR", "TW", "HK", "TH", "VN", "ID", "MY", "PH", "AU", "NZ", "ZA",
+	"NG", "EG", "KE", "MA", "TR", "IL", "AE", "SA",
+}
+
+var continentPool = map[string]string{"EU": "eu", "NA": "na", "SA": "sa", "AS": "as", "OC": "oc", "AF": "af"}
+
+// geoPools are the pools of the geo case, in order; each has 3 probed addresses.
+var geoPools = []string{"eu", "na", "sa", "as", "oc", "af"}
+
+// ecsCountry is where the geo case's ECS subnet lies: a country with a
+// country rule, no subdivision rule, and no CIDR rule covering it, so each
+// query walks the CIDR trie (miss), the GeoIP database and the country map.
+const ecsCountry = "NL"
+
+func gen(args []string) error {
+	fs := flag.NewFlagSet("gen", flag.ExitOnError)
+	dir := fs.String("dir", "", "output directory")
+	probePort := fs.Int("probe-port", 0, "TCP port of the probe listeners")
+	probeFirst := fs.String("probe-first", "127.0.0.11", "first probe listener address")
+	fs.Parse(args)
+	if *dir == "" || *probePort == 0 {
+		return errors.New("-dir and -probe-port are required")
+	}
+	first, err := netip.ParseAddr(*probeFirst)
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	write := func(name, text string) error { return os.WriteFile(filepath.Join(abs, name), []byte(text), 0o644) }
+
+	// Query files.
+	if err := write("www.queries", "www."+zone+" A\n"); err != nil {
+		return err
+	}
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprintf("i%04d.%s A\n", i, zone)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	if err := write("names1k.queries", strings.Join(names, "")); err != nil {
+		return err
+	}
+
+	// (a) whoami, (b) file.
+	header := "# generated by bench/perf/perfkit; the port comes from -dns.port\n" + zone + " {\n    bind 127.0.0.1\n"
+	if err := write("a-whoami.Corefile", header+"    whoami\n}\n"); err != nil {
+		return err
+	}
+	zoneFile := fmt.Sprintf(`$ORIGIN %[1]s
+@    3600 IN SOA ns1.%[1]s hostmaster.%[1]s 1 7200 3600 1209600 60
+@    3600 IN NS  ns1.%[1]s
+ns1  3600 IN A   192.0.2.53
+www    30 IN A   192.0.2.10
+www    30 IN A   192.0.2.11
+www    30 IN A   192.0.2.12
+`, zone)
+	if err := write("db.bench.example", zoneFile); err != nil {
+		return err
+	}
+	if err := write("b-file.Corefile", header+"    file "+filepath.Join(abs, "db.bench.example")+"\n}\n"); err != nil {
+		return err
+	}
+
+	// (c) gtm, one pool of 3, method all.
+	c := header + `    gtm {
+        pool www {
+            address 192.0.2.10 192.0.2.11 192.0.2.12
+            method all
+        }
+        instance www {
+            ttl 30
+            primary www
+        }
+    }
+}
+`
+	if err := write("c-gtm-all.Corefile", c); err != nil {
+		return err
+	}
+
+	// (d) gtm geo + weight + ECS + TCP probes.
+	mmdb := filepath.Join(abs, "geo-city.mmdb")
+	ecsNet, err := writeGeo(mmdb)
+	if err != nil {
+		return err
+	}
+	d, nProbed, nCIDR := geoCorefile(mmdb, *probePort, first)
+	if err := write("d-gtm-geo.Corefile", d); err != nil {
+		return err
+	}
+	// ECS option for dnsperf -E: code 8, family 1, source prefix, scope 0,
+	// the address truncated to the prefix's bytes (RFC 7871).
+	a4 := ecsNet.Addr().As4()
+	opt := []byte{0, 1, byte(ecsNet.Bits()), 0}
+	opt = append(opt, a4[:(ecsNet.Bits()+7)/8]...)
+	info := fmt.Sprintf("ECS_SUBNET=%s\nECS_OPTION=8:%s\nPROBED=%d\nCIDR_RULES=%d\n", ecsNet, hex.EncodeToString(opt), nProbed, nCIDR)
+	if err := write("geo.env", info); err != nil {
+		return err
+	}
+
+	// (e) 1,000 instances over 10 pools.
+	var e strings.Builder
+	e.WriteString(header + "    gtm {\n")
+	for p := range 10 {
+		fmt.Fprintf(&e, "        pool p%d {\n            address 198.51.100.%d 198.51.100.%d 198.51.100.%d\n        }\n", p, 3*p+1, 3*p+2, 3*p+3)
+	}
+	for i := range 1000 {
+		fmt.Fprintf(&e, "        instance i%04d {\n            primary p%d\n        }\n", i, i%10)
+	}
+	e.WriteString("    }\n}\n")
+	return write("e-gtm-1k.Corefile", e.String())
+}
+
+// writeGeo writes a City database of 2,000 IPv4 /20 networks (2.0.0.0 to
+// 2.124.255.255) and some IPv6 ones, spread over geoCountries, and returns a
+// /24 in an ecsCountry network.
+func writeGeo(path string) (netip.Prefix, error) {
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoIP2-City", IncludeReservedNetworks: true, RecordSize: 28,
+		Description: map[string]string{"en": "gtm perf harness"}})
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	var ecs netip.Prefix
+	insert := func(p netip.Prefix, c country, sub string) error {
+		rec := mmdbtype.Map{
+			"continent": mmdbtype.Map{"code": mmdbtype.String(c.continent)},
+			"country":   mmdbtype.Map{"iso_code": mmdbtype.String(c.code)},
+			"city":      mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("City " + p.String())}},
+			"location":  mmdbtype.Map{"latitude": mmdbtype.Float64(50), "longitude": mmdbtype.Float64(8)},
+		}
+		if sub != "" {
+			rec["subdivisions"] = mmdbtype.Slice{mmdbtype.Map{"iso_code": mmdbtype.String(sub)}}
+		}
+		return w.Insert(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}, rec)
+	}
+	base := uint32(2) << 24
+	for k := range 2000 {
+		c := geoCountries[k%len(geoCountries)]
+		sub := ""
+		if len(c.subs) > 0 {
+			sub = c.subs[(k/len(geoCountries))%len(c.subs)]
+		}
+		v := base + uint32(k)<<12
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 20)
+		if err := insert(p, c, sub); err != nil {
+			return netip.Prefix{}, err
+		}
+		if c.code == ecsCountry && !ecs.IsValid() && k > 500 {
+			ecs = netip.PrefixFrom(p.Addr(), 24)
+		}
+	}
+	for k := range 200 {
+		c := geoCountries[k%len(geoCountries)]
+		p := netip.MustParsePrefix(fmt.Sprintf("2a00:%x::/32", k))
+		if err := insert(p, c, ""); err != nil {
+			return netip.Prefix{}, err
+		}
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if _, err := w.WriteTo(f); err != nil {
+		f.Close()
+		return netip.Prefix{}, err
+	}
+	if err := f.Close(); err != nil {
+		return netip.Prefix{}, err
+	}
+	return ecs, os.Rename(tmp, path)
+}
+
+// geoCorefile is case (d): six pools of 3 weighted, TCP-probed addresses
+// (answered as documentation addresses, probed on loopback listeners), and
+// an instance with 340 CIDR rules, subdivision, country and continent rules.
+func geoCorefile(mmdb string, probePort int, first netip.Addr) (string, int, int) {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# generated by bench/perf/perfkit; the port comes from -dns.port
+%s {
+    bind 127.0.0.1
+    ready 127.0.0.1:{$PERF_READY_PORT}
+    gtm {
+        geoip %s
+        explain
+        monitor tcp {
+            protocol tcp
+            port %d
+            interval 1s
+            timeout 500ms
+            rise 2
+            fall 3
+        }
+`, zone, mmdb, probePort)
+	probe := first
+	n := 0
+	for i, p := range geoPools {
+		fmt.Fprintf(&b, "        pool %s {\n            monitor tcp\n            method weight\n            max-answers 2\n", p)
+		for j := range 3 {
+			fmt.Fprintf(&b, "            address 192.0.2.%d weight %d probe %s\n", 10*(i+1)+j, j+1, probe)
+			probe = probe.Next()
+			n++
+		}
+		b.WriteString("        }\n")
+	}
+	b.WriteString("        instance www {\n            ttl 30\n")
+	rule := func(match, values string, k int) {
+		fmt.Fprintf(&b, "            rule %s %s {\n                primary %s\n                secondary %s\n            }\n",
+			match, values, geoPools[k%len(geoPools)], geoPools[(k+1)%len(geoPools)])
+	}
+	nCIDR := 0
+	// 256 IPv4 rules in 100.64.0.0/10 (/18, /21, /24 at the start of each
+	// /18 block), 44 in 198.18.0.0/15, 40 IPv6: none covers 2.0.0.0/8.
+	for i := range 256 {
+		v := (uint32(100)<<24 | uint32(64)<<16) + uint32(i)<<14
+		bits := 18 + (i%3)*3
+		rule("cidr", fmt.Sprintf("%d.%d.%d.0/%d", v>>24, byte(v>>16), byte(v>>8), bits), i)
+		nCIDR++
+	}
+	for i := range 44 {
+		v := (uint32(198)<<24 | uint32(18)<<16) + uint32(i)<<11
+		rule("cidr", fmt.Sprintf("%d.%d.%d.0/%d", v>>24, byte(v>>16), byte(v>>8), 21+(i%2)*3), i)
+		nCIDR++
+	}
+	for i := range 40 {
+		rule("cidr", fmt.Sprintf("2001:db8:%x::/48", i), i)
+		nCIDR++
+	}
+	rule("subdivision", "DE-BY US-CA GB-ENG JP-13", 0)
+	for i := 0; i < len(ruleCountries); i += 2 {
+		codes := ruleCountries[i:min(i+2, len(ruleCountries))]
+		k := i / 2
+		for _, c := range geoCountries {
+			if c.code == codes[0] {
+				k = slices.Index(geoPools, continentPool[c.continent])
+			}
+		}
+		rule("country", strings.Join(codes, " "), k)
+	}
+	for i, p := range geoPools {
+		for cont, pool := range continentPool {
+			if pool == p {
+				rule("continent", cont, i)
+			}
+		}
+	}
+	b.WriteString("            rule default {\n                primary na eu\n                secondary as\n            }\n        }\n    }\n}\n")
+	return b.String(), n, nCIDR
+}
+
+// ---------------------------------------------------------------- listen
+
+// listen accepts and closes TCP connections on n consecutive loopback
+// addresses, all on one port, until killed or -for has passed.
+func listen(args []string) error {
+	fs := flag.NewFlagSet("listen", flag.ExitOnError)
+	firstS := fs.String("first", "127.0.0.11", "first address (loopback)")
+	n := fs.Int("n", 18, "number of addresses")
+	life := fs.Duration("for", time.Hour, "exit after this long")
+	portfile := fs.String("portfile", "", "write the port here once listening")
+	fs.Parse(args)
+	first, err := netip.ParseAddr(*firstS)
+	if err != nil || !first.IsLoopback() {
+		return fmt.Errorf("-first must be a loopback address, not %q", *firstS)
+	}
+	var lns []net.Listener
+	for attempt := 0; attempt < 50 && len(lns) < *n; attempt++ {
+		for _, l := range lns {
+			l.Close()
+		}
+		lns = lns[:0]
+		a := first
+		l, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+		if err != nil {
+			return err
+		}
+		lns = append(lns, l)
+		p := uint16(l.Addr().(*net.TCPAddr).Port)
+		for len(lns) < *n {
+			a = a.Next()
+			if !a.IsLoopback() {
+				return errors.New("ran out of loopback addresses")
+			}
+			l, err := net.Listen("tcp", netip.AddrPortFrom(a, p).String())
+			if err != nil {
+				break // port taken on this address: try another port
+			}
+			lns = append(lns, l)
+		}
+	}
+	if len(lns) < *n {
+		return errors.New("no port free on every address")
+	}
+	for _, l := range lns {
+		go func(l net.Listener) {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}(l)
+	}
+	port := lns[0].Addr().(*net.TCPAddr).Port
+	if *portfile != "" {
+		if err := os.WriteFile(*portfile+".tmp", []byte(strconv.Itoa(port)+"\n"), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(*portfile+".tmp", *portfile); err != nil {
+			return err
+		}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-sig:
+	case <-time.After(*life):
+	}
+	for _, l := range lns {
+		l.Close()
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- port
+
+// port prints a port free for UDP and TCP on 127.0.0.1, below the
+// ephemeral range so that no client socket takes it meanwhile.
+func port(args []string) error {
+	fs := flag.NewFlagSet("port", flag.ExitOnError)
+	fs.Parse(args)
+	hi := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000 {
+				hi = v
+			}
+		}
+	}
+	for range 200 {
+		p := 10000 + rand.IntN(hi-10000)
+		addr := fmt.Sprintf("127.0.0.1:%d", p)
+		t, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		t.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		fmt.Println(p)
+		return nil
+	}
+	return errors.New("no free port found in 200 tries")
+}
+
+// ---------------------------------------------------------------- wait, probes
+
+func query(addr, name string, qtype uint16, subnet string) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.SetEdns0(1232, false)
+	if subnet != "" {
+		p, err := netip.ParsePrefix(subnet)
+		if err != nil {
+			return nil, err
+		}
+		family := uint16(1)
+		if p.Addr().Is6() {
+			family = 2
+		}
+		o := m.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: family,
+			SourceNetmask: uint8(p.Bits()), Address: p.Addr().AsSlice()})
+	}
+	c := &dns.Client{Net: "tcp", Timeout: time.Second}
+	r, _, err := c.Exchange(m, addr)
+	return r, err
+}
+
+// wait polls until the server at -addr answers -name with at least
+// -min A records (and -ready, when given, answers 200), or -timeout passes.
+func wait(args []string) error {
+	fs := flag.NewFlagSet("wait", flag.ExitOnError)
+	addr := fs.String("addr", "", "server, 127.0.0.1:PORT")
+	name := fs.String("name", "", "name to ask (A)")
+	minAns := fs.Int("min", 1, "A records needed")
+	subnet := fs.String("subnet", "", "ECS subnet to send")
+	ready := fs.String("ready", "", "URL of the ready plugin to poll")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after")
+	fs.Parse(args)
+	deadline := time.Now().Add(*timeout)
+	last := "no attempt"
+	hc := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		r, err := query(*addr, *name, dns.TypeA, *subnet)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		n := 0
+		for _, rr := range r.Answer {
+			if _, ok := rr.(*dns.A); ok {
+				n++
+			}
+		}
+		if r.Rcode != dns.RcodeSuccess || n < *minAns {
+			last = fmt.Sprintf("%s with %d A records", dns.RcodeToString[r.Rcode], n)
+			continue
+		}
+		if *ready != "" {
+			resp, err := hc.Get(*ready)
+			if err != nil {
+				last = err.Error()
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				last = "ready: " + resp.Status
+				continue
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%s not answering %s after %s: %s", *addr, *name, *timeout, last)
+}
+
+// probes asks gtm's explain query and prints how many of the addresses it
+// lists are healthy with a passed last probe; it fails unless all are.
+func probes(args []string) error {
+	fs := flag.NewFlagSet("probes", flag.ExitOnError)
+	addr := fs.String("addr", "", "server, 127.0.0.1:PORT")
+	name := fs.String("name", "", "instance name")
+	subnet := fs.String("subnet", "", "ECS subnet to send")
+	want := fs.Int("want", 1, "addresses expected")
+	fs.Parse(args)
+	r, err := query(*addr, "_explain."+dns.Fqdn(*name), dns.TypeTXT, *subnet)
+	if err != nil {
+		return err
+	}
+	total, ok := 0, 0
+	var rule string
+	for _, rr := range r.Answer {
+		t, isTXT := rr.(*dns.TXT)
+		if !isTXT {
+			continue
+		}
+		line := strings.Join(t.Txt, "")
+		if strings.HasPrefix(line, "rule ") {
+			rule = line
+		}
+		if strings.HasPrefix(strings.TrimSpace(line), "address ") {
+			total++
+			if strings.Contains(line, "health healthy") && strings.Contains(line, "last probe passed") {
+				ok++
+			}
+		}
+	}
+	fmt.Printf("%d/%d healthy (%s)\n", ok, total, rule)
+	if total < *want || ok != total {
+		return fmt.Errorf("only %d of %d listed addresses (want %d) healthy with a passed probe", ok, total, *want)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- table
+
+type run struct {
+	round                     int
+	id, label                 string
+	qps, lat                  float64
+	sent, completed, lost     int64
+	rssKB                     int64
+	lgCPU, srvCPU, noerrorPct float64
+	probes                    string
+	otherCPU                  float64 // CPU used by neither, % of a core
+}
+
+// table reads the harness's per-run results (tab-separated, with a header
+// line) and prints the summary table in markdown. It exits 3 when a case
+// answered no queries.
+func table(args []string) error {
+	fs := flag.NewFlagSet("table", flag.ExitOnError)
+	in := fs.String("in", "", "results file")
+	lgLimit := fs.Float64("lg-limit", 90, "load generator CPU % above which a run is flagged")
+	otherLimit := fs.Float64("other-limit", 10, "CPU % of a core used by other processes above which a run is flagged")
+	fs.Parse(args)
+	f, err := os.Open(*in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var runs []run
+	var order []string
+	labels := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for first := true; sc.Scan(); first = false {
+		if first {
+			continue
+		}
+		c := strings.Split(sc.Text(), "\t")
+		if len(c) < 14 {
+			return fmt.Errorf("bad line %q", sc.Text())
+		}
+		fl := func(i int) float64 { v, _ := strconv.ParseFloat(c[i], 64); return v }
+		in := func(i int) int64 { v, _ := strconv.ParseInt(c[i], 10, 64); return v }
+		r := run{round: int(in(0)), id: c[1], label: c[2], qps: fl(3), lat: fl(4), sent: in(5), completed: in(6),
+			lost: in(7), rssKB: in(8), lgCPU: fl(9), srvCPU: fl(10), noerrorPct: fl(11), probes: c[12], otherCPU: fl(13)}
+		if _, ok := labels[r.id]; !ok {
+			order = append(order, r.id)
+			labels[r.id] = r.label
+		}
+		runs = append(runs, r)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	median := func(v []float64) float64 {
+		if len(v) == 0 {
+			return 0
+		}
+		s := slices.Clone(v)
+		slices.Sort(s)
+		if len(s)%2 == 1 {
+			return s[len(s)/2]
+		}
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	type sum struct {
+		qps, qmin, qmax, lat, srv float64
+		rss                       int64
+		lgMax                     float64
+		lgHot, n, busy            int
+		otherMax                  float64
+		lost, sent                int64
+		noerrMin                  float64
+		probes                    []string
+		zero                      bool
+	}
+	sums := map[string]*sum{}
+	for _, id := range order {
+		var qps, lat, srv []float64
+		s := &sum{qmin: -1, noerrMin: 100}
+		for _, r := range runs {
+			if r.id != id {
+				continue
+			}
+			s.n++
+			qps = append(qps, r.qps)
+			lat = append(lat, r.lat)
+			srv = append(srv, r.srvCPU)
+			if s.qmin < 0 || r.qps < s.qmin {
+				s.qmin = r.qps
+			}
+			s.qmax = max(s.qmax, r.qps)
+			s.rss = max(s.rss, r.rssKB)
+			s.lgMax = max(s.lgMax, r.lgCPU)
+			if r.lgCPU > *lgLimit {
+				s.lgHot++
+			}
+			s.otherMax = max(s.otherMax, r.otherCPU)
+			if r.otherCPU > *otherLimit {
+				s.busy++
+			}
+			s.lost += r.lost
+			s.sent += r.sent
+			s.noerrMin = min(s.noerrMin, r.noerrorPct)
+			if r.probes != "-" {
+				s.probes = append(s.probes, r.probes)
+			}
+			if r.completed == 0 {
+				s.zero = true
+			}
+		}
+		s.qps, s.lat, s.srv = median(qps), median(lat), median(srv)
+		sums[id] = s
+	}
+	ratio := func(id, base string) string {
+		b, ok := sums[base]
+		if !ok || b.qps == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", sums[id].qps/b.qps)
+	}
+	fmt.Println("| case | median QPS | min–max QPS | avg latency (median) | peak RSS | server CPU (median) | vs whoami | vs file | load generator |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+	zero := false
+	for _, id := range order {
+		s := sums[id]
+		lg := fmt.Sprintf("ok (dnsperf ≤ %.0f%% of its core)", s.lgMax)
+		if s.lgHot > 0 {
+			lg = fmt.Sprintf("**load generator may be the bottleneck**: dnsperf > %.0f%% of its core in %d of %d runs (max %.0f%%)", *lgLimit, s.lgHot, s.n, s.lgMax)
+		}
+		var notes []string
+		if s.sent > 0 && s.lost*1000 > s.sent {
+			notes = append(notes, fmt.Sprintf("%.2f%% lost", 100*float64(s.lost)/float64(s.sent)))
+		}
+		if s.busy > 0 {
+			notes = append(notes, fmt.Sprintf("**machine busy**: other processes used > %.0f%% of a core in %d of %d runs (max %.0f%%)", *otherLimit, s.busy, s.n, s.otherMax))
+		}
+		if s.noerrMin < 99.99 {
+			notes = append(notes, fmt.Sprintf("NOERROR only %.2f%% in a run", s.noerrMin))
+		}
+		if len(s.probes) > 0 {
+			notes = append(notes, "probes "+strings.Join(uniq(s.probes), ", "))
+		}
+		if s.zero {
+			notes = append(notes, "**a run answered no queries**")
+			zero = true
+		}
+		if len(notes) > 0 {
+			lg += "; " + strings.Join(notes, "; ")
+		}
+		fmt.Printf("| %s | %.0f | %.0f–%.0f | %.3f ms | %.1f MiB | %.0f%% | %s | %s | %s |\n",
+			labels[id], s.qps, s.qmin, s.qmax, s.lat*1000, float64(s.rss)/1024, s.srv, ratio(id, "a"), ratio(id, "b"), lg)
+	}
+	if zero {
+		os.Exit(3)
+	}
+	return nil
+}
+
+func uniq(v []string) []string {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
