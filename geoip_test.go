@@ -240,6 +240,14 @@ func TestGeoHotReload(t *testing.T) {
 	if got := values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.5" {
 		t.Fatalf("before the update, AU: %v", got)
 	}
+	// A client the database does not place takes the default rule, counted.
+	misses := testutil.ToFloat64(geoMisses.WithLabelValues("www.example.org."))
+	if got := values(ask(t, g, "127.0.0.1", "203.0.113.0/24")); got[0] != "192.0.2.5" {
+		t.Fatalf("unplaced client: %v, want the default", got)
+	}
+	if n := testutil.ToFloat64(geoMisses.WithLabelValues("www.example.org.")); n != misses+1 {
+		t.Fatalf("geoip_misses_total went from %v to %v, want +1", misses, n)
+	}
 	// The update moves 1.0.0.0/24 to Germany.
 	moved := append([]geotest.Place{{Network: "1.0.0.0/24", Continent: "EU", Country: "DE", Subdivision: "HE"}}, geotest.Fixture[:3]...)
 	time.Sleep(10 * time.Millisecond) // a modification time the check can tell apart

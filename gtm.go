@@ -228,6 +228,9 @@ func (g *GTM) decide(in *instance, c clientAddr) (r *rule, scope int) {
 	loc, bits, found := db.lookup(c.addr)
 	scope = max(bits, foreign)
 	if !found {
+		if in.geoMisses != nil {
+			in.geoMisses.Inc()
+		}
 		return r, scope
 	}
 	if m, ok := in.subdivisions[loc.subdivision]; ok && loc.subdivision != "" {

@@ -48,6 +48,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "geoip_reloads_total",
 		Help: "Counter of GeoIP database reloads after the file changed, by result (success, or failure: old database kept).",
 	}, []string{"result"})
+	geoMisses = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "geoip_misses_total",
+		Help: "Counter of queries to an instance with geographic rules whose client the GeoIP database does not place (answered by the default rule).",
+	}, []string{"instance"})
 	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "answers_total",
 		Help: "Counter of answers with data by instance and pool (pool is empty for all-down fallback addresses).",
@@ -111,6 +115,7 @@ func (g *GTM) publish() {
 			}
 		}
 		add(answersTotal, in.Name, "")
+		add(geoMisses, in.Name)
 		for _, p := range in.PoolNames() {
 			add(answersTotal, in.Name, p)
 		}

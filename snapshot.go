@@ -61,6 +61,7 @@ type instance struct {
 	countries    map[string]*rule
 	continents   map[string]*rule
 	latency      bool
+	geoMisses    prometheus.Counter // nil until the plugin has started
 }
 
 // rule is a compiled access rule with its active collection decided.
@@ -140,6 +141,9 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 			answers:   make(map[*policy.Pool]prometheus.Counter),
 			ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
 		in.qtype = qtypeOf(byName[ci.Rules[0].Primary.Members[0].Pool].Type)
+		if counting {
+			in.geoMisses = geoMisses.WithLabelValues(ci.Name)
+		}
 		var was *instance
 		if prev != nil {
 			was = prev.names[ci.Name]
