@@ -29,6 +29,7 @@ type Scheduler struct {
 	// OnPanic is told of a prober that panicked (the probe counts as failed).
 	OnPanic func(*Target, any)
 
+	workers int
 	mu      sync.Mutex
 	queue   due
 	wake    chan struct{}
@@ -65,6 +66,8 @@ func (s *Scheduler) Start(targets []*Target) {
 	if s.MaxConcurrent <= 0 {
 		s.MaxConcurrent = DefaultMaxConcurrent
 	}
+	// No more workers than targets: three addresses need no 256 goroutines.
+	s.workers = max(1, min(s.MaxConcurrent, len(targets)))
 	s.wake = make(chan struct{}, 1)
 	s.firstDone = make(chan struct{})
 	s.pending = len(targets)
@@ -108,7 +111,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 	// every probe.
 	work := make(chan *entry)
 	defer close(work)
-	for range s.MaxConcurrent {
+	for range s.workers {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
