@@ -313,7 +313,8 @@ instance wt {
 }
 
 func TestSnapshotIsolation(t *testing.T) {
-	// A reply must not share RRs with the snapshot: cache rewrites TTLs in place.
+	// A reply must not share RRs with the snapshot: plugins that wrap the
+	// writer (rewrite's ttl rule, for one) edit replies in place.
 	g := newGTM(t, twoSites)
 	m1, _ := query(t, g, "www.example.org.", dns.TypeA, false)
 	for _, rr := range m1.Answer {

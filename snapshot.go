@@ -29,7 +29,7 @@ func (s *snapshot) poolAvailable(name string) bool {
 
 type zone struct {
 	name string
-	soa  dns.SOA // template; replies get a copy (cache rewrites TTLs in place)
+	soa  dns.SOA // template; replies get a copy, since plugins wrapping the writer (rewrite ttl) edit replies in place
 	ns   []dns.NS
 }
 
