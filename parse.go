@@ -302,16 +302,25 @@ func allDigits(s string) bool {
 }
 
 func (p *parser) method(prop string) (config.Method, error) {
-	s, err := p.arg(prop, "all|weight|sequence")
-	if err != nil {
-		return 0, err
-	}
-	m, ok := config.ParseMethod(s)
-	if !ok {
-		return 0, p.c.Errf("unknown method '%s' (one of all, weight, sequence)", s)
-	}
-	return m, nil
+	return keyword(p, prop, "all|weight|sequence", config.ParseMethod)
 }
+
+// keyword reads prop's one value, which must be one of choices ("a|b|c").
+func keyword[T any](p *parser, prop, choices string, parse func(string) (T, bool)) (T, error) {
+	s, err := p.arg(prop, choices)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, ok := parse(s)
+	if !ok {
+		return v, p.c.Errf("unknown %s '%s' (one of %s)", prop, s, strings.ReplaceAll(choices, "|", ", "))
+	}
+	return v, nil
+}
+
+// onOff reads "on" or "off".
+func onOff(s string) (bool, bool) { return s == "on", s == "on" || s == "off" }
 
 // threshold reads "COUNT" or "PERCENT%".
 func (p *parser) threshold(prop string) (config.Threshold, error) {
@@ -379,39 +388,19 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			in.TTL = ttl
 			return err
 		case "switch":
-			s, err := p.arg(prop, "auto|primary|secondary")
-			if err != nil {
-				return err
-			}
-			m, ok := config.ParseSwitch(s)
-			if !ok {
-				return p.c.Errf("unknown switch mode '%s' (one of auto, primary, secondary)", s)
-			}
+			m, err := keyword(p, prop, "auto|primary|secondary", config.ParseSwitch)
 			in.Switch = m
+			return err
 		case "all-down":
 			return p.allDown(in)
 		case "policy":
-			s, err := p.arg(prop, "geo|latency")
-			if err != nil {
-				return err
-			}
-			switch s {
-			case "geo":
-				in.Policy = config.PolicyGeo
-			case "latency":
-				in.Policy = config.PolicyLatency
-			default:
-				return p.c.Errf("unknown policy '%s' (one of geo, latency)", s)
-			}
+			pol, err := keyword(p, prop, "geo|latency", config.ParsePolicy)
+			in.Policy = pol
+			return err
 		case "ecs":
-			s, err := p.arg(prop, "on|off")
-			if err != nil {
-				return err
-			}
-			if s != "on" && s != "off" {
-				return p.c.Errf("ecs '%s' must be on or off", s)
-			}
-			in.IgnoreECS = s == "off"
+			on, err := keyword(p, prop, "on|off", onOff)
+			in.IgnoreECS = !on
+			return err
 		case "tie":
 			args, err := p.args(prop, 1, 2, "[PERCENT%] [DURATION]")
 			if err != nil {
@@ -434,18 +423,9 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 				in.Tie = d
 			}
 		case "failback":
-			s, err := p.arg(prop, "preemptive|manual")
-			if err != nil {
-				return err
-			}
-			switch s {
-			case "preemptive":
-				in.Failback = config.Preemptive
-			case "manual":
-				in.Failback = config.Manual
-			default:
-				return p.c.Errf("unknown failback '%s' (one of preemptive, manual)", s)
-			}
+			f, err := keyword(p, prop, "preemptive|manual", config.ParseFailback)
+			in.Failback = f
+			return err
 		case "degraded-ttl":
 			s, err := p.arg(prop, "SECONDS|DURATION")
 			if err != nil {

@@ -48,15 +48,9 @@ func (p *parser) monitor() (*config.Monitor, error) {
 		set[prop] = p.c.Line()
 		switch prop {
 		case "protocol":
-			s, err := p.arg(prop, "ping|tcp|http|https")
-			if err != nil {
-				return err
-			}
-			pr, ok := config.ParseProtocol(s)
-			if !ok {
-				return p.c.Errf("unknown protocol '%s' (one of ping, tcp, http, https)", s)
-			}
+			pr, err := keyword(p, prop, "ping|tcp|http|https", config.ParseProtocol)
 			m.Protocol = pr
+			return err
 		case "interval", "timeout":
 			s, err := p.arg(prop, "DURATION")
 			if err != nil {

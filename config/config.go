@@ -54,22 +54,12 @@ const (
 	ModeDown             // forced out of every answer, for maintenance
 )
 
-func (m Mode) String() string {
-	return [...]string{"auto", "up", "down"}[m]
-}
+var modeNames = []string{"auto", "up", "down"}
+
+func (m Mode) String() string { return modeNames[m] }
 
 // ParseMode reads a mode keyword.
-func ParseMode(s string) (Mode, bool) {
-	switch s {
-	case "auto":
-		return ModeAuto, true
-	case "up":
-		return ModeUp, true
-	case "down":
-		return ModeDown, true
-	}
-	return 0, false
-}
+func ParseMode(s string) (Mode, bool) { return parseName[Mode](modeNames, s) }
 
 // Method is how addresses are chosen within a pool, or pools within a
 // collection.
@@ -81,22 +71,12 @@ const (
 	MethodSequence               // the first available ones in configured order
 )
 
-func (m Method) String() string {
-	return [...]string{"all", "weight", "sequence"}[m]
-}
+var methodNames = []string{"all", "weight", "sequence"}
+
+func (m Method) String() string { return methodNames[m] }
 
 // ParseMethod reads a method keyword.
-func ParseMethod(s string) (Method, bool) {
-	switch s {
-	case "all":
-		return MethodAll, true
-	case "weight":
-		return MethodWeight, true
-	case "sequence":
-		return MethodSequence, true
-	}
-	return 0, false
-}
+func ParseMethod(s string) (Method, bool) { return parseName[Method](methodNames, s) }
 
 // Switch is an instance's switch mode.
 type Switch uint8
@@ -107,22 +87,12 @@ const (
 	SwitchSecondary               // pinned to the secondary collection
 )
 
-func (s Switch) String() string {
-	return [...]string{"auto", "primary", "secondary"}[s]
-}
+var switchNames = []string{"auto", "primary", "secondary"}
+
+func (s Switch) String() string { return switchNames[s] }
 
 // ParseSwitch reads a switch-mode keyword.
-func ParseSwitch(s string) (Switch, bool) {
-	switch s {
-	case "auto":
-		return SwitchAuto, true
-	case "primary":
-		return SwitchPrimary, true
-	case "secondary":
-		return SwitchSecondary, true
-	}
-	return 0, false
-}
+func ParseSwitch(s string) (Switch, bool) { return parseName[Switch](switchNames, s) }
 
 // AllDown is what an instance answers when no collection is available.
 type AllDown uint8
@@ -134,24 +104,12 @@ const (
 	Fallback                // fixed fallback addresses
 )
 
-func (a AllDown) String() string {
-	return [...]string{"fail-open", "nodata", "servfail", "fallback"}[a]
-}
+var allDownNames = []string{"fail-open", "nodata", "servfail", "fallback"}
+
+func (a AllDown) String() string { return allDownNames[a] }
 
 // ParseAllDown reads an all-down keyword.
-func ParseAllDown(s string) (AllDown, bool) {
-	switch s {
-	case "fail-open":
-		return FailOpen, true
-	case "nodata":
-		return NoData, true
-	case "servfail":
-		return ServFail, true
-	case "fallback":
-		return Fallback, true
-	}
-	return 0, false
-}
+func ParseAllDown(s string) (AllDown, bool) { return parseName[AllDown](allDownNames, s) }
 
 // Threshold is an availability rule: at least Count members, or at least
 // Percent of them, must be available. Exactly one of the two is set.
@@ -278,7 +236,12 @@ const (
 	Manual                     // stay on the secondary until an operator switches back
 )
 
-func (f Failback) String() string { return [...]string{"preemptive", "manual"}[f] }
+var failbackNames = []string{"preemptive", "manual"}
+
+func (f Failback) String() string { return failbackNames[f] }
+
+// ParseFailback reads a failback keyword.
+func ParseFailback(s string) (Failback, bool) { return parseName[Failback](failbackNames, s) }
 
 // EffectiveDegradedTTL is the TTL answers carry while the instance is
 // degraded, so resolvers come back sooner and see recovery sooner.
@@ -368,4 +331,14 @@ func (in *Instance) PoolNames() []string {
 		}
 	}
 	return out
+}
+
+// parseName finds s among an enum's names, indexed by value.
+func parseName[T ~uint8](names []string, s string) (T, bool) {
+	for i, n := range names {
+		if n == s && s != "" {
+			return T(i), true
+		}
+	}
+	return 0, false
 }

@@ -16,19 +16,12 @@ const (
 	ProtoHTTPS
 )
 
-func (p Protocol) String() string {
-	return [...]string{"", "ping", "tcp", "http", "https"}[p]
-}
+var protocolNames = []string{"", "ping", "tcp", "http", "https"}
+
+func (p Protocol) String() string { return protocolNames[p] }
 
 // ParseProtocol reads a protocol keyword.
-func ParseProtocol(s string) (Protocol, bool) {
-	for p := ProtoPing; p <= ProtoHTTPS; p++ {
-		if p.String() == s {
-			return p, true
-		}
-	}
-	return 0, false
-}
+func ParseProtocol(s string) (Protocol, bool) { return parseName[Protocol](protocolNames, s) }
 
 // StatusRange is an inclusive range of HTTP status codes.
 type StatusRange struct{ Lo, Hi int }

@@ -27,7 +27,12 @@ const (
 	PolicyLatency               // the lowest-latency pools of the active collection
 )
 
-func (p Policy) String() string { return [...]string{"geo", "latency"}[p] }
+var policyNames = []string{"geo", "latency"}
+
+func (p Policy) String() string { return policyNames[p] }
+
+// ParsePolicy reads a policy keyword.
+func ParsePolicy(s string) (Policy, bool) { return parseName[Policy](policyNames, s) }
 
 // Latency defaults.
 const (
