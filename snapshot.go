@@ -99,7 +99,17 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 
 	byName := make(map[string]*config.Pool, len(cfg.Pools))
 	healthy := make(map[string]*policy.Pool, len(cfg.Pools))
-	failOpen := make(map[string]*policy.Pool, len(cfg.Pools))
+	// Fail-open pools ignore probes but never a forced-down address; they
+	// are compiled only for rules that are all down, and once each.
+	failOpen := make(map[string]*policy.Pool)
+	openPools := func(c *config.Collection) map[string]*policy.Pool {
+		for _, m := range c.Members {
+			if failOpen[m.Pool] == nil {
+				failOpen[m.Pool] = policy.NewPool(byName[m.Pool], func(a *config.Address) bool { return a.Mode != config.ModeDown })
+			}
+		}
+		return failOpen
+	}
 	sick := make(map[string]bool, len(cfg.Pools)) // pools with an address that probes say is down
 	s.pools = healthy
 	for _, p := range cfg.Pools {
@@ -111,8 +121,6 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 			}
 			return health.Usable(a.Mode, st)
 		})
-		// Failing open ignores probes but never a forced-down address.
-		failOpen[p.Name] = policy.NewPool(p, func(a *config.Address) bool { return a.Mode != config.ModeDown })
 	}
 
 	// A pool's latency is the mean of its usable, measured addresses.
@@ -153,7 +161,7 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 			if was != nil && i < len(was.rules) {
 				prevState = was.rules[i].state
 			}
-			r := compileRule(ci, cr, healthy, failOpen, prevState)
+			r := compileRule(ci, cr, healthy, openPools, prevState)
 			if in.latency && (r.state == statePrimary || r.state == stateSecondary) {
 				r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
 			}
@@ -228,7 +236,8 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 	}
 }
 
-func compileRule(ci *config.Instance, cr *config.Rule, healthy, failOpen map[string]*policy.Pool, prevState string) *rule {
+func compileRule(ci *config.Instance, cr *config.Rule, healthy map[string]*policy.Pool,
+	openPools func(*config.Collection) map[string]*policy.Pool, prevState string) *rule {
 	r := &rule{primary: policy.NewCollection(cr.Primary, healthy, ci.Switch == config.SwitchPrimary)}
 	if cr.Secondary != nil {
 		r.secondary = policy.NewCollection(cr.Secondary, healthy, ci.Switch == config.SwitchSecondary)
@@ -264,7 +273,7 @@ func compileRule(ci *config.Instance, cr *config.Rule, healthy, failOpen map[str
 	r.why = "no collection available"
 	switch ci.AllDown {
 	case config.FailOpen:
-		r.active, r.state = policy.NewCollection(cr.Primary, failOpen, true), stateFailOpen
+		r.active, r.state = policy.NewCollection(cr.Primary, openPools(cr.Primary), true), stateFailOpen
 		if len(r.active.Avail) == 0 { // everything forced down: nothing to open
 			r.active, r.state = nil, stateNoData
 		}
