@@ -100,7 +100,7 @@ func (g *GTM) explainAddresses(lines *[]string, pool string) {
 	}
 	for _, a := range cp.Addresses {
 		k := health.Key{Pool: pool, Address: a.Value()}
-		rec, probed := g.table.Get(k)
+		rec, probed := g.record(k)
 		s := fmt.Sprintf("    address %s: mode %s, health %s", a.Value(), a.Mode, rec.Status)
 		if probed && !rec.Last.Start.IsZero() {
 			ago := time.Since(rec.Last.Start).Round(time.Millisecond)

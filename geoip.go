@@ -126,24 +126,24 @@ const geoCheckEvery = 5 * time.Second
 
 // loadGeo opens the configured database (at setup, so a missing or bad file
 // stops CoreDNS from starting).
-func (g *GTM) loadGeo() error {
-	if g.cfg.GeoIP == "" {
+func (e *engine) loadGeo() error {
+	if e.cfg.GeoIP == "" {
 		return nil
 	}
-	db, err := openGeo(g.cfg.GeoIP)
+	db, err := openGeo(e.cfg.GeoIP)
 	if err != nil {
-		return g.cfg.GeoIPPos.Errorf("geoip: %v", err)
+		return e.cfg.GeoIPPos.Errorf("geoip: %v", err)
 	}
-	if r := g.cfg.HasSubdivisionRules(); r != nil && !strings.Contains(db.kind, "City") {
-		return r.Errorf("subdivision rules need a City database, but %s is %s", g.cfg.GeoIP, db.kind)
+	if r := e.cfg.HasSubdivisionRules(); r != nil && !strings.Contains(db.kind, "City") {
+		return r.Errorf("subdivision rules need a City database, but %s is %s", e.cfg.GeoIP, db.kind)
 	}
-	g.geo.Store(db)
+	e.geo.Store(db)
 	return nil
 }
 
 // watchGeo reloads the database when its file changes, until stop closes. A
 // file that does not load keeps the old database in use, and says why.
-func (g *GTM) watchGeo(every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+func (e *engine) watchGeo(every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -153,7 +153,7 @@ func (g *GTM) watchGeo(every time.Duration, stop <-chan struct{}, done chan<- st
 			return
 		case <-t.C:
 		}
-		old := g.geo.Load()
+		old := e.geo.Load()
 		if old == nil || !old.changed() {
 			continue
 		}
@@ -164,7 +164,7 @@ func (g *GTM) watchGeo(every time.Duration, stop <-chan struct{}, done chan<- st
 			continue
 		}
 		db, err := openGeo(old.path)
-		if err == nil && g.cfg.HasSubdivisionRules() != nil && !strings.Contains(db.kind, "City") {
+		if err == nil && e.cfg.HasSubdivisionRules() != nil && !strings.Contains(db.kind, "City") {
 			err = fmt.Errorf("%s is now %s, but subdivision rules need a City database", old.path, db.kind)
 		}
 		if err != nil {
@@ -173,10 +173,10 @@ func (g *GTM) watchGeo(every time.Duration, stop <-chan struct{}, done chan<- st
 			// Remember the bad file so it is not retried every tick.
 			cp := *old
 			cp.modTime, cp.size = before.ModTime(), before.Size()
-			g.geo.Store(&cp)
+			e.geo.Store(&cp)
 			continue
 		}
-		g.geo.Store(db)
+		e.geo.Store(db)
 		geoReloads.WithLabelValues("success").Inc()
 		log.Infof("geoip: reloaded %s (%s, built %s)", db.path, db.kind, db.records.Metadata().BuildTime().Format(time.RFC3339))
 	}

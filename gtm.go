@@ -8,84 +8,35 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/request"
 	"github.com/gtm-project/gtm/config"
-	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
 )
 
 const pluginName = "gtm"
 
-// GTM is the plugin handler.
+// GTM is the plugin handler. What it answers from lives in its engine,
+// which server blocks with the same configuration share once started.
 type GTM struct {
 	Next plugin.Handler
 	Fall fall.F
 
-	zones  []string
-	cfg    *config.Config
-	snap   atomic.Pointer[snapshot]
-	rand   policy.Rand
-	table  *health.Table
-	events *health.Events
-	mon    *monitoring
-	ready  atomic.Bool
-	geo    atomic.Pointer[geoDB]
-
-	geoEvery         time.Duration // how often the GeoIP file is checked
-	geoStop, geoDone chan struct{}
-
-	counting bool // set once started: compiled snapshots count answers
+	zones []string
+	rand  policy.Rand
+	*engine
+	started bool // under proc.mu
 }
 
 // New returns a handler for a validated configuration, answering from a
 // snapshot compiled with every address's health unknown (so usable unless
 // forced down).
 func New(cfg *config.Config) *GTM {
-	g := &GTM{zones: cfg.Zones, cfg: cfg, rand: policy.DefaultRand, geoEvery: geoCheckEvery,
-		table: health.NewTable(), events: health.NewEvents(health.DefaultHistory)}
-	g.snap.Store(compile(cfg, g.table, nil, false))
-	return g
+	return &GTM{zones: cfg.Zones, rand: policy.DefaultRand, engine: newEngine(cfg)}
 }
-
-// OnStartup starts health checks and publishes metrics.
-func (g *GTM) OnStartup() error {
-	g.publish()
-	g.counting = true
-	g.recompile()
-	g.startMonitoring()
-	if g.geo.Load() != nil {
-		g.geoStop, g.geoDone = make(chan struct{}), make(chan struct{})
-		go g.watchGeo(g.geoEvery, g.geoStop, g.geoDone)
-	}
-	return nil
-}
-
-// OnShutdown stops health checks and deletes the metric series that no
-// running configuration uses any more.
-func (g *GTM) OnShutdown() error {
-	g.stopMonitoring()
-	if g.geoStop != nil {
-		close(g.geoStop)
-		<-g.geoDone
-		g.geoStop = nil
-	}
-	g.unpublish()
-	return nil
-}
-
-// Ready implements the ready plugin's Readiness: true once every probed
-// address has had its first result (until then unprobed addresses count as
-// healthy).
-func (g *GTM) Ready() bool { return g.ready.Load() }
-
-// Events returns the recent state changes, oldest first.
-func (g *GTM) Events() []health.Event { return g.events.List() }
 
 // Name implements plugin.Handler.
 func (g *GTM) Name() string { return pluginName }

@@ -66,7 +66,7 @@ type series map[*prometheus.MetricVec][][]string
 
 var (
 	seriesMu sync.Mutex
-	live     = map[*GTM]series{}
+	live     = map[*engine]series{}
 )
 
 // vecs are the metric vectors whose series belong to configuration objects.
@@ -82,8 +82,8 @@ func vec(c prometheus.Collector) *prometheus.MetricVec {
 	panic("unknown collector")
 }
 
-// publish records the label sets g uses.
-func (g *GTM) publish() {
+// publish records the label sets e uses.
+func (e *engine) publish() {
 	s := series{}
 	add := func(c prometheus.Collector, labels ...string) { s[vec(c)] = append(s[vec(c)], labels) }
 	monitorOf := func(poolMon, addrMon string) string {
@@ -92,7 +92,7 @@ func (g *GTM) publish() {
 		}
 		return poolMon
 	}
-	for _, p := range g.cfg.Pools {
+	for _, p := range e.cfg.Pools {
 		add(poolAvailable, p.Name)
 		for _, a := range p.Addresses {
 			add(addressUp, p.Name, a.Value())
@@ -104,7 +104,7 @@ func (g *GTM) publish() {
 			}
 		}
 	}
-	for _, in := range g.cfg.Instances {
+	for _, in := range e.cfg.Instances {
 		for _, r := range in.Rules {
 			for _, c := range []string{statePrimary, stateSecondary} {
 				add(collectionAvailable, in.Name, r.Name(), c)
@@ -121,16 +121,16 @@ func (g *GTM) publish() {
 		}
 	}
 	seriesMu.Lock()
-	live[g] = s
+	live[e] = s
 	seriesMu.Unlock()
 }
 
-// unpublish deletes g's series that no other live instance uses.
-func (g *GTM) unpublish() {
+// unpublish deletes e's series that no other live instance uses.
+func (e *engine) unpublish() {
 	seriesMu.Lock()
 	defer seriesMu.Unlock()
-	mine := live[g]
-	delete(live, g)
+	mine := live[e]
+	delete(live, e)
 	keep := map[*prometheus.MetricVec]map[string]bool{}
 	for _, s := range live {
 		for v, sets := range s {

@@ -1,8 +1,6 @@
 package gtm
 
 import (
-	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,35 +14,105 @@ import (
 
 var log = clog.NewWithPlugin(pluginName)
 
-// monitoring is a GTM's background half: the probers, the health table,
-// and the goroutine that compiles a new snapshot when health changes. It is
-// started in OnStartup and stopped in OnShutdown.
-type monitoring struct {
-	g        *GTM
-	targets  map[health.Key]*health.Target
-	metrics  map[health.Key]probeMetrics // resolved once: label lookups cost per probe
-	table    *health.Table
-	sched    *health.Scheduler
-	mu       sync.Mutex
-	trackers map[health.Key]*health.Tracker
-	dirty    chan struct{}
+// engine is one running gtm configuration: its compiled snapshot, GeoIP
+// database, the process's health checks it uses, and the goroutine that
+// recompiles when their verdicts change. Server blocks whose gtm blocks say
+// the same (plain DNS and DNS-over-TLS for one zone) share one engine, so
+// they answer from the same verdicts and report once.
+type engine struct {
+	key      string // the configuration's fingerprint
+	cfg      *config.Config
+	snap     atomic.Pointer[snapshot]
+	geo      atomic.Pointer[geoDB]
+	geoEvery time.Duration // how often the GeoIP file is checked
+	counting bool          // set once started: compiled snapshots count answers
+
+	// Set by start, then read-only.
+	specs  []health.Spec
+	checks map[health.Key]*health.Check
+	pred   *engine // the engine this one replaced in a reload while that one runs; under reportMu
+
+	handlers int // GTMs answering from it; under proc.mu
+
+	// writer says this engine owns the metric series and switch events of
+	// its objects: during a reload the old and the new engine both run, and
+	// only the newest may write. Under reportMu.
+	writer   bool
+	reported *snapshot // the last snapshot reported; under reportMu
+
+	dirty chan struct{}
 	// latencyMoved says a latency average changed since the last compile;
 	// latency instances are recompiled for it once a second at most.
-	latencyMoved atomic.Bool
-	stop         chan struct{}
-	done         chan struct{}
-	once         sync.Once
+	latencyMoved     atomic.Bool
+	stop, done       chan struct{}
+	geoStop, geoDone chan struct{}
+	stopOnce         sync.Once
 }
 
-// targets lists what to probe: every address whose pool or own settings name
+func newEngine(cfg *config.Config) *engine {
+	e := &engine{key: cfg.Fingerprint(), cfg: cfg, geoEvery: geoCheckEvery}
+	e.snap.Store(compile(cfg, e, nil, false))
+	return e
+}
+
+// Status implements health.View from the checks the engine uses. Before it
+// starts, every address is unknown.
+func (e *engine) Status(k health.Key) health.Status {
+	if c := e.checks[k]; c != nil {
+		return c.Status()
+	}
+	return health.Unknown
+}
+
+// Latency implements health.View.
+func (e *engine) Latency(k health.Key) (time.Duration, bool) {
+	if c := e.checks[k]; c != nil {
+		l := c.Record().Latency
+		return l.EWMA, l.Samples > 0
+	}
+	return 0, false
+}
+
+// record is what is known of an address, and whether it is probed.
+func (e *engine) record(k health.Key) (health.Record, bool) {
+	if c := e.checks[k]; c != nil {
+		return c.Record(), true
+	}
+	return health.Record{}, false
+}
+
+// ready is true once every address the engine probes has a verdict, first
+// probed or carried over a reload.
+func (e *engine) ready() bool {
+	for _, c := range e.checks {
+		if c.Status() == health.Unknown {
+			return false
+		}
+	}
+	return true
+}
+
+// HealthChanged implements health.Owner.
+func (e *engine) HealthChanged(_ *health.Check, verdict bool) {
+	if !verdict {
+		e.latencyMoved.Store(true)
+		return
+	}
+	select {
+	case e.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// specs lists what to probe: every address whose pool or own settings name
 // a monitor, including forced-down addresses, so an operator sees their
 // health before putting them back.
-func targets(cfg *config.Config) []*health.Target {
+func specs(cfg *config.Config) []health.Spec {
 	monitors := make(map[string]*config.Monitor, len(cfg.Monitors))
 	for _, m := range cfg.Monitors {
 		monitors[m.Name] = m
 	}
-	var out []*health.Target
+	var out []health.Spec
 	for _, p := range cfg.Pools {
 		for _, a := range p.Addresses {
 			name := a.Monitor
@@ -59,69 +127,86 @@ func targets(cfg *config.Config) []*health.Target {
 			if host == "" {
 				host = strings.TrimSuffix(a.Value(), ".")
 			}
-			domain := strings.TrimSuffix(a.Domain, ".")
-			out = append(out, &health.Target{
+			out = append(out, health.Spec{
 				Key:     health.Key{Pool: p.Name, Address: a.Value()},
 				Host:    host,
+				Domain:  strings.TrimSuffix(a.Domain, "."),
 				Monitor: m,
-				Prober:  health.NewProber(m, domain),
 			})
 		}
 	}
 	return out
 }
 
-func (g *GTM) startMonitoring() {
-	ts := targets(g.cfg)
-	mon := &monitoring{
-		g:        g,
-		table:    g.table,
-		trackers: make(map[health.Key]*health.Tracker, len(ts)),
-		dirty:    make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+// start brings the engine up: series, checks, the first compile and the
+// background goroutines. pred is the running engine it replaces, if any.
+func (e *engine) start(pred *engine) {
+	e.publish()
+	e.counting = true
+	e.dirty = make(chan struct{}, 1)
+	e.stop, e.done = make(chan struct{}), make(chan struct{})
+	e.specs = specs(e.cfg)
+	checks, carried := proc.health.Acquire(e, e.specs)
+	e.checks = checks
+	if carried > 0 {
+		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
 	}
-	mon.targets = make(map[health.Key]*health.Target, len(ts))
-	mon.metrics = make(map[health.Key]probeMetrics, len(ts))
-	prev := g.predecessor()
-	carried := 0
-	for _, t := range ts {
-		mon.targets[t.Key] = t
-		mon.metrics[t.Key] = probeMetrics{
-			ok:       probesTotal.WithLabelValues(t.Monitor.Name, t.Key.Pool, "success"),
-			fail:     probesTotal.WithLabelValues(t.Monitor.Name, t.Key.Pool, "failure"),
-			duration: probeDuration.WithLabelValues(t.Monitor.Name, t.Key.Pool),
+	var prev *snapshot
+	if pred != nil {
+		prev = pred.snap.Load()
+	}
+	e.snap.Store(compile(e.cfg, e, prev, true))
+	reportMu.Lock()
+	e.pred = pred
+	if pred != nil && pred.writer {
+		// The reload's story continues from what the old configuration last
+		// told: only switches that really happen are recorded.
+		pred.writer = false
+		e.reported = pred.reported
+	}
+	e.writer = true
+	e.reportLocked()
+	reportMu.Unlock()
+	go e.compileLoop()
+	if e.geo.Load() != nil {
+		e.geoStop, e.geoDone = make(chan struct{}), make(chan struct{})
+		go e.watchGeo(e.geoEvery, e.geoStop, e.geoDone)
+	}
+}
+
+// shutdown stops the background work and gives the checks back. If the
+// engine wrote the series and the one it replaced still runs (a reload that
+// failed after this engine started), the old one writes them again.
+func (e *engine) shutdown() {
+	e.stopOnce.Do(func() {
+		close(e.stop)
+		<-e.done
+		if e.geoStop != nil {
+			close(e.geoStop)
+			<-e.geoDone
 		}
-		tr := &health.Tracker{Rise: t.Monitor.Rise, Fall: t.Monitor.Fall}
-		mon.trackers[t.Key] = tr
-		// A reload keeps what is known of an address probed the same way,
-		// so that answers do not briefly include addresses known to be down.
-		if prev != nil {
-			if old := prev.targets[t.Key]; old != nil && sameProbe(old, t) {
-				if rec, ok := prev.table.Get(t.Key); ok && rec.Status != health.Unknown {
-					g.table.Set(t.Key, rec)
-					tr.Seed(rec.Status)
-					carried++
-				}
+		proc.health.Release(e, e.specs)
+		reportMu.Lock()
+		if e.writer {
+			e.writer = false
+			if p := e.pred; p != nil && running(p) {
+				p.writer = true
+				p.reportLocked()
 			}
 		}
-	}
-	if carried > 0 {
-		g.recompile()
-		log.Infof("kept the health of %d addresses across the reload", carried)
-	}
-	mon.sched = &health.Scheduler{OnResult: mon.result, OnPanic: mon.panicked}
-	g.mon = mon
-	go mon.compileLoop()
-	mon.sched.Start(ts)
-	go func() {
-		select {
-		case <-mon.sched.FirstRound():
-			g.ready.Store(true)
-			log.Infof("first round of %d probes complete: ready", len(ts))
-		case <-mon.stop:
+		// Successors forget this engine, so that a chain of reloads does
+		// not keep every old configuration in memory.
+		proc.mu.Lock()
+		for o := range proc.engines {
+			if o.pred == e {
+				o.pred = nil
+			}
 		}
-	}()
+		proc.mu.Unlock()
+		e.pred = nil
+		reportMu.Unlock()
+		e.unpublish()
+	})
 }
 
 type probeMetrics struct {
@@ -129,116 +214,57 @@ type probeMetrics struct {
 	duration prometheus.Observer
 }
 
-// predecessor is the running configuration this one replaces (same zones),
-// if any: during a reload the new instance starts before the old one stops.
-func (g *GTM) predecessor() *monitoring {
-	seriesMu.Lock()
-	defer seriesMu.Unlock()
-	for other := range live {
-		if other != g && other.mon != nil && slices.Equal(other.zones, g.zones) {
-			return other.mon
-		}
+// newProbeMetrics resolves a (monitor, pool) label set once, since label
+// lookups per probe cost measurable CPU at 10,000 targets.
+func newProbeMetrics(monitor, pool string) health.Observer {
+	return &probeMetrics{
+		ok:       probesTotal.WithLabelValues(monitor, pool, "success"),
+		fail:     probesTotal.WithLabelValues(monitor, pool, "failure"),
+		duration: probeDuration.WithLabelValues(monitor, pool),
 	}
-	return nil
 }
 
-// sameProbe reports whether two targets are probed identically, so that the
-// old one's verdict holds for the new one.
-func sameProbe(a, b *health.Target) bool {
-	return a.Host == b.Host && monitorSig(a.Monitor) == monitorSig(b.Monitor)
-}
-
-func monitorSig(m *config.Monitor) string {
-	c := *m
-	c.Pos, c.Used, c.Name = config.Pos{}, false, ""
-	re := ""
-	if c.BodyRegexp != nil {
-		re = c.BodyRegexp.String()
-		c.BodyRegexp = nil
-	}
-	return fmt.Sprintf("%+v|%s", c, re)
-}
-
-func (g *GTM) stopMonitoring() {
-	if g.mon == nil {
-		return
-	}
-	g.mon.once.Do(func() {
-		g.mon.sched.Stop()
-		close(g.mon.stop)
-		<-g.mon.done
-	})
-}
-
-// result takes one probe result through hysteresis into the table.
-func (m *monitoring) result(t *health.Target, r health.Result) {
-	pm := m.metrics[t.Key]
+func (pm *probeMetrics) Observe(r health.Result) {
 	if r.OK {
 		pm.ok.Inc()
 	} else {
 		pm.fail.Inc()
 	}
 	pm.duration.Observe(r.RTT.Seconds())
-
-	m.mu.Lock()
-	old, now, changed := m.trackers[t.Key].Observe(r.OK)
-	rec, _ := m.table.Get(t.Key)
-	rec.Status, rec.Last = now, r
-	switch {
-	case r.OK:
-		rec.Latency = rec.Latency.Add(r.RTT)
-		m.latencyMoved.Store(true)
-	case r.RTT >= t.Monitor.Timeout:
-		// A probe that timed out says the address is at least this slow,
-		// long before fall marks it down.
-		rec.Latency = rec.Latency.Add(t.Monitor.Timeout)
-		m.latencyMoved.Store(true)
-	}
-	m.table.Set(t.Key, rec)
-	m.mu.Unlock()
-	if !changed {
-		return
-	}
-	// A first verdict of healthy is the expected start, not news.
-	if old != health.Unknown || now == health.Unhealthy {
-		reason := "probe passed"
-		if r.Err != nil {
-			reason = r.Err.Error()
-		}
-		m.g.event(health.Event{Time: time.Now(), Object: "address " + t.Key.Pool + "/" + t.Key.Address,
-			Old: old.String(), New: now.String(), Reason: reason})
-	}
-	select {
-	case m.dirty <- struct{}{}:
-	default:
-	}
 }
 
-func (m *monitoring) panicked(t *health.Target, p any) {
-	probePanics.WithLabelValues(t.Monitor.Name).Inc()
-	log.Errorf("prober for %s/%s (monitor %s) panicked: %v", t.Key.Pool, t.Key.Address, t.Monitor.Name, p)
+// verdict records an address's change of health, once for the process
+// however many pools and server blocks share the check.
+func verdict(_ *health.Check, keys []health.Key, old, now health.Status, r health.Result) {
+	event(health.Event{Time: time.Now(), Object: "address " + health.KeyNames(keys),
+		Old: old.String(), New: now.String(), Reason: health.Reason(r)})
+}
+
+func panicked(c *health.Check, p any) {
+	probePanics.WithLabelValues(c.Monitor().Name).Inc()
+	log.Errorf("prober for %s (monitor %s) panicked: %v", c.Host(), c.Monitor().Name, p)
 }
 
 // compileLoop builds a new snapshot after health changes. Changes that
 // arrive while it compiles are folded into the next build.
-func (m *monitoring) compileLoop() {
-	defer close(m.done)
+func (e *engine) compileLoop() {
+	defer close(e.done)
 	var tick <-chan time.Time
-	if m.g.hasLatency() {
+	if e.hasLatency() {
 		t := time.NewTicker(latencyRecompile)
 		defer t.Stop()
 		tick = t.C
 	}
 	for {
 		select {
-		case <-m.stop:
+		case <-e.stop:
 			return
-		case <-m.dirty:
-			m.latencyMoved.Store(false)
-			m.g.recompile()
+		case <-e.dirty:
+			e.latencyMoved.Store(false)
+			e.recompile()
 		case <-tick:
-			if m.latencyMoved.Swap(false) {
-				m.g.recompile()
+			if e.latencyMoved.Swap(false) {
+				e.recompile()
 			}
 		}
 	}
@@ -247,8 +273,8 @@ func (m *monitoring) compileLoop() {
 // latencyRecompile is how often latency instances follow measured latency.
 const latencyRecompile = time.Second
 
-func (g *GTM) hasLatency() bool {
-	for _, in := range g.cfg.Instances {
+func (e *engine) hasLatency() bool {
+	for _, in := range e.cfg.Instances {
 		if in.Policy == config.PolicyLatency {
 			return true
 		}
@@ -258,25 +284,30 @@ func (g *GTM) hasLatency() bool {
 
 // recompile publishes a snapshot for the current health and reports what
 // changed. Only the compile loop (and start, before it runs) calls it.
-func (g *GTM) recompile() {
-	prev := g.snap.Load()
-	next := compile(g.cfg, g.table, prev, g.counting)
-	g.snap.Store(next)
-	g.report(prev, next)
+func (e *engine) recompile() {
+	next := compile(e.cfg, e, e.snap.Load(), e.counting)
+	e.snap.Store(next)
+	reportMu.Lock()
+	if e.writer {
+		e.reportLocked()
+	}
+	reportMu.Unlock()
 }
 
-// report updates gauges and records a switch event for every instance whose
-// answer state changed.
-func (g *GTM) report(prev, next *snapshot) {
-	for _, p := range g.cfg.Pools {
+// reportMu orders every engine's reports, so that an engine that has lost
+// the series to its successor cannot write them after it.
+var reportMu sync.Mutex
+
+// reportLocked updates gauges and records a switch event for every rule
+// whose answer state changed since the last report. reportMu is held.
+func (e *engine) reportLocked() {
+	prev, next := e.reported, e.snap.Load()
+	e.reported = next
+	for _, p := range e.cfg.Pools {
 		for _, a := range p.Addresses {
-			up := health.Usable(a.Mode, g.table.Status(health.Key{Pool: p.Name, Address: a.Value()}))
+			up := health.Usable(a.Mode, e.Status(health.Key{Pool: p.Name, Address: a.Value()}))
 			addressUp.WithLabelValues(p.Name, a.Value()).Set(b2f(up))
 		}
-	}
-	for _, p := range g.cfg.Pools {
-		// Pools are compiled once per snapshot; any instance's copy will do,
-		// but a pool no instance uses is compiled nowhere: recompute.
 		poolAvailable.WithLabelValues(p.Name).Set(b2f(next.poolAvailable(p.Name)))
 	}
 	for name, in := range next.names {
@@ -284,7 +315,7 @@ func (g *GTM) report(prev, next *snapshot) {
 		if prev != nil {
 			was = prev.names[name]
 		}
-		for i, r := range in.rules {
+		for _, r := range in.rules {
 			collectionAvailable.WithLabelValues(name, r.name, statePrimary).Set(b2f(r.primary.Available))
 			if r.secondary != nil {
 				collectionAvailable.WithLabelValues(name, r.name, stateSecondary).Set(b2f(r.secondary.Available))
@@ -292,7 +323,8 @@ func (g *GTM) report(prev, next *snapshot) {
 			for _, st := range allStates {
 				activeCollection.WithLabelValues(name, r.name, st).Set(b2f(st == r.state))
 			}
-			if was == nil || i >= len(was.rules) || was.rules[i].name != r.name || was.rules[i].state == r.state {
+			old := was.rule(r.name)
+			if old == nil || old.state == r.state {
 				continue
 			}
 			switchovers.WithLabelValues(name, r.name, r.state).Inc()
@@ -300,13 +332,26 @@ func (g *GTM) report(prev, next *snapshot) {
 			if r.name != config.MatchDefault {
 				object += " rule " + r.name
 			}
-			g.event(health.Event{Time: time.Now(), Object: object, Old: was.rules[i].state, New: r.state, Reason: r.why})
+			event(health.Event{Time: time.Now(), Object: object, Old: old.state, New: r.state, Reason: r.why})
 		}
 	}
 }
 
-func (g *GTM) event(e health.Event) {
-	g.events.Add(e)
+// rule finds a compiled rule by name; nil for a nil instance.
+func (in *instance) rule(name string) *rule {
+	if in == nil {
+		return nil
+	}
+	for _, r := range in.rules {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func event(e health.Event) {
+	proc.events.Add(e)
 	log.Info(e.String())
 }
 

@@ -26,6 +26,8 @@ func setup(c *caddy.Controller) error {
 	}
 	c.OnStartup(g.OnStartup)
 	c.OnShutdown(g.OnShutdown)
+	c.OnRestart(g.OnRestart)
+	c.OnRestartFailed(g.OnRestartFailed)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		g.Next = next
 		return g

@@ -72,7 +72,8 @@ type rule struct {
 	state              string
 	why                string // the reason for the state, for events
 	ttl                uint32 // the configured TTL, or the degraded one
-	degraded           bool   // an address is down, or the primary is not answering
+	degraded           bool   // an address is down or unknown, or the primary is not answering
+	src                *config.Rule
 }
 
 const (
@@ -111,6 +112,9 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 		return failOpen
 	}
 	sick := make(map[string]bool, len(cfg.Pools)) // pools with an address that probes say is down
+	// Pools answering with a probed address whose verdict is not in yet:
+	// the answer may hold a dead address, so it must not be cached long.
+	unsure := make(map[string]bool, len(cfg.Pools))
 	s.pools = healthy
 	for _, p := range cfg.Pools {
 		byName[p.Name] = p
@@ -118,6 +122,9 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 			st := view.Status(health.Key{Pool: p.Name, Address: a.Value()})
 			if a.Mode == config.ModeAuto && st == health.Unhealthy {
 				sick[p.Name] = true
+			}
+			if a.Mode == config.ModeAuto && st == health.Unknown && (a.Monitor != "" || p.Monitor != "") {
+				unsure[p.Name] = true
 			}
 			return health.Usable(a.Mode, st)
 		})
@@ -156,12 +163,15 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 		if prev != nil {
 			was = prev.names[ci.Name]
 		}
-		for i, cr := range ci.Rules {
+		for _, cr := range ci.Rules {
+			// A manual-failback hold outlives a reload only for a rule
+			// whose match and collections are unchanged.
 			prevState := ""
-			if was != nil && i < len(was.rules) {
-				prevState = was.rules[i].state
+			if old := was.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
+				prevState = old.state
 			}
 			r := compileRule(ci, cr, healthy, openPools, prevState)
+			r.src = cr
 			if in.latency && (r.state == statePrimary || r.state == stateSecondary) {
 				r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
 			}
@@ -174,7 +184,7 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 			r.degraded = r.state != statePrimary && !(ci.Switch == config.SwitchSecondary && r.state == stateSecondary)
 			if r.active != nil {
 				for _, m := range r.active.Members {
-					if sick[m.Pool.Name] {
+					if sick[m.Pool.Name] || unsure[m.Pool.Name] && r.state != stateFallback {
 						r.degraded = true
 					}
 					if !counting {

@@ -156,7 +156,8 @@ func TestHealthFailoverAndFailback(t *testing.T) {
 }
 
 // With manual failback the instance stays on the backup after the primary
-// recovers, until a reload.
+// recovers, across reloads that keep its rule, until the operator changes
+// the failback (or pins the switch).
 func TestHealthManualFailback(t *testing.T) {
 	primary := listen(t, "127.0.0.12:0")
 	backup := listen(t, "127.0.0.13:0")
@@ -173,7 +174,15 @@ func TestHealthManualFailback(t *testing.T) {
 	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.13"}) {
 		t.Fatalf("manual failback: answers moved back on their own to %v", got)
 	}
-	s.reload(t, cf) // the operator's switch back, for now
+	// A reload that keeps the rule keeps the hold: the same Corefile, and
+	// one with an unrelated instance added.
+	s.reload(t, cf)
+	s.reload(t, strings.Replace(cf, "instance www {", "instance other {\n\t\t\tprimary site-a\n\t\t}\n\t\tinstance www {", 1))
+	time.Sleep(500 * time.Millisecond)
+	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.13"}) {
+		t.Fatalf("a reload that kept the rule released the manual failback hold: answers %v", got)
+	}
+	s.reload(t, strings.Replace(cf, "failback manual", "failback preemptive", 1)) // the operator's switch back
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.12"}, 3*time.Second)
 }
 

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"reflect"
+	"sort"
+)
+
+// Fingerprints identify configuration by content, so that two nodes (or two
+// server blocks, or a reload) with the same settings agree on identity
+// whatever the lines they were written on. Positions, warnings and other
+// bookkeeping fields are left out.
+
+// Fingerprint identifies the whole configuration.
+func (c *Config) Fingerprint() string { return fingerprint(c, nil) }
+
+// probeOnly leaves out what says when and how often to probe, and how many
+// results in a row change a verdict: a verdict stays true when only those
+// change.
+var probeOnly = map[string]bool{"Name": true, "Interval": true, "Rise": true, "Fall": true}
+
+// ProbeID identifies what a monitor's probe asks and expects (protocol, port,
+// request, expectations, timeout), whatever its name, interval, rise or fall.
+func (m *Monitor) ProbeID() string { return fingerprint(m, probeOnly) }
+
+// ScheduleID identifies the probe and its schedule and hysteresis, whatever
+// the monitor's name: two monitors with the same ScheduleID probe alike.
+func (m *Monitor) ScheduleID() string { return fingerprint(m, map[string]bool{"Name": true}) }
+
+var ownPkg = reflect.TypeFor[Config]().PkgPath()
+
+// skipped are bookkeeping fields that never say what the configuration does.
+var skipped = map[string]bool{"Pos": true, "GeoIPPos": true, "Used": true, "Warnings": true}
+
+func fingerprint(v any, skip map[string]bool) string {
+	h := sha256.New()
+	writeValue(h, reflect.ValueOf(v), skip)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func writeValue(h hash.Hash, v reflect.Value, skip map[string]bool) {
+	// Types from other packages with unexported state (netip.Addr,
+	// netip.Prefix, *regexp.Regexp) say what they are through String.
+	if v.IsValid() && v.CanInterface() && v.Type().PkgPath() != ownPkg && !(v.Kind() == reflect.Pointer && (v.IsNil() || v.Type().Elem().PkgPath() == ownPkg)) {
+		if s, ok := v.Interface().(fmt.Stringer); ok {
+			writeString(h, s.String())
+			return
+		}
+	}
+	switch v.Kind() {
+	case reflect.Invalid:
+		writeString(h, "<nil>")
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			writeString(h, "<nil>")
+			return
+		}
+		writeValue(h, v.Elem(), skip)
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if skipped[f.Name] || skip[f.Name] || !f.IsExported() {
+				continue
+			}
+			writeString(h, f.Name)
+			writeValue(h, v.Field(i), skip)
+		}
+	case reflect.Slice, reflect.Array:
+		writeInt(h, int64(v.Len()))
+		for i := range v.Len() {
+			writeValue(h, v.Index(i), skip)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		writeInt(h, int64(len(keys)))
+		for _, k := range keys {
+			writeValue(h, k, skip)
+			writeValue(h, v.MapIndex(k), skip)
+		}
+	case reflect.String:
+		writeString(h, v.String())
+	case reflect.Bool:
+		if v.Bool() {
+			writeInt(h, 1)
+		} else {
+			writeInt(h, 0)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		writeInt(h, v.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		writeInt(h, int64(v.Uint()))
+	default:
+		writeString(h, fmt.Sprint(v))
+	}
+}
+
+func writeString(h hash.Hash, s string) {
+	writeInt(h, int64(len(s)))
+	h.Write([]byte(s))
+}
+
+func writeInt(h hash.Hash, n int64) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
+}
+
+// Fingerprint identifies a rule: what it matches and its collections.
+func (r *Rule) Fingerprint() string { return fingerprint(r, nil) }
