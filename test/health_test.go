@@ -225,6 +225,39 @@ func TestHealthSeveralActive(t *testing.T) {
 
 // waitProbes polls gtm's metrics until monitor has passed n probes on pool,
 // so a test acts on a state the probes have confirmed.
+// probes is how many probes of monitor on pool have passed so far.
+func probes(t *testing.T, monitor, pool string) float64 {
+	return probeCount(t, monitor, pool, "success")
+}
+
+// failures is how many have failed.
+func failures(t *testing.T, monitor, pool string) float64 {
+	return probeCount(t, monitor, pool, "failure")
+}
+
+func probeCount(t *testing.T, monitor, pool, result string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_gtm_probes_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["monitor"] == monitor && l["pool"] == pool && l["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
 func waitProbes(t *testing.T, monitor, pool string, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

@@ -1,0 +1,249 @@
+package gtm
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/gtm-project/gtm/health"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// failoverBody is a primary whose probes fail (nothing listens on deadPort)
+// and a healthy secondary, probed every 50ms.
+func failoverBody(deadPort, livePort int, extra string) string {
+	return fmt.Sprintf(`
+monitor dead {
+	protocol tcp
+	port %d
+	interval 100ms
+	timeout 80ms
+	fall 1
+	rise 1
+}
+monitor live {
+	protocol tcp
+	port %d
+	interval 100ms
+	timeout 80ms
+}
+pool a {
+	monitor dead
+	address 127.0.0.1
+}
+pool b {
+	monitor live
+	address 127.0.0.2
+}
+instance www {
+	ttl 60
+	primary a
+	secondary b
+	failback manual
+}
+%s`, deadPort, livePort, extra)
+}
+
+func deadPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+func newGTMZone(t *testing.T, zone, body string) *GTM {
+	t.Helper()
+	cfg, _, err := parse(caddy.NewTestController("dns", "gtm "+zone+" {\n"+body+"\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(cfg)
+}
+
+func started(t *testing.T, body string) *GTM {
+	t.Helper()
+	g := newGTM(t, body)
+	if err := g.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.OnShutdown() })
+	return g
+}
+
+func state(g *GTM) string { return g.snap.Load().names["www.example.org."].def.state }
+
+func instanceEvents(g *GTM, since int) []health.Event {
+	var out []health.Event
+	for _, e := range g.Events()[since:] {
+		if strings.HasPrefix(e.Object, "instance www.example.org.") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Item 14: a reload records the switches that really happen, no others, and
+// keeps a manual-failback hold whose rule is unchanged.
+func TestReloadTellsTheTruth(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	dead := deadPort(t)
+	g1 := started(t, failoverBody(dead, live, ""))
+	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == stateSecondary })
+	toSecondary := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", stateSecondary))
+	toPrimary := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", statePrimary))
+	n := len(g1.Events())
+
+	// A reload that adds an unrelated instance: no answer changes, so
+	// nothing is recorded.
+	g2 := started(t, failoverBody(dead, live, "instance other {\n primary b\n}"))
+	g1.OnShutdown()
+	if st := state(g2); st != stateSecondary {
+		t.Fatalf("after a reload that did not touch www it answers from %s", st)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if ev := instanceEvents(g2, n); len(ev) != 0 {
+		t.Errorf("a reload that changed no answer recorded %v", ev)
+	}
+	if got := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", stateSecondary)); got != toSecondary {
+		t.Errorf("switchovers to secondary went from %v to %v with no switch", toSecondary, got)
+	}
+
+	// The primary's address forced up and the hold released: the reload
+	// moves the answer back to the primary, and says so once.
+	body := strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)
+	g3 := started(t, strings.Replace(body, "failback manual", "failback preemptive", 1))
+	g2.OnShutdown()
+	if st := state(g3); st != statePrimary {
+		t.Fatalf("with the primary forced up, www answers from %s", st)
+	}
+	ev := instanceEvents(g3, n)
+	if len(ev) != 1 || ev[0].Old != stateSecondary || ev[0].New != statePrimary {
+		t.Errorf("the reload back to the primary recorded %v, want one secondary -> primary", ev)
+	}
+	if got := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", statePrimary)); got != toPrimary+1 {
+		t.Errorf("switchovers to primary went from %v to %v, want one more", toPrimary, got)
+	}
+}
+
+// Item 10: while two configurations of the same zone run (a reload), only
+// the newer one writes the series, whatever the older one compiles.
+func TestOneWriterPerSeries(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	dead := deadPort(t)
+	old := started(t, failoverBody(dead, live, ""))
+	eventually(t, "failover", 3*time.Second, func() bool { return state(old) == stateSecondary })
+	// The new configuration forces the dead address up.
+	g := started(t, strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1))
+	up := addressUp.WithLabelValues("a", "127.0.0.1")
+	if v := testutil.ToFloat64(up); v != 1 {
+		t.Fatalf("address_up for the forced-up address is %v", v)
+	}
+	for range 5 {
+		old.recompile() // what its compile loop does on every verdict
+		if v := testutil.ToFloat64(up); v != 1 {
+			t.Fatalf("the replaced configuration wrote address_up %v over the new one's 1", v)
+		}
+	}
+	// The new one goes away (its reload failed): the old one writes again.
+	g.OnShutdown()
+	if v := testutil.ToFloat64(up); v != 0 {
+		t.Fatalf("after the newer configuration stopped, address_up is %v, want the running one's 0", v)
+	}
+}
+
+// Items 11 and 12: a reload that changes only interval, rise or fall keeps
+// every verdict, so the node stays ready and a known-dead address is never
+// answered again.
+func TestReloadKeepsVerdictsAndReadiness(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	dead := deadPort(t)
+	g1 := started(t, failoverBody(dead, live, ""))
+	eventually(t, "ready", 3*time.Second, g1.Ready)
+	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == stateSecondary })
+	body := strings.ReplaceAll(failoverBody(dead, live, ""), "interval 100ms", "interval 5s")
+	body = strings.Replace(body, "rise 1", "rise 3", 1)
+	g2 := started(t, body)
+	if !g2.Ready() {
+		t.Error("not ready right after a reload that kept every verdict")
+	}
+	if st := state(g2); st != stateSecondary {
+		t.Errorf("right after the reload www answers from %s: the dead primary's verdict was lost", st)
+	}
+	g1.OnShutdown()
+	if !g2.Ready() {
+		t.Error("not ready once the old configuration stopped")
+	}
+}
+
+// Item 11: the ready plugin asks one gtm handler; it answers for every gtm
+// configuration the process runs.
+func TestReadyCoversEveryBlock(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	g1 := started(t, fmt.Sprintf("monitor m {\n protocol tcp\n port %d\n interval 100ms\n timeout 80ms\n}\npool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}", live))
+	eventually(t, "first block ready", 3*time.Second, g1.Ready)
+	// A second block whose only probe hangs until its 500ms timeout.
+	_, slow := listenTCP(t, "127.0.0.3:0")
+	g2 := newGTMZone(t, "example.net", fmt.Sprintf("monitor s {\n protocol tcp\n port %d\n tls\n interval 5s\n timeout 500ms\n}\npool a {\n monitor s\n address 127.0.0.3\n}\ninstance www2 {\n primary a\n}", slow))
+	if err := g2.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	defer g2.OnShutdown()
+	if g1.Ready() {
+		t.Error("the first block's handler says ready while the second block has no verdict yet")
+	}
+	eventually(t, "both ready", 3*time.Second, func() bool { return g1.Ready() && g2.Ready() })
+}
+
+// Item 13: blocks that probe the same target with the same probe share one
+// check, whatever their zones and pool names.
+func TestOneCheckPerTarget(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	mon := fmt.Sprintf("monitor m {\n protocol tcp\n port %d\n interval 100ms\n timeout 80ms\n}\n", live)
+	before := proc.health.Len()
+	g1 := started(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}")
+	// The same block again (say DNS-over-TLS beside plain DNS) joins the
+	// running engine.
+	g2 := started(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}")
+	if g1.engine != g2.engine {
+		t.Error("two blocks with the same configuration run two engines")
+	}
+	// Another zone, another pool name, the same probe.
+	g3 := newGTMZone(t, "example.net", strings.Replace(mon, "monitor m", "monitor other", 1)+"pool z {\n monitor other\n address 127.0.0.2\n}\ninstance www {\n primary z\n}")
+	if err := g3.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	defer g3.OnShutdown()
+	if n := proc.health.Len() - before; n != 1 {
+		t.Errorf("%d checks run for one target probed one way", n)
+	}
+	if g1.checks[health.Key{Pool: "a", Address: "127.0.0.2"}] != g3.checks[health.Key{Pool: "z", Address: "127.0.0.2"}] {
+		t.Error("the two configurations do not share the check")
+	}
+}
+
+// Item 15: an answer that depends on an address whose verdict is not in yet
+// carries the degraded TTL, so resolvers do not keep a dead address long.
+func TestUnknownHealthDegradedTTL(t *testing.T) {
+	g := newGTM(t, "monitor m {\n protocol tcp\n port 9\n}\npool a {\n monitor m\n address 192.0.2.1\n}\npool b {\n address 192.0.2.2\n}\n"+
+		"instance www {\n ttl 60\n degraded-ttl 4\n primary a\n}\ninstance plain {\n ttl 60\n primary b\n}")
+	m, _ := query(t, g, "www.example.org.", dns.TypeA, false)
+	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 4 {
+		t.Errorf("before the first probe: answer %v, want the address with the degraded TTL 4", m.Answer)
+	}
+	withHealth(g, health.Static{{Pool: "a", Address: "192.0.2.1"}: health.Healthy})
+	if m, _ := query(t, g, "www.example.org.", dns.TypeA, false); len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 60 {
+		t.Errorf("once probed healthy: answer %v, want TTL 60", m.Answer)
+	}
+	// Nothing probed, nothing unknown: the full TTL from the start.
+	if m, _ := query(t, g, "plain.example.org.", dns.TypeA, false); len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 60 {
+		t.Errorf("unmonitored: answer %v, want TTL 60", m.Answer)
+	}
+}
