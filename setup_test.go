@@ -9,8 +9,13 @@ import (
 	"github.com/gtm-project/gtm/config"
 )
 
-// block wraps pool and instance text in a gtm block for the zone example.org.
+// block wraps pool and instance text in a gtm block for the zone example.org,
+// with a name server (last, so that the body's line numbers stay as written)
+// unless the body has its own.
 func block(body string) string {
+	if !strings.Contains(body, "\nns ") {
+		body += "\nns ns1.example.org 192.0.2.53"
+	}
 	return "gtm example.org {\n" + body + "\n}"
 }
 
@@ -30,7 +35,8 @@ func TestParse(t *testing.T) {
 		{"minimal", block(poolA + "\ninstance www {\n primary a\n}"), "", 0},
 		{"everything", block(`
 soa ns1.example.org. hostmaster.example.org.
-ns ns1.example.org. ns2.example.org.
+ns ns1.example.org. 192.0.2.53 2001:db8::53
+ns ns2.example.net.
 pool a {
 	address 192.0.2.1 192.0.2.2 weight 10
 	address 192.0.2.3 weight 5 mode down

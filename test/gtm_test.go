@@ -14,6 +14,7 @@ import (
 const primaryBackup = `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool site-a {
 			address 192.0.2.10 %s
 		}
@@ -56,6 +57,7 @@ func TestSeveralActive(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool lb {
 			address 192.0.2.1 192.0.2.2 192.0.2.3
 			address 192.0.2.4 mode down
@@ -84,6 +86,7 @@ func TestWeighted(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool east {
 			address 192.0.2.1 weight 1
 			address 192.0.2.2 weight 1
@@ -157,6 +160,7 @@ func TestNegativeAnswers(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool a {
 			address 192.0.2.1
 		}
@@ -190,6 +194,7 @@ func TestTruncation(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool many {
 			address`+b.String()+`
 		}
