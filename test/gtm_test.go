@@ -227,4 +227,34 @@ func TestCorefileExample(t *testing.T) {
 	if got := addrs(s.ask(t, "udp", "www.gtm.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10", "192.0.2.11"}) {
 		t.Fatalf("Corefile.example: www.gtm.example.net A = %v, want 192.0.2.10 and 192.0.2.11", got)
 	}
+	checkDelegation(t, s, "gtm.example.net.")
+}
+
+// checkDelegation fails unless every name server of zone that lies inside it
+// resolves on the same server and comes as glue with the NS answer: a
+// delegation to the zone is then not lame.
+func checkDelegation(t *testing.T, s *server, zone string) {
+	t.Helper()
+	r := s.ask(t, "udp", zone, dns.TypeNS, withEDNS(1232))
+	if len(r.Answer) == 0 {
+		t.Fatalf("%s: no NS records", zone)
+	}
+	glue := map[string]bool{}
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeA || rr.Header().Rrtype == dns.TypeAAAA {
+			glue[rr.Header().Name] = true
+		}
+	}
+	for _, rr := range r.Answer {
+		ns := rr.(*dns.NS).Ns
+		if !dns.IsSubDomain(zone, ns) {
+			continue
+		}
+		if got := addrs(s.ask(t, "udp", ns, dns.TypeA)); len(got) == 0 {
+			t.Errorf("%s: name server %s has no address: the delegation is lame", zone, ns)
+		}
+		if !glue[ns] {
+			t.Errorf("%s: NS answer lacks glue for %s", zone, ns)
+		}
+	}
 }
