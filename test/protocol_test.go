@@ -3,7 +3,6 @@ package test
 import (
 	"net"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -228,14 +227,4 @@ func TestExplainTransport(t *testing.T) {
 			t.Errorf("%s at the explain name: rcode %s, answer %v; want NODATA with the SOA", dns.TypeToString[qt], dns.RcodeToString[r.Rcode], r.Answer)
 		}
 	}
-}
-
-func txt(m *dns.Msg) []string {
-	var out []string
-	for _, rr := range m.Answer {
-		if x, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(x.Txt, ""))
-		}
-	}
-	return out
 }
