@@ -31,7 +31,7 @@ func (g *GTM) explainAllowed(src netip.Addr) bool {
 }
 
 // explain fills m with TXT records describing the decision for the client.
-func (g *GTM) explain(m *dns.Msg, qname string, in *instance, c clientAddr, ecs *dns.EDNS0_SUBNET) {
+func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c clientAddr, ecs *dns.EDNS0_SUBNET) {
 	var lines []string
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 
@@ -78,7 +78,7 @@ func (g *GTM) explain(m *dns.Msg, qname string, in *instance, c clientAddr, ecs 
 		for _, mem := range col.c.Members {
 			p := mem.Pool
 			add("  pool %s: %s, %d of %d addresses usable, method %s, weight %d", p.Name, availableWord(p.Available), p.Usable, p.Total, p.Method, mem.Weight)
-			g.explainAddresses(&lines, p.Name)
+			g.explainAddresses(&lines, s, p.Name)
 		}
 	}
 	if r.active != nil && in.latency && (r.state == statePrimary || r.state == stateSecondary) {
@@ -93,14 +93,16 @@ func (g *GTM) explain(m *dns.Msg, qname string, in *instance, c clientAddr, ecs 
 	}
 }
 
-func (g *GTM) explainAddresses(lines *[]string, pool string) {
+// explainAddresses describes each address as the snapshot that made the
+// answer saw it, not as the live table has it since.
+func (g *GTM) explainAddresses(lines *[]string, s *snapshot, pool string) {
 	cp := g.cfg.Pool(pool)
 	if cp == nil {
 		return
 	}
 	for _, a := range cp.Addresses {
 		k := health.Key{Pool: pool, Address: a.Value()}
-		rec, probed := g.record(k)
+		rec, probed := s.health[k]
 		s := fmt.Sprintf("    address %s: mode %s, health %s", a.Value(), a.Mode, rec.Status)
 		if probed && !rec.Last.Start.IsZero() {
 			ago := time.Since(rec.Last.Start).Round(time.Millisecond)

@@ -283,16 +283,20 @@ func TestGeoSetupErrors(t *testing.T) {
 }
 
 func explainQuery(t *testing.T, g *GTM, src, subnet string) *dns.Msg {
+	return explainQueryOver(t, g, true, src, subnet, dns.TypeTXT)
+}
+
+func explainQueryOver(t *testing.T, g *GTM, tcp bool, src, subnet string, qtype uint16) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
-	m.SetQuestion("_explain.www.example.org.", dns.TypeTXT)
+	m.SetQuestion("_explain.www.example.org.", qtype)
 	m.SetEdns0(1232, false)
 	if subnet != "" {
 		_, n, _ := net.ParseCIDR(subnet)
 		bits, _ := n.Mask.Size()
 		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(bits), Address: n.IP.To4()})
 	}
-	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: src})
+	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: src, TCP: tcp})
 	if _, err := g.ServeDNS(context.Background(), rec, m); err != nil {
 		t.Fatal(err)
 	}

@@ -49,18 +49,46 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	zname := plugin.Zones(g.zones).Matches(qname)
 	// Only class IN is ours; CHAOS and the rest belong to other plugins.
 	if zname == "" || state.QClass() != dns.ClassINET {
+		if g.Next == nil {
+			// Like file: an authoritative server refuses what it does not
+			// serve, rather than failing (SERVFAIL makes resolvers retry).
+			return dns.RcodeRefused, nil
+		}
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+	}
+	through := g.Fall.Through(qname)
+	qtype := state.QType()
+	// gtm is no secondary and takes no transfers or updates; under
+	// fallthrough the plugin that holds the rest of the zone decides.
+	if r.Opcode != dns.OpcodeQuery || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		if through {
+			return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+		}
+		if r.Opcode == dns.OpcodeQuery {
+			return dns.RcodeRefused, nil // as file does without transfer configured
+		}
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeNotImplemented)
+		g.reply(w, r, m, nil, 0)
+		return dns.RcodeSuccess, nil
 	}
 	s := g.snap.Load()
 	in := s.names[qname]
 	if in == nil && len(g.cfg.ExplainFrom) > 0 && strings.HasPrefix(qname, explainLabel) {
-		if target := s.names[qname[len(explainLabel):]]; target != nil && state.QType() == dns.TypeTXT {
+		if target := s.names[qname[len(explainLabel):]]; target != nil {
 			if src, ok := netip.AddrFromSlice(net.ParseIP(state.IP())); ok && g.explainAllowed(src.Unmap()) {
-				return g.serveExplain(w, r, qname, target)
+				return g.serveExplain(w, r, s, state, target)
 			}
 		}
 	}
-	if in == nil && g.Fall.Through(qname) {
+	h := s.hosts[qname]
+	if through && !owns(in, h, qtype) {
+		if in != nil || h != nil || s.ents[qname] != nil {
+			// The name exists in gtm: the next plugin may hold other types
+			// at it, but must not deny the name (RFC 8020 resolvers would
+			// then drop everything below it).
+			return plugin.NextOrFailure(g.Name(), g.Next, ctx, existsWriter{w}, r)
+		}
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
 
@@ -75,20 +103,13 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		return dns.RcodeSuccess, nil
 	}
 	scope := 0
-	qtype := state.QType()
 	switch {
 	case in != nil:
-		scope = g.answer(m, in, qtype, g.client(w, in, ecs))
+		scope = g.answer(m, in, h, qtype, g.client(w, in, ecs))
 	case s.zones[qname] != nil:
-		z := s.zones[qname]
-		switch qtype {
-		case dns.TypeSOA:
-			m.Answer = []dns.RR{soaCopy(z)}
-		case dns.TypeNS:
-			m.Answer = nsCopy(z)
-		default:
-			m.Ns = []dns.RR{soaCopy(z)}
-		}
+		apex(m, s.zones[qname], h, qtype)
+	case h != nil:
+		hostAnswer(m, h, qtype)
 	case s.ents[qname] != nil:
 		m.Ns = []dns.RR{soaCopy(s.ents[qname])}
 	default:
@@ -99,32 +120,119 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	return dns.RcodeSuccess, nil
 }
 
-func (g *GTM) serveExplain(w dns.ResponseWriter, r *dns.Msg, qname string, in *instance) (int, error) {
+// owns reports whether gtm answers qtype at a name under fallthrough: the
+// instance's own type (a CNAME's every type), ANY, and a name server's
+// address types. Everything else at the name belongs to the next plugin.
+func owns(in *instance, h *host, qtype uint16) bool {
+	switch {
+	case in != nil:
+		return qtype == in.qtype || in.qtype == dns.TypeCNAME || qtype == dns.TypeANY
+	case h != nil:
+		return qtype == dns.TypeA && len(h.a) > 0 || qtype == dns.TypeAAAA && len(h.aaaa) > 0
+	}
+	return false
+}
+
+// existsWriter passes on the next plugin's reply for a name that exists in
+// gtm, turning its NXDOMAIN (the next plugin does not know gtm's names) into
+// NODATA with the next plugin's SOA, the zone's SOA under fallthrough.
+type existsWriter struct{ dns.ResponseWriter }
+
+func (e existsWriter) WriteMsg(m *dns.Msg) error {
+	if m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 {
+		m = m.Copy()
+		m.Rcode = dns.RcodeSuccess
+	}
+	return e.ResponseWriter.WriteMsg(m)
+}
+
+// apex answers at a zone's apex: the SOA, the NS set with its glue, a name
+// server's addresses when one is named like the zone, the SOA for ANY (RFC
+// 8482: a small answer, not everything), NODATA for the rest.
+func apex(m *dns.Msg, z *zone, h *host, qtype uint16) {
+	switch qtype {
+	case dns.TypeSOA, dns.TypeANY:
+		m.Answer = []dns.RR{soaCopy(z)}
+	case dns.TypeNS:
+		m.Answer = nsCopy(z)
+		m.Extra = copies(z.glue)
+	default:
+		if h != nil {
+			hostAnswer(m, h, qtype)
+			return
+		}
+		m.Ns = []dns.RR{soaCopy(z)}
+	}
+}
+
+// hostAnswer answers for an in-zone name server: its addresses, else NODATA.
+func hostAnswer(m *dns.Msg, h *host, qtype uint16) {
+	switch qtype {
+	case dns.TypeA:
+		m.Answer = copies(h.a)
+	case dns.TypeAAAA:
+		m.Answer = copies(h.aaaa)
+	case dns.TypeANY:
+		m.Answer = append(copies(h.a), copies(h.aaaa)...)
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{soaCopy(h.zone)}
+	}
+}
+
+func (g *GTM) serveExplain(w dns.ResponseWriter, r *dns.Msg, s *snapshot, state request.Request, in *instance) (int, error) {
 	m := new(dns.Msg)
 	m.SetReply(r)
+	m.Authoritative = true
 	ecs, err := queryECS(r)
 	if err != nil {
+		m.Authoritative = false
 		m.Rcode = dns.RcodeFormatError
 		g.reply(w, r, m, nil, 0)
 		return dns.RcodeSuccess, nil
 	}
-	g.explain(m, qname, in, g.client(w, in, ecs), ecs)
+	switch {
+	case state.QType() != dns.TypeTXT:
+		// The name has a TXT set, so other types get NODATA: an NXDOMAIN
+		// here would deny the TXT too (RFC 8020).
+		m.Ns = []dns.RR{soaCopy(in.zone)}
+	case state.Proto() == "udp":
+		// A long answer to a short question from a source that UDP cannot
+		// prove: an amplifier if explain is opened wide. Only over TCP.
+		m.Truncated = true
+	default:
+		g.explain(m, s, state.Name(), in, g.client(w, in, ecs), ecs)
+	}
 	g.reply(w, r, m, ecs, 0)
 	return dns.RcodeSuccess, nil
 }
 
 // reply writes m with its own OPT record when the query had one, so that the
 // client's EDNS and the ECS option with its scope reach the client instead of
-// CoreDNS rebuilding EDNS from the request.
+// CoreDNS rebuilding EDNS from the request. A reply that cannot be written is
+// logged, counted and replaced by a bare SERVFAIL: the client learns that
+// something failed instead of waiting for a reply that never comes.
 func (g *GTM) reply(w dns.ResponseWriter, r, m *dns.Msg, ecs *dns.EDNS0_SUBNET, scope int) {
-	if o := r.IsEdns0(); o != nil {
+	o := r.IsEdns0()
+	if o != nil {
 		m.SetEdns0(o.UDPSize(), o.Do())
 		if ecs != nil {
 			opt := m.Extra[len(m.Extra)-1].(*dns.OPT)
 			opt.Option = append(opt.Option, echoECS(ecs, scope))
 		}
 	}
-	w.WriteMsg(m)
+	err := w.WriteMsg(m)
+	if err == nil {
+		return
+	}
+	replyErrors.Inc()
+	replyErrLog.report(r, m, err)
+	f := new(dns.Msg)
+	f.SetRcode(r, dns.RcodeServerFailure)
+	if o != nil {
+		f.SetEdns0(o.UDPSize(), o.Do())
+	}
+	w.WriteMsg(f) // the bare reply packs; if the connection itself failed, so does this
 }
 
 // clientAddr is who asks, as far as the instance's rules care: the ECS
@@ -216,14 +324,10 @@ func ecsScope(in *instance, c clientAddr, scope int) int {
 }
 
 // answer fills m for a query on a managed name and returns the ECS scope.
-func (g *GTM) answer(m *dns.Msg, in *instance, qtype uint16, c clientAddr) int {
+func (g *GTM) answer(m *dns.Msg, in *instance, h *host, qtype uint16, c clientAddr) int {
 	// An apex instance also owns the zone's SOA and NS.
 	if in.name == in.zone.name && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
-		if qtype == dns.TypeSOA {
-			m.Answer = []dns.RR{soaCopy(in.zone)}
-		} else {
-			m.Answer = nsCopy(in.zone)
-		}
+		apex(m, in.zone, h, qtype)
 		return 0
 	}
 	// A CNAME answers every type; addresses only their own type (and ANY).
@@ -290,6 +394,19 @@ func nsCopy(z *zone) []dns.RR {
 	for i := range z.ns {
 		rrs[i] = z.ns[i]
 		out[i] = &rrs[i]
+	}
+	return out
+}
+
+// copies are fresh copies of template records: plugins that wrap the writer
+// (rewrite ttl) edit replies in place.
+func copies(rrs []dns.RR) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		out[i] = dns.Copy(rr)
 	}
 	return out
 }

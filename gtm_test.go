@@ -115,8 +115,14 @@ func TestServeDNS(t *testing.T) {
 		{Qname: "alias.example.org.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.CNAME("alias.example.org. 30 IN CNAME app.example.com.")}},
 		// apex
 		{Qname: "example.org.", Qtype: dns.TypeSOA, Answer: []dns.RR{soa}},
-		{Qname: "example.org.", Qtype: dns.TypeNS, Answer: []dns.RR{test.NS("example.org. 60 IN NS ns1.example.org.")}},
+		{Qname: "example.org.", Qtype: dns.TypeNS, Answer: []dns.RR{test.NS("example.org. 60 IN NS ns1.example.org.")},
+			Extra: []dns.RR{test.A("ns1.example.org. 60 IN A 192.0.2.53")}},
 		{Qname: "example.org.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},
+		// RFC 8482: ANY at the apex gets a small answer, the SOA
+		{Qname: "example.org.", Qtype: dns.TypeANY, Answer: []dns.RR{soa}},
+		// the in-zone name server resolves (a delegation to it is not lame)
+		{Qname: "ns1.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("ns1.example.org. 60 IN A 192.0.2.53")}},
+		{Qname: "ns1.example.org.", Qtype: dns.TypeAAAA, Ns: []dns.RR{soa}},
 		// empty non-terminal above a.b.deep: NODATA, not NXDOMAIN
 		{Qname: "b.deep.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},
 		{Qname: "deep.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},

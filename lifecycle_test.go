@@ -61,7 +61,7 @@ func deadPort(t *testing.T) int {
 
 func newGTMZone(t *testing.T, zone, body string) *GTM {
 	t.Helper()
-	cfg, _, err := parse(caddy.NewTestController("dns", "gtm "+zone+" {\n"+body+"\n}"))
+	cfg, _, err := parse(caddy.NewTestController("dns", "gtm "+zone+" {\nns ns1."+zone+" 192.0.2.53\n"+body+"\n}"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,3 +158,9 @@ func key(labels []string) string {
 	}
 	return k
 }
+
+// replyErrors has no labels: what failed is in the (rate-limited) log.
+var replyErrors = promauto.NewCounter(prometheus.CounterOpts{
+	Namespace: plugin.Namespace, Subsystem: "gtm", Name: "reply_errors_total",
+	Help: "Counter of replies that could not be packed or written; each is answered with SERVFAIL where the connection allows.",
+})

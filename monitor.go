@@ -73,8 +73,8 @@ func (e *engine) Latency(k health.Key) (time.Duration, bool) {
 	return 0, false
 }
 
-// record is what is known of an address, and whether it is probed.
-func (e *engine) record(k health.Key) (health.Record, bool) {
+// Get is what is known of an address, and whether it is probed.
+func (e *engine) Get(k health.Key) (health.Record, bool) {
 	if c := e.checks[k]; c != nil {
 		return c.Record(), true
 	}

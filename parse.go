@@ -41,13 +41,11 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 				}
 				cfg.SOA = config.SOA{MName: p.fqdn(args[0]), RName: p.fqdn(args[1])}
 			case "ns":
-				args, err := p.args(prop, 1, 16, "NAME...")
+				ns, err := p.nameServer()
 				if err != nil {
 					return err
 				}
-				for _, a := range args {
-					cfg.NS = append(cfg.NS, p.fqdn(a))
-				}
+				cfg.NS = append(cfg.NS, ns)
 			case "monitor":
 				m, err := p.monitor()
 				if err != nil {
@@ -102,7 +100,39 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fl, err
 	}
+	// Without a name server that resolves, the delegation is lame. Under
+	// fallthrough the next plugin holds the apex (SOA, NS and the servers'
+	// addresses), so gtm needs none of its own.
+	if len(cfg.NS) == 0 {
+		for _, z := range cfg.Zones {
+			if !fl.Through(z) {
+				return nil, fl, cfg.Errorf("zone '%s' needs its name servers: add 'ns NAME ADDRESS...' (one line per server; addresses for names inside the zone), or 'fallthrough' to a plugin that serves the apex", z)
+			}
+		}
+	}
 	return cfg, fl, nil
+}
+
+// nameServer reads "ns NAME [ADDRESS...]": one server per line, with the
+// addresses gtm answers for it when it lies in the zone.
+func (p *parser) nameServer() (config.NameServer, error) {
+	ns := config.NameServer{Pos: p.pos()}
+	args, err := p.args("ns", 1, 1+config.MaxAnswers, "NAME [ADDRESS...]")
+	if err != nil {
+		return ns, err
+	}
+	ns.Name = p.fqdn(args[0])
+	if _, err := netip.ParseAddr(args[0]); err == nil {
+		return ns, p.c.Errf("ns '%s' is an address: write the server's name first (usage: ns NAME [ADDRESS...])", args[0])
+	}
+	for _, a := range args[1:] {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || ip.Zone() != "" || ip.Is4In6() {
+			return ns, p.c.Errf("ns '%s': '%s' is not an IPv4 or IPv6 address (one name server per line: ns NAME [ADDRESS...])", args[0], a)
+		}
+		ns.Addrs = append(ns.Addrs, ip)
+	}
+	return ns, nil
 }
 
 type parser struct {
@@ -357,7 +387,7 @@ func (p *parser) instanceName(s string, zones []string) (string, error) {
 	if s == "@" {
 		return zones[0], nil
 	}
-	return strings.ToLower(dns.Fqdn(s + "." + zones[0])), nil
+	return strings.ToLower(config.Join(s, zones[0])), nil
 }
 
 func (p *parser) instance(zones []string) (*config.Instance, error) {

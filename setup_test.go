@@ -9,8 +9,13 @@ import (
 	"github.com/gtm-project/gtm/config"
 )
 
-// block wraps pool and instance text in a gtm block for the zone example.org.
+// block wraps pool and instance text in a gtm block for the zone example.org,
+// with a name server (last, so that the body's line numbers stay as written)
+// unless the body has its own.
 func block(body string) string {
+	if !strings.Contains(body, "\nns ") {
+		body += "\nns ns1.example.org 192.0.2.53"
+	}
 	return "gtm example.org {\n" + body + "\n}"
 }
 
@@ -30,7 +35,8 @@ func TestParse(t *testing.T) {
 		{"minimal", block(poolA + "\ninstance www {\n primary a\n}"), "", 0},
 		{"everything", block(`
 soa ns1.example.org. hostmaster.example.org.
-ns ns1.example.org. ns2.example.org.
+ns ns1.example.org. 192.0.2.53 2001:db8::53
+ns ns2.example.net.
 pool a {
 	address 192.0.2.1 192.0.2.2 weight 10
 	address 192.0.2.3 weight 5 mode down
@@ -120,7 +126,22 @@ instance www {
 	degraded-ttl 3
 }`), "", 0},
 
+		{"root zone", "gtm . {\n" + poolA + "\ninstance www.example.net {\n primary a\n}\nns ns1.example.net 192.0.2.53\n}", "", 0},
+		{"several name servers", block(poolA + "\ninstance www {\n primary a\n}\nns ns1.example.org 192.0.2.53 2001:db8::53\nns ns2.example.org 198.51.100.53\nns ns.example.com"), "", 0},
+		{"fallthrough needs no ns", "gtm example.org {\n" + poolA + "\ninstance www {\n primary a\n}\nfallthrough\n}", "", 0},
+
 		// negative
+		{"no name server", "gtm example.org {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "zone 'example.org.' needs its name servers", 1},
+		{"in-zone ns without address", block("ns ns1.example.org"), "ns 'ns1.example.org.' is inside the plugin's zones but has no address", 2},
+		{"out-of-zone ns with address", block("ns ns1.example.net 192.0.2.53"), "ns 'ns1.example.net.' is outside the plugin's zones", 2},
+		{"ns address first", block("ns 192.0.2.53"), "ns '192.0.2.53' is an address", 2},
+		{"ns bad address", block("ns ns1.example.org 192.0.2"), "'192.0.2' is not an IPv4 or IPv6 address", 2},
+		{"ns names on one line", block("ns ns1.example.org ns2.example.org"), "one name server per line", 2},
+		{"duplicate ns", block("ns ns1.example.org 192.0.2.53\nns ns1.example.org 192.0.2.54"), "ns 'ns1.example.org.' appears twice (first at line 2)", 3},
+		{"ns address twice", block("ns ns1.example.org 192.0.2.53 192.0.2.53"), "address 192.0.2.53 of ns 'ns1.example.org.' is given twice", 2},
+		{"ns is an instance", block(poolA + "\ninstance ns1 {\n primary a\n}\nns ns1.example.org 192.0.2.53"), "ns 'ns1.example.org.' is also an instance", 9},
+		{"bad soa name", block("soa ns1..example.org hostmaster.example.org"), "SOA name 'ns1..example.org.' of zone 'example.org.' is not a valid domain name", 1},
+		{"default soa name too long", "gtm xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd {\n" + poolA + "\ninstance www {\n primary a\n}\nfallthrough\n}", "SOA name 'hostmaster.xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.' of zone 'xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.' is not a valid domain name", 1},
 		{"monitor without protocol", block("monitor m {\n interval 5s\n}"), "monitor 'm' needs a protocol", 2},
 		{"timeout not below interval", block("monitor m {\n protocol tcp\n port 80\n interval 2s\n timeout 2s\n}"), "timeout 2s of monitor 'm' must be below its interval 2s", 2},
 		{"bad interval", block("monitor m {\n protocol tcp\n interval soon\n}"), "interval 'soon' is not a duration", 4},
@@ -285,6 +306,20 @@ fallthrough sub.example.org`))
 	}
 	if !fl.Through("x.sub.example.org.") || fl.Through("www.example.org.") {
 		t.Errorf("fallthrough zones wrong: %+v", fl)
+	}
+}
+
+// Names relative to the root zone join it without a doubled dot (item 1).
+func TestParseRootZoneNames(t *testing.T) {
+	cfg, _, err := parse(caddy.NewTestController("dns", "gtm . {\n"+poolA+"\ninstance www.example.net {\n primary a\n}\nns ns1.example.net 192.0.2.53\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Instances[0].Name; got != "www.example.net." {
+		t.Errorf("instance name %q, want www.example.net.", got)
+	}
+	if m, r := cfg.SOANames("."); m != "ns1.example.net." || r != "hostmaster." {
+		t.Errorf("SOA names %q %q, want ns1.example.net. hostmaster.", m, r)
 	}
 }
 

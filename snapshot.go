@@ -19,6 +19,21 @@ type snapshot struct {
 	names map[string]*instance // managed names
 	ents  map[string]*zone     // empty non-terminals above managed names (NODATA, not NXDOMAIN)
 	pools map[string]*policy.Pool
+	hosts map[string]*host // in-zone name servers, answered with their addresses
+
+	cfg    *config.Config
+	serial uint32
+	// health is each address's probe record as this snapshot was compiled
+	// from it, so that explain describes the state that made the answer.
+	// Filled only when explain is on.
+	health map[health.Key]health.Record
+}
+
+// host is an in-zone name server: its address records, answered for the name
+// and added as glue to NS answers.
+type host struct {
+	zone    *zone
+	a, aaaa []dns.RR
 }
 
 // poolAvailable reports whether the named pool meets its availability rule.
@@ -31,6 +46,7 @@ type zone struct {
 	name string
 	soa  dns.SOA // template; replies get a copy, since plugins wrapping the writer (rewrite ttl) edit replies in place
 	ns   []dns.NS
+	glue []dns.RR // the address records of in-zone name servers, for NS answers
 }
 
 // Answer states of a rule, as shown in explanations and metrics.
@@ -92,10 +108,24 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 		zones: make(map[string]*zone, len(cfg.Zones)),
 		names: make(map[string]*instance, len(cfg.Instances)),
 		ents:  make(map[string]*zone),
+		hosts: make(map[string]*host, len(cfg.NS)),
+		cfg:   cfg,
 	}
-	serial := uint32(time.Now().Unix())
+	// The serial follows the configuration, not health: it changes when the
+	// configuration does, and nodes with the same configuration agree. It is
+	// the low 32 bits of the configuration's hash, so it does not grow
+	// (RFC 1982 order means nothing here; gtm transfers no zones).
+	if prev != nil && prev.cfg == cfg {
+		s.serial = prev.serial
+	} else {
+		s.serial = uint32(cfg.Hash())
+	}
 	for _, name := range cfg.Zones {
-		s.zones[name] = newZone(cfg, name, serial)
+		s.zones[name] = newZone(cfg, name, s.serial)
+	}
+	s.compileHosts(cfg)
+	if len(cfg.ExplainFrom) > 0 {
+		s.health = recordsOf(cfg, view)
 	}
 
 	byName := make(map[string]*config.Pool, len(cfg.Pools))
@@ -203,16 +233,12 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 		}
 		s.names[in.name] = in
 		// Every name between the instance and its zone exists, without data.
-		// (The root zone's name is "."; stripping labels ends at "".)
-		for n := in.name; n != in.zone.name && n != "" && n != "."; {
-			i, _ := dns.NextLabel(n, 0)
-			n = n[i:]
-			if _, ok := s.names[n]; !ok && n != in.zone.name && n != "" {
-				s.ents[n] = in.zone
-			}
-		}
+		s.addENTs(in.name, in.zone)
 	}
 	for n := range s.names {
+		delete(s.ents, n)
+	}
+	for n := range s.hosts {
 		delete(s.ents, n)
 	}
 	return s
@@ -298,13 +324,7 @@ func compileRule(ci *config.Instance, cr *config.Rule, healthy map[string]*polic
 }
 
 func newZone(cfg *config.Config, name string, serial uint32) *zone {
-	mname, rname := cfg.SOA.MName, cfg.SOA.RName
-	if mname == "" {
-		mname = "ns1." + name
-	}
-	if rname == "" {
-		rname = "hostmaster." + name
-	}
+	mname, rname := cfg.SOANames(name)
 	z := &zone{name: name}
 	z.soa = dns.SOA{
 		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: soaMinTTL},
@@ -316,14 +336,73 @@ func newZone(cfg *config.Config, name string, serial uint32) *zone {
 		Expire:  soaExpire,
 		Minttl:  soaMinTTL,
 	}
-	ns := cfg.NS
-	if len(ns) == 0 {
-		ns = []string{mname}
-	}
-	for _, n := range ns {
+	for _, n := range cfg.NSNames(name) {
 		z.ns = append(z.ns, dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: soaMinTTL}, Ns: n})
 	}
 	return z
+}
+
+// compileHosts makes the address records of the name servers that lie in
+// the zones, and the glue of every zone's NS answer (RFC 1034 4.3.2: the
+// addresses of the NS targets go in the additional section).
+func (s *snapshot) compileHosts(cfg *config.Config) {
+	var glue []dns.RR
+	for _, ns := range cfg.NS {
+		z := s.zones[longestZone(cfg.Zones, ns.Name)]
+		if z == nil || len(ns.Addrs) == 0 {
+			continue
+		}
+		h := &host{zone: z}
+		for _, a := range ns.Addrs {
+			if a.Is4() {
+				h.a = append(h.a, &dns.A{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: soaMinTTL}, A: a.AsSlice()})
+			} else {
+				h.aaaa = append(h.aaaa, &dns.AAAA{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: soaMinTTL}, AAAA: a.AsSlice()})
+			}
+		}
+		s.hosts[ns.Name] = h
+		glue = append(append(glue, h.a...), h.aaaa...)
+		s.addENTs(ns.Name, z)
+	}
+	for _, z := range s.zones {
+		z.glue = glue
+	}
+}
+
+// addENTs records every name between name and its zone as existing without
+// data (NODATA, not NXDOMAIN).
+func (s *snapshot) addENTs(name string, z *zone) {
+	// The root zone's name is "."; stripping labels ends at "".
+	for n := name; n != z.name && n != "" && n != "."; {
+		i, _ := dns.NextLabel(n, 0)
+		n = n[i:]
+		if n != z.name && n != "" {
+			s.ents[n] = z
+		}
+	}
+}
+
+// recordsOf copies every configured address's probe record out of view.
+func recordsOf(cfg *config.Config, view health.View) map[health.Key]health.Record {
+	getter, _ := view.(interface {
+		Get(health.Key) (health.Record, bool)
+	})
+	out := make(map[health.Key]health.Record)
+	for _, p := range cfg.Pools {
+		for _, a := range p.Addresses {
+			k := health.Key{Pool: p.Name, Address: a.Value()}
+			if getter != nil {
+				if r, ok := getter.Get(k); ok {
+					out[k] = r
+				}
+				continue
+			}
+			if st := view.Status(k); st != health.Unknown {
+				out[k] = health.Record{Status: st}
+			}
+		}
+	}
+	return out
 }
 
 // longestZone is the most specific of zones that contains name.

@@ -254,7 +254,7 @@ func (in *Instance) EffectiveDegradedTTL() uint32 {
 
 // SOA holds the names of the zone's synthesized SOA record.
 type SOA struct {
-	MName string // primary name server; default ns1.<zone>
+	MName string // primary name server; default the first ns, else ns1.<zone>
 	RName string // mailbox of the person responsible; default hostmaster.<zone>
 }
 
@@ -265,7 +265,7 @@ type Config struct {
 	GeoIP     string   // path of a MaxMind City or Country database; "" for none
 	GeoIPPos  Pos
 	SOA       SOA
-	NS        []string // default: the SOA's MName
+	NS        []NameServer // the apex NS set; default the SOA's MName
 	Monitors  []*Monitor
 	Pools     []*Pool
 	Instances []*Instance

@@ -16,7 +16,12 @@ import (
 // bookkeeping fields are left out.
 
 // Fingerprint identifies the whole configuration.
-func (c *Config) Fingerprint() string { return fingerprint(c, nil) }
+func (c *Config) Fingerprint() string { return hex.EncodeToString(digest(c, nil)) }
+
+// Hash is the fingerprint as a number: the same configuration gives the
+// same value on every node and after every restart, whatever file and line
+// it was written on. The SOA serial is taken from it.
+func (c *Config) Hash() uint64 { return binary.BigEndian.Uint64(digest(c, nil)) }
 
 // probeOnly leaves out what says when and how often to probe, and how many
 // results in a row change a verdict: a verdict stays true when only those
@@ -36,10 +41,12 @@ var ownPkg = reflect.TypeFor[Config]().PkgPath()
 // skipped are bookkeeping fields that never say what the configuration does.
 var skipped = map[string]bool{"Pos": true, "GeoIPPos": true, "Used": true, "Warnings": true}
 
-func fingerprint(v any, skip map[string]bool) string {
+func fingerprint(v any, skip map[string]bool) string { return hex.EncodeToString(digest(v, skip)) }
+
+func digest(v any, skip map[string]bool) []byte {
 	h := sha256.New()
 	writeValue(h, reflect.ValueOf(v), skip)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return h.Sum(nil)[:16]
 }
 
 func writeValue(h hash.Hash, v reflect.Value, skip map[string]bool) {

@@ -13,10 +13,13 @@ func (c *Config) Validate() error {
 	if len(c.Zones) == 0 {
 		return c.Errorf("gtm needs at least one zone")
 	}
-	for _, n := range append(append([]string{c.SOA.MName, c.SOA.RName}, c.NS...), c.Zones...) {
+	for _, n := range c.Zones {
 		if n != "" && !plainName(n) {
 			return c.Errorf("'%s' is not a valid domain name (letters, digits, '-' and '_' in labels of at most 63 characters; no wildcards)", n)
 		}
+	}
+	if err := c.validateNS(); err != nil {
+		return err
 	}
 	c.Warnings = nil
 	monitors := make(map[string]*Monitor, len(c.Monitors))

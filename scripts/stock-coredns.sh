@@ -149,6 +149,7 @@ cat >"$corefile" <<EOF
 gtm.example.org:$port {
     bind 127.0.0.1
     gtm {
+        ns ns1.gtm.example.org 192.0.2.53
         pool site-a {
             address 192.0.2.10
         }

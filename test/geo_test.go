@@ -29,6 +29,7 @@ func geoCorefile(db string) string {
 	return `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		geoip ` + db + `
 		pool de {
 			address 192.0.2.49

@@ -14,6 +14,7 @@ import (
 const primaryBackup = `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool site-a {
 			address 192.0.2.10 %s
 		}
@@ -56,6 +57,7 @@ func TestSeveralActive(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool lb {
 			address 192.0.2.1 192.0.2.2 192.0.2.3
 			address 192.0.2.4 mode down
@@ -84,6 +86,7 @@ func TestWeighted(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool east {
 			address 192.0.2.1 weight 1
 			address 192.0.2.2 weight 1
@@ -157,6 +160,7 @@ func TestNegativeAnswers(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool a {
 			address 192.0.2.1
 		}
@@ -190,6 +194,7 @@ func TestTruncation(t *testing.T) {
 	s := start(t, `example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		pool many {
 			address`+b.String()+`
 		}
@@ -221,5 +226,35 @@ func TestCorefileExample(t *testing.T) {
 	s := start(t, strings.Replace(string(body), ":1053", ":0", 1))
 	if got := addrs(s.ask(t, "udp", "www.gtm.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10", "192.0.2.11"}) {
 		t.Fatalf("Corefile.example: www.gtm.example.net A = %v, want 192.0.2.10 and 192.0.2.11", got)
+	}
+	checkDelegation(t, s, "gtm.example.net.")
+}
+
+// checkDelegation fails unless every name server of zone that lies inside it
+// resolves on the same server and comes as glue with the NS answer: a
+// delegation to the zone is then not lame.
+func checkDelegation(t *testing.T, s *server, zone string) {
+	t.Helper()
+	r := s.ask(t, "udp", zone, dns.TypeNS, withEDNS(1232))
+	if len(r.Answer) == 0 {
+		t.Fatalf("%s: no NS records", zone)
+	}
+	glue := map[string]bool{}
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeA || rr.Header().Rrtype == dns.TypeAAAA {
+			glue[rr.Header().Name] = true
+		}
+	}
+	for _, rr := range r.Answer {
+		ns := rr.(*dns.NS).Ns
+		if !dns.IsSubDomain(zone, ns) {
+			continue
+		}
+		if got := addrs(s.ask(t, "udp", ns, dns.TypeA)); len(got) == 0 {
+			t.Errorf("%s: name server %s has no address: the delegation is lame", zone, ns)
+		}
+		if !glue[ns] {
+			t.Errorf("%s: NS answer lacks glue for %s", zone, ns)
+		}
 	}
 }

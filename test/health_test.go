@@ -98,6 +98,7 @@ func healthCorefile(primaryPort, backupPort int, failback string) string {
 	return fmt.Sprintf(`example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		monitor primary-check {
 			protocol tcp
 			port %d
@@ -196,6 +197,7 @@ func TestHealthSeveralActive(t *testing.T) {
 	s := start(t, fmt.Sprintf(`example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		monitor check {
 			protocol tcp
 			port %d

@@ -71,6 +71,7 @@ func TestOneProbePerTargetAcrossBlocks(t *testing.T) {
 		return fmt.Sprintf(`%s {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.com
 		monitor check {
 			protocol tcp
 			port %d
@@ -115,6 +116,7 @@ func TestReloadIntervalKeepsVerdict(t *testing.T) {
 		return fmt.Sprintf(`example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.com
 		monitor primary-check {
 			protocol tcp
 			port %d
@@ -178,6 +180,7 @@ func TestFailedReloadLeavesNothing(t *testing.T) {
 example.net:%d {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.com
 		monitor other {
 			protocol tcp
 			port %d

@@ -85,5 +85,6 @@ func TestReadme(t *testing.T) {
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Errorf("example %d (%s): SOA query got rcode %s with %d answers", i+1, zone, dns.RcodeToString[r.Rcode], len(r.Answer))
 		}
+		checkDelegation(t, s, zone)
 	}
 }

@@ -13,6 +13,7 @@ func monitored(interval string, port int) string {
 	return fmt.Sprintf(`example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		monitor check {
 			protocol tcp
 			port %d

@@ -67,6 +67,7 @@ func run(rounds int, interval, timeout time.Duration, fall, rise int, every time
 	corefile := fmt.Sprintf(`example.org:0 {
 	bind 127.0.0.1
 	gtm {
+		ns ns1.example.org 192.0.2.53
 		monitor check {
 			protocol tcp
 			port %d

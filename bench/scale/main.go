@@ -169,7 +169,7 @@ func listenAll(n int) ([]int, []net.Listener, error) {
 
 func config(n int, interval time.Duration, portList []int, dnsPort, readyPort, pprofPort int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scale.example.:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n pprof 127.0.0.1:%d\n gtm {\n", dnsPort, readyPort, pprofPort)
+	fmt.Fprintf(&b, "scale.example.:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n pprof 127.0.0.1:%d\n gtm {\n  ns ns1.scale.example 192.0.2.53\n", dnsPort, readyPort, pprofPort)
 	for p, port := range portList {
 		fmt.Fprintf(&b, "  monitor m%d {\n   protocol tcp\n   port %d\n   interval %s\n   timeout %s\n  }\n", p, port, interval, interval/2)
 	}

@@ -152,6 +152,7 @@ www    30 IN A   192.0.2.12
 
 	// (c) gtm, one pool of 3, method all.
 	c := header + `    gtm {
+        ns ns1.bench.example 192.0.2.53
         pool www {
             address 192.0.2.10 192.0.2.11 192.0.2.12
             method all
@@ -189,7 +190,7 @@ www    30 IN A   192.0.2.12
 
 	// (e) 1,000 instances over 10 pools.
 	var e strings.Builder
-	e.WriteString(header + "    gtm {\n")
+	e.WriteString(header + "    gtm {\n        ns ns1.bench.example 192.0.2.53\n")
 	for p := range 10 {
 		fmt.Fprintf(&e, "        pool p%d {\n            address 198.51.100.%d 198.51.100.%d 198.51.100.%d\n        }\n", p, 3*p+1, 3*p+2, 3*p+3)
 	}
@@ -270,6 +271,7 @@ func geoCorefile(mmdb string, probePort int, first netip.Addr) (string, int, int
     bind 127.0.0.1
     ready 127.0.0.1:{$PERF_READY_PORT}
     gtm {
+        ns ns1.bench.example 192.0.2.53
         geoip %s
         explain
         monitor tcp {

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"net/netip"
+)
+
+// NameServer is one name server of the zones' NS set, with the addresses
+// gtm answers for it (and adds as glue) when the name lies in its zones.
+type NameServer struct {
+	Pos
+	Name  string       // fully qualified, lower case
+	Addrs []netip.Addr // required for a name inside the plugin's zones
+}
+
+// Join puts label under zone. It is right for the root zone too, where
+// label+"."+zone would give "label.." (an unpackable name).
+func Join(label, zone string) string {
+	if zone == "." {
+		return label + "."
+	}
+	return label + "." + zone
+}
+
+// SOANames are the MNAME and RNAME of zone's SOA: the configured ones, else
+// the first name server and hostmaster.ZONE. Validate checks these, not only
+// what was written, so a default can never produce an invalid name.
+func (c *Config) SOANames(zone string) (mname, rname string) {
+	mname, rname = c.SOA.MName, c.SOA.RName
+	if mname == "" {
+		if len(c.NS) > 0 {
+			mname = c.NS[0].Name
+		} else {
+			mname = Join("ns1", zone)
+		}
+	}
+	if rname == "" {
+		rname = Join("hostmaster", zone)
+	}
+	return mname, rname
+}
+
+// NSNames are the names of the zones' NS set: the configured name servers,
+// else the SOA's MNAME (which gtm can then answer for only if it is outside
+// its zones; see validateNS).
+func (c *Config) NSNames(zone string) []string {
+	if len(c.NS) == 0 {
+		m, _ := c.SOANames(zone)
+		return []string{m}
+	}
+	out := make([]string, len(c.NS))
+	for i, n := range c.NS {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// validateNS checks the SOA and NS names, defaults included, and that the
+// delegation is not lame: a name server inside the plugin's zones has
+// addresses (gtm answers them and adds them as glue), one outside has none
+// (its addresses belong to its own zone).
+func (c *Config) validateNS() error {
+	for _, z := range c.Zones {
+		m, r := c.SOANames(z)
+		for _, n := range []string{m, r} {
+			if !plainName(n) {
+				return c.Errorf("SOA name '%s' of zone '%s' is not a valid domain name (letters, digits, '-' and '_' in labels of at most 63 characters, 255 in all)", n, z)
+			}
+		}
+	}
+	seen := make(map[string]*NameServer, len(c.NS))
+	for i := range c.NS {
+		ns := &c.NS[i]
+		if !plainName(ns.Name) {
+			return ns.Errorf("ns '%s' is not a valid domain name", ns.Name)
+		}
+		if prev, ok := seen[ns.Name]; ok {
+			return ns.Errorf("ns '%s' appears twice (first at line %d)", ns.Name, prev.Line)
+		}
+		seen[ns.Name] = ns
+		in := c.inZones(ns.Name)
+		switch {
+		case in && len(ns.Addrs) == 0:
+			return ns.Errorf("ns '%s' is inside the plugin's zones but has no address: the delegation would be lame (usage: ns NAME ADDRESS...)", ns.Name)
+		case !in && len(ns.Addrs) > 0:
+			return ns.Errorf("ns '%s' is outside the plugin's zones %v: gtm cannot answer its addresses; give them in its own zone", ns.Name, c.Zones)
+		}
+		if c.Instance(ns.Name) != nil {
+			return ns.Errorf("ns '%s' is also an instance: a name server needs fixed addresses", ns.Name)
+		}
+		addrs := make(map[netip.Addr]bool, len(ns.Addrs))
+		for _, a := range ns.Addrs {
+			if addrs[a] {
+				return ns.Errorf("address %s of ns '%s' is given twice", a, ns.Name)
+			}
+			addrs[a] = true
+		}
+	}
+	return nil
+}
