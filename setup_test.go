@@ -65,6 +65,7 @@ instance api.example.org. {
 }
 fallthrough`), "", 0},
 		{"apex instance", block(poolA + "\ninstance @ {\n primary a\n}"), "", 0},
+		{"pinned secondary, every rule has one", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n switch secondary\n primary a\n secondary a\n rule country DE {\n  primary a\n  secondary a\n }\n}\n}", "", 0},
 		{"ipv6 and cname pools", block(`
 pool v6 {
 	address 2001:db8::1 2001:db8::2
@@ -188,7 +189,8 @@ instance www {
 		{"zone needing escapes", "gtm exa\\\"mple.org {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "is not a valid domain name", 1},
 		{"bad domain address", block("pool a {\n address app..example.com\n}"), "is neither an IP address nor a domain name", 3},
 		{"cname at the apex", block("pool n {\n address app.example.com\n}\ninstance @ {\n primary n\n}"), "instance 'example.org.' is a zone apex: it cannot be a CNAME", 5},
-		{"pinned secondary without one", block(poolA + "\ninstance www {\n primary a\n switch secondary\n}"), "pinned to its secondary collection but has none", 6},
+		{"pinned secondary without one", block(poolA + "\ninstance www {\n primary a\n switch secondary\n}"), "rule 'default' of instance 'www.example.org.' has no secondary collection, but the instance is pinned to its secondary ('switch secondary')", 7},
+		{"pinned secondary, one rule without", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n switch secondary\n primary a\n secondary a\n rule country DE AT {\n  primary a\n }\n}\n}", "rule 'country DE AT' of instance 'www.example.org.' has no secondary collection", 11},
 		{"wildcard name", block(poolA + "\ninstance *.www {\n primary a\n}"), "is not a valid domain name", 6},
 		{"geo rule without database", block(poolA + "\ninstance www {\n primary a\n rule country DE {\n  primary a\n }\n}"), "rule 'country' needs a GeoIP database", 8},
 		{"unknown country", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n primary a\n rule country XX {\n  primary a\n }\n}\n}", "unknown country code 'XX'", 9},
