@@ -121,7 +121,54 @@ instance www {
 	degraded-ttl 3
 }`), "", 0},
 
+		{"repeatable properties", block(`
+ns ns1.example.org.
+ns ns2.example.org.
+explain 10.0.0.0/8
+explain 192.168.0.0/16
+monitor web {
+	protocol http
+	header X-A 1
+	header X-B 2
+	expect 200
+	expect 204
+}
+pool a {
+	monitor web
+	address 192.0.2.1
+	address 192.0.2.2
+}
+pool b {
+	address 192.0.2.3
+}
+instance www {
+	primary {
+		pool a
+		pool b weight 2
+	}
+	rule cidr 10.0.0.0/8 {
+		primary a
+	}
+	rule cidr 10.1.0.0/16 {
+		primary b
+	}
+}`), "", 0},
+
 		// negative
+		{"soa twice", block("soa ns1.example.org. hostmaster.example.org.\nsoa ns2.example.org. hostmaster.example.org.\n" + poolA), "'soa' is given twice in the gtm block (first at line 2): give it once", 3},
+		{"geoip twice", block("geoip a.mmdb\ngeoip b.mmdb"), "'geoip' is given twice in the gtm block (first at line 2)", 3},
+		{"fallthrough twice", block("fallthrough\nfallthrough a.example.org"), "'fallthrough' is given twice in the gtm block", 3},
+		{"protocol twice", block("monitor m {\n protocol tcp\n port 80\n protocol http\n}"), "'protocol' is given twice in monitor 'm' (first at line 3)", 5},
+		{"interval twice", block("monitor m {\n protocol ping\n interval 5s\n interval 10s\n}"), "'interval' is given twice in monitor 'm' (first at line 4)", 5},
+		{"tls twice", block("monitor m {\n protocol tcp\n port 443\n tls\n tls\n}"), "'tls' is given twice in monitor 'm'", 6},
+		{"pool method twice", block("pool a {\n address 192.0.2.1\n method weight\n method all\n}"), "'method' is given twice in pool 'a' (first at line 4)", 5},
+		{"pool monitor twice", block("pool a {\n monitor x\n address 192.0.2.1\n monitor y\n}"), "'monitor' is given twice in pool 'a' (first at line 3)", 5},
+		{"max-answers twice", block("pool a {\n address 192.0.2.1\n max-answers 1\n max-answers 2\n}"), "'max-answers' is given twice in pool 'a'", 5},
+		{"ttl twice", block(poolA + "\ninstance www {\n ttl 30\n primary a\n ttl 60\n}"), "'ttl' is given twice in instance 'www' (first at line 7)", 9},
+		{"all-down twice", block(poolA + "\ninstance www {\n primary a\n all-down nodata\n all-down servfail\n}"), "'all-down' is given twice in instance 'www'", 9},
+		{"switch twice", block(poolA + "\ninstance www {\n primary a\n switch auto\n switch primary\n}"), "'switch' is given twice in instance 'www'", 9},
+		{"secondary twice in a rule", block(poolA + "\ninstance www {\n rule default {\n  primary a\n  secondary a\n  secondary a\n }\n}"), "'secondary' is given twice in rule 'default' (first at line 9)", 10},
+		{"collection method twice", block(poolA + "\ninstance www {\n primary a {\n  method weight\n  method all\n }\n}"), "'method' is given twice in the primary collection (first at line 8)", 9},
 		{"monitor without protocol", block("monitor m {\n interval 5s\n}"), "monitor 'm' needs a protocol", 2},
 		{"timeout not below interval", block("monitor m {\n protocol tcp\n port 80\n interval 2s\n timeout 2s\n}"), "timeout 2s of monitor 'm' must be below its interval 2s", 2},
 		{"bad interval", block("monitor m {\n protocol tcp\n interval soon\n}"), "interval 'soon' is not a duration", 4},
@@ -176,7 +223,7 @@ instance www {
 		{"min-available share", block("pool a {\n address 192.0.2.1\n min-available 150%\n}"), "min-available '150%' is not a share from 1% to 100%", 4},
 		{"collection min-available", block(poolA + "\ninstance www {\n primary a {\n  min-available 3\n }\n}"), "min-available 3 of collection can never be met", 7},
 		{"instance without collection", block(poolA + "\ninstance www {\n ttl 30\n}"), "instance 'www.example.org.' has no access rule", 6},
-		{"second primary", block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "second 'primary' collection", 8},
+		{"second primary", block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "'primary' is given twice in instance 'www' (first at line 7): give it once", 8},
 		{"second default rule", block(poolA + "\ninstance www {\n primary a\n rule default {\n  primary a\n }\n}"), "second 'default' rule", 8},
 		{"unknown rule match", block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (one of default, continent, country, subdivision, cidr)", 7},
 		{"rule without primary", block(poolA + "\ninstance www {\n rule default {\n  secondary a\n }\n}"), "rule 'default' of instance 'www.example.org.' has no primary collection", 7},

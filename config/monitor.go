@@ -63,7 +63,8 @@ type Monitor struct {
 	Count   int // echo requests per probe
 	MaxLoss int // percent of lost replies still counted as a pass
 
-	Used bool // some pool or address refers to it (set by Validate)
+	Used  bool  // some pool or address refers to it (set by Validate)
+	Props Props // where each option was given
 }
 
 // Monitor defaults, in one place.
@@ -90,6 +91,7 @@ func NewMonitor(pos Pos, name string) *Monitor {
 		Rise: DefaultRise, Fall: DefaultFall,
 		Method: "GET", Path: "/",
 		Count: DefaultCount,
+		Props: Props{},
 	}
 }
 
