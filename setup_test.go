@@ -153,8 +153,19 @@ instance www {
 		primary b
 	}
 }`), "", 0},
+		{"tie on a latency instance", block(poolA + "\ninstance www {\n tie 20%\n policy latency\n primary a\n}"), "", 0},
+		{"failback manual switching automatically", block(poolA + "\ninstance www {\n switch auto\n failback manual\n primary a\n secondary a\n}"), "", 0},
+		{"pinned with failback preemptive", block(poolA + "\ninstance www {\n switch primary\n failback preemptive\n primary a\n}"), "", 0},
 
 		// negative
+		{"tie on a geo instance", block(poolA + "\ninstance www {\n primary a\n tie 20% 10ms\n}"), "tie has no effect: instance 'www.example.org.' uses the geo policy", 8},
+		{"tie before policy geo", block(poolA + "\ninstance www {\n tie 5ms\n policy geo\n primary a\n}"), "tie has no effect", 7},
+		{"failback manual pinned to primary", block(poolA + "\ninstance www {\n switch primary\n primary a\n failback manual\n}"), "failback manual has no effect: instance 'www.example.org.' is pinned to its primary collection ('switch primary')", 9},
+		{"failback manual pinned to secondary", block(poolA + "\ninstance www {\n failback manual\n switch secondary\n primary a\n secondary a\n}"), "is pinned to its secondary collection ('switch secondary')", 7},
+		{"tls-skip-verify on tcp without tls", block("monitor m {\n protocol tcp\n port 443\n tls-skip-verify\n}"), "tls-skip-verify has no effect: monitor 'm' makes no TLS handshake (only https, and tcp with 'tls', do)", 5},
+		{"tls-server-name on tcp without tls", block("monitor m {\n protocol tcp\n tls-server-name www.example.org\n port 443\n}"), "tls-server-name has no effect: monitor 'm' makes no TLS handshake", 4},
+		{"tls-server-name on http", block("monitor m {\n protocol http\n tls-server-name www.example.org\n}"), "option 'tls-server-name' does not apply to a http monitor", 4},
+		{"tls-skip-verify on ping", block("monitor m {\n protocol ping\n tls-skip-verify\n}"), "option 'tls-skip-verify' does not apply to a ping monitor", 4},
 		{"soa twice", block("soa ns1.example.org. hostmaster.example.org.\nsoa ns2.example.org. hostmaster.example.org.\n" + poolA), "'soa' is given twice in the gtm block (first at line 2): give it once", 3},
 		{"geoip twice", block("geoip a.mmdb\ngeoip b.mmdb"), "'geoip' is given twice in the gtm block (first at line 2)", 3},
 		{"fallthrough twice", block("fallthrough\nfallthrough a.example.org"), "'fallthrough' is given twice in the gtm block", 3},

@@ -153,5 +153,13 @@ func (m *Monitor) validate() error {
 			return m.Errorf("expected status %s of %s is not a range within 100-599", r, what)
 		}
 	}
+	// Without a handshake the TLS options would be silently ignored.
+	if tls := m.Protocol == ProtoHTTPS || m.Protocol == ProtoTCP && m.TLS; !tls && (m.SkipVerify || m.ServerName != "") {
+		opt := "tls-server-name"
+		if m.SkipVerify {
+			opt = "tls-skip-verify"
+		}
+		return m.Props.At(opt, m.Pos).Errorf("%s has no effect: %s makes no TLS handshake (only https, and tcp with 'tls', do)", opt, what)
+	}
 	return nil
 }

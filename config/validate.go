@@ -280,6 +280,13 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 	if in.Switch > SwitchSecondary || in.AllDown > Fallback || in.Failback > Manual || in.Policy > PolicyLatency {
 		return in.Errorf("instance '%s' has an unknown switch, all-down, failback or policy value", in.Name)
 	}
+	if in.Props.Has("tie") && in.Policy != PolicyLatency {
+		return in.Props.At("tie", in.Pos).Errorf("tie has no effect: instance '%s' uses the %s policy, and only the latency policy compares pools' latencies", in.Name, in.Policy)
+	}
+	if in.Failback == Manual && in.Switch != SwitchAuto {
+		// Failback is a rule of automatic switching; a pinned instance never switches.
+		return in.Props.At("failback", in.Pos).Errorf("failback manual has no effect: instance '%s' is pinned to its %s collection ('switch %s')", in.Name, in.Switch, in.Switch)
+	}
 	for _, a := range in.Fallbacks {
 		if err := a.check(); err != nil {
 			return err
