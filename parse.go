@@ -124,13 +124,26 @@ func (p *parser) body(what string, props config.Props, repeat []string, fn func(
 	if p.c.Val() != "{" {
 		return p.c.Errf("unexpected '%s': '{' expected", p.c.Val())
 	}
+	if next, ok := p.peekLine(); ok {
+		return p.c.Errf("'%s' follows '{' on the same line: write a block across lines, each property and the closing '}' on a line of its own", next)
+	}
+	prev := ""
 	for {
 		if !p.c.Next() {
 			return p.c.EOFErr()
 		}
 		prop := p.c.Val()
-		if prop == "}" {
+		switch prop {
+		case "}":
 			return nil
+		case "{":
+			if prev == "" {
+				return p.c.Errf("unexpected '{'")
+			}
+			return p.c.Errf("unexpected '{' after '%s': it opens no block", prev)
+		}
+		if err := p.braceInLine(prop); err != nil {
+			return err
 		}
 		if first, ok := props[prop]; ok && !slices.Contains(repeat, prop) {
 			return p.c.Errf("'%s' is given twice in %s (first at line %d): give it once", prop, what, first.Line)
@@ -140,7 +153,31 @@ func (p *parser) body(what string, props config.Props, repeat []string, fn func(
 		if err := fn(prop); err != nil {
 			return err
 		}
+		prev = prop
 	}
+}
+
+// peekLine returns the next token if it is on the current line, without
+// consuming it.
+func (p *parser) peekLine() (string, bool) {
+	d := p.c.Dispenser // a copy: only its cursor moves
+	if d.NextArg() {
+		return d.Val(), true
+	}
+	return "", false
+}
+
+// braceInLine refuses a '}' on the line of a property. The dispenser reads it
+// as a plain argument there, so the block would stay open and the '}' would
+// surface in a misleading error ("'}' is neither an IP address...").
+func (p *parser) braceInLine(prop string) error {
+	d := p.c.Dispenser
+	for d.NextArg() {
+		if d.Val() == "}" {
+			return p.c.Errf("'}' on the line of '%s': write a block across lines, each property and the closing '}' on a line of its own", prop)
+		}
+	}
+	return nil
 }
 
 // openBlock reports whether the current line goes on with '{', loading it.
