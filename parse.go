@@ -2,6 +2,7 @@ package gtm
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +33,7 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 		if !c.NextArg() {
 			return nil, fl, c.Err("gtm needs a configuration block: '{' expected after the zones")
 		}
-		err := p.body(func(prop string) error {
+		err := p.body("the gtm block", config.Props{}, []string{"monitor", "pool", "instance", "ns", "explain"}, func(prop string) error {
 			switch prop {
 			case "soa":
 				args, err := p.args(prop, 2, 2, "MNAME RNAME")
@@ -145,21 +146,68 @@ func (p *parser) pos() config.Pos { return config.Pos{File: p.c.File(), Line: p.
 // fn with each property name, until the matching '}'. fn must consume the
 // rest of its line. Nested blocks are read by calling body again, so this does
 // not depend on the dispenser's own nesting count.
-func (p *parser) body(fn func(prop string) error) error {
+//
+// body records in props where each property was given, and refuses a second
+// one unless repeat lists it: most properties set one value, and a second
+// would silently replace the first. what names the block in errors.
+func (p *parser) body(what string, props config.Props, repeat []string, fn func(prop string) error) error {
 	if p.c.Val() != "{" {
 		return p.c.Errf("unexpected '%s': '{' expected", p.c.Val())
 	}
+	if next, ok := p.peekLine(); ok {
+		return p.c.Errf("'%s' follows '{' on the same line: write a block across lines, each property and the closing '}' on a line of its own", next)
+	}
+	prev := ""
 	for {
 		if !p.c.Next() {
 			return p.c.EOFErr()
 		}
-		if p.c.Val() == "}" {
+		prop := p.c.Val()
+		switch prop {
+		case "}":
 			return nil
+		case "{":
+			if prev == "" {
+				return p.c.Errf("unexpected '{'")
+			}
+			return p.c.Errf("unexpected '{' after '%s': it opens no block", prev)
 		}
-		if err := fn(p.c.Val()); err != nil {
+		if err := p.braceInLine(prop); err != nil {
 			return err
 		}
+		if first, ok := props[prop]; ok && !slices.Contains(repeat, prop) {
+			return p.c.Errf("'%s' is given twice in %s (first at line %d): give it once", prop, what, first.Line)
+		} else if !ok {
+			props[prop] = p.pos()
+		}
+		if err := fn(prop); err != nil {
+			return err
+		}
+		prev = prop
 	}
+}
+
+// peekLine returns the next token if it is on the current line, without
+// consuming it.
+func (p *parser) peekLine() (string, bool) {
+	d := p.c.Dispenser // a copy: only its cursor moves
+	if d.NextArg() {
+		return d.Val(), true
+	}
+	return "", false
+}
+
+// braceInLine refuses a '}' on the line of a property. The dispenser reads it
+// as a plain argument there, so the block would stay open and the '}' would
+// surface in a misleading error ("'}' is neither an IP address...").
+func (p *parser) braceInLine(prop string) error {
+	d := p.c.Dispenser
+	for d.NextArg() {
+		if d.Val() == "}" {
+			return p.c.Errf("'}' on the line of '%s': write a block across lines, each property and the closing '}' on a line of its own", prop)
+		}
+	}
+	return nil
 }
 
 // openBlock reports whether the current line goes on with '{', loading it.
@@ -210,7 +258,7 @@ func (p *parser) pool() (*config.Pool, error) {
 	if !p.openBlock() {
 		return nil, p.c.Errf("pool '%s' needs a block of addresses: '{' expected at the end of the line", name)
 	}
-	err = p.body(func(prop string) error {
+	err = p.body("pool '"+name+"'", config.Props{}, []string{"address"}, func(prop string) error {
 		switch prop {
 		case "address":
 			addrs, err := p.addresses(prop, true)
@@ -401,13 +449,13 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 		return nil, err
 	}
 	in := &config.Instance{Pos: pos, Name: name, TTL: config.DefaultTTL,
-		TiePercent: config.DefaultTiePercent, Tie: config.DefaultTie}
+		TiePercent: config.DefaultTiePercent, Tie: config.DefaultTie, Props: config.Props{}}
 	if !p.openBlock() {
 		return nil, p.c.Errf("instance '%s' needs a block: '{' expected at the end of the line", arg)
 	}
 	// primary/secondary written directly in the instance form its default rule.
 	var def *config.Rule
-	err = p.body(func(prop string) error {
+	err = p.body("instance '"+arg+"'", in.Props, []string{"rule"}, func(prop string) error {
 		switch prop {
 		case "ttl":
 			s, err := p.arg(prop, "SECONDS|DURATION")
@@ -541,7 +589,7 @@ func (p *parser) rule() (*config.Rule, error) {
 	if !p.openBlock() {
 		return nil, p.c.Errf("rule '%s' needs a block: '{' expected at the end of the line", r.Match)
 	}
-	err := p.body(func(prop string) error {
+	err := p.body("rule '"+r.Name()+"'", config.Props{}, nil, func(prop string) error {
 		switch prop {
 		case "primary", "secondary":
 			return p.collectionInto(r, prop)
@@ -555,14 +603,11 @@ func (p *parser) rule() (*config.Rule, error) {
 // method M; min-available N }]" into the rule.
 func (p *parser) collectionInto(r *config.Rule, which string) error {
 	col := &config.Collection{Pos: p.pos(), MinAvailable: config.DefaultThreshold}
-	if which == "primary" && r.Primary != nil || which == "secondary" && r.Secondary != nil {
-		return p.c.Errf("second '%s' collection in one rule", which)
-	}
 	for _, name := range p.c.RemainingArgs() {
 		col.Members = append(col.Members, config.Member{Pos: col.Pos, Pool: name, Weight: config.DefaultWeight})
 	}
 	if p.openBlock() {
-		err := p.body(func(prop string) error {
+		err := p.body("the "+which+" collection", config.Props{}, []string{"pool"}, func(prop string) error {
 			switch prop {
 			case "pool":
 				pos := p.pos()

@@ -44,7 +44,7 @@ func (p *parser) monitor() (*config.Monitor, error) {
 		return nil, p.c.Errf("monitor '%s' needs a block: '{' expected at the end of the line", name)
 	}
 	set := map[string]int{} // option -> line, to check against the protocol at the end
-	err = p.body(func(prop string) error {
+	err = p.body("monitor '"+name+"'", m.Props, []string{"header", "expect"}, func(prop string) error {
 		set[prop] = p.c.Line()
 		switch prop {
 		case "protocol":

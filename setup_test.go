@@ -71,6 +71,7 @@ instance api.example.org. {
 }
 fallthrough`), "", 0},
 		{"apex instance", block(poolA + "\ninstance @ {\n primary a\n}"), "", 0},
+		{"pinned secondary, every rule has one", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n switch secondary\n primary a\n secondary a\n rule country DE {\n  primary a\n  secondary a\n }\n}\nns ns1.example.org 192.0.2.53\n}", "", 0},
 		{"ipv6 and cname pools", block(`
 pool v6 {
 	address 2001:db8::1 2001:db8::2
@@ -129,6 +130,41 @@ instance www {
 		{"root zone", "gtm . {\n" + poolA + "\ninstance www.example.net {\n primary a\n}\nns ns1.example.net 192.0.2.53\n}", "", 0},
 		{"several name servers", block(poolA + "\ninstance www {\n primary a\n}\nns ns1.example.org 192.0.2.53 2001:db8::53\nns ns2.example.org 198.51.100.53\nns ns.example.com"), "", 0},
 		{"fallthrough needs no ns", "gtm example.org {\n" + poolA + "\ninstance www {\n primary a\n}\nfallthrough\n}", "", 0},
+		{"repeatable properties", block(`
+ns ns1.example.org. 192.0.2.53
+ns ns2.example.org. 192.0.2.54
+explain 10.0.0.0/8
+explain 192.168.0.0/16
+monitor web {
+	protocol http
+	header X-A 1
+	header X-B 2
+	expect 200
+	expect 204
+}
+pool a {
+	monitor web
+	address 192.0.2.1
+	address 192.0.2.2
+}
+pool b {
+	address 192.0.2.3
+}
+instance www {
+	primary {
+		pool a
+		pool b weight 2
+	}
+	rule cidr 10.0.0.0/8 {
+		primary a
+	}
+	rule cidr 10.1.0.0/16 {
+		primary b
+	}
+}`), "", 0},
+		{"tie on a latency instance", block(poolA + "\ninstance www {\n tie 20%\n policy latency\n primary a\n}"), "", 0},
+		{"failback manual switching automatically", block(poolA + "\ninstance www {\n switch auto\n failback manual\n primary a\n secondary a\n}"), "", 0},
+		{"pinned with failback preemptive", block(poolA + "\ninstance www {\n switch primary\n failback preemptive\n primary a\n}"), "", 0},
 
 		// negative
 		{"no name server", "gtm example.org {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "zone 'example.org.' needs its name servers", 1},
@@ -142,6 +178,34 @@ instance www {
 		{"ns is an instance", block(poolA + "\ninstance ns1 {\n primary a\n}\nns ns1.example.org 192.0.2.53"), "ns 'ns1.example.org.' is also an instance", 9},
 		{"bad soa name", block("soa ns1..example.org hostmaster.example.org"), "SOA name 'ns1..example.org.' of zone 'example.org.' is not a valid domain name", 1},
 		{"default soa name too long", "gtm xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd {\n" + poolA + "\ninstance www {\n primary a\n}\nfallthrough\n}", "SOA name 'hostmaster.xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.' of zone 'xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.' is not a valid domain name", 1},
+		{"tie on a geo instance", block(poolA + "\ninstance www {\n primary a\n tie 20% 10ms\n}"), "tie has no effect: instance 'www.example.org.' uses the geo policy", 8},
+		{"tie before policy geo", block(poolA + "\ninstance www {\n tie 5ms\n policy geo\n primary a\n}"), "tie has no effect", 7},
+		{"failback manual pinned to primary", block(poolA + "\ninstance www {\n switch primary\n primary a\n failback manual\n}"), "failback manual has no effect: instance 'www.example.org.' is pinned to its primary collection ('switch primary')", 9},
+		{"failback manual pinned to secondary", block(poolA + "\ninstance www {\n failback manual\n switch secondary\n primary a\n secondary a\n}"), "is pinned to its secondary collection ('switch secondary')", 7},
+		{"tls-skip-verify on tcp without tls", block("monitor m {\n protocol tcp\n port 443\n tls-skip-verify\n}"), "tls-skip-verify has no effect: monitor 'm' makes no TLS handshake (only https, and tcp with 'tls', do)", 5},
+		{"tls-server-name on tcp without tls", block("monitor m {\n protocol tcp\n tls-server-name www.example.org\n port 443\n}"), "tls-server-name has no effect: monitor 'm' makes no TLS handshake", 4},
+		{"tls-server-name on http", block("monitor m {\n protocol http\n tls-server-name www.example.org\n}"), "option 'tls-server-name' does not apply to a http monitor", 4},
+		{"tls-skip-verify on ping", block("monitor m {\n protocol ping\n tls-skip-verify\n}"), "option 'tls-skip-verify' does not apply to a ping monitor", 4},
+		{"soa twice", block("soa ns1.example.org. hostmaster.example.org.\nsoa ns2.example.org. hostmaster.example.org.\n" + poolA), "'soa' is given twice in the gtm block (first at line 2): give it once", 3},
+		{"geoip twice", block("geoip a.mmdb\ngeoip b.mmdb"), "'geoip' is given twice in the gtm block (first at line 2)", 3},
+		{"fallthrough twice", block("fallthrough\nfallthrough a.example.org"), "'fallthrough' is given twice in the gtm block", 3},
+		{"protocol twice", block("monitor m {\n protocol tcp\n port 80\n protocol http\n}"), "'protocol' is given twice in monitor 'm' (first at line 3)", 5},
+		{"interval twice", block("monitor m {\n protocol ping\n interval 5s\n interval 10s\n}"), "'interval' is given twice in monitor 'm' (first at line 4)", 5},
+		{"tls twice", block("monitor m {\n protocol tcp\n port 443\n tls\n tls\n}"), "'tls' is given twice in monitor 'm'", 6},
+		{"pool method twice", block("pool a {\n address 192.0.2.1\n method weight\n method all\n}"), "'method' is given twice in pool 'a' (first at line 4)", 5},
+		{"pool monitor twice", block("pool a {\n monitor x\n address 192.0.2.1\n monitor y\n}"), "'monitor' is given twice in pool 'a' (first at line 3)", 5},
+		{"max-answers twice", block("pool a {\n address 192.0.2.1\n max-answers 1\n max-answers 2\n}"), "'max-answers' is given twice in pool 'a'", 5},
+		{"ttl twice", block(poolA + "\ninstance www {\n ttl 30\n primary a\n ttl 60\n}"), "'ttl' is given twice in instance 'www' (first at line 7)", 9},
+		{"all-down twice", block(poolA + "\ninstance www {\n primary a\n all-down nodata\n all-down servfail\n}"), "'all-down' is given twice in instance 'www'", 9},
+		{"switch twice", block(poolA + "\ninstance www {\n primary a\n switch auto\n switch primary\n}"), "'switch' is given twice in instance 'www'", 9},
+		{"secondary twice in a rule", block(poolA + "\ninstance www {\n rule default {\n  primary a\n  secondary a\n  secondary a\n }\n}"), "'secondary' is given twice in rule 'default' (first at line 9)", 10},
+		{"collection method twice", block(poolA + "\ninstance www {\n primary a {\n  method weight\n  method all\n }\n}"), "'method' is given twice in the primary collection (first at line 8)", 9},
+		{"one-line pool block", block("pool a { address 192.0.2.1 }"), "'}' on the line of 'pool': write a block across lines, each property and the closing '}' on a line of its own", 2},
+		{"one-line collection block", block(poolA + "\ninstance www {\n primary { pool a weight 2 }\n}"), "'}' on the line of 'primary'", 7},
+		{"property on the line of '{'", block("pool a { address 192.0.2.1\n}"), "'address' follows '{' on the same line: write a block across lines", 2},
+		{"'}' at the end of a property", block("pool a {\n address 192.0.2.1 }\ninstance www {\n primary a\n}"), "'}' on the line of 'address'", 3},
+		{"empty one-line block", block(poolA + "\ninstance www {\n primary a { }\n}"), "'}' on the line of 'primary'", 7},
+		{"'{' after a property without a block", block("pool a {\n address 192.0.2.1 {\n }\n}"), "unexpected '{' after 'address': it opens no block", 3},
 		{"monitor without protocol", block("monitor m {\n interval 5s\n}"), "monitor 'm' needs a protocol", 2},
 		{"timeout not below interval", block("monitor m {\n protocol tcp\n port 80\n interval 2s\n timeout 2s\n}"), "timeout 2s of monitor 'm' must be below its interval 2s", 2},
 		{"bad interval", block("monitor m {\n protocol tcp\n interval soon\n}"), "interval 'soon' is not a duration", 4},
@@ -196,7 +260,7 @@ instance www {
 		{"min-available share", block("pool a {\n address 192.0.2.1\n min-available 150%\n}"), "min-available '150%' is not a share from 1% to 100%", 4},
 		{"collection min-available", block(poolA + "\ninstance www {\n primary a {\n  min-available 3\n }\n}"), "min-available 3 of collection can never be met", 7},
 		{"instance without collection", block(poolA + "\ninstance www {\n ttl 30\n}"), "instance 'www.example.org.' has no access rule", 6},
-		{"second primary", block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "second 'primary' collection", 8},
+		{"second primary", block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "'primary' is given twice in instance 'www' (first at line 7): give it once", 8},
 		{"second default rule", block(poolA + "\ninstance www {\n primary a\n rule default {\n  primary a\n }\n}"), "second 'default' rule", 8},
 		{"unknown rule match", block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (one of default, continent, country, subdivision, cidr)", 7},
 		{"rule without primary", block(poolA + "\ninstance www {\n rule default {\n  secondary a\n }\n}"), "rule 'default' of instance 'www.example.org.' has no primary collection", 7},
@@ -209,7 +273,8 @@ instance www {
 		{"zone needing escapes", "gtm exa\\\"mple.org {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "is not a valid domain name", 1},
 		{"bad domain address", block("pool a {\n address app..example.com\n}"), "is neither an IP address nor a domain name", 3},
 		{"cname at the apex", block("pool n {\n address app.example.com\n}\ninstance @ {\n primary n\n}"), "instance 'example.org.' is a zone apex: it cannot be a CNAME", 5},
-		{"pinned secondary without one", block(poolA + "\ninstance www {\n primary a\n switch secondary\n}"), "pinned to its secondary collection but has none", 6},
+		{"pinned secondary without one", block(poolA + "\ninstance www {\n primary a\n switch secondary\n}"), "rule 'default' of instance 'www.example.org.' has no secondary collection, but the instance is pinned to its secondary ('switch secondary')", 7},
+		{"pinned secondary, one rule without", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n switch secondary\n primary a\n secondary a\n rule country DE AT {\n  primary a\n }\n}\n}", "rule 'country DE AT' of instance 'www.example.org.' has no secondary collection", 11},
 		{"wildcard name", block(poolA + "\ninstance *.www {\n primary a\n}"), "is not a valid domain name", 6},
 		{"geo rule without database", block(poolA + "\ninstance www {\n primary a\n rule country DE {\n  primary a\n }\n}"), "rule 'country' needs a GeoIP database", 8},
 		{"unknown country", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n primary a\n rule country XX {\n  primary a\n }\n}\n}", "unknown country code 'XX'", 9},

@@ -24,6 +24,26 @@ func (p Pos) Errorf(format string, args ...any) error {
 	return fmt.Errorf("%s:%d - Error during parsing: %s", p.File, p.Line, fmt.Sprintf(format, args...))
 }
 
+// Props records where each property of an object was given, so that a rule
+// about a property can name its line and can tell a value given on purpose
+// from a default. A source without lines (the API) records the position it
+// has for every property it was given.
+type Props map[string]Pos
+
+// Has reports whether prop was given.
+func (p Props) Has(prop string) bool {
+	_, ok := p[prop]
+	return ok
+}
+
+// At is where prop was given, or def when it was not.
+func (p Props) At(prop string, def Pos) Pos {
+	if pos, ok := p[prop]; ok {
+		return pos
+	}
+	return def
+}
+
 // Type is the record type a pool serves.
 type Type uint8
 
@@ -226,6 +246,7 @@ type Instance struct {
 	AllDown     AllDown
 	Fallbacks   []*Address // with AllDown == Fallback
 	DegradedTTL uint32     // TTL while degraded; 0: min(TTL, DefaultDegradedTTL)
+	Props       Props      // where each property was given
 }
 
 // Failback is how an instance returns to its primary collection.

@@ -38,8 +38,13 @@ func (m *Monitor) ScheduleID() string { return fingerprint(m, map[string]bool{"N
 
 var ownPkg = reflect.TypeFor[Config]().PkgPath()
 
+var (
+	posType   = reflect.TypeFor[Pos]()
+	propsType = reflect.TypeFor[Props]()
+)
+
 // skipped are bookkeeping fields that never say what the configuration does.
-var skipped = map[string]bool{"Pos": true, "GeoIPPos": true, "Used": true, "Warnings": true}
+var skipped = map[string]bool{"Used": true, "Warnings": true}
 
 func fingerprint(v any, skip map[string]bool) string { return hex.EncodeToString(digest(v, skip)) }
 
@@ -71,7 +76,7 @@ func writeValue(h hash.Hash, v reflect.Value, skip map[string]bool) {
 		t := v.Type()
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if skipped[f.Name] || skip[f.Name] || !f.IsExported() {
+			if skipped[f.Name] || skip[f.Name] || !f.IsExported() || f.Type == posType || f.Type == propsType {
 				continue
 			}
 			writeString(h, f.Name)

@@ -63,7 +63,8 @@ type Monitor struct {
 	Count   int // echo requests per probe
 	MaxLoss int // percent of lost replies still counted as a pass
 
-	Used bool // some pool or address refers to it (set by Validate)
+	Used  bool  // some pool or address refers to it (set by Validate)
+	Props Props // where each option was given
 }
 
 // Monitor defaults, in one place.
@@ -90,6 +91,7 @@ func NewMonitor(pos Pos, name string) *Monitor {
 		Rise: DefaultRise, Fall: DefaultFall,
 		Method: "GET", Path: "/",
 		Count: DefaultCount,
+		Props: Props{},
 	}
 }
 
@@ -150,6 +152,14 @@ func (m *Monitor) validate() error {
 		if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {
 			return m.Errorf("expected status %s of %s is not a range within 100-599", r, what)
 		}
+	}
+	// Without a handshake the TLS options would be silently ignored.
+	if tls := m.Protocol == ProtoHTTPS || m.Protocol == ProtoTCP && m.TLS; !tls && (m.SkipVerify || m.ServerName != "") {
+		opt := "tls-server-name"
+		if m.SkipVerify {
+			opt = "tls-skip-verify"
+		}
+		return m.Props.At(opt, m.Pos).Errorf("%s has no effect: %s makes no TLS handshake (only https, and tcp with 'tls', do)", opt, what)
 	}
 	return nil
 }

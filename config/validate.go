@@ -186,15 +186,6 @@ func (a *Address) check() error {
 	return nil
 }
 
-func hasSecondary(in *Instance) bool {
-	for _, r := range in.Rules {
-		if r.Secondary != nil {
-			return true
-		}
-	}
-	return false
-}
-
 func (c *Config) isApex(name string) bool {
 	for _, z := range c.Zones {
 		if z == name {
@@ -277,14 +268,27 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 	if in.AllDown == Fallback && len(in.Fallbacks) == 0 {
 		return in.Errorf("instance '%s': 'fallback' needs at least one address", in.Name)
 	}
-	if in.Switch == SwitchSecondary && !hasSecondary(in) {
-		return in.Errorf("instance '%s' is pinned to its secondary collection but has none", in.Name)
+	if in.Switch == SwitchSecondary {
+		// Pinned, a rule without a secondary would answer its all-down
+		// behaviour forever, however healthy its primary.
+		for _, r := range in.Rules {
+			if r.Secondary == nil {
+				return r.Errorf("rule '%s' of instance '%s' has no secondary collection, but the instance is pinned to its secondary ('switch secondary')", r.Name(), in.Name)
+			}
+		}
 	}
 	if typ == TypeCNAME && c.isApex(in.Name) {
 		return in.Errorf("instance '%s' is a zone apex: it cannot be a CNAME, which may not sit beside the zone's SOA and NS", in.Name)
 	}
 	if in.Switch > SwitchSecondary || in.AllDown > Fallback || in.Failback > Manual || in.Policy > PolicyLatency {
 		return in.Errorf("instance '%s' has an unknown switch, all-down, failback or policy value", in.Name)
+	}
+	if in.Props.Has("tie") && in.Policy != PolicyLatency {
+		return in.Props.At("tie", in.Pos).Errorf("tie has no effect: instance '%s' uses the %s policy, and only the latency policy compares pools' latencies", in.Name, in.Policy)
+	}
+	if in.Failback == Manual && in.Switch != SwitchAuto {
+		// Failback is a rule of automatic switching; a pinned instance never switches.
+		return in.Props.At("failback", in.Pos).Errorf("failback manual has no effect: instance '%s' is pinned to its %s collection ('switch %s')", in.Name, in.Switch, in.Switch)
 	}
 	for _, a := range in.Fallbacks {
 		if err := a.check(); err != nil {

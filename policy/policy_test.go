@@ -247,3 +247,139 @@ func TestFastest(t *testing.T) {
 		t.Errorf("nothing measured: %q, want every available pool", got)
 	}
 }
+
+// drawShares walks every order in which k distinct indices can be drawn, each
+// draw in proportion to weight among those not yet drawn, and returns the
+// exact probability that each index is drawn first and that it is drawn at
+// all.
+func drawShares(weights []int, k int) (first, drawn []float64) {
+	first, drawn = make([]float64, len(weights)), make([]float64, len(weights))
+	taken := make([]bool, len(weights))
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	var walk func(depth, left int, p float64)
+	walk = func(depth, left int, p float64) {
+		if depth == k {
+			return
+		}
+		for i, w := range weights {
+			if taken[i] {
+				continue
+			}
+			q := p * float64(w) / float64(left)
+			if depth == 0 {
+				first[i] += q
+			}
+			drawn[i] += q
+			taken[i] = true
+			walk(depth+1, left-w, q)
+			taken[i] = false
+		}
+	}
+	walk(0, total, 1)
+	return first, drawn
+}
+
+// within reports whether an observed share of n trials lies within five
+// standard errors of the exact probability p, a band a correct draw leaves
+// about once in two million checks.
+func within(got, p float64, n int) (bool, float64) {
+	tol := 5 * math.Sqrt(p*(1-p)/float64(n))
+	return math.Abs(got-p) <= tol, tol
+}
+
+// TestWeightedDrawShares checks the documented semantics of method weight with
+// max-answers above 1: the first address follows the weights exactly, each
+// further one is drawn in proportion to weight among those not yet drawn. So
+// with weights 98/1/1 and max-answers 2 the light addresses are in about half
+// of all answers, not 1%.
+func TestWeightedDrawShares(t *testing.T) {
+	const n = 200000
+	for _, tc := range []struct {
+		weights []int
+		max     int
+	}{
+		{[]int{98, 1, 1}, 2},
+		{[]int{1, 2, 3, 4}, 2},
+		{[]int{50, 20, 15, 10, 4, 1}, 3},
+		{[]int{7, 3}, 1},
+		{[]int{5, 1, 1}, 3}, // every address in every answer
+	} {
+		p := NewPool(pool("a", config.MethodWeight, tc.max, tc.weights...), all)
+		first, drawn := drawShares(tc.weights, tc.max)
+		firstN, drawnN := make([]int, len(tc.weights)), make([]int, len(tc.weights))
+		r := seeded()
+		var buf [16]*Addr
+		for range n {
+			got := p.Pick(buf[:0], r)
+			if len(got) != tc.max {
+				t.Fatalf("weights %v max-answers %d: %d addresses, want %d", tc.weights, tc.max, len(got), tc.max)
+			}
+			for j, a := range got {
+				i := int(a.IP.As4()[3]) - 1
+				if j == 0 {
+					firstN[i]++
+				}
+				drawnN[i]++
+			}
+		}
+		for i := range tc.weights {
+			for _, c := range []struct {
+				what  string
+				count int
+				exact float64
+			}{{"first", firstN[i], first[i]}, {"in the answer", drawnN[i], drawn[i]}} {
+				got := float64(c.count) / n
+				if ok, tol := within(got, c.exact, n); !ok {
+					t.Errorf("weights %v max-answers %d: address %d (weight %d) %s %.5f of the time, want %.5f ± %.5f",
+						tc.weights, tc.max, i+1, tc.weights[i], c.what, got, c.exact, tol)
+				}
+			}
+		}
+		t.Logf("weights %v max-answers %d: first %.4f (measured %v), in the answer %.4f (measured %v) of %d draws",
+			tc.weights, tc.max, first, firstN, drawn, drawnN, n)
+	}
+}
+
+// TestCollectionWeightDraw checks that method weight between pools draws one
+// pool by pool weight (not several, as within a pool), which then answers by
+// its own method: an address is in the answer with its pool's share times its
+// share within the pool.
+func TestCollectionWeightDraw(t *testing.T) {
+	const n = 200000
+	weights := map[string][]int{"a": {98, 1, 1}, "b": {3, 2, 1}}
+	pools := map[string]*Pool{
+		"a": NewPool(pool("a", config.MethodWeight, 2, weights["a"]...), all),
+		"b": NewPool(pool("b", config.MethodWeight, 2, weights["b"]...), all),
+	}
+	members := []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 3}}
+	c := NewCollection(&config.Collection{Method: config.MethodWeight, MinAvailable: config.DefaultThreshold,
+		Members: members}, pools, false)
+	exact := map[string]float64{}
+	for _, m := range members {
+		_, drawn := drawShares(weights[m.Pool], 2)
+		for i, d := range drawn {
+			exact[pools[m.Pool].Avail[i].IP.String()] = d * float64(m.Weight) / 4
+		}
+	}
+	counts := map[string]int{}
+	r := seeded()
+	var buf [16]*Addr
+	for range n {
+		got := c.Pick(buf[:0], r)
+		if len(got) != 2 || got[0].Pool != got[1].Pool {
+			t.Fatalf("weight between pools answered %d addresses from pools %v: want 2 from one pool", len(got), got)
+		}
+		for _, a := range got {
+			counts[a.IP.String()]++
+		}
+	}
+	for ip, p := range exact {
+		got := float64(counts[ip]) / n
+		if ok, tol := within(got, p, n); !ok {
+			t.Errorf("%s in the answer %.5f of the time, want %.5f ± %.5f", ip, got, p, tol)
+		}
+	}
+}

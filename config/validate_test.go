@@ -1,0 +1,89 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// TestValidateNoEffect checks the rules against properties that would have no
+// effect on configuration built without the parser, as the control API will
+// build it: positions come from Props, and the messages are the Corefile's.
+func TestValidateNoEffect(t *testing.T) {
+	at := func(line int) Pos { return Pos{File: "api", Line: line} }
+	build := func(edit func(*Config)) *Config {
+		c := &Config{
+			Zones: []string{"example.org."},
+			Pools: []*Pool{{Pos: at(1), Name: "a", MinAvailable: DefaultThreshold,
+				Addresses: []*Address{{Pos: at(2), IP: netip.MustParseAddr("192.0.2.1"), Weight: 1}}}},
+			Instances: []*Instance{{Pos: at(3), Name: "www.example.org.", TTL: 30, Props: Props{},
+				Rules: []*Rule{{Pos: at(4), Match: MatchDefault,
+					Primary: &Collection{Pos: at(4), MinAvailable: DefaultThreshold, Members: []Member{{Pos: at(4), Pool: "a", Weight: 1}}}}}}},
+		}
+		edit(c)
+		return c
+	}
+	second := func() *Collection {
+		return &Collection{Pos: at(5), MinAvailable: DefaultThreshold, Members: []Member{{Pos: at(5), Pool: "a", Weight: 1}}}
+	}
+	tests := []struct {
+		name string
+		edit func(*Config)
+		err  string // substring; "" when valid
+	}{
+		// positive
+		{"tie on latency", func(c *Config) {
+			in := c.Instances[0]
+			in.Policy, in.Props["tie"] = PolicyLatency, at(9)
+		}, ""},
+		{"tie values without the property given", func(c *Config) { c.Instances[0].TiePercent = 10 }, ""},
+		{"manual failback, automatic switch", func(c *Config) {
+			in := c.Instances[0]
+			in.Failback, in.Rules[0].Secondary = Manual, second()
+		}, ""},
+		{"tls options on https", func(c *Config) {
+			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoHTTPS, Interval: DefaultInterval, Timeout: DefaultTimeout,
+				Rise: 1, Fall: 1, Count: 1, SkipVerify: true, ServerName: "x.example.org"}}
+		}, ""},
+		{"tls options on tcp with tls", func(c *Config) {
+			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoTCP, Port: 443, TLS: true, Interval: DefaultInterval,
+				Timeout: DefaultTimeout, Rise: 1, Fall: 1, Count: 1, SkipVerify: true}}
+		}, ""},
+
+		// negative
+		{"tie on geo", func(c *Config) { c.Instances[0].Props["tie"] = at(9) }, "api:9 - Error during parsing: tie has no effect: instance 'www.example.org.' uses the geo policy"},
+		{"manual failback, pinned", func(c *Config) {
+			in := c.Instances[0]
+			in.Failback, in.Switch, in.Props["failback"] = Manual, SwitchPrimary, at(8)
+		}, "api:8 - Error during parsing: failback manual has no effect: instance 'www.example.org.' is pinned to its primary collection"},
+		{"manual failback, pinned, no position", func(c *Config) {
+			in := c.Instances[0]
+			in.Failback, in.Switch, in.Props = Manual, SwitchPrimary, nil
+		}, "api:3 - Error during parsing: failback manual has no effect"},
+		{"pinned secondary, rule without", func(c *Config) {
+			in := c.Instances[0]
+			in.Switch = SwitchSecondary
+		}, "api:4 - Error during parsing: rule 'default' of instance 'www.example.org.' has no secondary collection"},
+		{"tls option on tcp without tls", func(c *Config) {
+			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoTCP, Port: 443, Interval: DefaultInterval,
+				Timeout: DefaultTimeout, Rise: 1, Fall: 1, Count: 1, ServerName: "x.example.org", Props: Props{"tls-server-name": at(10)}}}
+		}, "api:10 - Error during parsing: tls-server-name has no effect: monitor 'm' makes no TLS handshake"},
+		{"tls option on http", func(c *Config) {
+			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoHTTP, Interval: DefaultInterval,
+				Timeout: DefaultTimeout, Rise: 1, Fall: 1, Count: 1, SkipVerify: true}}
+		}, "api:7 - Error during parsing: tls-skip-verify has no effect: monitor 'm' makes no TLS handshake"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := build(tc.edit).Validate()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.err != "" && err == nil:
+				t.Fatalf("expected error containing %q, got none", tc.err)
+			case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+				t.Fatalf("error %q does not contain %q", err, tc.err)
+			}
+		})
+	}
+}
