@@ -264,23 +264,8 @@ func waitProbes(t *testing.T, monitor, pool string, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		mfs, err := prometheus.DefaultGatherer.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != "coredns_gtm_probes_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				l := map[string]string{}
-				for _, lp := range m.GetLabel() {
-					l[lp.GetName()] = lp.GetValue()
-				}
-				if l["monitor"] == monitor && l["pool"] == pool && l["result"] == "success" && m.GetCounter().GetValue() >= n {
-					return
-				}
-			}
+		if probes(t, monitor, pool) >= n {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
