@@ -179,6 +179,7 @@ func (m *monitoring) result(t *health.Target, r health.Result) {
 		pm.fail.Inc()
 	}
 	pm.duration.Observe(r.RTT.Seconds())
+	probeLag.WithLabelValues(t.Monitor.Name).Observe(r.Lag.Seconds())
 
 	m.mu.Lock()
 	old, now, changed := m.trackers[t.Key].Observe(r.OK)

@@ -17,6 +17,9 @@ type Result struct {
 	Err   error         // why it failed: "http: status 503", "timeout after 2s", ...
 	RTT   time.Duration // whole probe, or ping's average round trip
 	Start time.Time
+	// Lag is how late the probe started: its start minus the time it was
+	// due (set by the Scheduler).
+	Lag time.Duration
 
 	// Phases, where the protocol has them (zero otherwise).
 	Connect   time.Duration
