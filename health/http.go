@@ -65,7 +65,7 @@ func NewHTTP(m *config.Monitor, domain string) *HTTP {
 		Proxy:             nil,
 		// net/http finishes a dial in the background after the request's
 		// context ends; these bound that dial and handshake too.
-		DialContext:            (&net.Dialer{Timeout: m.Timeout, KeepAlive: -1}).DialContext,
+		DialContext:            dialer(&net.Dialer{Timeout: m.Timeout, KeepAlive: -1}),
 		TLSHandshakeTimeout:    m.Timeout,
 		ResponseHeaderTimeout:  m.Timeout,
 		MaxResponseHeaderBytes: MaxHeader,
@@ -73,6 +73,21 @@ func NewHTTP(m *config.Monitor, domain string) *HTTP {
 	h.transport = tr
 	h.client = &http.Client{Transport: tr, CheckRedirect: checkRedirect(m.MaxRedirects, m.RedirectHosts)}
 	return h
+}
+
+// dialer connects a name to the address the probe chose for it, or looks it
+// up through the probe's resolver: never through the system's.
+func dialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if addr, err = dialAddr(ctx, host, port); err != nil {
+			return nil, err
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 }
 
 // checkRedirect follows at most limit redirects (none: the redirect's own

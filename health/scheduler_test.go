@@ -88,7 +88,7 @@ func fakeTargets(n int, interval time.Duration, p Prober) []*Target {
 	m.Interval, m.Timeout = interval, interval/2
 	var ts []*Target
 	for i := range n {
-		h := string(rune('A'+i%26)) + string(rune('a'+i/26))
+		h := fmt.Sprintf("192.0.2.%d", i) // never dialled: the fake prober answers
 		ts = append(ts, &Target{Key: Key{Pool: "p", Address: h}, Host: h, Monitor: m, Prober: p})
 	}
 	return ts
