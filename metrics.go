@@ -20,6 +20,11 @@ var (
 		Help:    "Histogram of the time health-check probes take, by monitor and pool.",
 		Buckets: plugin.TimeBuckets,
 	}, []string{"monitor", "pool"})
+	probeLag = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probe_lag_seconds",
+		Help:    "Histogram of how late health-check probes start after they fall due, by monitor.",
+		Buckets: plugin.TimeBuckets,
+	}, []string{"monitor"})
 	probePanics = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probe_panics_total",
 		Help: "Counter of probes that panicked (recovered and counted as failures), by monitor.",
@@ -101,6 +106,7 @@ func (e *engine) publish() {
 				add(probesTotal, m, p.Name, "failure")
 				add(probeDuration, m, p.Name)
 				add(probePanics, m)
+				add(probeLag, m)
 			}
 		}
 	}

@@ -233,6 +233,12 @@ func (pm *probeMetrics) Observe(r health.Result) {
 	pm.duration.Observe(r.RTT.Seconds())
 }
 
+// probed observes how late a probe started, once per probe however many
+// pools share its check.
+func probed(c *health.Check, r health.Result) {
+	probeLag.WithLabelValues(c.Monitor().Name).Observe(r.Lag.Seconds())
+}
+
 // verdict records an address's change of health, once for the process
 // however many pools and server blocks share the check.
 func verdict(_ *health.Check, keys []health.Key, old, now health.Status, r health.Result) {

@@ -1,6 +1,7 @@
 package gtm
 
 import (
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gtm-project/gtm/config"
+	"github.com/miekg/dns"
 )
 
 // monitorOptions lists, for each option that applies to some protocols only,
@@ -23,6 +25,7 @@ var monitorOptions = map[string][]config.Protocol{
 	"body-regexp":      {config.ProtoHTTP, config.ProtoHTTPS},
 	"header":           {config.ProtoHTTP, config.ProtoHTTPS},
 	"follow-redirects": {config.ProtoHTTP, config.ProtoHTTPS},
+	"redirect-hosts":   {config.ProtoHTTP, config.ProtoHTTPS},
 	"tls-skip-verify":  {config.ProtoTCP, config.ProtoHTTPS},
 	"tls-server-name":  {config.ProtoTCP, config.ProtoHTTPS},
 	"count":            {config.ProtoPing},
@@ -97,17 +100,42 @@ func (p *parser) monitor() (*config.Monitor, error) {
 				return p.c.Errf("max-loss '%s' is not a share like 20%%", s)
 			}
 			m.MaxLoss = n
-		case "tls", "tls-skip-verify", "follow-redirects":
+		case "tls", "tls-skip-verify":
 			if _, err := p.args(prop, 0, 0, ""); err != nil {
 				return err
 			}
-			switch prop {
-			case "tls":
+			if prop == "tls" {
 				m.TLS = true
-			case "tls-skip-verify":
+			} else {
 				m.SkipVerify = true
-			default:
-				m.FollowRedirects = true
+			}
+		case "follow-redirects":
+			args, err := p.args(prop, 0, 1, "[COUNT]")
+			if err != nil {
+				return err
+			}
+			m.MaxRedirects = config.DefaultRedirects
+			if len(args) == 1 {
+				n, err := strconv.Atoi(args[0])
+				if err != nil || n < 1 || n > config.MaxRedirects {
+					return p.c.Errf("follow-redirects '%s' is not a count from 1 to %d", args[0], config.MaxRedirects)
+				}
+				m.MaxRedirects = n
+			}
+		case "redirect-hosts":
+			args, err := p.args(prop, 1, 32, "NAME...")
+			if err != nil {
+				return err
+			}
+			for _, a := range args {
+				if ip, err := netip.ParseAddr(a); err == nil {
+					m.RedirectHosts = append(m.RedirectHosts, ip.String())
+					continue
+				}
+				if _, ok := dns.IsDomainName(a); !ok || strings.ContainsAny(a, ":/") {
+					return p.c.Errf("redirect host '%s' is not a host name or address (no port, scheme or path)", a)
+				}
+				m.RedirectHosts = append(m.RedirectHosts, strings.ToLower(strings.TrimSuffix(a, ".")))
 			}
 		case "method":
 			s, err := p.arg(prop, "GET|HEAD|POST|...")
@@ -169,6 +197,9 @@ func (p *parser) monitor() (*config.Monitor, error) {
 			args, err := p.args(prop, 2, 2, "NAME VALUE")
 			if err != nil {
 				return err
+			}
+			if strings.EqualFold(args[0], "Host") {
+				return p.c.Errf("'header %s' is not allowed: set the Host header with 'host %s'", args[0], args[1])
 			}
 			m.Headers = append(m.Headers, [2]string{args[0], args[1]})
 		default:

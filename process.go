@@ -30,7 +30,8 @@ var proc = struct {
 
 // The hooks refer back to proc (events), so they are set after it.
 func init() {
-	proc.health.Observe, proc.health.OnVerdict, proc.health.OnPanic = newProbeMetrics, verdict, panicked
+	h := proc.health
+	h.Observe, h.OnProbe, h.OnVerdict, h.OnPanic = newProbeMetrics, probed, verdict, panicked
 }
 
 func running(e *engine) bool {

@@ -103,7 +103,8 @@ monitor web {
 	header X-Check gtm
 	tls-skip-verify
 	tls-server-name www.example.org
-	follow-redirects
+	follow-redirects 3
+	redirect-hosts www.example.net 192.0.2.80
 }
 monitor icmp {
 	protocol ping
@@ -217,6 +218,11 @@ instance www {
 		{"option of another protocol", block("monitor m {\n protocol tcp\n port 80\n path /x\n}"), "option 'path' does not apply to a tcp monitor", 5},
 		{"bad expect", block("monitor m {\n protocol http\n expect 299-200\n}"), "expected status '299-200' is not a code or a range", 4},
 		{"bad regexp", block("monitor m {\n protocol http\n body-regexp (\n}"), "body-regexp '(' does not compile", 4},
+		{"host as a header", block("monitor m {\n protocol http\n header host www.example.org\n}"), "'header host' is not allowed: set the Host header with 'host www.example.org'", 4},
+		{"follow-redirects count", block("monitor m {\n protocol http\n follow-redirects 50\n}"), "follow-redirects '50' is not a count from 1 to 20", 4},
+		{"redirect-hosts with a port", block("monitor m {\n protocol http\n follow-redirects\n redirect-hosts a.example:80\n}"), "redirect host 'a.example:80' is not a host name or address", 5},
+		{"redirect-hosts without following", block("monitor m {\n protocol http\n redirect-hosts a.example\n}"), "monitor 'm' has redirect-hosts but does not follow redirects", 2},
+		{"redirect-hosts for tcp", block("monitor m {\n protocol tcp\n port 80\n redirect-hosts a.example\n}"), "option 'redirect-hosts' does not apply to a tcp monitor", 5},
 		{"bad max-loss", block("monitor m {\n protocol ping\n max-loss 20\n}"), "max-loss '20' is not a share like 20%", 4},
 		{"unknown monitor", block("pool a {\n monitor nope\n address 192.0.2.1\n}"), "unknown monitor 'nope'", 2},
 		{"unknown address monitor", block("pool a {\n address 192.0.2.1 monitor nope\n}"), "unknown monitor 'nope'", 3},

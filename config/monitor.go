@@ -48,16 +48,20 @@ type Monitor struct {
 	TLS bool // complete a TLS handshake after connecting
 
 	// http and https (and tcp with TLS for the TLS options)
-	Method          string
-	Host            string // Host header; default the address (or its domain)
-	Path            string
-	Expect          []StatusRange
-	BodyMatch       string         // substring the body must contain
-	BodyRegexp      *regexp.Regexp // or a regexp it must match
-	Headers         [][2]string
-	SkipVerify      bool   // accept any certificate
-	ServerName      string // SNI and the name verified; default Host
-	FollowRedirects bool
+	Method     string
+	Host       string // Host header; default the address (or its domain)
+	Path       string
+	Expect     []StatusRange
+	BodyMatch  string         // substring the body must contain
+	BodyRegexp *regexp.Regexp // or a regexp it must match
+	Headers    [][2]string
+	SkipVerify bool   // accept any certificate
+	ServerName string // SNI and the name verified; default Host
+	// MaxRedirects is how many redirects a probe follows (0: none, the
+	// redirect's own status is judged), only to the same host or to one of
+	// RedirectHosts.
+	MaxRedirects  int
+	RedirectHosts []string
 
 	// ping
 	Count   int // echo requests per probe
@@ -78,6 +82,9 @@ const (
 	MaxInterval     = time.Hour
 	MaxRiseFall     = 100
 	MaxPingCount    = 100
+	// DefaultRedirects is what "follow-redirects" without a count follows.
+	DefaultRedirects = 5
+	MaxRedirects     = 20
 )
 
 // DefaultExpect is what an HTTP(S) check accepts unless told otherwise.
@@ -147,6 +154,10 @@ func (m *Monitor) validate() error {
 		return m.Errorf("count %d of %s is out of range (1 to %d)", m.Count, what, MaxPingCount)
 	case m.MaxLoss < 0 || m.MaxLoss > 99:
 		return m.Errorf("max-loss %d%% of %s is out of range (0%% to 99%%)", m.MaxLoss, what)
+	case m.MaxRedirects < 0 || m.MaxRedirects > MaxRedirects:
+		return m.Errorf("follow-redirects %d of %s is out of range (1 to %d)", m.MaxRedirects, what, MaxRedirects)
+	case len(m.RedirectHosts) > 0 && m.MaxRedirects == 0:
+		return m.Errorf("%s has redirect-hosts but does not follow redirects: add follow-redirects", what)
 	}
 	for _, r := range m.Expect {
 		if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {

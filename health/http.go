@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +21,10 @@ import (
 
 // MaxBody is how much of a response body a check reads for matching.
 const MaxBody = 64 << 10
+
+// MaxHeader bounds a response's status line and headers: a check fails on
+// more, rather than reading whatever a broken or hostile server sends.
+const MaxHeader = 64 << 10
 
 // HTTP checks an HTTP or HTTPS endpoint: status code in the expected ranges,
 // and optionally a body match.
@@ -59,16 +65,48 @@ func NewHTTP(m *config.Monitor, domain string) *HTTP {
 		Proxy:             nil,
 		// net/http finishes a dial in the background after the request's
 		// context ends; these bound that dial and handshake too.
-		DialContext:           (&net.Dialer{Timeout: m.Timeout, KeepAlive: -1}).DialContext,
-		TLSHandshakeTimeout:   m.Timeout,
-		ResponseHeaderTimeout: m.Timeout,
+		DialContext:            dialer(&net.Dialer{Timeout: m.Timeout, KeepAlive: -1}),
+		TLSHandshakeTimeout:    m.Timeout,
+		ResponseHeaderTimeout:  m.Timeout,
+		MaxResponseHeaderBytes: MaxHeader,
 	}
 	h.transport = tr
-	h.client = &http.Client{Transport: tr}
-	if !m.FollowRedirects {
-		h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
+	h.client = &http.Client{Transport: tr, CheckRedirect: checkRedirect(m.MaxRedirects, m.RedirectHosts)}
 	return h
+}
+
+// dialer connects a name to the address the probe chose for it, or looks it
+// up through the probe's resolver: never through the system's.
+func dialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if addr, err = dialAddr(ctx, host, port); err != nil {
+			return nil, err
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// checkRedirect follows at most limit redirects (none: the redirect's own
+// status is judged), each to the first request's host or one of hosts.
+func checkRedirect(limit int, hosts []string) func(*http.Request, []*http.Request) error {
+	if limit == 0 {
+		return func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > limit {
+			return fmt.Errorf("stopped after %d redirects", limit)
+		}
+		to := strings.ToLower(strings.TrimSuffix(req.URL.Hostname(), "."))
+		from := strings.ToLower(strings.TrimSuffix(via[0].URL.Hostname(), "."))
+		if to != from && !slices.Contains(hosts, to) {
+			return fmt.Errorf("redirect to another host, %s, not in redirect-hosts", req.URL.Host)
+		}
+		return nil
+	}
 }
 
 // Probe implements Prober.

@@ -64,7 +64,7 @@ func (c *Check) Host() string { return c.target.Host }
 func (c *Check) Monitor() *config.Monitor { return c.target.Monitor }
 
 // Manager is the process's health service: it owns every check, its
-// schedule, its hysteresis and its verdict. Owners acquire checks for their
+// schedule (one scheduler for the process), its hysteresis and its verdict. Owners acquire checks for their
 // specs and release them when they stop; a check is probed while any owner
 // uses it. A new check whose probe matches a running one (only interval,
 // rise or fall differ) starts from that one's verdict, so a reload that
@@ -73,6 +73,8 @@ type Manager struct {
 	// Observe returns the observer for one (monitor, pool) label set; it is
 	// called once per label set, not per result. Optional.
 	Observe func(monitor, pool string) Observer
+	// OnProbe is told of every result, once per check. Optional.
+	OnProbe func(c *Check, r Result)
 	// OnVerdict is told of every verdict change but the first healthy one
 	// (the expected start), with the keys its owners know the check by.
 	OnVerdict func(c *Check, keys []Key, old, now Status, r Result)
@@ -96,7 +98,7 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 		m.checks, m.byTarget = make(map[string]*Check), make(map[*Target]*Check)
 	}
 	checks = make(map[Key]*Check, len(specs))
-	created := false
+	var added []*Target
 	for _, s := range specs {
 		probeID := s.Host + "\x00" + s.Domain + "\x00" + s.Monitor.ProbeID()
 		id := probeID + "\x00" + s.Monitor.ScheduleID()
@@ -114,7 +116,7 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 			c.rec.Store(&rec)
 			m.checks[id] = c
 			m.byTarget[c.target] = c
-			created = true
+			added = append(added, c.target)
 		}
 		c.owners[o]++
 		c.keys[s.Key]++
@@ -126,8 +128,8 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 		}
 		checks[s.Key] = c
 	}
-	if created {
-		m.restart()
+	if len(added) > 0 {
+		m.schedule(added, nil)
 	}
 	return checks, carried
 }
@@ -147,7 +149,7 @@ func (m *Manager) sameProbe(probeID string) *Check {
 func (m *Manager) Release(o Owner, specs []Spec) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	dropped := false
+	var dropped []*Target
 	for _, s := range specs {
 		probeID := s.Host + "\x00" + s.Domain + "\x00" + s.Monitor.ProbeID()
 		c := m.checks[probeID+"\x00"+s.Monitor.ScheduleID()]
@@ -169,11 +171,11 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 		if len(c.owners) == 0 {
 			delete(m.checks, c.id)
 			delete(m.byTarget, c.target)
-			dropped = true
+			dropped = append(dropped, c.target)
 		}
 	}
-	if dropped {
-		m.restart()
+	if len(dropped) > 0 {
+		m.schedule(nil, dropped)
 	}
 }
 
@@ -184,38 +186,43 @@ func (m *Manager) Len() int {
 	return len(m.checks)
 }
 
-// restart replaces the scheduler with one for the current checks; the old
-// one stops in the background (its results are ignored from now on). A
-// check's verdict and hysteresis live here, not in the scheduler, so a
-// restart only re-staggers the next probes. Called with m.mu held.
-func (m *Manager) restart() {
-	if old := m.sched; old != nil {
-		m.stopping.Add(1)
-		go func() {
-			defer m.stopping.Done()
-			old.Stop()
-		}()
-		m.sched = nil
-	}
+// schedule brings the scheduler in line with the checks: new ones start
+// (after a short jittered delay), dropped ones stop, the others keep their
+// schedule. The last check gone, the scheduler stops in the background (a
+// probe in flight is cancelled; Wait waits for it). Called with m.mu held.
+func (m *Manager) schedule(added, dropped []*Target) {
 	if len(m.checks) == 0 {
+		if old := m.sched; old != nil {
+			m.sched = nil
+			m.stopping.Add(1)
+			go func() {
+				defer m.stopping.Done()
+				old.Stop()
+			}()
+		}
 		return
 	}
-	targets := make([]*Target, 0, len(m.checks))
-	for _, c := range m.checks {
-		targets = append(targets, c.target)
-	}
-	s := &Scheduler{}
-	s.OnResult = func(t *Target, r Result) { m.result(s, t, r) }
-	s.OnPanic = func(t *Target, p any) {
-		m.mu.Lock()
-		c := m.byTarget[t]
-		m.mu.Unlock()
-		if c != nil && m.OnPanic != nil {
-			m.OnPanic(c, p)
+	if m.sched == nil {
+		s := &Scheduler{}
+		s.OnResult = func(t *Target, r Result) { m.result(s, t, r) }
+		s.OnPanic = func(t *Target, p any) {
+			m.mu.Lock()
+			c := m.byTarget[t]
+			m.mu.Unlock()
+			if c != nil && m.OnPanic != nil {
+				m.OnPanic(c, p)
+			}
 		}
+		targets := make([]*Target, 0, len(m.checks))
+		for _, c := range m.checks {
+			targets = append(targets, c.target)
+		}
+		m.sched = s
+		s.Start(targets)
+		return
 	}
-	m.sched = s
-	s.Start(targets)
+	m.sched.Remove(dropped...)
+	m.sched.Add(added...)
 }
 
 // Wait blocks until no scheduler runs: every owner has released its checks
@@ -229,7 +236,7 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 	c := m.byTarget[t]
 	if c == nil || m.sched != s {
 		m.mu.Unlock()
-		return // a stopped scheduler's late result
+		return // a dropped check's, or a stopped scheduler's, late result
 	}
 	old, now, changed := c.tracker.Observe(r.OK)
 	rec := *c.rec.Load()
@@ -262,6 +269,9 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 	}
 	m.mu.Unlock()
 
+	if m.OnProbe != nil {
+		m.OnProbe(c, r)
+	}
 	for _, o := range obs {
 		o.Observe(r)
 	}

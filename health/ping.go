@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -71,19 +72,18 @@ func (p *Ping) Probe(ctx context.Context, host string) Result {
 
 func (p *Ping) run(ctx context.Context, host string, deadline time.Time, privileged bool) (*probing.Statistics, error) {
 	// Resolve under the probe's deadline: pro-bing's own resolution has none.
-	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	addr, err := dialAddr(ctx, host, "0")
 	if err != nil {
 		return nil, err
 	}
-	if len(ips) == 0 {
-		return nil, fmt.Errorf("%s has no address", host)
-	}
+	ap := netip.MustParseAddrPort(addr)
+	ip := &net.IPAddr{IP: ap.Addr().AsSlice(), Zone: ap.Addr().Zone()}
 	left := time.Until(deadline)
 	if left <= 0 {
 		return nil, context.DeadlineExceeded
 	}
 	pinger := probing.New("")
-	pinger.SetIPAddr(&ips[0])
+	pinger.SetIPAddr(ip)
 	pinger.SetPrivileged(privileged)
 	pinger.Count = p.Count
 	pinger.Interval = 50 * time.Millisecond

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gtm-project/gtm/config"
@@ -17,6 +20,9 @@ type Result struct {
 	Err   error         // why it failed: "http: status 503", "timeout after 2s", ...
 	RTT   time.Duration // whole probe, or ping's average round trip
 	Start time.Time
+	// Lag is how late the probe started: its start minus the time it was
+	// due (set by the Scheduler).
+	Lag time.Duration
 
 	// Phases, where the protocol has them (zero otherwise).
 	Connect   time.Duration
@@ -48,14 +54,28 @@ type Target struct {
 	Host    string // what to connect to: an IP address or a domain name
 	Monitor *config.Monitor
 	Prober  Prober
+	// Resolver looks Host up when it is a name; nil means DefaultResolver.
+	Resolver *Resolver
 }
 
-// Run probes the target once, bounded by its monitor's timeout.
+// MaxAddrs bounds the addresses of a name probed at once.
+const MaxAddrs = 8
+
+// Run probes the target once, bounded by its monitor's timeout. A target
+// given by name is looked up (through the resolver's cache) and each of its
+// addresses, up to MaxAddrs, is probed at once; the target passes when any
+// address passes, as a client that tries the name's addresses in turn would
+// reach it. A failure names the address when the name has several.
 func (t *Target) Run(ctx context.Context) Result {
 	ctx, cancel := context.WithTimeout(ctx, t.Monitor.Timeout)
 	defer cancel()
 	start := time.Now()
-	r := t.Prober.Probe(ctx, t.Host)
+	var r Result
+	if _, err := netip.ParseAddr(t.Host); err == nil {
+		r = probeOne(ctx, t.Prober, t.Host)
+	} else {
+		r = t.probeName(ctx)
+	}
 	r.Start = start
 	if r.RTT == 0 {
 		r.RTT = time.Since(start)
@@ -67,6 +87,96 @@ func (t *Target) Run(ctx context.Context) Result {
 		}
 	}
 	return r
+}
+
+func probeOne(ctx context.Context, p Prober, host string) Result {
+	start := time.Now()
+	r := p.Probe(ctx, host)
+	if r.RTT == 0 {
+		r.RTT = time.Since(start)
+	}
+	return r
+}
+
+func (t *Target) probeName(ctx context.Context) Result {
+	res := t.Resolver
+	if res == nil {
+		res = DefaultResolver
+	}
+	addrs, err := res.Lookup(ctx, t.Host)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return Result{Err: fmt.Errorf("resolve %s: %w", t.Host, err)}
+		}
+		return Result{Err: fmt.Errorf("resolve %s: %v", t.Host, err)}
+	}
+	addrs = addrs[:min(len(addrs), MaxAddrs)]
+	rs := make([]Result, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs[i] = probeOne(withDial(ctx, t.Host, a, res), t.Prober, t.Host)
+		}()
+	}
+	wg.Wait()
+	best := -1
+	for i, r := range rs {
+		if r.OK && r.Err == nil && (best < 0 || r.RTT < rs[best].RTT) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return rs[best]
+	}
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	r := rs[0]
+	if !errors.Is(r.Err, context.DeadlineExceeded) {
+		r.Err = fmt.Errorf("all %d addresses failed, %s: %w", len(rs), addrs[0], r.Err)
+	}
+	return r
+}
+
+// dialPlan tells probers where a name's probe connects: the address the
+// target's lookup chose for it, and the resolver for any other name (an
+// allowed redirect).
+type dialPlan struct {
+	name string
+	addr netip.Addr
+	res  *Resolver
+}
+
+type dialKey struct{}
+
+func withDial(ctx context.Context, name string, addr netip.Addr, res *Resolver) context.Context {
+	return context.WithValue(ctx, dialKey{}, &dialPlan{name: name, addr: addr, res: res})
+}
+
+// dialAddr is the host:port to connect to for host:port: an IP as it is, the
+// probed name at the address chosen for this probe, any other name looked up
+// through the resolver (never the system's).
+func dialAddr(ctx context.Context, host string, port string) (string, error) {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return net.JoinHostPort(host, port), nil
+	}
+	plan, _ := ctx.Value(dialKey{}).(*dialPlan)
+	res := DefaultResolver
+	if plan != nil {
+		if strings.EqualFold(strings.TrimSuffix(host, "."), strings.TrimSuffix(plan.name, ".")) {
+			return net.JoinHostPort(plan.addr.String(), port), nil
+		}
+		if plan.res != nil {
+			res = plan.res
+		}
+	}
+	addrs, err := res.Lookup(ctx, host)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", host, err)
+	}
+	return net.JoinHostPort(addrs[0].String(), port), nil
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

@@ -121,7 +121,7 @@ func TestHTTP(t *testing.T) {
 		}, ""},
 		{"body regexp mismatch", func(m *config.Monitor) { m.Path = "/ok"; m.BodyRegexp = regexp.MustCompile(`^down`) }, "http: body does not match"},
 		{"redirect not followed", func(m *config.Monitor) { m.Path = "/redirect" }, ""},
-		{"redirect followed", func(m *config.Monitor) { m.Path = "/redirect"; m.FollowRedirects = true }, "http: status 503"},
+		{"redirect followed", func(m *config.Monitor) { m.Path = "/redirect"; m.MaxRedirects = config.DefaultRedirects }, "http: status 503"},
 		{"hang", func(m *config.Monitor) { m.Path = "/hang" }, "timeout after 300ms"},
 	}
 	for _, tc := range tests {

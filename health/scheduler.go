@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// DefaultMaxConcurrent bounds how many probes run at once, so that 10,000
-// targets never open 10,000 sockets in the same instant.
-const DefaultMaxConcurrent = 256
+// IdleWorker is how long a probe goroutine with nothing to do waits for the
+// next due probe before it exits. Goroutines are reused rather than started
+// per probe (a dial grows a new goroutine's stack), but none outlive a quiet
+// spell.
+const IdleWorker = 10 * time.Second
 
 // FirstRunSpread is the longest random delay before a target's first probe:
 // enough to stagger thousands of targets, short enough that a node is ready
@@ -20,8 +22,20 @@ const FirstRunSpread = time.Second
 
 // Scheduler runs each target's probe on its monitor's interval: a jittered
 // first run, then every interval after the previous probe started, never two
-// probes of one target at once, at most MaxConcurrent probes in all.
+// probes of one target at once.
+//
+// A probe that hangs (a black-holed address waits out its whole timeout)
+// holds one goroutine and nothing else: a due probe never waits for another
+// target's probe to end. Goroutines are started as probes fall due and none
+// is free, up to MaxConcurrent, and exit after IdleWorker without work. With
+// one probe in flight per target, the number of targets already bounds the
+// probes in flight; that is the default bound, so thousands of targets timing
+// out together delay nobody (the jittered start and the intervals spread
+// them over time).
 type Scheduler struct {
+	// MaxConcurrent bounds the probes in flight; 0 means the number of
+	// targets. A lower bound makes probes wait for a free slot, and so makes
+	// healthy targets wait behind hanging ones: set it only to cap sockets.
 	MaxConcurrent int
 	// OnResult receives every result, from probe goroutines. It must be
 	// safe for concurrent use.
@@ -29,9 +43,13 @@ type Scheduler struct {
 	// OnPanic is told of a prober that panicked (the probe counts as failed).
 	OnPanic func(*Target, any)
 
-	workers int
 	mu      sync.Mutex
 	queue   due
+	entries map[*Target]*entry // the targets probed now (under mu)
+	autoMax bool               // MaxConcurrent follows the number of targets
+	workers int                // probe goroutines, busy or idle (under mu)
+	work    chan *entry
+	freed   chan struct{}
 	wake    chan struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -43,9 +61,10 @@ type Scheduler struct {
 }
 
 type entry struct {
-	t     *Target
-	next  time.Time
-	first bool
+	t       *Target
+	next    time.Time
+	first   bool
+	removed bool // under mu: dropped when next due, its result unreported
 }
 
 type due []*entry
@@ -64,10 +83,12 @@ func (d *due) Pop() any {
 // Start begins probing targets. It returns at once.
 func (s *Scheduler) Start(targets []*Target) {
 	if s.MaxConcurrent <= 0 {
-		s.MaxConcurrent = DefaultMaxConcurrent
+		s.autoMax = true
+		s.MaxConcurrent = max(1, len(targets))
 	}
-	// No more workers than targets: three addresses need no 256 goroutines.
-	s.workers = max(1, min(s.MaxConcurrent, len(targets)))
+	s.entries = make(map[*Target]*entry, len(targets))
+	s.work = make(chan *entry)
+	s.freed = make(chan struct{}, 1)
 	s.wake = make(chan struct{}, 1)
 	s.firstDone = make(chan struct{})
 	s.pending = len(targets)
@@ -76,14 +97,72 @@ func (s *Scheduler) Start(targets []*Target) {
 	}
 	now := time.Now()
 	for _, t := range targets {
-		spread := min(FirstRunSpread, t.Monitor.Interval)
-		s.queue = append(s.queue, &entry{t: t, next: now.Add(rand.N(spread)), first: true})
+		e := firstEntry(t, now)
+		s.entries[t] = e
+		s.queue = append(s.queue, e)
 	}
 	heap.Init(&s.queue)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(1)
 	go s.loop(ctx)
+}
+
+func firstEntry(t *Target, now time.Time) *entry {
+	spread := min(FirstRunSpread, t.Monitor.Interval)
+	return &entry{t: t, next: now.Add(rand.N(spread)), first: true}
+}
+
+// Add starts probing more targets (after the same jittered first delay as at
+// Start) without touching the schedule of the others. Targets already
+// probed are left as they are.
+func (s *Scheduler) Add(targets ...*Target) {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	for _, t := range targets {
+		if s.entries[t] != nil {
+			continue
+		}
+		e := firstEntry(t, now)
+		e.first = false // FirstRound speaks of the targets Start was given
+		s.entries[t] = e
+		heap.Push(&s.queue, e)
+	}
+	if s.autoMax {
+		s.MaxConcurrent = max(1, len(s.entries))
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Remove stops probing targets. A probe of one in flight runs out, and its
+// result is not reported.
+func (s *Scheduler) Remove(targets ...*Target) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range targets {
+		if e := s.entries[t]; e != nil {
+			e.removed = true
+			delete(s.entries, t)
+		}
+	}
+	if s.autoMax {
+		s.MaxConcurrent = max(1, len(s.entries))
+	}
+}
+
+// Len is how many targets are probed.
+func (s *Scheduler) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries)
 }
 
 // FirstRound is closed once every target has had its first result.
@@ -106,20 +185,6 @@ func (s *Scheduler) Stop() {
 
 func (s *Scheduler) loop(ctx context.Context) {
 	defer s.wg.Done()
-	// A fixed set of workers, each probing one target at a time: bounded
-	// concurrency, and no new goroutine (whose stack a dial would grow) for
-	// every probe.
-	work := make(chan *entry)
-	defer close(work)
-	for range s.workers {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			for e := range work {
-				s.probe(ctx, e)
-			}
-		}()
-	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -129,6 +194,10 @@ func (s *Scheduler) loop(ctx context.Context) {
 		if len(s.queue) > 0 {
 			if d := time.Until(s.queue[0].next); d <= 0 {
 				e = heap.Pop(&s.queue).(*entry)
+				if e.removed {
+					s.mu.Unlock()
+					continue
+				}
 			} else {
 				wait = d
 			}
@@ -145,19 +214,79 @@ func (s *Scheduler) loop(ctx context.Context) {
 			}
 			continue
 		}
-		select {
-		case work <- e:
-		case <-ctx.Done():
+		if !s.dispatch(ctx, e) {
 			return
 		}
+	}
+}
+
+// dispatch hands a due probe to an idle goroutine, or starts one. Only at
+// MaxConcurrent does it wait for a goroutine to come free. It reports false
+// when the scheduler is stopping.
+func (s *Scheduler) dispatch(ctx context.Context, e *entry) bool {
+	for {
+		select {
+		case s.work <- e:
+			return true
+		default:
+		}
+		s.mu.Lock()
+		if s.workers < s.MaxConcurrent {
+			s.workers++
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go s.worker(ctx, e)
+			return true
+		}
+		s.mu.Unlock()
+		select {
+		case s.work <- e:
+			return true
+		case <-s.freed: // a goroutine exited: start another
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// worker runs e, then whatever probe falls due next, until it has been idle
+// for IdleWorker or the scheduler stops.
+func (s *Scheduler) worker(ctx context.Context, e *entry) {
+	defer s.wg.Done()
+	idle := time.NewTimer(IdleWorker)
+	defer idle.Stop()
+	for {
+		s.probe(ctx, e)
+		idle.Reset(IdleWorker)
+		select {
+		case e = <-s.work:
+			continue
+		case <-ctx.Done():
+		case <-idle.C:
+		}
+		s.mu.Lock()
+		s.workers--
+		s.mu.Unlock()
+		select {
+		case s.freed <- struct{}{}:
+		default:
+		}
+		return
 	}
 }
 
 func (s *Scheduler) probe(ctx context.Context, e *entry) {
 	started := time.Now()
 	r := s.run(ctx, e.t)
+	r.Lag = max(0, started.Sub(e.next))
 	if ctx.Err() != nil {
 		return // stopping: a cancelled probe says nothing of the target
+	}
+	s.mu.Lock()
+	removed := e.removed
+	s.mu.Unlock()
+	if removed {
+		return
 	}
 	if s.OnResult != nil {
 		s.OnResult(e.t, r)
@@ -172,7 +301,9 @@ func (s *Scheduler) probe(ctx context.Context, e *entry) {
 	}
 	s.mu.Lock()
 	e.next = started.Add(e.t.Monitor.Interval)
-	heap.Push(&s.queue, e)
+	if !e.removed {
+		heap.Push(&s.queue, e)
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:

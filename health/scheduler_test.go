@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,7 +88,7 @@ func fakeTargets(n int, interval time.Duration, p Prober) []*Target {
 	m.Interval, m.Timeout = interval, interval/2
 	var ts []*Target
 	for i := range n {
-		h := string(rune('A'+i%26)) + string(rune('a'+i/26))
+		h := fmt.Sprintf("192.0.2.%d", i) // never dialled: the fake prober answers
 		ts = append(ts, &Target{Key: Key{Pool: "p", Address: h}, Host: h, Monitor: m, Prober: p})
 	}
 	return ts
@@ -178,4 +180,138 @@ func TestSchedulerNoTargets(t *testing.T) {
 		t.Fatal("with nothing to probe the first round is complete at once")
 	}
 	s.Stop()
+}
+
+// holdListener accepts connections and never answers on them: every probe of
+// it waits out its whole timeout, like a black-holed address.
+func holdListener(t *testing.T) (host string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return splitPort(t, ln.Addr().String())
+}
+
+// closeListener accepts connections and closes them: a healthy TCP port.
+func closeListener(t *testing.T) (host string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return splitPort(t, ln.Addr().String())
+}
+
+// TestSchedulerHangingTargetsDelayNoOne probes 600 targets that hang for their
+// whole timeout, more than any fixed pool of workers of the old design (256)
+// could wait out each interval, beside 20 healthy ones: the healthy ones must
+// keep their interval, and their lag must stay small.
+func TestSchedulerHangingTargetsDelayNoOne(t *testing.T) {
+	const (
+		hanging  = 600
+		healthy  = 20
+		interval = time.Second
+		watch    = 4 * time.Second
+	)
+	hh, hp := holdListener(t)
+	mh := monitor(config.ProtoHTTP, hp, 800*time.Millisecond)
+	mh.Interval = interval
+	gh, gp := closeListener(t)
+	mg := monitor(config.ProtoTCP, gp, 500*time.Millisecond)
+	mg.Interval = interval
+	var ts []*Target
+	for i := range hanging {
+		ts = append(ts, &Target{Key: Key{Pool: "dark", Address: fmt.Sprint(i)}, Host: hh, Monitor: mh, Prober: NewProber(mh, "")})
+	}
+	for i := range healthy {
+		ts = append(ts, &Target{Key: Key{Pool: "up", Address: fmt.Sprint(i)}, Host: gh, Monitor: mg, Prober: NewProber(mg, "")})
+	}
+	var mu sync.Mutex
+	starts := map[string][]time.Time{}
+	var lags []time.Duration
+	var darkFailed atomic.Int32
+	s := &Scheduler{OnResult: func(tg *Target, r Result) {
+		if tg.Key.Pool == "dark" {
+			if !r.OK {
+				darkFailed.Add(1)
+			}
+			return
+		}
+		if !r.OK {
+			t.Errorf("healthy target %s failed: %v", tg.Key.Address, r.Err)
+		}
+		mu.Lock()
+		starts[tg.Key.Address] = append(starts[tg.Key.Address], r.Start)
+		lags = append(lags, r.Lag)
+		mu.Unlock()
+	}}
+	s.Start(ts)
+	select {
+	case <-s.FirstRound():
+	case <-time.After(10 * time.Second):
+		s.Stop()
+		t.Fatal("first round did not complete in 10s")
+	}
+	time.Sleep(watch)
+	s.Stop()
+	if darkFailed.Load() < hanging {
+		t.Fatalf("only %d failed probes of hanging targets, want at least %d", darkFailed.Load(), hanging)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Allowance for a busy, shared CI machine; the old design missed by
+	// seconds.
+	const slack = 400 * time.Millisecond
+	for addr, st := range starts {
+		if len(st) < int(watch/interval) {
+			t.Errorf("healthy target %s probed %d times, want at least %d", addr, len(st), int(watch/interval))
+		}
+		for i := 1; i < len(st); i++ {
+			if gap := st[i].Sub(st[i-1]); gap > interval+slack {
+				t.Errorf("healthy target %s: %s between probes %d and %d, interval %s", addr, gap, i-1, i, interval)
+			}
+		}
+	}
+	for _, l := range lags {
+		if l > slack {
+			t.Errorf("a healthy target's probe started %s late", l)
+		}
+	}
 }

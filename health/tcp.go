@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"strconv"
 	"time"
 )
 
@@ -23,7 +24,11 @@ func (p *TCP) Probe(ctx context.Context, host string) Result {
 	// no TIME_WAIT sockets behind (what load balancers' checks do too).
 	d := net.Dialer{KeepAlive: -1}
 	start := time.Now()
-	conn, err := d.DialContext(ctx, "tcp", hostPort(host, p.Port))
+	addr, err := dialAddr(ctx, host, strconv.Itoa(p.Port))
+	if err != nil {
+		return Result{Err: err}
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return Result{Err: opError("tcp", err)}
 	}
