@@ -139,7 +139,7 @@ func geoBenchGTM(b *testing.B) *GTM {
 // GeoIP, maps) → active collection → method. It must not allocate.
 func BenchmarkSelection(b *testing.B) {
 	g := geoBenchGTM(b)
-	in := g.snap.Load().names["www.example.org."]
+	in := g.snap.Load().instance("www.example.org.")
 	for _, tc := range []struct{ name, addr string }{
 		{"cidr", "10.1.77.9"},
 		{"subdivision", "100.65.4.1"},

@@ -96,13 +96,16 @@ func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c cli
 // explainAddresses describes each address as the snapshot that made the
 // answer saw it, not as the live table has it since.
 func (g *GTM) explainAddresses(lines *[]string, s *snapshot, pool string) {
-	cp := g.cfg.Pool(pool)
-	if cp == nil {
+	cp, compiled := s.idx.pools[pool], s.pools.get(pool)
+	if cp == nil || compiled == nil {
 		return
 	}
-	for _, a := range cp.Addresses {
-		k := health.Key{Pool: pool, Address: a.Value()}
-		rec, probed := s.health[k]
+	for i, a := range cp.Addresses {
+		var rec health.Record
+		probed := false
+		if compiled.records != nil {
+			rec, probed = compiled.records[i], compiled.probed[i]
+		}
 		s := fmt.Sprintf("    address %s: mode %s, health %s", a.Value(), a.Mode, rec.Status)
 		if probed && !rec.Last.Start.IsZero() {
 			ago := time.Since(rec.Last.Start).Round(time.Millisecond)

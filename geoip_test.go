@@ -343,7 +343,7 @@ func TestExplain(t *testing.T) {
 // whatever kind of rule decides.
 func TestSelectionAllocs(t *testing.T) {
 	g, _ := newGeoGTM(t, "GeoIP2-City")
-	in := g.snap.Load().names["www.example.org."]
+	in := g.snap.Load().instance("www.example.org.")
 	for _, a := range []string{"81.2.69.200", "2.125.160.1", "2.126.0.1", "81.2.69.1", "1.0.0.1", "2001:db8::1"} {
 		c := clientAddr{addr: netip.MustParseAddr(a), fromECS: true}
 		g.decide(in, c) // first sight of a GeoIP record decodes it, once

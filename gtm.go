@@ -73,9 +73,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		return dns.RcodeSuccess, nil
 	}
 	s := g.snap.Load()
-	in := s.names[qname]
+	in := s.instance(qname)
 	if in == nil && len(g.cfg.ExplainFrom) > 0 && strings.HasPrefix(qname, explainLabel) {
-		if target := s.names[qname[len(explainLabel):]]; target != nil {
+		if target := s.instance(qname[len(explainLabel):]); target != nil {
 			if src, ok := netip.AddrFromSlice(net.ParseIP(state.IP())); ok && g.explainAllowed(src.Unmap()) {
 				return g.serveExplain(w, r, s, state, target)
 			}

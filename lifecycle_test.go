@@ -78,7 +78,7 @@ func started(t *testing.T, body string) *GTM {
 	return g
 }
 
-func state(g *GTM) string { return g.snap.Load().names["www.example.org."].def.state }
+func state(g *GTM) string { return g.snap.Load().instance("www.example.org.").def.state }
 
 func instanceEvents(g *GTM, since int) []health.Event {
 	var out []health.Event
@@ -147,7 +147,7 @@ func TestOneWriterPerSeries(t *testing.T) {
 		t.Fatalf("address_up for the forced-up address is %v", v)
 	}
 	for range 5 {
-		old.recompile() // what its compile loop does on every verdict
+		old.recompile(map[string]bool{"a": true, "b": true}) // what its compile loop does on a verdict
 		if v := testutil.ToFloat64(up); v != 1 {
 			t.Fatalf("the replaced configuration wrote address_up %v over the new one's 1", v)
 		}

@@ -41,9 +41,12 @@ type engine struct {
 	reported *snapshot // the last snapshot reported; under reportMu
 
 	dirty chan struct{}
-	// latencyMoved says a latency average changed since the last compile;
-	// latency instances are recompiled for it once a second at most.
-	latencyMoved     atomic.Bool
+	// changed holds the checks with a new verdict since the last compile,
+	// moved those whose latency average moved (latency instances follow
+	// those once a second at most).
+	changedMu        sync.Mutex
+	changed, moved   map[*health.Check]bool
+	byCheck          map[*health.Check][]string // the pools that use each check; set by start
 	stop, done       chan struct{}
 	geoStop, geoDone chan struct{}
 	stopOnce         sync.Once
@@ -93,11 +96,15 @@ func (e *engine) ready() bool {
 }
 
 // HealthChanged implements health.Owner.
-func (e *engine) HealthChanged(_ *health.Check, verdict bool) {
+func (e *engine) HealthChanged(c *health.Check, verdict bool) {
+	e.changedMu.Lock()
 	if !verdict {
-		e.latencyMoved.Store(true)
+		e.moved[c] = true
+		e.changedMu.Unlock()
 		return
 	}
+	e.changed[c] = true
+	e.changedMu.Unlock()
 	select {
 	case e.dirty <- struct{}{}:
 	default:
@@ -144,10 +151,15 @@ func (e *engine) start(pred *engine) {
 	e.publish()
 	e.counting = true
 	e.dirty = make(chan struct{}, 1)
+	e.changed, e.moved = map[*health.Check]bool{}, map[*health.Check]bool{}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	e.specs = specs(e.cfg)
 	checks, carried := proc.health.Acquire(e, e.specs)
 	e.checks = checks
+	e.byCheck = make(map[*health.Check][]string, len(checks))
+	for k, c := range checks {
+		e.byCheck[c] = append(e.byCheck[c], k.Pool)
+	}
 	if carried > 0 {
 		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
 	}
@@ -266,14 +278,38 @@ func (e *engine) compileLoop() {
 		case <-e.stop:
 			return
 		case <-e.dirty:
-			e.latencyMoved.Store(false)
-			e.recompile()
+			e.recompile(e.take(false))
 		case <-tick:
-			if e.latencyMoved.Swap(false) {
-				e.recompile()
+			if pools := e.take(true); len(pools) > 0 {
+				e.recompile(pools)
 			}
 		}
 	}
+}
+
+// take empties the set of changed checks (or of moved latencies) and
+// returns the pools they touch; for latencies, only pools that latency
+// instances use.
+func (e *engine) take(latency bool) map[string]bool {
+	e.changedMu.Lock()
+	set := e.changed
+	if latency {
+		set = e.moved
+		e.moved = map[*health.Check]bool{}
+	} else {
+		e.changed = map[*health.Check]bool{}
+	}
+	e.changedMu.Unlock()
+	pools := make(map[string]bool)
+	idx := e.snap.Load().idx
+	for c := range set {
+		for _, p := range e.byCheck[c] {
+			if !latency || idx.latency[p] {
+				pools[p] = true
+			}
+		}
+	}
+	return pools
 }
 
 // latencyRecompile is how often latency instances follow measured latency.
@@ -288,14 +324,18 @@ func (e *engine) hasLatency() bool {
 	return false
 }
 
-// recompile publishes a snapshot for the current health and reports what
-// changed. Only the compile loop (and start, before it runs) calls it.
-func (e *engine) recompile() {
-	next := compile(e.cfg, e, e.snap.Load(), e.counting)
+// recompile publishes a snapshot in which the given pools, and the
+// instances that use them, follow the current health, and reports what
+// changed. Only the compile loop calls it.
+func (e *engine) recompile(pools map[string]bool) {
+	if len(pools) == 0 {
+		return
+	}
+	next, changed := e.snap.Load().update(e, pools, e.counting)
 	e.snap.Store(next)
 	reportMu.Lock()
 	if e.writer {
-		e.reportLocked()
+		e.reportChanged(pools, changed)
 	}
 	reportMu.Unlock()
 }
@@ -304,22 +344,40 @@ func (e *engine) recompile() {
 // the series to its successor cannot write them after it.
 var reportMu sync.Mutex
 
-// reportLocked updates gauges and records a switch event for every rule
-// whose answer state changed since the last report. reportMu is held.
+// reportLocked updates every gauge and records a switch event for every
+// rule whose answer state changed since the last report. reportMu is held.
 func (e *engine) reportLocked() {
+	next := e.snap.Load()
+	pools := make(map[string]bool, len(e.cfg.Pools))
+	for _, p := range e.cfg.Pools {
+		pools[p.Name] = true
+	}
+	var all []*instance
+	next.names.each(func(_ string, in *instance) { all = append(all, in) })
+	e.reportChanged(pools, all)
+}
+
+// reportChanged updates the gauges of the given pools and instances (what a
+// compile touched) and records their switches. reportMu is held.
+func (e *engine) reportChanged(pools map[string]bool, instances []*instance) {
 	prev, next := e.reported, e.snap.Load()
 	e.reported = next
-	for _, p := range e.cfg.Pools {
+	for name := range pools {
+		p := next.idx.pools[name]
+		if p == nil {
+			continue
+		}
 		for _, a := range p.Addresses {
 			up := health.Usable(a.Mode, e.Status(health.Key{Pool: p.Name, Address: a.Value()}))
 			addressUp.WithLabelValues(p.Name, a.Value()).Set(b2f(up))
 		}
 		poolAvailable.WithLabelValues(p.Name).Set(b2f(next.poolAvailable(p.Name)))
 	}
-	for name, in := range next.names {
+	for _, in := range instances {
+		name := in.name
 		var was *instance
 		if prev != nil {
-			was = prev.names[name]
+			was = prev.instance(name)
 		}
 		for _, r := range in.rules {
 			collectionAvailable.WithLabelValues(name, r.name, statePrimary).Set(b2f(r.primary.Available))

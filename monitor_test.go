@@ -111,7 +111,7 @@ instance www {
 		t.Errorf("answers_total for pool main = %v after 3 answers", n)
 	}
 	ln.Close()
-	eventually(t, "switch to secondary", 3*time.Second, func() bool { return g.snap.Load().names["www.example.org."].def.state == stateSecondary })
+	eventually(t, "switch to secondary", 3*time.Second, func() bool { return g.snap.Load().instance("www.example.org.").def.state == stateSecondary })
 	var addrEv, instEv *health.Event
 	for _, e := range g.Events() {
 		switch {

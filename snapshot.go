@@ -14,19 +14,64 @@ import (
 // snapshot is everything a query needs, compiled from a validated config and
 // a health view. It is never modified after compile: a change builds a new
 // one and the plugin swaps a pointer.
+//
+// A health change replaces only the pools it touches and the instances that
+// use them; every other part is shared with the snapshot before, so the
+// cost of a change follows its size, not the configuration's.
 type snapshot struct {
-	zones map[string]*zone     // by apex name
-	names map[string]*instance // managed names
-	ents  map[string]*zone     // empty non-terminals above managed names (NODATA, not NXDOMAIN)
-	pools map[string]*policy.Pool
-	hosts map[string]*host // in-zone name servers, answered with their addresses
-
-	cfg    *config.Config
+	zones map[string]*zone      // by apex name
+	names *shards[*instance]    // managed names
+	ents  map[string]*zone      // empty non-terminals above managed names (NODATA, not NXDOMAIN)
+	pools *shards[*cpool]       // by name, as compiled for health
+	hosts map[string]*host      // in-zone name servers, answered with their addresses
+	idx   *configIndex          // what refers to what in cfg
+	cfg   *config.Config
+	// serial is the zones' SOA serial.
 	serial uint32
-	// health is each address's probe record as this snapshot was compiled
-	// from it, so that explain describes the state that made the answer.
-	// Filled only when explain is on.
-	health map[health.Key]health.Record
+}
+
+// instance returns the managed name's compiled instance, or nil.
+func (s *snapshot) instance(name string) *instance { return s.names.get(name) }
+
+// cpool is a pool compiled for one health view.
+type cpool struct {
+	pool *policy.Pool // the addresses health and mode allow
+	// sick: an address that probes say is down; unsure: a probed address
+	// without a verdict yet (the answer may hold a dead address, so it must
+	// not be cached long).
+	sick, unsure bool
+	latency      time.Duration // mean of the usable, measured addresses
+	measured     bool
+	// records are each address's probe record as compiled (in the
+	// configuration's order), so that explain describes the state that made
+	// the answer. Filled only when explain is on.
+	records []health.Record
+	probed  []bool
+}
+
+// configIndex is what refers to what in a configuration, computed once per
+// configuration so that a change finds what it touches.
+type configIndex struct {
+	pools   map[string]*config.Pool
+	users   map[string][]*config.Instance // pool name: the instances whose rules use it
+	latency map[string]bool               // pools used by latency instances
+}
+
+func newIndex(cfg *config.Config) *configIndex {
+	x := &configIndex{pools: make(map[string]*config.Pool, len(cfg.Pools)),
+		users: make(map[string][]*config.Instance, len(cfg.Pools)), latency: map[string]bool{}}
+	for _, p := range cfg.Pools {
+		x.pools[p.Name] = p
+	}
+	for _, in := range cfg.Instances {
+		for _, p := range in.PoolNames() {
+			x.users[p] = append(x.users[p], in)
+			if in.Policy == config.PolicyLatency {
+				x.latency[p] = true
+			}
+		}
+	}
+	return x
 }
 
 // host is an in-zone name server: its address records, answered for the name
@@ -38,8 +83,8 @@ type host struct {
 
 // poolAvailable reports whether the named pool meets its availability rule.
 func (s *snapshot) poolAvailable(name string) bool {
-	p := s.pools[name]
-	return p != nil && p.Available
+	p := s.pools.get(name)
+	return p != nil && p.pool.Available
 }
 
 type zone struct {
@@ -99,14 +144,13 @@ const (
 	soaMinTTL  = 60 // negative answers are cached this long at most
 )
 
-// compile builds a snapshot. cfg must have passed Validate. prev, the
+// compile builds a whole snapshot. cfg must have passed Validate. prev, the
 // snapshot being replaced (nil at start), carries the state that manual
 // failback keeps. With counting, answers are counted per instance and pool;
 // a handler that has not started (or a failed setup) creates no series.
 func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool) *snapshot {
 	s := &snapshot{
 		zones: make(map[string]*zone, len(cfg.Zones)),
-		names: make(map[string]*instance, len(cfg.Instances)),
 		ents:  make(map[string]*zone),
 		hosts: make(map[string]*host, len(cfg.NS)),
 		cfg:   cfg,
@@ -116,132 +160,188 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 	// the low 32 bits of the configuration's hash, so it does not grow
 	// (RFC 1982 order means nothing here; gtm transfers no zones).
 	if prev != nil && prev.cfg == cfg {
-		s.serial = prev.serial
+		s.serial, s.idx = prev.serial, prev.idx
 	} else {
-		s.serial = uint32(cfg.Hash())
+		s.serial, s.idx = uint32(cfg.Hash()), newIndex(cfg)
 	}
 	for _, name := range cfg.Zones {
 		s.zones[name] = newZone(cfg, name, s.serial)
 	}
 	s.compileHosts(cfg)
-	if len(cfg.ExplainFrom) > 0 {
-		s.health = recordsOf(cfg, view)
-	}
-
-	byName := make(map[string]*config.Pool, len(cfg.Pools))
-	healthy := make(map[string]*policy.Pool, len(cfg.Pools))
-	// Fail-open pools ignore probes but never a forced-down address; they
-	// are compiled only for rules that are all down, and once each.
-	failOpen := make(map[string]*policy.Pool)
-	openPools := func(c *config.Collection) map[string]*policy.Pool {
-		for _, m := range c.Members {
-			if failOpen[m.Pool] == nil {
-				failOpen[m.Pool] = policy.NewPool(byName[m.Pool], func(a *config.Address) bool { return a.Mode != config.ModeDown })
-			}
-		}
-		return failOpen
-	}
-	sick := make(map[string]bool, len(cfg.Pools)) // pools with an address that probes say is down
-	// Pools answering with a probed address whose verdict is not in yet:
-	// the answer may hold a dead address, so it must not be cached long.
-	unsure := make(map[string]bool, len(cfg.Pools))
-	s.pools = healthy
+	explain := len(cfg.ExplainFrom) > 0
+	s.pools = newShards[*cpool](len(cfg.Pools))
 	for _, p := range cfg.Pools {
-		byName[p.Name] = p
-		healthy[p.Name] = policy.NewPool(p, func(a *config.Address) bool {
-			st := view.Status(health.Key{Pool: p.Name, Address: a.Value()})
-			if a.Mode == config.ModeAuto && st == health.Unhealthy {
-				sick[p.Name] = true
-			}
-			if a.Mode == config.ModeAuto && st == health.Unknown && (a.Monitor != "" || p.Monitor != "") {
-				unsure[p.Name] = true
-			}
-			return health.Usable(a.Mode, st)
-		})
+		s.pools.put(p.Name, compilePool(p, view, explain))
 	}
-
-	// A pool's latency is the mean of its usable, measured addresses.
-	poolLatency := func(p *policy.Pool) (time.Duration, bool) {
-		cp := byName[p.Name]
-		if cp == nil {
-			return 0, false
-		}
-		var sum time.Duration
-		n := 0
-		for _, a := range cp.Addresses {
-			k := health.Key{Pool: cp.Name, Address: a.Value()}
-			if l, ok := view.Latency(k); ok && health.Usable(a.Mode, view.Status(k)) {
-				sum += l
-				n++
-			}
-		}
-		if n == 0 {
-			return 0, false
-		}
-		return sum / time.Duration(n), true
-	}
-
+	s.names = newShards[*instance](len(cfg.Instances))
 	for _, ci := range cfg.Instances {
-		in := &instance{name: ci.Name, zone: s.zones[longestZone(cfg.Zones, ci.Name)],
-			answers:   make(map[*policy.Pool]prometheus.Counter),
-			ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
-		in.qtype = qtypeOf(byName[ci.Rules[0].Primary.Members[0].Pool].Type)
-		if counting {
-			in.geoMisses = geoMisses.WithLabelValues(ci.Name)
-		}
 		var was *instance
 		if prev != nil {
-			was = prev.names[ci.Name]
+			was = prev.instance(ci.Name)
 		}
-		for _, cr := range ci.Rules {
-			// A manual-failback hold outlives a reload only for a rule
-			// whose match and collections are unchanged.
-			prevState := ""
-			if old := was.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
-				prevState = old.state
-			}
-			r := compileRule(ci, cr, healthy, openPools, prevState)
-			r.src = cr
-			if in.latency && (r.state == statePrimary || r.state == stateSecondary) {
-				r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
-			}
-			r.name = cr.Name()
-			in.rules = append(in.rules, r)
-			in.index(cr, r)
-			// Serving anything but the primary is degraded, unless an
-			// operator pinned the secondary on purpose.
-			r.ttl = ci.TTL
-			r.degraded = r.state != statePrimary && !(ci.Switch == config.SwitchSecondary && r.state == stateSecondary)
-			if r.active != nil {
-				for _, m := range r.active.Members {
-					if sick[m.Pool.Name] || unsure[m.Pool.Name] && r.state != stateFallback {
-						r.degraded = true
-					}
-					if !counting {
-						continue
-					}
-					label := m.Pool.Name
-					if r.state == stateFallback {
-						label = ""
-					}
-					in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, label)
-				}
-			}
-			if r.degraded {
-				r.ttl = ci.EffectiveDegradedTTL()
-			}
-		}
-		s.names[in.name] = in
+		in := s.compileInstance(ci, was, counting)
+		s.names.put(in.name, in)
 		// Every name between the instance and its zone exists, without data.
 		s.addENTs(in.name, in.zone)
 	}
-	for n := range s.names {
-		delete(s.ents, n)
+	for _, ci := range cfg.Instances {
+		delete(s.ents, ci.Name)
 	}
 	for n := range s.hosts {
 		delete(s.ents, n)
 	}
 	return s
+}
+
+// update returns a snapshot in which the named pools are compiled anew for
+// view, and so is every instance that uses one of them; everything else is
+// shared with s. It returns the instances it compiled.
+func (s *snapshot) update(view health.View, pools map[string]bool, counting bool) (*snapshot, []*instance) {
+	n := *s
+	explain := len(s.cfg.ExplainFrom) > 0
+	cps := make(map[string]*cpool, len(pools))
+	affected := make(map[string]*config.Instance)
+	for name := range pools {
+		p := s.idx.pools[name]
+		if p == nil {
+			continue
+		}
+		cps[name] = compilePool(p, view, explain)
+		for _, ci := range s.idx.users[name] {
+			affected[ci.Name] = ci
+		}
+	}
+	n.pools = s.pools.with(cps)
+	ins := make(map[string]*instance, len(affected))
+	changed := make([]*instance, 0, len(affected))
+	for _, ci := range affected {
+		in := n.compileInstance(ci, s.instance(ci.Name), counting)
+		ins[ci.Name] = in
+		changed = append(changed, in)
+	}
+	n.names = s.names.with(ins)
+	return &n, changed
+}
+
+// compilePool compiles one pool for view.
+func compilePool(p *config.Pool, view health.View, explain bool) *cpool {
+	cp := &cpool{}
+	monitored := p.Monitor != ""
+	cp.pool = policy.NewPool(p, func(a *config.Address) bool {
+		st := view.Status(health.Key{Pool: p.Name, Address: a.Value()})
+		if a.Mode == config.ModeAuto && st == health.Unhealthy {
+			cp.sick = true
+		}
+		if a.Mode == config.ModeAuto && st == health.Unknown && (monitored || a.Monitor != "") {
+			cp.unsure = true
+		}
+		return health.Usable(a.Mode, st)
+	})
+	var sum time.Duration
+	n := 0
+	for _, a := range p.Addresses {
+		k := health.Key{Pool: p.Name, Address: a.Value()}
+		if l, ok := view.Latency(k); ok && health.Usable(a.Mode, view.Status(k)) {
+			sum += l
+			n++
+		}
+	}
+	if n > 0 {
+		cp.latency, cp.measured = sum/time.Duration(n), true
+	}
+	if explain {
+		getter, _ := view.(interface {
+			Get(health.Key) (health.Record, bool)
+		})
+		cp.records, cp.probed = make([]health.Record, len(p.Addresses)), make([]bool, len(p.Addresses))
+		for i, a := range p.Addresses {
+			k := health.Key{Pool: p.Name, Address: a.Value()}
+			if getter != nil {
+				cp.records[i], cp.probed[i] = getter.Get(k)
+			} else if st := view.Status(k); st != health.Unknown {
+				cp.records[i], cp.probed[i] = health.Record{Status: st}, true
+			}
+		}
+	}
+	return cp
+}
+
+// compileInstance compiles one instance from the pools of s. was is the
+// instance it replaces (nil if none), whose manual-failback holds it keeps.
+func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting bool) *instance {
+	in := &instance{name: ci.Name, zone: s.zones[longestZone(s.cfg.Zones, ci.Name)],
+		answers:   make(map[*policy.Pool]prometheus.Counter),
+		ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
+	in.qtype = qtypeOf(s.idx.pools[ci.Rules[0].Primary.Members[0].Pool].Type)
+	if counting {
+		in.geoMisses = geoMisses.WithLabelValues(ci.Name)
+	}
+	names := ci.PoolNames()
+	healthy := make(map[string]*policy.Pool, len(names))
+	cps := make(map[string]*cpool, len(names))
+	for _, name := range names {
+		cp := s.pools.get(name)
+		cps[name], healthy[name] = cp, cp.pool
+	}
+	// Fail-open pools ignore probes but never a forced-down address; they
+	// are compiled only for rules that are all down.
+	var failOpen map[string]*policy.Pool
+	openPools := func(c *config.Collection) map[string]*policy.Pool {
+		if failOpen == nil {
+			failOpen = make(map[string]*policy.Pool, len(names))
+		}
+		for _, m := range c.Members {
+			if failOpen[m.Pool] == nil {
+				failOpen[m.Pool] = policy.NewPool(s.idx.pools[m.Pool], func(a *config.Address) bool { return a.Mode != config.ModeDown })
+			}
+		}
+		return failOpen
+	}
+	poolLatency := func(p *policy.Pool) (time.Duration, bool) {
+		if cp := cps[p.Name]; cp != nil {
+			return cp.latency, cp.measured
+		}
+		return 0, false
+	}
+	for _, cr := range ci.Rules {
+		// A manual-failback hold outlives a reload only for a rule whose
+		// match and collections are unchanged.
+		prevState := ""
+		if old := was.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
+			prevState = old.state
+		}
+		r := compileRule(ci, cr, healthy, openPools, prevState)
+		r.src = cr
+		if in.latency && (r.state == statePrimary || r.state == stateSecondary) {
+			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
+		}
+		r.name = cr.Name()
+		in.rules = append(in.rules, r)
+		in.index(cr, r)
+		// Serving anything but the primary is degraded, unless an operator
+		// pinned the secondary on purpose.
+		r.ttl = ci.TTL
+		r.degraded = r.state != statePrimary && !(ci.Switch == config.SwitchSecondary && r.state == stateSecondary)
+		if r.active != nil {
+			for _, m := range r.active.Members {
+				if cp := cps[m.Pool.Name]; cp != nil && (cp.sick || cp.unsure && r.state != stateFallback) {
+					r.degraded = true
+				}
+				if !counting {
+					continue
+				}
+				label := m.Pool.Name
+				if r.state == stateFallback {
+					label = ""
+				}
+				in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, label)
+			}
+		}
+		if r.degraded {
+			r.ttl = ci.EffectiveDegradedTTL()
+		}
+	}
+	return in
 }
 
 // index files a compiled rule under its match values.
@@ -380,29 +480,6 @@ func (s *snapshot) addENTs(name string, z *zone) {
 			s.ents[n] = z
 		}
 	}
-}
-
-// recordsOf copies every configured address's probe record out of view.
-func recordsOf(cfg *config.Config, view health.View) map[health.Key]health.Record {
-	getter, _ := view.(interface {
-		Get(health.Key) (health.Record, bool)
-	})
-	out := make(map[health.Key]health.Record)
-	for _, p := range cfg.Pools {
-		for _, a := range p.Addresses {
-			k := health.Key{Pool: p.Name, Address: a.Value()}
-			if getter != nil {
-				if r, ok := getter.Get(k); ok {
-					out[k] = r
-				}
-				continue
-			}
-			if st := view.Status(k); st != health.Unknown {
-				out[k] = health.Record{Status: st}
-			}
-		}
-	}
-	return out
 }
 
 // longestZone is the most specific of zones that contains name.
