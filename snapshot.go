@@ -19,12 +19,12 @@ import (
 // use them; every other part is shared with the snapshot before, so the
 // cost of a change follows its size, not the configuration's.
 type snapshot struct {
-	zones map[string]*zone      // by apex name
-	names *shards[*instance]    // managed names
-	ents  map[string]*zone      // empty non-terminals above managed names (NODATA, not NXDOMAIN)
-	pools *shards[*cpool]       // by name, as compiled for health
-	hosts map[string]*host      // in-zone name servers, answered with their addresses
-	idx   *configIndex          // what refers to what in cfg
+	zones map[string]*zone   // by apex name
+	names *shards[*instance] // managed names
+	ents  map[string]*zone   // empty non-terminals above managed names (NODATA, not NXDOMAIN)
+	pools *shards[*cpool]    // by name, as compiled for health
+	hosts map[string]*host   // in-zone name servers, answered with their addresses
+	idx   *configIndex       // what refers to what in cfg
 	cfg   *config.Config
 	// serial is the zones' SOA serial.
 	serial uint32
