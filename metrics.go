@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/gtm-project/gtm/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -43,7 +44,7 @@ var (
 	}, []string{"instance", "rule", "collection"})
 	activeCollection = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "active_collection",
-		Help: "Which answer an instance's rule gives: 1 for its current state (primary, secondary, fail-open, fallback, nodata, servfail), 0 for the others.",
+		Help: "Which answer an instance's rule gives: one series of value 1 labelled with its current state (primary, secondary, fail-open, fallback, nodata, servfail).",
 	}, []string{"instance", "rule", "collection"})
 	switchovers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "switchovers_total",
@@ -65,104 +66,96 @@ var (
 
 var allStates = []string{statePrimary, stateSecondary, stateFailOpen, stateFallback, stateNoData, stateServFail}
 
-// series names every label set one plugin instance publishes, so that a
-// reload can delete what the new configuration no longer has.
-type series map[*prometheus.MetricVec][][]string
-
+// live holds the configuration of every running engine, so that one that
+// stops deletes only the series no running configuration still has.
 var (
 	seriesMu sync.Mutex
-	live     = map[*engine]series{}
+	live     = map[*engine]*config.Config{}
 )
 
-// vecs are the metric vectors whose series belong to configuration objects.
-func vec(c prometheus.Collector) *prometheus.MetricVec {
-	switch v := c.(type) {
-	case *prometheus.CounterVec:
-		return v.MetricVec
-	case *prometheus.GaugeVec:
-		return v.MetricVec
-	case *prometheus.HistogramVec:
-		return v.MetricVec
-	}
-	panic("unknown collector")
+// objectVecs are the vectors whose series belong to configuration objects.
+var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, probePanics, addressUp, poolAvailable,
+	collectionAvailable, activeCollection, switchovers, geoMisses, answersTotal}
+
+// publish records that e's objects have series.
+func (e *engine) publish() {
+	seriesMu.Lock()
+	live[e] = e.cfg
+	seriesMu.Unlock()
 }
 
-// publish records the label sets e uses.
-func (e *engine) publish() {
-	s := series{}
-	add := func(c prometheus.Collector, labels ...string) { s[vec(c)] = append(s[vec(c)], labels) }
-	monitorOf := func(poolMon, addrMon string) string {
-		if addrMon != "" {
-			return addrMon
+// unpublish deletes the series of e's objects that no other running
+// configuration has: those a reload removed, or all at the last shutdown.
+func (e *engine) unpublish() {
+	seriesMu.Lock()
+	defer seriesMu.Unlock()
+	delete(live, e)
+	if len(live) == 0 {
+		for _, v := range objectVecs {
+			v.Reset()
 		}
-		return poolMon
+		return
+	}
+	instances, pools, addrs, probes, monitors := map[string]bool{}, map[string]bool{}, map[[2]string]bool{}, map[[2]string]bool{}, map[string]bool{}
+	for _, cfg := range live {
+		for _, in := range cfg.Instances {
+			instances[in.Name] = true
+		}
+		for _, p := range cfg.Pools {
+			pools[p.Name] = true
+			for _, a := range p.Addresses {
+				addrs[[2]string{p.Name, a.Value()}] = true
+				if m := monitorOf(p, a); m != "" {
+					probes[[2]string{m, p.Name}], monitors[m] = true, true
+				}
+			}
+		}
 	}
 	for _, p := range e.cfg.Pools {
-		add(poolAvailable, p.Name)
+		if !pools[p.Name] {
+			poolAvailable.DeleteLabelValues(p.Name)
+		}
 		for _, a := range p.Addresses {
-			add(addressUp, p.Name, a.Value())
-			if m := monitorOf(p.Monitor, a.Monitor); m != "" {
-				add(probesTotal, m, p.Name, "success")
-				add(probesTotal, m, p.Name, "failure")
-				add(probeDuration, m, p.Name)
-				add(probePanics, m)
-				add(probeLag, m)
+			if !addrs[[2]string{p.Name, a.Value()}] {
+				addressUp.DeleteLabelValues(p.Name, a.Value())
+			}
+			if m := monitorOf(p, a); m != "" && !probes[[2]string{m, p.Name}] {
+				probesTotal.DeleteLabelValues(m, p.Name, "success")
+				probesTotal.DeleteLabelValues(m, p.Name, "failure")
+				probeDuration.DeleteLabelValues(m, p.Name)
+				if !monitors[m] {
+					probeLag.DeleteLabelValues(m)
+					probePanics.DeleteLabelValues(m)
+				}
 			}
 		}
 	}
 	for _, in := range e.cfg.Instances {
+		if instances[in.Name] {
+			continue
+		}
 		for _, r := range in.Rules {
-			for _, c := range []string{statePrimary, stateSecondary} {
-				add(collectionAvailable, in.Name, r.Name(), c)
-			}
 			for _, st := range allStates {
-				add(activeCollection, in.Name, r.Name(), st)
-				add(switchovers, in.Name, r.Name(), st)
+				activeCollection.DeleteLabelValues(in.Name, r.Name(), st)
+				switchovers.DeleteLabelValues(in.Name, r.Name(), st)
 			}
+			collectionAvailable.DeleteLabelValues(in.Name, r.Name(), statePrimary)
+			collectionAvailable.DeleteLabelValues(in.Name, r.Name(), stateSecondary)
 		}
-		add(answersTotal, in.Name, "")
-		add(geoMisses, in.Name)
+		geoMisses.DeleteLabelValues(in.Name)
+		answersTotal.DeleteLabelValues(in.Name, "")
 		for _, p := range in.PoolNames() {
-			add(answersTotal, in.Name, p)
-		}
-	}
-	seriesMu.Lock()
-	live[e] = s
-	seriesMu.Unlock()
-}
-
-// unpublish deletes e's series that no other live instance uses.
-func (e *engine) unpublish() {
-	seriesMu.Lock()
-	defer seriesMu.Unlock()
-	mine := live[e]
-	delete(live, e)
-	keep := map[*prometheus.MetricVec]map[string]bool{}
-	for _, s := range live {
-		for v, sets := range s {
-			if keep[v] == nil {
-				keep[v] = map[string]bool{}
-			}
-			for _, l := range sets {
-				keep[v][key(l)] = true
-			}
-		}
-	}
-	for v, sets := range mine {
-		for _, l := range sets {
-			if !keep[v][key(l)] {
-				v.DeleteLabelValues(l...)
-			}
+			answersTotal.DeleteLabelValues(in.Name, p)
 		}
 	}
 }
 
-func key(labels []string) string {
-	k := ""
-	for _, l := range labels {
-		k += l + "\x00"
+// monitorOf is the monitor that probes a pool's address, or "".
+func monitorOf(p *config.Pool, a *config.Address) string {
+	if a.Monitor != "" {
+		return a.Monitor
 	}
-	return k
+	return p.Monitor
 }
 
 // replyErrors has no labels: what failed is in the (rate-limited) log.

@@ -384,10 +384,13 @@ func (e *engine) reportChanged(pools map[string]bool, instances []*instance) {
 			if r.secondary != nil {
 				collectionAvailable.WithLabelValues(name, r.name, stateSecondary).Set(b2f(r.secondary.Available))
 			}
-			for _, st := range allStates {
-				activeCollection.WithLabelValues(name, r.name, st).Set(b2f(st == r.state))
-			}
+			// One series per rule, labelled with its state: six per rule
+			// would be 600,000 series at 100,000 instances.
 			old := was.rule(r.name)
+			if old != nil && old.state != r.state {
+				activeCollection.DeleteLabelValues(name, r.name, old.state)
+			}
+			activeCollection.WithLabelValues(name, r.name, r.state).Set(1)
 			if old == nil || old.state == r.state {
 				continue
 			}

@@ -273,9 +273,6 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		answers:   make(map[*policy.Pool]prometheus.Counter),
 		ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
 	in.qtype = qtypeOf(s.idx.pools[ci.Rules[0].Primary.Members[0].Pool].Type)
-	if counting {
-		in.geoMisses = geoMisses.WithLabelValues(ci.Name)
-	}
 	names := ci.PoolNames()
 	healthy := make(map[string]*policy.Pool, len(names))
 	cps := make(map[string]*cpool, len(names))
@@ -340,6 +337,9 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		if r.degraded {
 			r.ttl = ci.EffectiveDegradedTTL()
 		}
+	}
+	if counting && in.geo {
+		in.geoMisses = geoMisses.WithLabelValues(ci.Name)
 	}
 	return in
 }

@@ -82,7 +82,8 @@ type Manager struct {
 	OnPanic func(c *Check, p any)
 
 	mu       sync.Mutex
-	checks   map[string]*Check // by id
+	checks   map[string]*Check   // by id
+	byProbe  map[string][]*Check // by probe identity: the candidates to carry a verdict from
 	byTarget map[*Target]*Check
 	sched    *Scheduler
 	stopping sync.WaitGroup // schedulers being stopped in the background
@@ -95,13 +96,13 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.checks == nil {
-		m.checks, m.byTarget = make(map[string]*Check), make(map[*Target]*Check)
+		m.checks, m.byTarget, m.byProbe = make(map[string]*Check), make(map[*Target]*Check), make(map[string][]*Check)
 	}
 	checks = make(map[Key]*Check, len(specs))
 	var added []*Target
+	ids := monitorIDs{}
 	for _, s := range specs {
-		probeID := s.Host + "\x00" + s.Domain + "\x00" + s.Monitor.ProbeID()
-		id := probeID + "\x00" + s.Monitor.ScheduleID()
+		probeID, id := ids.of(s)
 		c := m.checks[id]
 		if c == nil {
 			c = &Check{id: id, probeID: probeID, owners: map[Owner]int{}, keys: map[Key]int{}, obs: map[[2]string]*refObs{},
@@ -115,6 +116,7 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 			}
 			c.rec.Store(&rec)
 			m.checks[id] = c
+			m.byProbe[probeID] = append(m.byProbe[probeID], c)
 			m.byTarget[c.target] = c
 			added = append(added, c.target)
 		}
@@ -134,10 +136,26 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 	return checks, carried
 }
 
+// monitorIDs caches each monitor's identities for one call: thousands of
+// specs share a handful of monitors, and an identity is a hash of the whole.
+type monitorIDs map[*config.Monitor][2]string
+
+// of returns the spec's probe identity (host and probe) and check identity
+// (the probe and its schedule).
+func (ids monitorIDs) of(s Spec) (probeID, id string) {
+	m, ok := ids[s.Monitor]
+	if !ok {
+		m = [2]string{s.Monitor.ProbeID(), s.Monitor.ScheduleID()}
+		ids[s.Monitor] = m
+	}
+	probeID = s.Host + "\x00" + s.Domain + "\x00" + m[0]
+	return probeID, probeID + "\x00" + m[1]
+}
+
 // sameProbe finds a check with a verdict for the same probe of the same host.
 func (m *Manager) sameProbe(probeID string) *Check {
-	for _, c := range m.checks {
-		if c.probeID == probeID && c.Status() != Unknown {
+	for _, c := range m.byProbe[probeID] {
+		if c.Status() != Unknown {
 			return c
 		}
 	}
@@ -150,9 +168,10 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var dropped []*Target
+	ids := monitorIDs{}
 	for _, s := range specs {
-		probeID := s.Host + "\x00" + s.Domain + "\x00" + s.Monitor.ProbeID()
-		c := m.checks[probeID+"\x00"+s.Monitor.ScheduleID()]
+		_, id := ids.of(s)
+		c := m.checks[id]
 		if c == nil || c.owners[o] == 0 {
 			continue
 		}
@@ -171,6 +190,12 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 		if len(c.owners) == 0 {
 			delete(m.checks, c.id)
 			delete(m.byTarget, c.target)
+			same := slices.DeleteFunc(m.byProbe[c.probeID], func(o *Check) bool { return o == c })
+			if len(same) == 0 {
+				delete(m.byProbe, c.probeID)
+			} else {
+				m.byProbe[c.probeID] = same
+			}
 			dropped = append(dropped, c.target)
 		}
 	}

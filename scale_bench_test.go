@@ -1,0 +1,103 @@
+package gtm
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/health"
+)
+
+// scaleBody is n instances, each with its own pool of two addresses, half of
+// the pools probed: the shape issue 9's numbers are measured on.
+func scaleBody(n int) string {
+	var b strings.Builder
+	b.WriteString("monitor m {\n protocol tcp\n port 9\n interval 1h\n timeout 1s\n}\n")
+	for i := range n {
+		fmt.Fprintf(&b, "pool p%d {\n", i)
+		if i%2 == 0 {
+			b.WriteString(" monitor m\n")
+		}
+		fmt.Fprintf(&b, " address 10.%d.%d.1 10.%d.%d.2\n}\ninstance i%d {\n primary p%d\n}\n", i>>8&255, i&255, i>>8&255, i&255, i, i)
+	}
+	return b.String()
+}
+
+func scaleConfig(b *testing.B, n int) *config.Config {
+	b.Helper()
+	cfg, _, err := parse(caddy.NewTestController("dns", block(scaleBody(n))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cfg
+}
+
+func heapMB() float64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc) / (1 << 20)
+}
+
+// BenchmarkScaleLoad parses, validates and compiles 100,000 instances.
+func BenchmarkScaleLoad(b *testing.B) {
+	body := block(scaleBody(100_000))
+	before := heapMB()
+	var s *snapshot
+	for b.Loop() {
+		cfg, _, err := parse(caddy.NewTestController("dns", body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s = compile(cfg, health.Static{}, nil, true)
+	}
+	b.ReportMetric(heapMB()-before, "heap-MB")
+	runtime.KeepAlive(s)
+}
+
+// BenchmarkScaleValidate is the whole validation of 100,000 instances.
+func BenchmarkScaleValidate(b *testing.B) {
+	cfg := scaleConfig(b, 100_000)
+	for b.Loop() {
+		if err := cfg.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScaleHealthChange is one address's verdict flipping at 100,000
+// instances: the pool and its instance compiled again and the snapshot
+// swapped. It reports the 50th and 99th percentiles.
+func BenchmarkScaleHealthChange(b *testing.B) {
+	cfg := scaleConfig(b, 100_000)
+	view := health.Static{}
+	g := New(cfg)
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		p := fmt.Sprintf("p%d", (i*7919)%100_000)
+		k := health.Key{Pool: p, Address: fmt.Sprintf("10.%d.%d.1", (i*7919)%100_000>>8&255, (i*7919)%100_000&255)}
+		if view[k] == health.Unhealthy {
+			view[k] = health.Healthy
+		} else {
+			view[k] = health.Unhealthy
+		}
+		start := time.Now()
+		next, _ := g.snap.Load().update(view, map[string]bool{p: true}, true)
+		g.snap.Store(next)
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	reportPercentiles(b, lat)
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
