@@ -21,8 +21,8 @@ const explainLabel = "_explain."
 var defaultExplainFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // explainAllowed reports whether explain is on and src may use it.
-func (g *GTM) explainAllowed(src netip.Addr) bool {
-	for _, p := range g.cfg.ExplainFrom {
+func explainAllowed(s *snapshot, src netip.Addr) bool {
+	for _, p := range s.cfg.ExplainFrom {
 		if p.Contains(src) {
 			return true
 		}
@@ -35,8 +35,11 @@ func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c cli
 	var lines []string
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 
-	ci := g.cfg.Instance(in.name)
-	add("instance %s policy %s, %d rules", in.name, ci.Policy, len(in.rules))
+	kind := config.PolicyGeo
+	if in.latency {
+		kind = config.PolicyLatency
+	}
+	add("instance %s policy %s, %d rules", in.name, kind, len(in.rules))
 	switch {
 	case !in.byClient:
 		add("client: not used (only a default rule)")
@@ -96,7 +99,7 @@ func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c cli
 // explainAddresses describes each address as the snapshot that made the
 // answer saw it, not as the live table has it since.
 func (g *GTM) explainAddresses(lines *[]string, s *snapshot, pool string) {
-	cp, compiled := s.idx.pools[pool], s.pools.get(pool)
+	cp, compiled := s.idx.pools.get(pool), s.pools.get(pool)
 	if cp == nil || compiled == nil {
 		return
 	}

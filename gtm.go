@@ -74,9 +74,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	s := g.snap.Load()
 	in := s.instance(qname)
-	if in == nil && len(g.cfg.ExplainFrom) > 0 && strings.HasPrefix(qname, explainLabel) {
+	if in == nil && len(s.cfg.ExplainFrom) > 0 && strings.HasPrefix(qname, explainLabel) {
 		if target := s.instance(qname[len(explainLabel):]); target != nil {
-			if src, ok := netip.AddrFromSlice(net.ParseIP(state.IP())); ok && g.explainAllowed(src.Unmap()) {
+			if src, ok := netip.AddrFromSlice(net.ParseIP(state.IP())); ok && explainAllowed(s, src.Unmap()) {
 				return g.serveExplain(w, r, s, state, target)
 			}
 		}
@@ -385,6 +385,7 @@ func (g *GTM) answer(m *dns.Msg, in *instance, h *host, qtype uint16, c clientAd
 
 func soaCopy(z *zone) dns.RR {
 	soa := z.soa
+	soa.Serial = z.serial.Load()
 	return &soa
 }
 

@@ -224,7 +224,7 @@ func TestOneCheckPerTarget(t *testing.T) {
 	if n := proc.health.Len() - before; n != 1 {
 		t.Errorf("%d checks run for one target probed one way", n)
 	}
-	if g1.checks[health.Key{Pool: "a", Address: "127.0.0.2"}] != g3.checks[health.Key{Pool: "z", Address: "127.0.0.2"}] {
+	if g1.check(health.Key{Pool: "a", Address: "127.0.0.2"}) != g3.check(health.Key{Pool: "z", Address: "127.0.0.2"}) {
 		t.Error("the two configurations do not share the check")
 	}
 }

@@ -70,7 +70,7 @@ var allStates = []string{statePrimary, stateSecondary, stateFailOpen, stateFallb
 // stops deletes only the series no running configuration still has.
 var (
 	seriesMu sync.Mutex
-	live     = map[*engine]*config.Config{}
+	live     = map[*engine]bool{}
 )
 
 // objectVecs are the vectors whose series belong to configuration objects.
@@ -80,7 +80,7 @@ var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, pr
 // publish records that e's objects have series.
 func (e *engine) publish() {
 	seriesMu.Lock()
-	live[e] = e.cfg
+	live[e] = true
 	seriesMu.Unlock()
 }
 
@@ -97,7 +97,8 @@ func (e *engine) unpublish() {
 		return
 	}
 	instances, pools, addrs, probes, monitors := map[string]bool{}, map[string]bool{}, map[[2]string]bool{}, map[[2]string]bool{}, map[string]bool{}
-	for _, cfg := range live {
+	for o := range live {
+		cfg := o.snap.Load().cfg
 		for _, in := range cfg.Instances {
 			instances[in.Name] = true
 		}
@@ -111,7 +112,8 @@ func (e *engine) unpublish() {
 			}
 		}
 	}
-	for _, p := range e.cfg.Pools {
+	mine := e.snap.Load().cfg // with the changes applied since start
+	for _, p := range mine.Pools {
 		if !pools[p.Name] {
 			poolAvailable.DeleteLabelValues(p.Name)
 		}
@@ -130,7 +132,7 @@ func (e *engine) unpublish() {
 			}
 		}
 	}
-	for _, in := range e.cfg.Instances {
+	for _, in := range mine.Instances {
 		if instances[in.Name] {
 			continue
 		}

@@ -1,6 +1,11 @@
 package gtm
 
 import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,9 +32,9 @@ type engine struct {
 	geoEvery time.Duration // how often the GeoIP file is checked
 	counting bool          // set once started: compiled snapshots count answers
 
-	// Set by start, then read-only.
-	specs  []health.Spec
-	checks map[health.Key]*health.Check
+	// Set by start; changed by apply on the compile loop's goroutine.
+	specs  map[health.Key]health.Spec
+	checks atomic.Pointer[kshards[health.Key, *health.Check]] // copied on write: ready reads it from elsewhere
 	pred   *engine // the engine this one replaced in a reload while that one runs; under reportMu
 
 	handlers int // GTMs answering from it; under proc.mu
@@ -47,6 +52,7 @@ type engine struct {
 	changedMu        sync.Mutex
 	changed, moved   map[*health.Check]bool
 	byCheck          map[*health.Check][]string // the pools that use each check; set by start
+	applies          chan applyReq
 	stop, done       chan struct{}
 	geoStop, geoDone chan struct{}
 	stopOnce         sync.Once
@@ -58,10 +64,17 @@ func newEngine(cfg *config.Config) *engine {
 	return e
 }
 
+func (e *engine) check(k health.Key) *health.Check {
+	if m := e.checks.Load(); m != nil {
+		return m.get(k)
+	}
+	return nil
+}
+
 // Status implements health.View from the checks the engine uses. Before it
 // starts, every address is unknown.
 func (e *engine) Status(k health.Key) health.Status {
-	if c := e.checks[k]; c != nil {
+	if c := e.check(k); c != nil {
 		return c.Status()
 	}
 	return health.Unknown
@@ -69,7 +82,7 @@ func (e *engine) Status(k health.Key) health.Status {
 
 // Latency implements health.View.
 func (e *engine) Latency(k health.Key) (time.Duration, bool) {
-	if c := e.checks[k]; c != nil {
+	if c := e.check(k); c != nil {
 		l := c.Record().Latency
 		return l.EWMA, l.Samples > 0
 	}
@@ -78,7 +91,7 @@ func (e *engine) Latency(k health.Key) (time.Duration, bool) {
 
 // Get is what is known of an address, and whether it is probed.
 func (e *engine) Get(k health.Key) (health.Record, bool) {
-	if c := e.checks[k]; c != nil {
+	if c := e.check(k); c != nil {
 		return c.Record(), true
 	}
 	return health.Record{}, false
@@ -87,12 +100,17 @@ func (e *engine) Get(k health.Key) (health.Record, bool) {
 // ready is true once every address the engine probes has a verdict, first
 // probed or carried over a reload.
 func (e *engine) ready() bool {
-	for _, c := range e.checks {
-		if c.Status() == health.Unknown {
-			return false
-		}
+	m := e.checks.Load()
+	if m == nil {
+		return true
 	}
-	return true
+	ready := true
+	m.each(func(_ health.Key, c *health.Check) {
+		if c.Status() == health.Unknown {
+			ready = false
+		}
+	})
+	return ready
 }
 
 // HealthChanged implements health.Owner.
@@ -114,13 +132,13 @@ func (e *engine) HealthChanged(c *health.Check, verdict bool) {
 // specs lists what to probe: every address whose pool or own settings name
 // a monitor, including forced-down addresses, so an operator sees their
 // health before putting them back.
-func specs(cfg *config.Config) []health.Spec {
-	monitors := make(map[string]*config.Monitor, len(cfg.Monitors))
-	for _, m := range cfg.Monitors {
+func specs(pools []*config.Pool, mons []*config.Monitor) []health.Spec {
+	monitors := make(map[string]*config.Monitor, len(mons))
+	for _, m := range mons {
 		monitors[m.Name] = m
 	}
 	var out []health.Spec
-	for _, p := range cfg.Pools {
+	for _, p := range pools {
 		for _, a := range p.Addresses {
 			name := a.Monitor
 			if name == "" {
@@ -151,11 +169,20 @@ func (e *engine) start(pred *engine) {
 	e.publish()
 	e.counting = true
 	e.dirty = make(chan struct{}, 1)
+	e.applies = make(chan applyReq)
 	e.changed, e.moved = map[*health.Check]bool{}, map[*health.Check]bool{}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
-	e.specs = specs(e.cfg)
-	checks, carried := proc.health.Acquire(e, e.specs)
-	e.checks = checks
+	all := specs(e.cfg.Pools, e.cfg.Monitors)
+	e.specs = make(map[health.Key]health.Spec, len(all))
+	for _, sp := range all {
+		e.specs[sp.Key] = sp
+	}
+	checks, carried := proc.health.Acquire(e, all)
+	cm := newKShards[health.Key, *health.Check](len(checks), maphash.Comparable[health.Key])
+	for k, c := range checks {
+		cm.put(k, c)
+	}
+	e.checks.Store(cm)
 	e.byCheck = make(map[*health.Check][]string, len(checks))
 	for k, c := range checks {
 		e.byCheck[c] = append(e.byCheck[c], k.Pool)
@@ -197,7 +224,7 @@ func (e *engine) shutdown() {
 			close(e.geoStop)
 			<-e.geoDone
 		}
-		proc.health.Release(e, e.specs)
+		proc.health.Release(e, slices.Collect(maps.Values(e.specs)))
 		reportMu.Lock()
 		if e.writer {
 			e.writer = false
@@ -279,6 +306,8 @@ func (e *engine) compileLoop() {
 			return
 		case <-e.dirty:
 			e.recompile(e.take(false))
+		case req := <-e.applies:
+			req.done <- e.applyPools(req.pools)
 		case <-tick:
 			if pools := e.take(true); len(pools) > 0 {
 				e.recompile(pools)
@@ -348,8 +377,8 @@ var reportMu sync.Mutex
 // rule whose answer state changed since the last report. reportMu is held.
 func (e *engine) reportLocked() {
 	next := e.snap.Load()
-	pools := make(map[string]bool, len(e.cfg.Pools))
-	for _, p := range e.cfg.Pools {
+	pools := make(map[string]bool, len(next.cfg.Pools))
+	for _, p := range next.cfg.Pools {
 		pools[p.Name] = true
 	}
 	var all []*instance
@@ -363,7 +392,7 @@ func (e *engine) reportChanged(pools map[string]bool, instances []*instance) {
 	prev, next := e.reported, e.snap.Load()
 	e.reported = next
 	for name := range pools {
-		p := next.idx.pools[name]
+		p := next.idx.pools.get(name)
 		if p == nil {
 			continue
 		}
@@ -427,4 +456,100 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+type applyReq struct {
+	pools []*config.Pool
+	done  chan error
+}
+
+var errStopped = errors.New("gtm: the configuration is not running")
+
+// Apply replaces pools of the running configuration (by name; a new name
+// adds a pool) as one change: the pools and the instances that use them are
+// validated, compiled and published together, and their health checks
+// follow, or the change is refused with the rule it breaks and nothing
+// changes. It is the entry point for changes made at run time, and runs on
+// the compile loop, so it never races a health change.
+func (e *engine) Apply(pools ...*config.Pool) error {
+	req := applyReq{pools: pools, done: make(chan error, 1)}
+	select {
+	case e.applies <- req:
+		return <-req.done
+	case <-e.stop:
+		return errStopped
+	}
+}
+
+func (e *engine) applyPools(pools []*config.Pool) error {
+	cur := e.snap.Load()
+	cfg, idx := cur.cfg, cur.idx
+	if err := cfg.ValidatePools(pools, idx.pools.get, idx.users.get); err != nil {
+		return err
+	}
+	next := *cfg
+	next.Pools = slices.Clone(cfg.Pools)
+	nidx := *idx
+	upd, pos, dig := map[string]*config.Pool{}, map[string]int{}, map[string]config.Digest{}
+	dirty := map[string]bool{}
+	var gone []*config.Pool
+	for _, p := range pools {
+		d := config.PartDigest(p)
+		if old := idx.pools.get(p.Name); old != nil {
+			next.Pools[idx.pos.get(p.Name)] = p
+			nidx.sum = nidx.sum.Sub(idx.digest.get(p.Name))
+			gone = append(gone, old)
+		} else {
+			pos[p.Name] = len(next.Pools)
+			next.Pools = append(next.Pools, p)
+		}
+		nidx.sum = nidx.sum.Add(d)
+		upd[p.Name], dig[p.Name], dirty[p.Name] = p, d, true
+	}
+	nidx.pools, nidx.digest, nidx.pos = idx.pools.with(upd), idx.digest.with(dig), idx.pos.with(pos)
+
+	// Health: take the new probes before giving back the old, so that an
+	// address probed as before keeps its check and its verdict.
+	added := specs(pools, cfg.Monitors)
+	removed := specs(gone, cfg.Monitors)
+	got, _ := proc.health.Acquire(e, added)
+	proc.health.Release(e, removed)
+	dropped := make([]health.Key, 0, len(removed))
+	for _, sp := range removed {
+		dropped = append(dropped, sp.Key)
+	}
+	for _, sp := range removed {
+		if c := e.check(sp.Key); c != nil {
+			e.byCheck[c] = slices.DeleteFunc(e.byCheck[c], func(p string) bool { return p == sp.Key.Pool })
+			if len(e.byCheck[c]) == 0 {
+				delete(e.byCheck, c)
+			}
+		}
+	}
+	for _, k := range dropped {
+		delete(e.specs, k)
+	}
+	for _, sp := range added {
+		c := got[sp.Key]
+		e.specs[sp.Key] = sp
+		e.byCheck[c] = append(e.byCheck[c], sp.Key.Pool)
+	}
+	e.checks.Store(e.checks.Load().without(dropped).with(got))
+
+	base := *cur
+	base.cfg, base.idx, base.serial = &next, &nidx, uint32(nidx.sum[0])
+	s, changed := base.update(e, dirty, e.counting)
+	for _, z := range s.zones {
+		z.serial.Store(s.serial)
+	}
+	e.snap.Store(s) // e.cfg stays what the engine started from
+	reportMu.Lock()
+	if e.writer {
+		e.reportChanged(dirty, changed)
+	}
+	reportMu.Unlock()
+	names := slices.Sorted(maps.Keys(upd))
+	event(health.Event{Time: time.Now(), Object: "pools " + strings.Join(names, ", "), Old: "", New: "applied",
+		Reason: fmt.Sprintf("%d instances compiled again", len(changed))})
+	return nil
 }

@@ -2,6 +2,7 @@ package gtm
 
 import (
 	"fmt"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,10 +24,14 @@ func scaleBody(n int) string {
 		if i%2 == 0 {
 			b.WriteString(" monitor m\n")
 		}
-		fmt.Fprintf(&b, " address 10.%d.%d.1 10.%d.%d.2\n}\ninstance i%d {\n primary p%d\n}\n", i>>8&255, i&255, i>>8&255, i&255, i, i)
+		fmt.Fprintf(&b, " address %s %s\n}\ninstance i%d {\n primary p%d\n}\n", scaleAddr(2*i), scaleAddr(2*i+1), i, i)
 	}
 	return b.String()
 }
+
+// scaleAddr is the nth loopback address from 127.1.0.0: probes of them are
+// refused at once by this machine, and go nowhere else.
+func scaleAddr(n int) string { return fmt.Sprintf("127.%d.%d.%d", 1+n>>16, n>>8&255, n&255) }
 
 func scaleConfig(b *testing.B, n int) *config.Config {
 	b.Helper()
@@ -81,7 +86,7 @@ func BenchmarkScaleHealthChange(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		p := fmt.Sprintf("p%d", (i*7919)%100_000)
-		k := health.Key{Pool: p, Address: fmt.Sprintf("10.%d.%d.1", (i*7919)%100_000>>8&255, (i*7919)%100_000&255)}
+		k := health.Key{Pool: p, Address: scaleAddr(2 * ((i * 7919) % 100_000))}
 		if view[k] == health.Unhealthy {
 			view[k] = health.Healthy
 		} else {
@@ -100,4 +105,31 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkScaleApply is one pool gaining an address through Apply at
+// 100,000 instances, half of them probed: validated, compiled, published,
+// its checks acquired. It reports the 50th and 99th percentiles.
+func BenchmarkScaleApply(b *testing.B) {
+	cfg := scaleConfig(b, 100_000)
+	g := New(cfg)
+	if err := g.OnStartup(); err != nil {
+		b.Fatal(err)
+	}
+	defer g.OnShutdown()
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		n := (i * 7919) % 100_000
+		old := g.snap.Load().idx.pools.get(fmt.Sprintf("p%d", n))
+		p := *old
+		p.Addresses = append(slices.Clone(old.Addresses), &config.Address{IP: netip.MustParseAddr(scaleAddr(200_000 + i)), Weight: 1})
+		start := time.Now()
+		if err := g.Apply(&p); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	reportPercentiles(b, lat)
 }

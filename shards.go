@@ -9,27 +9,33 @@ const nShards = 256
 
 // shards is a map split in nShards parts, never changed after it is built:
 // with returns a new one that shares every untouched part.
-type shards[V any] struct {
+type shards[V any] = kshards[string, V]
+
+// kshards is shards with keys of any comparable type.
+type kshards[K comparable, V any] struct {
 	seed maphash.Seed
-	m    [nShards]map[string]V
+	hash func(maphash.Seed, K) uint64
+	m    [nShards]map[K]V
 	n    int
 }
 
-func newShards[V any](size int) *shards[V] {
-	s := &shards[V]{seed: maphash.MakeSeed()}
+func newShards[V any](size int) *shards[V] { return newKShards[string, V](size, maphash.String) }
+
+func newKShards[K comparable, V any](size int, hash func(maphash.Seed, K) uint64) *kshards[K, V] {
+	s := &kshards[K, V]{seed: maphash.MakeSeed(), hash: hash}
 	for i := range s.m {
-		s.m[i] = make(map[string]V, size/nShards+1)
+		s.m[i] = make(map[K]V, size/nShards+1)
 	}
 	return s
 }
 
-func (s *shards[V]) shard(k string) int { return int(maphash.String(s.seed, k) % nShards) }
+func (s *kshards[K, V]) shard(k K) int { return int(s.hash(s.seed, k) % nShards) }
 
 // get returns the value of k, or V's zero value.
-func (s *shards[V]) get(k string) V { return s.m[s.shard(k)][k] }
+func (s *kshards[K, V]) get(k K) V { return s.m[s.shard(k)][k] }
 
 // put adds k while the shards are being built, before anyone reads them.
-func (s *shards[V]) put(k string, v V) {
+func (s *kshards[K, V]) put(k K, v V) {
 	m := s.m[s.shard(k)]
 	if _, ok := m[k]; !ok {
 		s.n++
@@ -37,15 +43,14 @@ func (s *shards[V]) put(k string, v V) {
 	m[k] = v
 }
 
-// with returns a copy holding upd (a nil-valued entry of a pointer type is
-// stored as is; use without to remove), sharing every shard upd leaves alone.
-func (s *shards[V]) with(upd map[string]V) *shards[V] {
+// with returns a copy holding upd, sharing every shard upd leaves alone.
+func (s *kshards[K, V]) with(upd map[K]V) *kshards[K, V] {
 	c := *s
 	copied := [nShards]bool{}
 	for k, v := range upd {
 		i := s.shard(k)
 		if !copied[i] {
-			m := make(map[string]V, len(s.m[i])+1)
+			m := make(map[K]V, len(s.m[i])+1)
 			for kk, vv := range s.m[i] {
 				m[kk] = vv
 			}
@@ -60,13 +65,36 @@ func (s *shards[V]) with(upd map[string]V) *shards[V] {
 }
 
 // len is the number of entries.
-func (s *shards[V]) len() int { return s.n }
+func (s *kshards[K, V]) len() int { return s.n }
 
 // each calls fn for every entry, in no order.
-func (s *shards[V]) each(fn func(k string, v V)) {
+func (s *kshards[K, V]) each(fn func(k K, v V)) {
 	for _, m := range s.m {
 		for k, v := range m {
 			fn(k, v)
 		}
 	}
+}
+
+// without returns a copy without the keys in del, sharing every shard del
+// leaves alone.
+func (s *kshards[K, V]) without(del []K) *kshards[K, V] {
+	c := *s
+	copied := [nShards]bool{}
+	for _, k := range del {
+		i := s.shard(k)
+		if _, ok := c.m[i][k]; !ok {
+			continue
+		}
+		if !copied[i] {
+			m := make(map[K]V, len(s.m[i]))
+			for kk, vv := range s.m[i] {
+				m[kk] = vv
+			}
+			c.m[i], copied[i] = m, true
+		}
+		delete(c.m[i], k)
+		c.n--
+	}
+	return &c
 }

@@ -2,6 +2,7 @@ package gtm
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/gtm-project/gtm/config"
@@ -50,26 +51,44 @@ type cpool struct {
 }
 
 // configIndex is what refers to what in a configuration, computed once per
-// configuration so that a change finds what it touches.
+// configuration so that a change finds what it touches. Its maps are
+// sharded so that a change of pools copies only what it touches.
 type configIndex struct {
-	pools   map[string]*config.Pool
-	users   map[string][]*config.Instance // pool name: the instances whose rules use it
-	latency map[string]bool               // pools used by latency instances
+	pools   *shards[*config.Pool]
+	pos     *shards[int]           // a pool's place in cfg.Pools
+	digest  *shards[config.Digest] // a pool's content digest
+	users   *shards[[]*config.Instance]
+	latency map[string]bool // pools used by latency instances
+	sum     config.Sum      // the whole configuration's digest
 }
 
 func newIndex(cfg *config.Config) *configIndex {
-	x := &configIndex{pools: make(map[string]*config.Pool, len(cfg.Pools)),
-		users: make(map[string][]*config.Instance, len(cfg.Pools)), latency: map[string]bool{}}
-	for _, p := range cfg.Pools {
-		x.pools[p.Name] = p
+	n := len(cfg.Pools)
+	x := &configIndex{pools: newShards[*config.Pool](n), pos: newShards[int](n), digest: newShards[config.Digest](n),
+		users: newShards[[]*config.Instance](n), latency: map[string]bool{}}
+	x.sum = config.Sum{}.Add(cfg.TopDigest())
+	for _, m := range cfg.Monitors {
+		x.sum = x.sum.Add(config.PartDigest(m))
 	}
+	for i, p := range cfg.Pools {
+		d := config.PartDigest(p)
+		x.pools.put(p.Name, p)
+		x.pos.put(p.Name, i)
+		x.digest.put(p.Name, d)
+		x.sum = x.sum.Add(d)
+	}
+	users := make(map[string][]*config.Instance, n)
 	for _, in := range cfg.Instances {
+		x.sum = x.sum.Add(config.PartDigest(in))
 		for _, p := range in.PoolNames() {
-			x.users[p] = append(x.users[p], in)
+			users[p] = append(users[p], in)
 			if in.Policy == config.PolicyLatency {
 				x.latency[p] = true
 			}
 		}
+	}
+	for p, ins := range users {
+		x.users.put(p, ins)
 	}
 	return x
 }
@@ -92,6 +111,11 @@ type zone struct {
 	soa  dns.SOA // template; replies get a copy, since plugins wrapping the writer (rewrite ttl) edit replies in place
 	ns   []dns.NS
 	glue []dns.RR // the address records of in-zone name servers, for NS answers
+	// serial is the SOA serial. It is the one thing of a compiled zone that
+	// a change of pools moves, and every instance points at its zone: so it
+	// is stored here for all of them rather than by compiling every
+	// instance again.
+	serial *atomic.Uint32
 }
 
 // Answer states of a rule, as shown in explanations and metrics.
@@ -160,10 +184,11 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 	// the low 32 bits of the configuration's hash, so it does not grow
 	// (RFC 1982 order means nothing here; gtm transfers no zones).
 	if prev != nil && prev.cfg == cfg {
-		s.serial, s.idx = prev.serial, prev.idx
+		s.idx = prev.idx
 	} else {
-		s.serial, s.idx = uint32(cfg.Hash()), newIndex(cfg)
+		s.idx = newIndex(cfg)
 	}
+	s.serial = uint32(s.idx.sum[0])
 	for _, name := range cfg.Zones {
 		s.zones[name] = newZone(cfg, name, s.serial)
 	}
@@ -202,12 +227,12 @@ func (s *snapshot) update(view health.View, pools map[string]bool, counting bool
 	cps := make(map[string]*cpool, len(pools))
 	affected := make(map[string]*config.Instance)
 	for name := range pools {
-		p := s.idx.pools[name]
+		p := s.idx.pools.get(name)
 		if p == nil {
 			continue
 		}
 		cps[name] = compilePool(p, view, explain)
-		for _, ci := range s.idx.users[name] {
+		for _, ci := range s.idx.users.get(name) {
 			affected[ci.Name] = ci
 		}
 	}
@@ -272,7 +297,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 	in := &instance{name: ci.Name, zone: s.zones[longestZone(s.cfg.Zones, ci.Name)],
 		answers:   make(map[*policy.Pool]prometheus.Counter),
 		ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
-	in.qtype = qtypeOf(s.idx.pools[ci.Rules[0].Primary.Members[0].Pool].Type)
+	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
 	names := ci.PoolNames()
 	healthy := make(map[string]*policy.Pool, len(names))
 	cps := make(map[string]*cpool, len(names))
@@ -289,7 +314,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		}
 		for _, m := range c.Members {
 			if failOpen[m.Pool] == nil {
-				failOpen[m.Pool] = policy.NewPool(s.idx.pools[m.Pool], func(a *config.Address) bool { return a.Mode != config.ModeDown })
+				failOpen[m.Pool] = policy.NewPool(s.idx.pools.get(m.Pool), func(a *config.Address) bool { return a.Mode != config.ModeDown })
 			}
 		}
 		return failOpen
@@ -425,12 +450,13 @@ func compileRule(ci *config.Instance, cr *config.Rule, healthy map[string]*polic
 
 func newZone(cfg *config.Config, name string, serial uint32) *zone {
 	mname, rname := cfg.SOANames(name)
-	z := &zone{name: name}
+	z := &zone{name: name, serial: new(atomic.Uint32)}
+	z.serial.Store(serial)
 	z.soa = dns.SOA{
 		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: soaMinTTL},
 		Ns:      mname,
 		Mbox:    rname,
-		Serial:  serial,
+		Serial:  serial, // the template's; replies take the zone's current one
 		Refresh: soaRefresh,
 		Retry:   soaRetry,
 		Expire:  soaExpire,

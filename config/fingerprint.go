@@ -16,12 +16,73 @@ import (
 // bookkeeping fields are left out.
 
 // Fingerprint identifies the whole configuration.
-func (c *Config) Fingerprint() string { return hex.EncodeToString(digest(c, nil)) }
+func (c *Config) Fingerprint() string { return c.Sum().String() }
 
 // Hash is the fingerprint as a number: the same configuration gives the
 // same value on every node and after every restart, whatever file and line
 // it was written on. The SOA serial is taken from it.
-func (c *Config) Hash() uint64 { return binary.BigEndian.Uint64(digest(c, nil)) }
+func (c *Config) Hash() uint64 { return c.Sum()[0] }
+
+// Sum is an order-independent digest of a configuration: the sum of the
+// digests of its parts (the top-level settings, each monitor, pool and
+// instance). Configurations with the same content have the same Sum,
+// whatever the order of their objects and however they came to be (a
+// Corefile, or a series of changes through an API), and a change to a few
+// objects updates it in time that follows the change, not the whole.
+type Sum [2]uint64
+
+// Add returns s with the part digest d added.
+func (s Sum) Add(d Digest) Sum {
+	a, b := binary.BigEndian.Uint64(d[:8]), binary.BigEndian.Uint64(d[8:])
+	return Sum{s[0] + a, s[1] + b}
+}
+
+// Sub returns s with the part digest d taken away.
+func (s Sum) Sub(d Digest) Sum {
+	a, b := binary.BigEndian.Uint64(d[:8]), binary.BigEndian.Uint64(d[8:])
+	return Sum{s[0] - a, s[1] - b}
+}
+
+func (s Sum) String() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], s[0])
+	binary.BigEndian.PutUint64(b[8:], s[1])
+	return hex.EncodeToString(b[:])
+}
+
+// Digest identifies one part of a configuration by content.
+type Digest [16]byte
+
+// PartDigest is the digest of one pool, instance or monitor. The kind is
+// part of it, so a pool and an instance never stand for each other.
+func PartDigest(v any) Digest {
+	var d Digest
+	copy(d[:], digest(v, nil))
+	return d
+}
+
+// TopDigest is the digest of the settings outside monitors, pools and
+// instances: zones, SOA, name servers, GeoIP, explain.
+func (c *Config) TopDigest() Digest {
+	var d Digest
+	copy(d[:], digest(c, map[string]bool{"Monitors": true, "Pools": true, "Instances": true}))
+	return d
+}
+
+// Sum computes the configuration's Sum from all its parts.
+func (c *Config) Sum() Sum {
+	s := Sum{}.Add(c.TopDigest())
+	for _, m := range c.Monitors {
+		s = s.Add(PartDigest(m))
+	}
+	for _, p := range c.Pools {
+		s = s.Add(PartDigest(p))
+	}
+	for _, in := range c.Instances {
+		s = s.Add(PartDigest(in))
+	}
+	return s
+}
 
 // probeOnly leaves out what says when and how often to probe, and how many
 // results in a row change a verdict: a verdict stays true when only those
@@ -51,7 +112,8 @@ func fingerprint(v any, skip map[string]bool) string { return hex.EncodeToString
 func digest(v any, skip map[string]bool) []byte {
 	// The walk appends to a buffer and hashes it once: writing each field
 	// to the hash costs more than the walk at 100,000 instances.
-	w := &walker{h: sha256.New(), buf: make([]byte, 0, 2*walkChunk)}
+	w := &walker{h: sha256.New(), buf: make([]byte, 0, 256)}
+	w.str(reflect.TypeOf(v).String()) // the kind of part
 	w.value(reflect.ValueOf(v), skip)
 	w.h.Write(w.buf)
 	return w.h.Sum(nil)[:16]

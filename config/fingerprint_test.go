@@ -70,3 +70,28 @@ func TestProbeID(t *testing.T) {
 		}
 	}
 }
+
+// The sum does not depend on the order of objects, and a change to one part
+// updates it to what a whole computation gives.
+func TestSumIsOrderFreeAndIncremental(t *testing.T) {
+	a := sample()
+	a.Pools = append(a.Pools, &Pool{Name: "b", Type: TypeA,
+		Addresses: []*Address{{IP: netip.MustParseAddr("192.0.2.9"), Weight: 1}}})
+	b := sample()
+	b.Pools = append([]*Pool{{Name: "b", Type: TypeA,
+		Addresses: []*Address{{IP: netip.MustParseAddr("192.0.2.9"), Weight: 1}}}}, b.Pools...)
+	if a.Sum() != b.Sum() {
+		t.Error("the order of pools changed the sum")
+	}
+	old := a.Pools[1]
+	changed := *old
+	changed.Addresses = append([]*Address{{IP: netip.MustParseAddr("192.0.2.10"), Weight: 1}}, old.Addresses...)
+	inc := a.Sum().Sub(PartDigest(old)).Add(PartDigest(&changed))
+	a.Pools[1] = &changed
+	if inc != a.Sum() {
+		t.Error("the sum updated for one pool differs from the whole sum")
+	}
+	if inc == b.Sum() {
+		t.Error("adding an address kept the sum")
+	}
+}
