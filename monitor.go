@@ -335,7 +335,7 @@ func (e *engine) reportLocked() {
 			}
 			switchovers.WithLabelValues(name, r.name, r.state).Inc()
 			object := "instance " + name
-			if r.name != config.MatchDefault {
+			if r.name != config.MatchDefault.String() {
 				object += " rule " + r.name
 			}
 			event(health.Event{Time: time.Now(), Object: object, Old: old.state, New: r.state, Reason: r.why})

@@ -514,7 +514,7 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			return err
 		case "primary", "secondary":
 			if def == nil {
-				def = &config.Rule{Pos: p.pos(), Match: "default"}
+				def = &config.Rule{Pos: p.pos(), Match: config.MatchDefault}
 				in.Rules = append(in.Rules, def)
 			}
 			return p.collectionInto(def, prop)
@@ -582,8 +582,12 @@ func (p *parser) rule() (*config.Rule, error) {
 	if len(args) == 0 {
 		return nil, p.c.Errf("'rule' is missing its match (usage: rule default {)")
 	}
-	r.Match, r.Values = args[0], args[1:]
-	if r.Match == "default" && len(r.Values) > 0 {
+	match, ok := config.ParseMatchKind(args[0])
+	if !ok {
+		return nil, p.c.Errf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", args[0])
+	}
+	r.Match, r.Values = match, args[1:]
+	if r.Match == config.MatchDefault && len(r.Values) > 0 {
 		return nil, p.c.Errf("rule 'default' takes no values, got %q", strings.Join(r.Values, " "))
 	}
 	if !p.openBlock() {

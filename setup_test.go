@@ -369,7 +369,7 @@ fallthrough sub.example.org`))
 	if in.Name != "www.example.org." || in.TTL != 120 || in.Switch != config.SwitchPrimary || in.AllDown != config.Fallback || len(in.Fallbacks) != 1 {
 		t.Errorf("instance parsed wrong: %+v", in)
 	}
-	if r := in.Rules[0]; r.Match != "default" || r.Primary.Method != config.MethodSequence || r.Secondary != nil {
+	if r := in.Rules[0]; r.Match != config.MatchDefault || r.Primary.Method != config.MethodSequence || r.Secondary != nil {
 		t.Errorf("rule parsed wrong: %+v", r)
 	}
 	if cfg.SOA.MName != "ns1.example.org." || cfg.SOA.RName != "hostmaster.example.org." {

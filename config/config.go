@@ -212,12 +212,11 @@ type Collection struct {
 	MinAvailable Threshold
 }
 
-// Rule maps where a query comes from to a primary and a secondary collection.
-// Match is "default" for now; geo and CIDR matches add kinds and Values
-// without changing the shape.
+// Rule maps where a query comes from to a primary and a secondary collection:
+// Match is the kind, Values what it matches (none for the default rule).
 type Rule struct {
 	Pos
-	Match     string
+	Match     MatchKind
 	Values    []string
 	Primary   *Collection
 	Secondary *Collection // nil: no backup
@@ -226,9 +225,9 @@ type Rule struct {
 // Name is the rule as written: "default", "country DE AT".
 func (r *Rule) Name() string {
 	if len(r.Values) == 0 {
-		return r.Match
+		return r.Match.String()
 	}
-	return r.Match + " " + strings.Join(r.Values, " ")
+	return r.Match.String() + " " + strings.Join(r.Values, " ")
 }
 
 // Instance is one managed name.

@@ -207,20 +207,21 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 	}
 	var typ Type
 	matches := make(map[string]int, len(in.Rules)) // "kind value" -> line
+	def := MatchDefault.String()
 	for _, r := range in.Rules {
 		if r.Match == MatchDefault {
 			if len(r.Values) > 0 {
 				return r.Errorf("rule 'default' takes no values, got %v", r.Values)
 			}
-			if line, ok := matches[r.Match]; ok {
+			if line, ok := matches[def]; ok {
 				return r.Errorf("instance '%s' has a second 'default' rule (first at line %d)", in.Name, line)
 			}
-			matches[r.Match] = r.Line
+			matches[def] = r.Line
 		} else {
 			switch r.Match {
 			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR:
 			default:
-				return r.Errorf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", r.Match)
+				return r.Errorf("rule has an unknown match kind %d (one of default, continent, country, subdivision, cidr)", r.Match)
 			}
 			if len(r.Values) == 0 {
 				return r.Errorf("rule '%s' needs at least one value", r.Match)
@@ -231,7 +232,7 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 					return r.Errorf("%v", err)
 				}
 				r.Values[i] = norm
-				key := r.Match + " " + norm
+				key := r.Match.String() + " " + norm
 				if line, ok := matches[key]; ok {
 					return r.Errorf("instance '%s' has '%s %s' in two rules (first at line %d)", in.Name, r.Match, norm, line)
 				}
@@ -262,7 +263,7 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			}
 		}
 	}
-	if _, ok := matches[MatchDefault]; !ok {
+	if _, ok := matches[def]; !ok {
 		return in.Errorf("instance '%s' has no default rule: a client that matches no rule would get no answer", in.Name)
 	}
 	if in.AllDown == Fallback && len(in.Fallbacks) == 0 {
