@@ -107,6 +107,9 @@ func (c *Config) inZones(name string) bool {
 }
 
 func (p *Pool) validate() error {
+	if _, ok := dns.IsDomainName(p.Name); !ok || p.Name == "" {
+		return p.Errorf("'%s' of 'pool' is not a valid name", p.Name)
+	}
 	if len(p.Addresses) == 0 {
 		return p.Errorf("pool '%s' has no addresses", p.Name)
 	}
@@ -135,10 +138,10 @@ func (p *Pool) validate() error {
 	if p.Method > MethodSequence {
 		return p.Errorf("pool '%s' has an unknown method", p.Name)
 	}
-	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers {
-		return p.Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
+	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers || p.MaxAnswers == 0 && p.Props.Has("max-answers") {
+		return p.Props.At("max-answers", p.Pos).Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
 	}
-	return checkThreshold(p.Pos, p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
+	return checkThreshold(p.Pos, p.Props.At("min-available", p.Pos), p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
 }
 
 // checkMonitors resolves the pool's and its addresses' monitors.
@@ -180,7 +183,12 @@ func (a *Address) check() error {
 	if a.IP.IsValid() == (a.Domain != "") {
 		return a.Errorf("an address needs exactly one of an IP address or a domain name")
 	}
-	if a.Mode > ModeDown {
+	switch {
+	case a.IP.Zone() != "":
+		return a.Errorf("address '%s' has a zone; answers cannot carry one", a.IP)
+	case a.IP.Is4In6():
+		return a.Errorf("address '%s' is IPv4-mapped IPv6; write it as %s", a.IP, a.IP.Unmap())
+	case a.Mode > ModeDown:
 		return a.Errorf("address %s has an unknown mode", a.Value())
 	}
 	return nil
@@ -248,11 +256,11 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 		if r.Primary == nil {
 			return r.Errorf("rule '%s' of instance '%s' has no primary collection", r.Match, in.Name)
 		}
-		for _, col := range []*Collection{r.Primary, r.Secondary} {
+		for i, col := range []*Collection{r.Primary, r.Secondary} {
 			if col == nil {
 				continue
 			}
-			t, err := col.validate(pools)
+			t, err := col.validate(pools, [...]string{"primary", "secondary"}[i])
 			if err != nil {
 				return err
 			}
@@ -306,9 +314,9 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 }
 
 // validate checks a collection and returns the record type of its pools.
-func (col *Collection) validate(pools map[string]*Pool) (Type, error) {
+func (col *Collection) validate(pools map[string]*Pool, which string) (Type, error) {
 	if len(col.Members) == 0 {
-		return 0, col.Errorf("collection has no pools")
+		return 0, col.Errorf("%s collection has no pools", which)
 	}
 	if col.Method > MethodSequence {
 		return 0, col.Errorf("collection has an unknown method")
@@ -334,7 +342,7 @@ func (col *Collection) validate(pools map[string]*Pool) (Type, error) {
 			return 0, m.Errorf("collection mixes pool types: '%s' holds %s records, '%s' holds %s", first, typ, p.Name, p.Type)
 		}
 	}
-	return typ, checkThreshold(col.Pos, col.MinAvailable, len(col.Members), "collection", "pools")
+	return typ, checkThreshold(col.Pos, col.Props.At("min-available", col.Pos), col.MinAvailable, len(col.Members), "collection", "pools")
 }
 
 func checkWeight(p Pos, w int, what string) error {
@@ -344,12 +352,16 @@ func checkWeight(p Pos, w int, what string) error {
 	return nil
 }
 
-func checkThreshold(p Pos, t Threshold, total int, what, members string) error {
+// checkThreshold checks an availability rule of an object at p whose
+// min-available was given at at.
+func checkThreshold(p, at Pos, t Threshold, total int, what, members string) error {
 	switch {
+	case t.Percent != 0 && t.Count != 0:
+		return at.Errorf("min-available of %s is both a count and a share: give one", what)
 	case t.Percent != 0 && (t.Percent < 1 || t.Percent > 100):
-		return p.Errorf("min-available %d%% of %s is out of range (1%% to 100%%)", t.Percent, what)
+		return at.Errorf("min-available %d%% of %s is out of range (1%% to 100%%)", t.Percent, what)
 	case t.Percent == 0 && t.Count < 1:
-		return p.Errorf("min-available %d of %s is out of range (at least 1)", t.Count, what)
+		return at.Errorf("min-available %d of %s is out of range (at least 1)", t.Count, what)
 	case t.Percent == 0 && t.Count > total:
 		return p.Errorf("min-available %d of %s can never be met: it has only %d %s", t.Count, what, total, members)
 	}
