@@ -22,9 +22,20 @@ type Pos struct {
 }
 
 // Errorf returns an error that names the position, in the format CoreDNS's
-// own Corefile errors use.
+// own Corefile errors use. A position without a line (from JSON) is a path.
 func (p Pos) Errorf(format string, args ...any) error {
+	if p.Line == 0 && p.File != "" {
+		return fmt.Errorf("%s: %s", p.File, fmt.Sprintf(format, args...))
+	}
 	return fmt.Errorf("%s:%d - Error during parsing: %s", p.File, p.Line, fmt.Sprintf(format, args...))
+}
+
+// Where names the position in a message: "line 12", or a path from JSON.
+func (p Pos) Where() string {
+	if p.Line == 0 && p.File != "" {
+		return p.File
+	}
+	return fmt.Sprintf("line %d", p.Line)
 }
 
 // Props records where each property of an object was given, so that a rule

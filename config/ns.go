@@ -74,7 +74,7 @@ func (c *Config) validateNS() error {
 			return ns.Errorf("ns '%s' is not a valid domain name", ns.Name)
 		}
 		if prev, ok := seen[ns.Name]; ok {
-			return ns.Errorf("ns '%s' appears twice (first at line %d)", ns.Name, prev.Line)
+			return ns.Errorf("ns '%s' appears twice (first at %s)", ns.Name, prev.Where())
 		}
 		seen[ns.Name] = ns
 		in := c.inZones(ns.Name)

@@ -25,7 +25,7 @@ func (c *Config) Validate() error {
 	monitors := make(map[string]*Monitor, len(c.Monitors))
 	for _, m := range c.Monitors {
 		if prev, ok := monitors[m.Name]; ok {
-			return m.Errorf("duplicate monitor '%s' (first defined at line %d)", m.Name, prev.Line)
+			return m.Errorf("duplicate monitor '%s' (first defined at %s)", m.Name, prev.Where())
 		}
 		monitors[m.Name] = m
 		m.Used = false
@@ -36,7 +36,7 @@ func (c *Config) Validate() error {
 	pools := make(map[string]*Pool, len(c.Pools))
 	for _, p := range c.Pools {
 		if prev, ok := pools[p.Name]; ok {
-			return p.Errorf("duplicate pool '%s' (first defined at line %d)", p.Name, prev.Line)
+			return p.Errorf("duplicate pool '%s' (first defined at %s)", p.Name, prev.Where())
 		}
 		pools[p.Name] = p
 		if err := p.validate(); err != nil {
@@ -48,13 +48,17 @@ func (c *Config) Validate() error {
 	}
 	for _, m := range c.Monitors {
 		if !m.Used {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d - monitor '%s' is not used by any pool or address", m.File, m.Line, m.Name))
+			where := fmt.Sprintf("%s:%d", m.File, m.Line)
+			if m.Line == 0 && m.File != "" {
+				where = m.File
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s - monitor '%s' is not used by any pool or address", where, m.Name))
 		}
 	}
 	names := make(map[string]*Instance, len(c.Instances))
 	for _, in := range c.Instances {
 		if prev, ok := names[in.Name]; ok {
-			return in.Errorf("duplicate instance '%s' (first defined at line %d)", in.Name, prev.Line)
+			return in.Errorf("duplicate instance '%s' (first defined at %s)", in.Name, prev.Where())
 		}
 		names[in.Name] = in
 		if !plainName(in.Name) {
@@ -116,7 +120,7 @@ func (p *Pool) validate() error {
 	if p.Type == 0 {
 		p.Type = p.Addresses[0].Type()
 	}
-	seen := make(map[string]int, len(p.Addresses))
+	seen := make(map[string]Pos, len(p.Addresses))
 	for _, a := range p.Addresses {
 		if err := a.check(); err != nil {
 			return err
@@ -127,10 +131,10 @@ func (p *Pool) validate() error {
 		if t := a.Type(); t != p.Type {
 			return a.Errorf("address %s is %s data but pool '%s' holds %s records", a.Value(), t, p.Name, p.Type)
 		}
-		if line, ok := seen[a.Value()]; ok {
-			return a.Errorf("address %s appears twice in pool '%s' (also at line %d)", a.Value(), p.Name, line)
+		if first, ok := seen[a.Value()]; ok {
+			return a.Errorf("address %s appears twice in pool '%s' (also at %s)", a.Value(), p.Name, first.Where())
 		}
-		seen[a.Value()] = a.Line
+		seen[a.Value()] = a.Pos
 		if err := checkWeight(a.Pos, a.Weight, "address "+a.Value()); err != nil {
 			return err
 		}
@@ -214,17 +218,17 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 		return in.Errorf("instance '%s' has no access rule: give it a primary collection", in.Name)
 	}
 	var typ Type
-	matches := make(map[string]int, len(in.Rules)) // "kind value" -> line
+	matches := make(map[string]Pos, len(in.Rules)) // "kind value" -> where
 	def := MatchDefault.String()
 	for _, r := range in.Rules {
 		if r.Match == MatchDefault {
 			if len(r.Values) > 0 {
 				return r.Errorf("rule 'default' takes no values, got %v", r.Values)
 			}
-			if line, ok := matches[def]; ok {
-				return r.Errorf("instance '%s' has a second 'default' rule (first at line %d)", in.Name, line)
+			if first, ok := matches[def]; ok {
+				return r.Errorf("instance '%s' has a second 'default' rule (first at %s)", in.Name, first.Where())
 			}
-			matches[def] = r.Line
+			matches[def] = r.Pos
 		} else {
 			switch r.Match {
 			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR:
@@ -241,10 +245,10 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 				}
 				r.Values[i] = norm
 				key := r.Match.String() + " " + norm
-				if line, ok := matches[key]; ok {
-					return r.Errorf("instance '%s' has '%s %s' in two rules (first at line %d)", in.Name, r.Match, norm, line)
+				if first, ok := matches[key]; ok {
+					return r.Errorf("instance '%s' has '%s %s' in two rules (first at %s)", in.Name, r.Match, norm, first.Where())
 				}
-				matches[key] = r.Line
+				matches[key] = r.Pos
 			}
 			if in.Policy == PolicyLatency {
 				return r.Errorf("instance '%s' uses the latency policy: it takes only a default rule, not '%s'", in.Name, r.Match)
