@@ -536,7 +536,10 @@ func (p *parser) rule() (*config.Rule, error) {
 	if !ok {
 		return nil, p.c.Errf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", args[0])
 	}
-	r.Match, r.Values = match, args[1:]
+	r.Match = match
+	if len(args) > 1 {
+		r.Values = args[1:]
+	}
 	if !p.openBlock() {
 		return nil, p.c.Errf("rule '%s' needs a block: '{' expected at the end of the line", r.Match)
 	}
