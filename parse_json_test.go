@@ -127,3 +127,32 @@ func TestCorefileAndJSONAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeJSON checks that the README's JSON example is its first Corefile
+// example.
+func TestReadmeJSON(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "~~~ json\n")
+	example, _, _ := strings.Cut(rest, "~~~")
+	if !ok {
+		t.Fatal("README.md has no ~~~ json example")
+	}
+	fromJSON, err := config.ParseJSON([]byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := gtmBlocks(readmeCorefiles(t)[0])[0]
+	c := caddy.NewTestController("dns", b.input)
+	c.ServerBlockKeys = b.keys
+	fromCorefile, _, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromJSON.Fingerprint() != fromCorefile.Fingerprint() {
+		out, _ := json.MarshalIndent(fromCorefile, "", "  ")
+		t.Fatalf("the README's JSON example differs from its first Corefile example, which reads as\n%s", out)
+	}
+}
