@@ -288,14 +288,13 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 		if jm.MaxLoss != nil {
 			m.MaxLoss = int(*jm.MaxLoss)
 		}
-		given(m.Props, path, map[string]bool{
-			"interval": jm.Interval != nil, "timeout": jm.Timeout != nil, "rise": jm.Rise != nil, "fall": jm.Fall != nil,
-			"port": jm.Port != nil, "tls": jm.TLS != nil, "method": jm.Method != nil, "host": jm.Host != nil,
-			"path": jm.Path != nil, "expect": jm.Expect != nil, "body": jm.Body != nil, "body-regexp": jm.BodyRegexp != nil,
-			"header": jm.Header != nil, "follow-redirects": jm.FollowRedirects != nil, "redirect-hosts": jm.RedirectHosts != nil,
-			"tls-skip-verify": jm.TLSSkipVerify != nil, "tls-server-name": jm.TLSServerName != nil,
-			"count": jm.Count != nil, "max-loss": jm.MaxLoss != nil,
-		})
+		// Each option field is named after its entry in MonitorOptions.
+		v := reflect.ValueOf(jm)
+		for i, f := range jsonMonitorFields {
+			if f != "name" && !v.Field(i).IsZero() {
+				m.Props[f] = at(path + "." + f)
+			}
+		}
 		c.Monitors = append(c.Monitors, m)
 	}
 	for i, jp := range jc.Pools {
@@ -351,6 +350,16 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 	}
 	return c, nil
 }
+
+// jsonMonitorFields are the JSON names of jsonMonitor's fields, in order.
+var jsonMonitorFields = func() []string {
+	var out []string
+	for f := range reflect.TypeFor[jsonMonitor]().Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		out = append(out, name)
+	}
+	return out
+}()
 
 func collectionFromJSON(jc *jsonCollection, path string) *Collection {
 	if jc == nil {

@@ -82,3 +82,22 @@ func TestParseJSONErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONMonitorFields checks that the JSON form of a monitor has a field
+// for each entry of MonitorOptions, named alike, and no other but its name.
+func TestJSONMonitorFields(t *testing.T) {
+	fields := map[string]bool{}
+	for _, f := range jsonMonitorFields {
+		fields[f] = true
+	}
+	for _, o := range MonitorOptions {
+		if !fields[o.Name] {
+			t.Errorf("option %q has no JSON field", o.Name)
+		}
+		delete(fields, o.Name)
+	}
+	delete(fields, "name")
+	for f := range fields {
+		t.Errorf("JSON field %q is no monitor option", f)
+	}
+}

@@ -72,6 +72,20 @@ func TestValidateNoEffect(t *testing.T) {
 			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoHTTP, Interval: DefaultInterval,
 				Timeout: DefaultTimeout, Rise: 1, Fall: 1, SkipVerify: true}}
 		}, "api:7 - Error during parsing: option 'tls-skip-verify' does not apply to a http monitor ('m')"},
+		{"pool name", func(c *Config) { c.Pools[0].Name = "a..b" }, "api:1 - Error during parsing: 'a..b' of 'pool' is not a valid name"},
+		{"count and share", func(c *Config) { c.Pools[0].MinAvailable = Threshold{Count: 1, Percent: 50} }, "min-available of pool 'a' is both a count and a share"},
+		{"mapped address", func(c *Config) { c.Pools[0].Addresses[0].IP = netip.MustParseAddr("::ffff:192.0.2.1") }, "api:2 - Error during parsing: address '::ffff:192.0.2.1' is IPv4-mapped IPv6; write it as 192.0.2.1"},
+		{"empty secondary", func(c *Config) { c.Instances[0].Rules[0].Secondary = &Collection{Pos: at(6)} }, "api:6 - Error during parsing: secondary collection has no pools"},
+		{"expect out of range", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.Expect = ProtoHTTP, []StatusRange{{600, 700}}
+			c.Monitors = []*Monitor{m}
+		}, "api:7 - Error during parsing: expected status '600-700' is not a code or a range"},
+		{"redirect host with a path", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.MaxRedirects, m.RedirectHosts = ProtoHTTP, 1, []string{"a.example/x"}
+			c.Monitors = []*Monitor{m}
+		}, "redirect host 'a.example/x' is not a host name or address"},
 		{"port on ping, no Props", func(c *Config) {
 			m := NewMonitor(at(7), "m")
 			m.Protocol, m.Port = ProtoPing, 80
