@@ -21,6 +21,28 @@ import (
 // written; every rule about values (ranges, references, conflicts) is
 // config.Validate's, which the JSON form and the control API share.
 func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
+	cfg, fl, err := parseBlock(c)
+	if err != nil {
+		return nil, fl, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fl, err
+	}
+	// Without a name server that resolves, the delegation is lame. Under
+	// fallthrough the next plugin holds the apex (SOA, NS and the servers'
+	// addresses), so gtm needs none of its own.
+	if len(cfg.NS) == 0 {
+		for _, z := range cfg.Zones {
+			if !fl.Through(z) {
+				return nil, fl, cfg.Errorf("zone '%s' needs its name servers: add 'ns NAME ADDRESS...' (one line per server; addresses for names inside the zone), or 'fallthrough' to a plugin that serves the apex", z)
+			}
+		}
+	}
+	return cfg, fl, nil
+}
+
+// parseBlock reads one gtm block into a configuration, not yet validated.
+func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 	var (
 		cfg *config.Config
 		fl  fall.F
@@ -99,19 +121,6 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 	}
 	if cfg == nil {
 		return nil, fl, c.Err("gtm: no configuration")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fl, err
-	}
-	// Without a name server that resolves, the delegation is lame. Under
-	// fallthrough the next plugin holds the apex (SOA, NS and the servers'
-	// addresses), so gtm needs none of its own.
-	if len(cfg.NS) == 0 {
-		for _, z := range cfg.Zones {
-			if !fl.Through(z) {
-				return nil, fl, cfg.Errorf("zone '%s' needs its name servers: add 'ns NAME ADDRESS...' (one line per server; addresses for names inside the zone), or 'fallthrough' to a plugin that serves the apex", z)
-			}
-		}
 	}
 	return cfg, fl, nil
 }

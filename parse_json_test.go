@@ -156,3 +156,45 @@ func TestReadmeJSON(t *testing.T) {
 		t.Fatalf("the README's JSON example differs from its first Corefile example, which reads as\n%s", out)
 	}
 }
+
+// TestCorefileAndJSONErrors checks that the JSON form of every Corefile of
+// TestParse that is well written but breaks a rule gets the same message:
+// both are checked by config.Validate.
+func TestCorefileAndJSONErrors(t *testing.T) {
+	checked := 0
+	for _, tc := range parseTests {
+		if tc.err == "" {
+			continue
+		}
+		cfg, _, err := parseBlock(caddy.NewTestController("dns", tc.input))
+		if err != nil {
+			continue // a syntax error, the parser's own
+		}
+		data, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		verr := cfg.Validate()
+		if verr == nil {
+			continue // a rule of the plugin's, not of the configuration
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			checked++
+			_, jerr := config.ParseJSON(data)
+			if jerr == nil {
+				t.Fatalf("the JSON form is valid, the Corefile is not: %v\n%s", verr, data)
+			}
+			_, want, _ := strings.Cut(verr.Error(), " - Error during parsing: ")
+			_, got, _ := strings.Cut(jerr.Error(), ": ")
+			if !strings.Contains(want, "at line ") && got != want {
+				t.Errorf("JSON: %q\nCorefile: %q", got, want)
+			}
+			if !strings.HasPrefix(jerr.Error(), "$") {
+				t.Errorf("JSON error %q names no path", jerr)
+			}
+		})
+	}
+	if checked < 50 {
+		t.Errorf("checked %d errors, expected at least 50", checked)
+	}
+}

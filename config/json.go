@@ -21,9 +21,10 @@ import (
 // "fail-open"), durations are written like "1m30s", thresholds like "2" or
 // "50%", shares like "20%", addresses, prefixes and regexps as text. A field
 // left out takes its default, as a property left out of a Corefile does, and
-// is written out only when it holds something else. Positions, Used and
-// Warnings are not part of it: an object read from JSON is placed at its
-// path ("$.pools[0].addresses[1]") so that errors name it.
+// is written out only when it holds something else or Props say it was
+// given. Positions, Props, Used and Warnings are not part of it; an object
+// read from JSON is placed at its path ("$.pools[0].addresses[1]") and its
+// Props record the fields given, so that errors name them.
 
 type jsonConfig struct {
 	Zones     []string       `json:"zones"`
@@ -49,7 +50,7 @@ type jsonNS struct {
 // jsonMonitor has a field for each entry of MonitorOptions, named alike.
 type jsonMonitor struct {
 	Name            string         `json:"name"`
-	Protocol        Protocol       `json:"protocol"`
+	Protocol        Protocol       `json:"protocol,omitempty"`
 	Interval        *Duration      `json:"interval,omitempty"`
 	Timeout         *Duration      `json:"timeout,omitempty"`
 	Rise            *int           `json:"rise,omitempty"`
@@ -163,8 +164,10 @@ func ParseJSON(data []byte) (*Config, error) {
 	return c, nil
 }
 
-func ptr[T comparable](v, def T) *T {
-	if v == def {
+// ptr is v to write out: nil, for a field left out, when v is the default
+// and was not given.
+func ptr[T comparable](v, def T, given bool) *T {
+	if v == def && !given {
 		return nil
 	}
 	return &v
@@ -181,34 +184,34 @@ func toJSON(c *Config) *jsonConfig {
 	for _, m := range c.Monitors {
 		jm := jsonMonitor{
 			Name: m.Name, Protocol: m.Protocol,
-			Interval: ptr(Duration(m.Interval), Duration(DefaultInterval)),
-			Timeout:  ptr(Duration(m.Timeout), Duration(DefaultTimeout)),
-			Rise:     ptr(m.Rise, DefaultRise), Fall: ptr(m.Fall, DefaultFall),
-			Port: ptr(m.Port, 0), TLS: ptr(m.TLS, false),
-			Method: ptr(m.Method, DefaultMethod), Host: ptr(m.Host, ""), Path: ptr(m.Path, DefaultPath),
-			Expect: m.Expect, Body: ptr(m.BodyMatch, ""), BodyRegexp: m.BodyRegexp, Header: m.Headers,
-			FollowRedirects: ptr(m.MaxRedirects, 0), RedirectHosts: m.RedirectHosts,
-			TLSSkipVerify: ptr(m.SkipVerify, false), TLSServerName: ptr(m.ServerName, ""),
-			Count: ptr(m.Count, DefaultCount), MaxLoss: ptr(Percent(m.MaxLoss), 0),
+			Interval: ptr(Duration(m.Interval), Duration(DefaultInterval), m.Props.Has("interval")),
+			Timeout:  ptr(Duration(m.Timeout), Duration(DefaultTimeout), m.Props.Has("timeout")),
+			Rise:     ptr(m.Rise, DefaultRise, m.Props.Has("rise")), Fall: ptr(m.Fall, DefaultFall, m.Props.Has("fall")),
+			Port: ptr(m.Port, 0, m.Props.Has("port")), TLS: ptr(m.TLS, false, m.Props.Has("tls")),
+			Method: ptr(m.Method, DefaultMethod, m.Props.Has("method")), Host: ptr(m.Host, "", m.Props.Has("host")), Path: ptr(m.Path, DefaultPath, m.Props.Has("path")),
+			Expect: m.Expect, Body: ptr(m.BodyMatch, "", m.Props.Has("body")), BodyRegexp: m.BodyRegexp, Header: m.Headers,
+			FollowRedirects: ptr(m.MaxRedirects, 0, m.Props.Has("follow-redirects")), RedirectHosts: m.RedirectHosts,
+			TLSSkipVerify: ptr(m.SkipVerify, false, m.Props.Has("tls-skip-verify")), TLSServerName: ptr(m.ServerName, "", m.Props.Has("tls-server-name")),
+			Count: ptr(m.Count, DefaultCount, m.Props.Has("count")), MaxLoss: ptr(Percent(m.MaxLoss), 0, m.Props.Has("max-loss")),
 		}
 		jc.Monitors = append(jc.Monitors, jm)
 	}
 	for _, p := range c.Pools {
 		jp := jsonPool{Name: p.Name, Type: p.Type, Method: p.Method, Monitor: p.Monitor,
-			MaxAnswers: ptr(p.MaxAnswers, 0), MinAvailable: ptr(p.MinAvailable, DefaultThreshold)}
+			MaxAnswers: ptr(p.MaxAnswers, 0, p.Props.Has("max-answers")), MinAvailable: ptr(p.MinAvailable, DefaultThreshold, p.Props.Has("min-available"))}
 		for _, a := range p.Addresses {
-			jp.Addresses = append(jp.Addresses, jsonAddress{Address: a.Value(), Weight: ptr(a.Weight, DefaultWeight),
+			jp.Addresses = append(jp.Addresses, jsonAddress{Address: a.Value(), Weight: ptr(a.Weight, DefaultWeight, false),
 				Mode: a.Mode, Monitor: a.Monitor, Probe: a.Probe})
 		}
 		jc.Pools = append(jc.Pools, jp)
 	}
 	for _, in := range c.Instances {
 		ji := jsonInstance{Name: in.Name, TTL: &in.TTL, Policy: in.Policy, Switch: in.Switch,
-			Failback: in.Failback, AllDown: in.AllDown, DegradedTTL: ptr(in.DegradedTTL, 0)}
+			Failback: in.Failback, AllDown: in.AllDown, DegradedTTL: ptr(in.DegradedTTL, 0, in.Props.Has("degraded-ttl"))}
 		if in.IgnoreECS {
 			ji.ECS = new(onOff)
 		}
-		if in.TiePercent != DefaultTiePercent || in.Tie != DefaultTie {
+		if in.Props.Has("tie") || in.TiePercent != DefaultTiePercent || in.Tie != DefaultTie {
 			ji.Tie = &jsonTie{Percent: Percent(in.TiePercent), Duration: Duration(in.Tie)}
 		}
 		for _, a := range in.Fallbacks {
@@ -227,9 +230,9 @@ func collectionJSON(col *Collection) *jsonCollection {
 	if col == nil {
 		return nil
 	}
-	jc := &jsonCollection{Pools: []jsonMember{}, Method: col.Method, MinAvailable: ptr(col.MinAvailable, DefaultThreshold)}
+	jc := &jsonCollection{Pools: []jsonMember{}, Method: col.Method, MinAvailable: ptr(col.MinAvailable, DefaultThreshold, col.Props.Has("min-available"))}
 	for _, m := range col.Members {
-		jc.Pools = append(jc.Pools, jsonMember{Pool: m.Pool, Weight: ptr(m.Weight, DefaultWeight)})
+		jc.Pools = append(jc.Pools, jsonMember{Pool: m.Pool, Weight: ptr(m.Weight, DefaultWeight, false)})
 	}
 	return jc
 }
