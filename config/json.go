@@ -128,8 +128,9 @@ type jsonMember struct {
 	Weight *int   `json:"weight,omitempty"`
 }
 
-// MarshalJSON writes the configuration's JSON form.
-func (c *Config) MarshalJSON() ([]byte, error) { return json.Marshal(toJSON(c)) }
+// MarshalJSON writes the configuration's JSON form, for a Config and a
+// *Config alike.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(toJSON(&c)) }
 
 // UnmarshalJSON reads a configuration's JSON form, fills in the defaults and
 // validates it: unknown fields, values of the wrong type and every rule

@@ -43,6 +43,9 @@ func TestParseJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if byValue, err := json.Marshal(*c); err != nil || string(byValue) != string(out) {
+		t.Errorf("a Config and a *Config marshal differently (%v):\n%s\n%s", err, byValue, out)
+	}
 	back, err := ParseJSON(out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
