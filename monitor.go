@@ -425,7 +425,7 @@ func (e *engine) reportChanged(pools map[string]bool, instances []*instance) {
 			}
 			switchovers.WithLabelValues(name, r.name, r.state).Inc()
 			object := "instance " + name
-			if r.name != config.MatchDefault {
+			if r.name != config.MatchDefault.String() {
 				object += " rule " + r.name
 			}
 			event(health.Event{Time: time.Now(), Object: object, Old: old.state, New: r.state, Reason: r.why})

@@ -1,6 +1,7 @@
 package gtm
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -14,11 +15,34 @@ import (
 	"github.com/miekg/dns"
 )
 
-// parse reads one gtm block into a validated configuration. It checks syntax
-// and values as it reads; cross references (pools named by collections,
-// zones, types) are checked by config.Validate, which the control API will
-// share.
+// parse reads one gtm block into a validated configuration. It checks only
+// syntax (argument counts, known properties and keywords, text that must be a
+// number, a duration or an address) and records where each thing was
+// written; every rule about values (ranges, references, conflicts) is
+// config.Validate's, which the JSON form and the control API share.
 func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
+	cfg, fl, err := parseBlock(c)
+	if err != nil {
+		return nil, fl, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fl, err
+	}
+	// Without a name server that resolves, the delegation is lame. Under
+	// fallthrough the next plugin holds the apex (SOA, NS and the servers'
+	// addresses), so gtm needs none of its own.
+	if len(cfg.NS) == 0 {
+		for _, z := range cfg.Zones {
+			if !fl.Through(z) {
+				return nil, fl, cfg.Errorf("zone '%s' needs its name servers: add 'ns NAME ADDRESS...' (one line per server; addresses for names inside the zone), or 'fallthrough' to a plugin that serves the apex", z)
+			}
+		}
+	}
+	return cfg, fl, nil
+}
+
+// parseBlock reads one gtm block into a configuration, not yet validated.
+func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 	var (
 		cfg *config.Config
 		fl  fall.F
@@ -40,7 +64,7 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 				if err != nil {
 					return err
 				}
-				cfg.SOA = config.SOA{MName: p.fqdn(args[0]), RName: p.fqdn(args[1])}
+				cfg.SOA = config.SOA{MName: config.Fqdn(args[0]), RName: config.Fqdn(args[1])}
 			case "ns":
 				ns, err := p.nameServer()
 				if err != nil {
@@ -98,19 +122,6 @@ func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 	if cfg == nil {
 		return nil, fl, c.Err("gtm: no configuration")
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fl, err
-	}
-	// Without a name server that resolves, the delegation is lame. Under
-	// fallthrough the next plugin holds the apex (SOA, NS and the servers'
-	// addresses), so gtm needs none of its own.
-	if len(cfg.NS) == 0 {
-		for _, z := range cfg.Zones {
-			if !fl.Through(z) {
-				return nil, fl, cfg.Errorf("zone '%s' needs its name servers: add 'ns NAME ADDRESS...' (one line per server; addresses for names inside the zone), or 'fallthrough' to a plugin that serves the apex", z)
-			}
-		}
-	}
 	return cfg, fl, nil
 }
 
@@ -122,13 +133,13 @@ func (p *parser) nameServer() (config.NameServer, error) {
 	if err != nil {
 		return ns, err
 	}
-	ns.Name = p.fqdn(args[0])
+	ns.Name = config.Fqdn(args[0])
 	if _, err := netip.ParseAddr(args[0]); err == nil {
 		return ns, p.c.Errf("ns '%s' is an address: write the server's name first (usage: ns NAME [ADDRESS...])", args[0])
 	}
 	for _, a := range args[1:] {
 		ip, err := netip.ParseAddr(a)
-		if err != nil || ip.Zone() != "" || ip.Is4In6() {
+		if err != nil {
 			return ns, p.c.Errf("ns '%s': '%s' is not an IPv4 or IPv6 address (one name server per line: ns NAME [ADDRESS...])", args[0], a)
 		}
 		ns.Addrs = append(ns.Addrs, ip)
@@ -236,29 +247,17 @@ func (p *parser) arg(prop, usage string) (string, error) {
 	return args[0], nil
 }
 
-func (p *parser) fqdn(s string) string { return strings.ToLower(dns.Fqdn(s)) }
-
-func (p *parser) name(prop, s string) (string, error) {
-	if _, ok := dns.IsDomainName(s); !ok || s == "" {
-		return "", p.c.Errf("'%s' of '%s' is not a valid name", s, prop)
-	}
-	return s, nil
-}
-
 func (p *parser) pool() (*config.Pool, error) {
 	pos := p.pos()
 	name, err := p.arg("pool", "NAME {")
 	if err != nil {
 		return nil, err
 	}
-	if name, err = p.name("pool", name); err != nil {
-		return nil, err
-	}
-	pool := &config.Pool{Pos: pos, Name: name, MinAvailable: config.DefaultThreshold}
+	pool := config.NewPool(pos, name)
 	if !p.openBlock() {
 		return nil, p.c.Errf("pool '%s' needs a block of addresses: '{' expected at the end of the line", name)
 	}
-	err = p.body("pool '"+name+"'", config.Props{}, []string{"address"}, func(prop string) error {
+	err = p.body("pool '"+name+"'", pool.Props, []string{"address"}, func(prop string) error {
 		switch prop {
 		case "address":
 			addrs, err := p.addresses(prop, true)
@@ -276,8 +275,8 @@ func (p *parser) pool() (*config.Pool, error) {
 				return err
 			}
 			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > config.MaxAnswers {
-				return p.c.Errf("max-answers '%s' is not a number from 1 to %d", s, config.MaxAnswers)
+			if err != nil {
+				return p.c.Errf("max-answers '%s' is not a whole number", s)
 			}
 			pool.MaxAnswers = n
 		case "min-available":
@@ -334,11 +333,10 @@ func (p *parser) addresses(prop string, options bool) ([]*config.Address, error)
 			}
 			mode = m
 		default:
-			addr, err := p.address(a)
+			addr, err := config.ParseAddress(pos, a)
 			if err != nil {
-				return nil, err
+				return nil, p.c.Errf("%v", err)
 			}
-			addr.Pos = pos
 			addrs = append(addrs, addr)
 		}
 	}
@@ -349,34 +347,6 @@ func (p *parser) addresses(prop string, options bool) ([]*config.Address, error)
 		a.Weight, a.Mode, a.Monitor, a.Probe = weight, mode, monitor, probe
 	}
 	return addrs, nil
-}
-
-// address reads one endpoint: an IP address, or a domain name that is not
-// all digits in its last label (so that "300.1.1.1" is an error, not a name).
-func (p *parser) address(s string) (*config.Address, error) {
-	if ip, err := netip.ParseAddr(s); err == nil {
-		switch {
-		case ip.Zone() != "":
-			return nil, p.c.Errf("address '%s' has a zone; answers cannot carry one", s)
-		case ip.Is4In6():
-			return nil, p.c.Errf("address '%s' is IPv4-mapped IPv6; write it as %s", s, ip.Unmap())
-		}
-		return &config.Address{IP: ip}, nil
-	}
-	labels := dns.SplitDomainName(s)
-	if _, ok := dns.IsDomainName(s); ok && len(labels) > 1 && !allDigits(labels[len(labels)-1]) {
-		return &config.Address{Domain: p.fqdn(s)}, nil
-	}
-	return nil, p.c.Errf("'%s' is neither an IP address nor a domain name", s)
-}
-
-func allDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *parser) method(prop string) (config.Method, error) {
@@ -406,18 +376,11 @@ func (p *parser) threshold(prop string) (config.Threshold, error) {
 	if err != nil {
 		return config.Threshold{}, err
 	}
-	if pct, ok := strings.CutSuffix(s, "%"); ok {
-		n, err := strconv.Atoi(pct)
-		if err != nil || n < 1 || n > 100 {
-			return config.Threshold{}, p.c.Errf("min-available '%s' is not a share from 1%% to 100%%", s)
-		}
-		return config.Threshold{Percent: n}, nil
+	t, err := config.ParseThreshold(s)
+	if err != nil {
+		return t, p.c.Errf("%v", err)
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return config.Threshold{}, p.c.Errf("min-available '%s' is not a count of at least 1 or a share like 50%%", s)
-	}
-	return config.Threshold{Count: n}, nil
+	return t, nil
 }
 
 // instanceName makes a managed name absolute: "@" is the zone apex, a name
@@ -448,8 +411,7 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &config.Instance{Pos: pos, Name: name, TTL: config.DefaultTTL,
-		TiePercent: config.DefaultTiePercent, Tie: config.DefaultTie, Props: config.Props{}}
+	in := config.NewInstance(pos, name)
 	if !p.openBlock() {
 		return nil, p.c.Errf("instance '%s' needs a block: '{' expected at the end of the line", arg)
 	}
@@ -514,7 +476,7 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			return err
 		case "primary", "secondary":
 			if def == nil {
-				def = &config.Rule{Pos: p.pos(), Match: "default"}
+				def = &config.Rule{Pos: p.pos(), Match: config.MatchDefault}
 				in.Rules = append(in.Rules, def)
 			}
 			return p.collectionInto(def, prop)
@@ -532,7 +494,8 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 	return in, err
 }
 
-// ttl reads whole seconds ("30") or a duration ("30s", "5m").
+// ttl reads whole seconds ("30") or a duration ("30s", "5m"); Validate
+// checks the range.
 func (p *parser) ttl(s string) (uint32, error) {
 	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
 		return uint32(n), nil
@@ -541,14 +504,13 @@ func (p *parser) ttl(s string) (uint32, error) {
 	if err != nil {
 		return 0, p.c.Errf("ttl '%s' is not a number of seconds or a duration like 30s", s)
 	}
-	if d < time.Second || d%time.Second != 0 || d > config.MaxTTL*time.Second {
+	if d < 0 || d%time.Second != 0 || d/time.Second > math.MaxUint32 {
 		return 0, p.c.Errf("ttl '%s' must be whole seconds from 1s to %ds", s, config.MaxTTL)
 	}
 	return uint32(d / time.Second), nil
 }
 
 func (p *parser) allDown(in *config.Instance) error {
-	pos := p.pos()
 	if !p.c.NextArg() {
 		return p.c.Errf("'all-down' is missing a value (fail-open, nodata, servfail or fallback ADDRESS...)")
 	}
@@ -568,9 +530,6 @@ func (p *parser) allDown(in *config.Instance) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range addrs {
-		a.Pos, a.Weight = pos, config.DefaultWeight
-	}
 	in.Fallbacks = addrs
 	return nil
 }
@@ -582,9 +541,13 @@ func (p *parser) rule() (*config.Rule, error) {
 	if len(args) == 0 {
 		return nil, p.c.Errf("'rule' is missing its match (usage: rule default {)")
 	}
-	r.Match, r.Values = args[0], args[1:]
-	if r.Match == "default" && len(r.Values) > 0 {
-		return nil, p.c.Errf("rule 'default' takes no values, got %q", strings.Join(r.Values, " "))
+	match, ok := config.ParseMatchKind(args[0])
+	if !ok {
+		return nil, p.c.Errf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", args[0])
+	}
+	r.Match = match
+	if len(args) > 1 {
+		r.Values = args[1:]
 	}
 	if !p.openBlock() {
 		return nil, p.c.Errf("rule '%s' needs a block: '{' expected at the end of the line", r.Match)
@@ -602,12 +565,12 @@ func (p *parser) rule() (*config.Rule, error) {
 // collectionInto reads "primary|secondary [POOL...] [{ pool NAME [weight W];
 // method M; min-available N }]" into the rule.
 func (p *parser) collectionInto(r *config.Rule, which string) error {
-	col := &config.Collection{Pos: p.pos(), MinAvailable: config.DefaultThreshold}
+	col := config.NewCollection(p.pos())
 	for _, name := range p.c.RemainingArgs() {
-		col.Members = append(col.Members, config.Member{Pos: col.Pos, Pool: name, Weight: config.DefaultWeight})
+		col.Members = append(col.Members, config.NewMember(col.Pos, name))
 	}
 	if p.openBlock() {
-		err := p.body("the "+which+" collection", config.Props{}, []string{"pool"}, func(prop string) error {
+		err := p.body("the "+which+" collection", col.Props, []string{"pool"}, func(prop string) error {
 			switch prop {
 			case "pool":
 				pos := p.pos()
@@ -615,7 +578,7 @@ func (p *parser) collectionInto(r *config.Rule, which string) error {
 				if err != nil {
 					return err
 				}
-				m := config.Member{Pos: pos, Pool: args[0], Weight: config.DefaultWeight}
+				m := config.NewMember(pos, args[0])
 				if len(args) > 1 {
 					if args[1] != "weight" || len(args) != 3 {
 						return p.c.Errf("unexpected %q after pool '%s' (usage: pool NAME [weight W])", strings.Join(args[1:], " "), args[0])
@@ -641,9 +604,6 @@ func (p *parser) collectionInto(r *config.Rule, which string) error {
 		if err != nil {
 			return err
 		}
-	}
-	if len(col.Members) == 0 {
-		return col.Errorf("%s collection has no pools", which)
 	}
 	if which == "primary" {
 		r.Primary = col

@@ -7,8 +7,11 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Pos is where a configuration item was written, so that every error can name
@@ -19,9 +22,20 @@ type Pos struct {
 }
 
 // Errorf returns an error that names the position, in the format CoreDNS's
-// own Corefile errors use.
+// own Corefile errors use. A position without a line (from JSON) is a path.
 func (p Pos) Errorf(format string, args ...any) error {
+	if p.Line == 0 && p.File != "" {
+		return fmt.Errorf("%s: %s", p.File, fmt.Sprintf(format, args...))
+	}
 	return fmt.Errorf("%s:%d - Error during parsing: %s", p.File, p.Line, fmt.Sprintf(format, args...))
+}
+
+// Where names the position in a message: "line 12", or a path from JSON.
+func (p Pos) Where() string {
+	if p.Line == 0 && p.File != "" {
+		return p.File
+	}
+	return fmt.Sprintf("line %d", p.Line)
 }
 
 // Props records where each property of an object was given, so that a rule
@@ -139,10 +153,22 @@ type Threshold struct {
 }
 
 func (t Threshold) String() string {
-	if t.Percent > 0 {
+	if t.Percent != 0 {
 		return fmt.Sprintf("%d%%", t.Percent)
 	}
 	return fmt.Sprintf("%d", t.Count)
+}
+
+// ParseThreshold reads "COUNT" or "PERCENT%". Validate checks the range.
+func ParseThreshold(s string) (Threshold, error) {
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		if n, err := strconv.Atoi(pct); err == nil {
+			return Threshold{Percent: n}, nil
+		}
+	} else if n, err := strconv.Atoi(s); err == nil {
+		return Threshold{Count: n}, nil
+	}
+	return Threshold{}, fmt.Errorf("min-available '%s' is not a count of at least 1 or a share like 50%%", s)
 }
 
 // Need is how many of total members must be available under t.
@@ -164,6 +190,38 @@ type Address struct {
 	Monitor string // overrides the pool's monitor for this address
 	Probe   string // probe this host (IP or name) instead of the answered value
 }
+
+// NewAddress returns an address with every default filled in.
+func NewAddress(pos Pos) *Address { return &Address{Pos: pos, Weight: DefaultWeight} }
+
+// ParseAddress reads one endpoint: an IP address, or a domain name that is
+// not all digits in its last label (so that "300.1.1.1" is an error, not a
+// name), made fully qualified and lower case.
+func ParseAddress(pos Pos, s string) (*Address, error) {
+	a := NewAddress(pos)
+	if ip, err := netip.ParseAddr(s); err == nil {
+		a.IP = ip
+		return a, nil
+	}
+	labels := dns.SplitDomainName(s)
+	if _, ok := dns.IsDomainName(s); ok && len(labels) > 1 && !allDigits(labels[len(labels)-1]) {
+		a.Domain = Fqdn(s)
+		return a, nil
+	}
+	return nil, fmt.Errorf("'%s' is neither an IP address nor a domain name", s)
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Fqdn is name fully qualified and in lower case, as the model holds names.
+func Fqdn(name string) string { return strings.ToLower(dns.Fqdn(name)) }
 
 // Value is the address as written in answers.
 func (a *Address) Value() string {
@@ -195,6 +253,12 @@ type Pool struct {
 	MaxAnswers   int // 0: the method's default (all: every one; weight, sequence: 1)
 	MinAvailable Threshold
 	Monitor      string // health check for every address; "" for none
+	Props        Props  // where each property was given
+}
+
+// NewPool returns a pool with every default filled in.
+func NewPool(pos Pos, name string) *Pool {
+	return &Pool{Pos: pos, Name: name, MinAvailable: DefaultThreshold, Props: Props{}}
 }
 
 // Member is a pool's place in a collection.
@@ -204,20 +268,30 @@ type Member struct {
 	Weight int
 }
 
+// NewMember returns a pool's place in a collection with the default weight.
+func NewMember(pos Pos, pool string) Member {
+	return Member{Pos: pos, Pool: pool, Weight: DefaultWeight}
+}
+
 // Collection is a list of pools used together for one answer.
 type Collection struct {
 	Pos
 	Members      []Member
 	Method       Method
 	MinAvailable Threshold
+	Props        Props // where each property was given
 }
 
-// Rule maps where a query comes from to a primary and a secondary collection.
-// Match is "default" for now; geo and CIDR matches add kinds and Values
-// without changing the shape.
+// NewCollection returns a collection with every default filled in.
+func NewCollection(pos Pos) *Collection {
+	return &Collection{Pos: pos, MinAvailable: DefaultThreshold, Props: Props{}}
+}
+
+// Rule maps where a query comes from to a primary and a secondary collection:
+// Match is the kind, Values what it matches (none for the default rule).
 type Rule struct {
 	Pos
-	Match     string
+	Match     MatchKind
 	Values    []string
 	Primary   *Collection
 	Secondary *Collection // nil: no backup
@@ -226,9 +300,9 @@ type Rule struct {
 // Name is the rule as written: "default", "country DE AT".
 func (r *Rule) Name() string {
 	if len(r.Values) == 0 {
-		return r.Match
+		return r.Match.String()
 	}
-	return r.Match + " " + strings.Join(r.Values, " ")
+	return r.Match.String() + " " + strings.Join(r.Values, " ")
 }
 
 // Instance is one managed name.
@@ -247,6 +321,12 @@ type Instance struct {
 	Fallbacks   []*Address // with AllDown == Fallback
 	DegradedTTL uint32     // TTL while degraded; 0: min(TTL, DefaultDegradedTTL)
 	Props       Props      // where each property was given
+}
+
+// NewInstance returns an instance with every default filled in.
+func NewInstance(pos Pos, name string) *Instance {
+	return &Instance{Pos: pos, Name: name, TTL: DefaultTTL,
+		TiePercent: DefaultTiePercent, Tie: DefaultTie, Props: Props{}}
 }
 
 // Failback is how an instance returns to its primary collection.

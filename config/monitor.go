@@ -2,8 +2,12 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Protocol is a monitor's health-check protocol.
@@ -82,6 +86,8 @@ const (
 	MaxInterval     = time.Hour
 	MaxRiseFall     = 100
 	MaxPingCount    = 100
+	DefaultMethod   = "GET"
+	DefaultPath     = "/"
 	// DefaultRedirects is what "follow-redirects" without a count follows.
 	DefaultRedirects = 5
 	MaxRedirects     = 20
@@ -96,7 +102,7 @@ func NewMonitor(pos Pos, name string) *Monitor {
 		Pos: pos, Name: name,
 		Interval: DefaultInterval, Timeout: DefaultTimeout,
 		Rise: DefaultRise, Fall: DefaultFall,
-		Method: "GET", Path: "/",
+		Method: DefaultMethod, Path: DefaultPath,
 		Count: DefaultCount,
 		Props: Props{},
 	}
@@ -131,9 +137,17 @@ func (m *Monitor) Expected(status int) bool {
 
 func (m *Monitor) validate() error {
 	what := "monitor '" + m.Name + "'"
-	switch {
-	case m.Protocol == 0 || m.Protocol > ProtoHTTPS:
+	at := func(opt string) Pos { return m.Props.At(opt, m.Pos) }
+	if _, ok := dns.IsDomainName(m.Name); !ok || m.Name == "" {
+		return m.Errorf("'%s' of 'monitor' is not a valid name", m.Name)
+	}
+	if m.Protocol == 0 || m.Protocol > ProtoHTTPS {
 		return m.Errorf("%s needs a protocol (ping, tcp, http or https)", what)
+	}
+	if err := m.checkOptions(); err != nil {
+		return err
+	}
+	switch {
 	case m.Interval < MinInterval || m.Interval > MaxInterval:
 		return m.Errorf("interval %s of %s is out of range (%s to %s)", m.Interval, what, MinInterval, MaxInterval)
 	case m.Timeout <= 0:
@@ -144,25 +158,41 @@ func (m *Monitor) validate() error {
 		return m.Errorf("rise %d of %s is out of range (1 to %d)", m.Rise, what, MaxRiseFall)
 	case m.Fall < 1 || m.Fall > MaxRiseFall:
 		return m.Errorf("fall %d of %s is out of range (1 to %d)", m.Fall, what, MaxRiseFall)
-	case m.Port < 0 || m.Port > 65535:
-		return m.Errorf("port %d of %s is out of range (1 to 65535)", m.Port, what)
+	case m.Port < 0 || m.Port > 65535 || m.Port == 0 && m.Props.Has("port"):
+		return at("port").Errorf("port %d of %s is out of range (1 to 65535)", m.Port, what)
 	case m.Protocol == ProtoTCP && m.Port == 0:
 		return m.Errorf("%s: a tcp check needs a port", what)
-	case m.Protocol == ProtoPing && m.Port != 0:
-		return m.Errorf("%s: a ping check takes no port", what)
-	case m.Count < 1 || m.Count > MaxPingCount:
-		return m.Errorf("count %d of %s is out of range (1 to %d)", m.Count, what, MaxPingCount)
+	case m.Protocol == ProtoPing && (m.Count < 1 || m.Count > MaxPingCount):
+		return at("count").Errorf("count %d of %s is out of range (1 to %d)", m.Count, what, MaxPingCount)
 	case m.MaxLoss < 0 || m.MaxLoss > 99:
-		return m.Errorf("max-loss %d%% of %s is out of range (0%% to 99%%)", m.MaxLoss, what)
-	case m.MaxRedirects < 0 || m.MaxRedirects > MaxRedirects:
-		return m.Errorf("follow-redirects %d of %s is out of range (1 to %d)", m.MaxRedirects, what, MaxRedirects)
+		return at("max-loss").Errorf("max-loss %d%% of %s is out of range (0%% to 99%%)", m.MaxLoss, what)
+	case m.MaxRedirects < 0 || m.MaxRedirects > MaxRedirects || m.MaxRedirects == 0 && m.Props.Has("follow-redirects"):
+		return at("follow-redirects").Errorf("follow-redirects %d of %s is out of range (1 to %d)", m.MaxRedirects, what, MaxRedirects)
 	case len(m.RedirectHosts) > 0 && m.MaxRedirects == 0:
 		return m.Errorf("%s has redirect-hosts but does not follow redirects: add follow-redirects", what)
+	case m.Method != strings.ToUpper(m.Method) || strings.ContainsAny(m.Method, " /:"):
+		return at("method").Errorf("method '%s' is not an HTTP method in capitals, like GET or HEAD", m.Method)
+	case m.Path != "" && !strings.HasPrefix(m.Path, "/"):
+		return at("path").Errorf("path '%s' must start with '/'", m.Path)
+	case m.BodyMatch != "" && m.BodyRegexp != nil:
+		return m.Errorf("%s has both body and body-regexp: choose one", what)
 	}
 	for _, r := range m.Expect {
 		if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {
-			return m.Errorf("expected status %s of %s is not a range within 100-599", r, what)
+			return at("expect").Errorf("expected status '%s' is not a code or a range like 200-299 within 100-599 (%s)", r, what)
 		}
+	}
+	for _, h := range m.Headers {
+		if strings.EqualFold(h[0], "Host") {
+			return at("header").Errorf("'header %s' is not allowed: set the Host header with 'host %s'", h[0], h[1])
+		}
+	}
+	for i, h := range m.RedirectHosts {
+		norm, ok := redirectHost(h)
+		if !ok {
+			return at("redirect-hosts").Errorf("redirect host '%s' is not a host name or address (no port, scheme or path)", h)
+		}
+		m.RedirectHosts[i] = norm
 	}
 	// Without a handshake the TLS options would be silently ignored.
 	if tls := m.Protocol == ProtoHTTPS || m.Protocol == ProtoTCP && m.TLS; !tls && (m.SkipVerify || m.ServerName != "") {
@@ -170,7 +200,20 @@ func (m *Monitor) validate() error {
 		if m.SkipVerify {
 			opt = "tls-skip-verify"
 		}
-		return m.Props.At(opt, m.Pos).Errorf("%s has no effect: %s makes no TLS handshake (only https, and tcp with 'tls', do)", opt, what)
+		return at(opt).Errorf("%s has no effect: %s makes no TLS handshake (only https, and tcp with 'tls', do)", opt, what)
 	}
 	return nil
+}
+
+// redirectHost checks a host a redirect may go to and returns it in the form
+// the prober compares: an address as netip writes it, a name in lower case
+// without the final dot.
+func redirectHost(s string) (string, bool) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip.String(), true
+	}
+	if _, ok := dns.IsDomainName(s); !ok || s == "" || strings.ContainsAny(s, ":/") {
+		return "", false
+	}
+	return strings.ToLower(strings.TrimSuffix(s, ".")), true
 }

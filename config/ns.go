@@ -74,7 +74,7 @@ func (c *Config) validateNS() error {
 			return ns.Errorf("ns '%s' is not a valid domain name", ns.Name)
 		}
 		if prev, ok := seen[ns.Name]; ok {
-			return ns.Errorf("ns '%s' appears twice (first at line %d)", ns.Name, prev.Line)
+			return ns.Errorf("ns '%s' appears twice (first at %s)", ns.Name, prev.Where())
 		}
 		seen[ns.Name] = ns
 		in := c.inZones(ns.Name)
@@ -89,6 +89,9 @@ func (c *Config) validateNS() error {
 		}
 		addrs := make(map[netip.Addr]bool, len(ns.Addrs))
 		for _, a := range ns.Addrs {
+			if a.Zone() != "" || a.Is4In6() || !a.IsValid() {
+				return ns.Errorf("ns '%s': '%s' is not an IPv4 or IPv6 address (one name server per line: ns NAME [ADDRESS...])", ns.Name, a)
+			}
 			if addrs[a] {
 				return ns.Errorf("address %s of ns '%s' is given twice", a, ns.Name)
 			}

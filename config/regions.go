@@ -9,15 +9,30 @@ import (
 	"github.com/biter777/countries"
 )
 
-// Rule match kinds, most specific last: a CIDR match wins over a
-// subdivision, then country, continent and the default rule.
+// MatchKind is what an access rule matches. Kinds are listed most specific
+// last: a CIDR match wins over a subdivision, then country, continent and the
+// default rule.
+type MatchKind uint8
+
 const (
-	MatchDefault     = "default"
-	MatchContinent   = "continent"
-	MatchCountry     = "country"
-	MatchSubdivision = "subdivision"
-	MatchCIDR        = "cidr"
+	MatchDefault     MatchKind = iota // every client
+	MatchContinent                    // MaxMind continent codes
+	MatchCountry                      // ISO 3166-1 alpha-2 codes
+	MatchSubdivision                  // ISO 3166-2 codes
+	MatchCIDR                         // client networks
 )
+
+var matchNames = []string{"default", "continent", "country", "subdivision", "cidr"}
+
+func (k MatchKind) String() string {
+	if int(k) < len(matchNames) {
+		return matchNames[k]
+	}
+	return "unknown"
+}
+
+// ParseMatchKind reads a rule match keyword.
+func ParseMatchKind(s string) (MatchKind, bool) { return parseName[MatchKind](matchNames, s) }
 
 // Policy is an instance's access-policy type.
 type Policy uint8
@@ -45,7 +60,7 @@ var continents = map[string]bool{"AF": true, "AN": true, "AS": true, "EU": true,
 
 // checkValue checks one value of a rule of kind match and returns it in the
 // form the matcher uses.
-func checkValue(match, v string) (string, error) {
+func checkValue(match MatchKind, v string) (string, error) {
 	switch match {
 	case MatchContinent:
 		if u := strings.ToUpper(v); continents[u] {

@@ -25,7 +25,7 @@ func (c *Config) Validate() error {
 	monitors := make(map[string]*Monitor, len(c.Monitors))
 	for _, m := range c.Monitors {
 		if prev, ok := monitors[m.Name]; ok {
-			return m.Errorf("duplicate monitor '%s' (first defined at line %d)", m.Name, prev.Line)
+			return m.Errorf("duplicate monitor '%s' (first defined at %s)", m.Name, prev.Where())
 		}
 		monitors[m.Name] = m
 		m.Used = false
@@ -36,7 +36,7 @@ func (c *Config) Validate() error {
 	pools := make(map[string]*Pool, len(c.Pools))
 	for _, p := range c.Pools {
 		if prev, ok := pools[p.Name]; ok {
-			return p.Errorf("duplicate pool '%s' (first defined at line %d)", p.Name, prev.Line)
+			return p.Errorf("duplicate pool '%s' (first defined at %s)", p.Name, prev.Where())
 		}
 		pools[p.Name] = p
 		if err := p.validate(); err != nil {
@@ -48,13 +48,17 @@ func (c *Config) Validate() error {
 	}
 	for _, m := range c.Monitors {
 		if !m.Used {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d - monitor '%s' is not used by any pool or address", m.File, m.Line, m.Name))
+			where := fmt.Sprintf("%s:%d", m.File, m.Line)
+			if m.Line == 0 && m.File != "" {
+				where = m.File
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s - monitor '%s' is not used by any pool or address", where, m.Name))
 		}
 	}
 	names := make(map[string]*Instance, len(c.Instances))
 	for _, in := range c.Instances {
 		if prev, ok := names[in.Name]; ok {
-			return in.Errorf("duplicate instance '%s' (first defined at line %d)", in.Name, prev.Line)
+			return in.Errorf("duplicate instance '%s' (first defined at %s)", in.Name, prev.Where())
 		}
 		names[in.Name] = in
 		if !plainName(in.Name) {
@@ -107,13 +111,16 @@ func (c *Config) inZones(name string) bool {
 }
 
 func (p *Pool) validate() error {
+	if _, ok := dns.IsDomainName(p.Name); !ok || p.Name == "" {
+		return p.Errorf("'%s' of 'pool' is not a valid name", p.Name)
+	}
 	if len(p.Addresses) == 0 {
 		return p.Errorf("pool '%s' has no addresses", p.Name)
 	}
 	if p.Type == 0 {
 		p.Type = p.Addresses[0].Type()
 	}
-	seen := make(map[string]int, len(p.Addresses))
+	seen := make(map[string]Pos, len(p.Addresses))
 	for _, a := range p.Addresses {
 		if err := a.check(); err != nil {
 			return err
@@ -124,10 +131,10 @@ func (p *Pool) validate() error {
 		if t := a.Type(); t != p.Type {
 			return a.Errorf("address %s is %s data but pool '%s' holds %s records", a.Value(), t, p.Name, p.Type)
 		}
-		if line, ok := seen[a.Value()]; ok {
-			return a.Errorf("address %s appears twice in pool '%s' (also at line %d)", a.Value(), p.Name, line)
+		if first, ok := seen[a.Value()]; ok {
+			return a.Errorf("address %s appears twice in pool '%s' (also at %s)", a.Value(), p.Name, first.Where())
 		}
-		seen[a.Value()] = a.Line
+		seen[a.Value()] = a.Pos
 		if err := checkWeight(a.Pos, a.Weight, "address "+a.Value()); err != nil {
 			return err
 		}
@@ -135,10 +142,10 @@ func (p *Pool) validate() error {
 	if p.Method > MethodSequence {
 		return p.Errorf("pool '%s' has an unknown method", p.Name)
 	}
-	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers {
-		return p.Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
+	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers || p.MaxAnswers == 0 && p.Props.Has("max-answers") {
+		return p.Props.At("max-answers", p.Pos).Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
 	}
-	return checkThreshold(p.Pos, p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
+	return checkThreshold(p.Pos, p.Props.At("min-available", p.Pos), p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
 }
 
 // checkMonitors resolves the pool's and its addresses' monitors.
@@ -180,7 +187,12 @@ func (a *Address) check() error {
 	if a.IP.IsValid() == (a.Domain != "") {
 		return a.Errorf("an address needs exactly one of an IP address or a domain name")
 	}
-	if a.Mode > ModeDown {
+	switch {
+	case a.IP.Zone() != "":
+		return a.Errorf("address '%s' has a zone; answers cannot carry one", a.IP)
+	case a.IP.Is4In6():
+		return a.Errorf("address '%s' is IPv4-mapped IPv6; write it as %s", a.IP, a.IP.Unmap())
+	case a.Mode > ModeDown:
 		return a.Errorf("address %s has an unknown mode", a.Value())
 	}
 	return nil
@@ -206,21 +218,22 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 		return in.Errorf("instance '%s' has no access rule: give it a primary collection", in.Name)
 	}
 	var typ Type
-	matches := make(map[string]int, len(in.Rules)) // "kind value" -> line
+	matches := make(map[string]Pos, len(in.Rules)) // "kind value" -> where
+	def := MatchDefault.String()
 	for _, r := range in.Rules {
 		if r.Match == MatchDefault {
 			if len(r.Values) > 0 {
 				return r.Errorf("rule 'default' takes no values, got %v", r.Values)
 			}
-			if line, ok := matches[r.Match]; ok {
-				return r.Errorf("instance '%s' has a second 'default' rule (first at line %d)", in.Name, line)
+			if first, ok := matches[def]; ok {
+				return r.Errorf("instance '%s' has a second 'default' rule (first at %s)", in.Name, first.Where())
 			}
-			matches[r.Match] = r.Line
+			matches[def] = r.Pos
 		} else {
 			switch r.Match {
 			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR:
 			default:
-				return r.Errorf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", r.Match)
+				return r.Errorf("rule has an unknown match kind %d (one of default, continent, country, subdivision, cidr)", r.Match)
 			}
 			if len(r.Values) == 0 {
 				return r.Errorf("rule '%s' needs at least one value", r.Match)
@@ -231,11 +244,11 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 					return r.Errorf("%v", err)
 				}
 				r.Values[i] = norm
-				key := r.Match + " " + norm
-				if line, ok := matches[key]; ok {
-					return r.Errorf("instance '%s' has '%s %s' in two rules (first at line %d)", in.Name, r.Match, norm, line)
+				key := r.Match.String() + " " + norm
+				if first, ok := matches[key]; ok {
+					return r.Errorf("instance '%s' has '%s %s' in two rules (first at %s)", in.Name, r.Match, norm, first.Where())
 				}
-				matches[key] = r.Line
+				matches[key] = r.Pos
 			}
 			if in.Policy == PolicyLatency {
 				return r.Errorf("instance '%s' uses the latency policy: it takes only a default rule, not '%s'", in.Name, r.Match)
@@ -247,11 +260,11 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 		if r.Primary == nil {
 			return r.Errorf("rule '%s' of instance '%s' has no primary collection", r.Match, in.Name)
 		}
-		for _, col := range []*Collection{r.Primary, r.Secondary} {
+		for i, col := range []*Collection{r.Primary, r.Secondary} {
 			if col == nil {
 				continue
 			}
-			t, err := col.validate(pools)
+			t, err := col.validate(pools, [...]string{"primary", "secondary"}[i])
 			if err != nil {
 				return err
 			}
@@ -262,7 +275,7 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			}
 		}
 	}
-	if _, ok := matches[MatchDefault]; !ok {
+	if _, ok := matches[def]; !ok {
 		return in.Errorf("instance '%s' has no default rule: a client that matches no rule would get no answer", in.Name)
 	}
 	if in.AllDown == Fallback && len(in.Fallbacks) == 0 {
@@ -305,9 +318,9 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 }
 
 // validate checks a collection and returns the record type of its pools.
-func (col *Collection) validate(pools map[string]*Pool) (Type, error) {
+func (col *Collection) validate(pools map[string]*Pool, which string) (Type, error) {
 	if len(col.Members) == 0 {
-		return 0, col.Errorf("collection has no pools")
+		return 0, col.Errorf("%s collection has no pools", which)
 	}
 	if col.Method > MethodSequence {
 		return 0, col.Errorf("collection has an unknown method")
@@ -333,7 +346,7 @@ func (col *Collection) validate(pools map[string]*Pool) (Type, error) {
 			return 0, m.Errorf("collection mixes pool types: '%s' holds %s records, '%s' holds %s", first, typ, p.Name, p.Type)
 		}
 	}
-	return typ, checkThreshold(col.Pos, col.MinAvailable, len(col.Members), "collection", "pools")
+	return typ, checkThreshold(col.Pos, col.Props.At("min-available", col.Pos), col.MinAvailable, len(col.Members), "collection", "pools")
 }
 
 func checkWeight(p Pos, w int, what string) error {
@@ -343,12 +356,16 @@ func checkWeight(p Pos, w int, what string) error {
 	return nil
 }
 
-func checkThreshold(p Pos, t Threshold, total int, what, members string) error {
+// checkThreshold checks an availability rule of an object at p whose
+// min-available was given at at.
+func checkThreshold(p, at Pos, t Threshold, total int, what, members string) error {
 	switch {
+	case t.Percent != 0 && t.Count != 0:
+		return at.Errorf("min-available of %s is both a count and a share: give one", what)
 	case t.Percent != 0 && (t.Percent < 1 || t.Percent > 100):
-		return p.Errorf("min-available %d%% of %s is out of range (1%% to 100%%)", t.Percent, what)
+		return at.Errorf("min-available %d%% of %s is out of range (1%% to 100%%)", t.Percent, what)
 	case t.Percent == 0 && t.Count < 1:
-		return p.Errorf("min-available %d of %s is out of range (at least 1)", t.Count, what)
+		return at.Errorf("min-available %d of %s is out of range (at least 1)", t.Count, what)
 	case t.Percent == 0 && t.Count > total:
 		return p.Errorf("min-available %d of %s can never be met: it has only %d %s", t.Count, what, total, members)
 	}

@@ -43,11 +43,11 @@ func TestValidateNoEffect(t *testing.T) {
 		}, ""},
 		{"tls options on https", func(c *Config) {
 			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoHTTPS, Interval: DefaultInterval, Timeout: DefaultTimeout,
-				Rise: 1, Fall: 1, Count: 1, SkipVerify: true, ServerName: "x.example.org"}}
+				Rise: 1, Fall: 1, SkipVerify: true, ServerName: "x.example.org"}}
 		}, ""},
 		{"tls options on tcp with tls", func(c *Config) {
 			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoTCP, Port: 443, TLS: true, Interval: DefaultInterval,
-				Timeout: DefaultTimeout, Rise: 1, Fall: 1, Count: 1, SkipVerify: true}}
+				Timeout: DefaultTimeout, Rise: 1, Fall: 1, SkipVerify: true}}
 		}, ""},
 
 		// negative
@@ -66,12 +66,46 @@ func TestValidateNoEffect(t *testing.T) {
 		}, "api:4 - Error during parsing: rule 'default' of instance 'www.example.org.' has no secondary collection"},
 		{"tls option on tcp without tls", func(c *Config) {
 			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoTCP, Port: 443, Interval: DefaultInterval,
-				Timeout: DefaultTimeout, Rise: 1, Fall: 1, Count: 1, ServerName: "x.example.org", Props: Props{"tls-server-name": at(10)}}}
+				Timeout: DefaultTimeout, Rise: 1, Fall: 1, ServerName: "x.example.org", Props: Props{"tls-server-name": at(10)}}}
 		}, "api:10 - Error during parsing: tls-server-name has no effect: monitor 'm' makes no TLS handshake"},
 		{"tls option on http", func(c *Config) {
 			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoHTTP, Interval: DefaultInterval,
-				Timeout: DefaultTimeout, Rise: 1, Fall: 1, Count: 1, SkipVerify: true}}
-		}, "api:7 - Error during parsing: tls-skip-verify has no effect: monitor 'm' makes no TLS handshake"},
+				Timeout: DefaultTimeout, Rise: 1, Fall: 1, SkipVerify: true}}
+		}, "api:7 - Error during parsing: option 'tls-skip-verify' does not apply to a http monitor ('m')"},
+		{"pool name", func(c *Config) { c.Pools[0].Name = "a..b" }, "api:1 - Error during parsing: 'a..b' of 'pool' is not a valid name"},
+		{"count and share", func(c *Config) { c.Pools[0].MinAvailable = Threshold{Count: 1, Percent: 50} }, "min-available of pool 'a' is both a count and a share"},
+		{"mapped address", func(c *Config) { c.Pools[0].Addresses[0].IP = netip.MustParseAddr("::ffff:192.0.2.1") }, "api:2 - Error during parsing: address '::ffff:192.0.2.1' is IPv4-mapped IPv6; write it as 192.0.2.1"},
+		{"empty secondary", func(c *Config) { c.Instances[0].Rules[0].Secondary = &Collection{Pos: at(6)} }, "api:6 - Error during parsing: secondary collection has no pools"},
+		{"expect out of range", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.Expect = ProtoHTTP, []StatusRange{{600, 700}}
+			c.Monitors = []*Monitor{m}
+		}, "api:7 - Error during parsing: expected status '600-700' is not a code or a range"},
+		{"redirect host with a path", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.MaxRedirects, m.RedirectHosts = ProtoHTTP, 1, []string{"a.example/x"}
+			c.Monitors = []*Monitor{m}
+		}, "redirect host 'a.example/x' is not a host name or address"},
+		{"port on ping, no Props", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.Port = ProtoPing, 80
+			c.Monitors = []*Monitor{m}
+		}, "api:7 - Error during parsing: option 'port' does not apply to a ping monitor ('m')"},
+		{"count on http, given", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.Props["count"] = ProtoHTTP, at(11)
+			c.Monitors = []*Monitor{m}
+		}, "api:11 - Error during parsing: option 'count' does not apply to a http monitor ('m')"},
+		{"host header", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.Headers = ProtoHTTP, [][2]string{{"HOST", "x"}}
+			c.Monitors = []*Monitor{m}
+		}, "api:7 - Error during parsing: 'header HOST' is not allowed"},
+		{"explicit port 0", func(c *Config) {
+			m := NewMonitor(at(7), "m")
+			m.Protocol, m.Props["port"] = ProtoHTTP, at(12)
+			c.Monitors = []*Monitor{m}
+		}, "api:12 - Error during parsing: port 0 of monitor 'm' is out of range"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
