@@ -14,13 +14,13 @@ import (
 var (
 	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probes_total",
-		Help: "Counter of health-check probes by monitor, pool and result (success or failure).",
-	}, []string{"monitor", "pool", "result"})
+		Help: "Counter of health-check probes by monitor and result (success or failure).",
+	}, []string{"monitor", "result"})
 	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probe_duration_seconds",
-		Help:    "Histogram of the time health-check probes take, by monitor and pool.",
+		Help:    "Histogram of the time health-check probes take, by monitor.",
 		Buckets: plugin.TimeBuckets,
-	}, []string{"monitor", "pool"})
+	}, []string{"monitor"})
 	probeLag = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probe_lag_seconds",
 		Help:    "Histogram of how late health-check probes start after they fall due, by monitor.",
@@ -96,7 +96,7 @@ func (e *engine) unpublish() {
 		}
 		return
 	}
-	instances, pools, addrs, probes, monitors := map[string]bool{}, map[string]bool{}, map[[2]string]bool{}, map[[2]string]bool{}, map[string]bool{}
+	instances, pools, addrs, monitors := map[string]bool{}, map[string]bool{}, map[[2]string]bool{}, map[string]bool{}
 	for o := range live {
 		cfg := o.snap.Load().cfg
 		for _, in := range cfg.Instances {
@@ -107,7 +107,7 @@ func (e *engine) unpublish() {
 			for _, a := range p.Addresses {
 				addrs[[2]string{p.Name, a.Value()}] = true
 				if m := monitorOf(p, a); m != "" {
-					probes[[2]string{m, p.Name}], monitors[m] = true, true
+					monitors[m] = true
 				}
 			}
 		}
@@ -121,14 +121,12 @@ func (e *engine) unpublish() {
 			if !addrs[[2]string{p.Name, a.Value()}] {
 				addressUp.DeleteLabelValues(p.Name, a.Value())
 			}
-			if m := monitorOf(p, a); m != "" && !probes[[2]string{m, p.Name}] {
-				probesTotal.DeleteLabelValues(m, p.Name, "success")
-				probesTotal.DeleteLabelValues(m, p.Name, "failure")
-				probeDuration.DeleteLabelValues(m, p.Name)
-				if !monitors[m] {
-					probeLag.DeleteLabelValues(m)
-					probePanics.DeleteLabelValues(m)
-				}
+			if m := monitorOf(p, a); m != "" && !monitors[m] {
+				probesTotal.DeleteLabelValues(m, "success")
+				probesTotal.DeleteLabelValues(m, "failure")
+				probeDuration.DeleteLabelValues(m)
+				probeLag.DeleteLabelValues(m)
+				probePanics.DeleteLabelValues(m)
 			}
 		}
 	}

@@ -253,13 +253,13 @@ type probeMetrics struct {
 	duration prometheus.Observer
 }
 
-// newProbeMetrics resolves a (monitor, pool) label set once, since label
-// lookups per probe cost measurable CPU at 10,000 targets.
-func newProbeMetrics(monitor, pool string) health.Observer {
+// newProbeMetrics resolves a monitor's series once, since label lookups
+// per probe cost measurable CPU at 10,000 targets.
+func newProbeMetrics(monitor string) health.Observer {
 	return &probeMetrics{
-		ok:       probesTotal.WithLabelValues(monitor, pool, "success"),
-		fail:     probesTotal.WithLabelValues(monitor, pool, "failure"),
-		duration: probeDuration.WithLabelValues(monitor, pool),
+		ok:       probesTotal.WithLabelValues(monitor, "success"),
+		fail:     probesTotal.WithLabelValues(monitor, "failure"),
+		duration: probeDuration.WithLabelValues(monitor),
 	}
 }
 

@@ -2,6 +2,8 @@ package gtm
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -132,4 +134,30 @@ func BenchmarkScaleApply(b *testing.B) {
 		i++
 	}
 	reportPercentiles(b, lat)
+}
+
+// BenchmarkScaleStart starts 100,000 instances with 100,000 probed addresses
+// and waits for every first verdict; it reports the live heap then.
+func BenchmarkScaleStart(b *testing.B) {
+	cfg := scaleConfig(b, 100_000)
+	for b.Loop() {
+		g := New(cfg)
+		if err := g.OnStartup(); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for !g.Ready() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.ReportMetric(heapMB(), "heap-MB")
+		if path := os.Getenv("GTM_HEAP_PROFILE"); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+		g.OnShutdown()
+	}
 }

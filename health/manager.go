@@ -25,7 +25,7 @@ type Owner interface {
 	HealthChanged(c *Check, verdict bool)
 }
 
-// Observer is told of every result of a check, once per label set that
+// Observer is told of every result of a check, once per monitor name that
 // uses it (the plugin counts probes with it).
 type Observer interface{ Observe(Result) }
 
@@ -43,7 +43,7 @@ type Check struct {
 	tracker Tracker
 	owners  map[Owner]int
 	keys    map[Key]int           // how its owners name it
-	obs     map[[2]string]*refObs // by monitor and pool name
+	obs     map[string]*refObs // by monitor name
 }
 
 type refObs struct {
@@ -70,9 +70,9 @@ func (c *Check) Monitor() *config.Monitor { return c.target.Monitor }
 // rise or fall differ) starts from that one's verdict, so a reload that
 // changes a schedule forgets nothing.
 type Manager struct {
-	// Observe returns the observer for one (monitor, pool) label set; it is
-	// called once per label set, not per result. Optional.
-	Observe func(monitor, pool string) Observer
+	// Observe returns the observer for one monitor name; it is called when
+	// a check first gets that name, not per result. Optional.
+	Observe func(monitor string) Observer
 	// OnProbe is told of every result, once per check. Optional.
 	OnProbe func(c *Check, r Result)
 	// OnVerdict is told of every verdict change but the first healthy one
@@ -105,7 +105,7 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 		probeID, id := ids.of(s)
 		c := m.checks[id]
 		if c == nil {
-			c = &Check{id: id, probeID: probeID, owners: map[Owner]int{}, keys: map[Key]int{}, obs: map[[2]string]*refObs{},
+			c = &Check{id: id, probeID: probeID, owners: map[Owner]int{}, keys: map[Key]int{}, obs: map[string]*refObs{},
 				tracker: Tracker{Rise: s.Monitor.Rise, Fall: s.Monitor.Fall},
 				target:  &Target{Key: s.Key, Host: s.Host, Monitor: s.Monitor, Prober: NewProber(s.Monitor, s.Domain)}}
 			rec := Record{}
@@ -122,11 +122,10 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 		}
 		c.owners[o]++
 		c.keys[s.Key]++
-		lk := [2]string{s.Monitor.Name, s.Key.Pool}
-		if ob := c.obs[lk]; ob != nil {
+		if ob := c.obs[s.Monitor.Name]; ob != nil {
 			ob.refs++
 		} else if m.Observe != nil {
-			c.obs[lk] = &refObs{Observer: m.Observe(lk[0], lk[1]), refs: 1}
+			c.obs[s.Monitor.Name] = &refObs{Observer: m.Observe(s.Monitor.Name), refs: 1}
 		}
 		checks[s.Key] = c
 	}
@@ -181,10 +180,9 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 		if c.keys[s.Key]--; c.keys[s.Key] == 0 {
 			delete(c.keys, s.Key)
 		}
-		lk := [2]string{s.Monitor.Name, s.Key.Pool}
-		if ob := c.obs[lk]; ob != nil {
+		if ob := c.obs[s.Monitor.Name]; ob != nil {
 			if ob.refs--; ob.refs == 0 {
-				delete(c.obs, lk)
+				delete(c.obs, s.Monitor.Name)
 			}
 		}
 		if len(c.owners) == 0 {

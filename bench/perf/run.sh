@@ -10,7 +10,7 @@
 # the 2-core machine), or `bash bench/perf/run.sh --smoke` in CI.
 #
 #   --rounds N       rounds; each round runs every case once, in turn
-#                    (A B C D E, A B C D E, ...). Default 3.
+#                    (A B ... G, A B ... G, ...). Default 3.
 #   --seconds S      measured seconds per run. Default 10.
 #   --warmup S       unmeasured dnsperf seconds before each run. Default 2.
 #   --clients C      dnsperf -c (UDP sockets). Default 8.
@@ -43,6 +43,10 @@
 #      runs (perfkit listen on 127.0.0.11-28). After each run it checks,
 #      through gtm's explain query, that the probed addresses are healthy.
 #   e  gtm: 1,000 instances over 10 pools; the queries cycle over all names.
+#   f  gtm: 10 instances, each with its own pool of 2 addresses, one of them
+#      TCP-probed (refused at once on a loopback address; interval 1h, so
+#      only the first round runs); the queries cycle over all names.
+#   g  gtm: the same at 100,000 instances (issue 9: QPS >= 0.8x case f).
 #
 # Per run: QPS, average latency and lost queries (dnsperf's report), the
 # server's peak RSS (VmHWM from /proc at the end of the run), the server's
@@ -143,7 +147,7 @@ go build -o "$tmp/perfkit" ./bench/perf/perfkit
 pk=$tmp/perfkit
 
 # ---- probe listeners for case d (bounded: exits by itself after the runs)
-ncases=5
+ncases=7
 life=$((rounds * ncases * (seconds + warmup + 40) + 300))
 "$pk" listen -first 127.0.0.11 -n 18 -for "${life}s" -portfile "$tmp/probe.port" &
 pids+=($!)
@@ -158,18 +162,23 @@ probe_port=$(cat "$tmp/probe.port")
 "$pk" gen -dir "$tmp" -probe-port "$probe_port"
 # shellcheck source=/dev/null
 . "$tmp/geo.env" # ECS_SUBNET, ECS_OPTION, PROBED, CIDR_RULES
-ids=(a b c d e)
+ids=(a b c d e f g)
 declare -A label corefile queries minans qname extra
 label[a]="a whoami"
 label[b]="b file, 3 A"
 label[c]="c gtm all, 3 A"
 label[d]="d gtm geo+weight+ECS+probes"
 label[e]="e gtm 1,000 instances"
+label[f]="f gtm 10 instances, 2 addresses each"
+label[g]="g gtm 100,000 instances, 2 addresses each"
 corefile[a]=a-whoami.Corefile corefile[b]=b-file.Corefile corefile[c]=c-gtm-all.Corefile
 corefile[d]=d-gtm-geo.Corefile corefile[e]=e-gtm-1k.Corefile
+corefile[f]=f-gtm-10.Corefile corefile[g]=g-gtm-100k.Corefile
 for id in a b c d; do queries[$id]=www.queries qname[$id]=www.bench.example; done
 queries[e]=names1k.queries qname[e]=i0000.bench.example
-minans[a]=0 minans[b]=3 minans[c]=3 minans[d]=2 minans[e]=3 # whoami answers in the additional section
+queries[f]=names10.queries qname[f]=s000009.bench.example
+queries[g]=names100k.queries qname[g]=s099999.bench.example
+minans[a]=0 minans[b]=3 minans[c]=3 minans[d]=2 minans[e]=3 minans[f]=1 minans[g]=1 # whoami answers in the additional section
 for id in "${ids[@]}"; do extra[$id]=""; done
 extra[d]="-E $ECS_OPTION"
 

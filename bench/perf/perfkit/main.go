@@ -198,7 +198,45 @@ www    30 IN A   192.0.2.12
 		fmt.Fprintf(&e, "        instance i%04d {\n            primary p%d\n        }\n", i, i%10)
 	}
 	e.WriteString("    }\n}\n")
-	return write("e-gtm-1k.Corefile", e.String())
+	if err := write("e-gtm-1k.Corefile", e.String()); err != nil {
+		return err
+	}
+
+	// (f) and (g): the scale shape at 10 and at 100,000 instances.
+	for _, c := range []struct {
+		file, queries string
+		n             int
+	}{{"f-gtm-10.Corefile", "names10.queries", 10}, {"g-gtm-100k.Corefile", "names100k.queries", 100_000}} {
+		if err := write(c.file, scaleCorefile(header, c.n)); err != nil {
+			return err
+		}
+		qs := make([]string, c.n)
+		for i := range qs {
+			qs[i] = fmt.Sprintf("s%06d.%s A\n", i, zone)
+		}
+		r.Shuffle(len(qs), func(i, j int) { qs[i], qs[j] = qs[j], qs[i] })
+		if err := write(c.queries, strings.Join(qs, "")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scaleCorefile is n instances, each with its own pool of two addresses of
+// which one is probed (TCP, on a loopback address where nothing listens, so
+// it is refused at once and goes nowhere else; interval 1h, so only the first
+// round runs while queries are measured). The answer is the unprobed address.
+func scaleCorefile(header string, n int) string {
+	var b strings.Builder
+	b.WriteString(header + "    gtm {\n        ns ns1.bench.example 192.0.2.53\n")
+	b.WriteString("        monitor m {\n            protocol tcp\n            port 9\n            interval 1h\n            timeout 1s\n        }\n")
+	addr := func(k int) string { return fmt.Sprintf("127.%d.%d.%d", 1+k>>16, k>>8&255, k&255) }
+	for i := range n {
+		fmt.Fprintf(&b, "        pool p%06d {\n            address %s monitor m\n            address %s\n        }\n", i, addr(2*i), addr(2*i+1))
+		fmt.Fprintf(&b, "        instance s%06d {\n            primary p%06d\n        }\n", i, i)
+	}
+	b.WriteString("    }\n}\n")
+	return b.String()
 }
 
 // writeGeo writes a City database of 2,000 IPv4 /20 networks (2.0.0.0 to
