@@ -35,7 +35,7 @@ type engine struct {
 	// Set by start; changed by apply on the compile loop's goroutine.
 	specs  map[health.Key]health.Spec
 	checks atomic.Pointer[kshards[health.Key, *health.Check]] // copied on write: ready reads it from elsewhere
-	pred   *engine // the engine this one replaced in a reload while that one runs; under reportMu
+	pred   *engine                                            // the engine this one replaced in a reload while that one runs; under reportMu
 
 	handlers int // GTMs answering from it; under proc.mu
 

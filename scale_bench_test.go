@@ -2,10 +2,10 @@ package gtm
 
 import (
 	"fmt"
-	"os"
-	"runtime/pprof"
 	"net/netip"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"testing"

@@ -42,7 +42,7 @@ type Check struct {
 	// Under the manager's lock.
 	tracker Tracker
 	owners  map[Owner]int
-	keys    map[Key]int           // how its owners name it
+	keys    map[Key]int        // how its owners name it
 	obs     map[string]*refObs // by monitor name
 }
 
