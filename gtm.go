@@ -422,7 +422,7 @@ func (in *instance) count(picks []*policy.Addr) {
 				break
 			}
 		}
-		if c := in.answers[a.Pool]; first && c != nil {
+		if c := in.answers.get(a.Pool); first && c != nil {
 			c.Inc()
 		}
 	}

@@ -59,8 +59,10 @@ type engine struct {
 }
 
 func newEngine(cfg *config.Config) *engine {
-	e := &engine{key: cfg.Fingerprint(), cfg: cfg, geoEvery: geoCheckEvery}
-	e.snap.Store(compile(cfg, e, nil, false))
+	e := &engine{cfg: cfg, geoEvery: geoCheckEvery}
+	s := compile(cfg, e, nil, false)
+	e.key = s.idx.sum.String() // the configuration's fingerprint, from its index
+	e.snap.Store(s)
 	return e
 }
 
@@ -194,7 +196,7 @@ func (e *engine) start(pred *engine) {
 	if pred != nil {
 		prev = pred.snap.Load()
 	}
-	e.snap.Store(compile(e.cfg, e, prev, true))
+	e.snap.Store(compileWith(e.cfg, e.snap.Load().idx, e, prev, true))
 	reportMu.Lock()
 	e.pred = pred
 	if pred != nil && pred.writer {

@@ -134,7 +134,7 @@ type instance struct {
 	qtype   uint16  // dns.TypeA, TypeAAAA or TypeCNAME
 	rules   []*rule // configured order
 	def     *rule   // nil when every client matches another rule
-	answers map[*policy.Pool]prometheus.Counter
+	answers poolCounters // answers_total of each pool it answers from
 
 	// Matching, most specific first. byClient is false for an instance
 	// with only a default rule: its answer does not depend on the client.
@@ -147,6 +147,35 @@ type instance struct {
 	continents   map[string]*rule
 	latency      bool
 	geoMisses    prometheus.Counter // nil until the plugin has started
+}
+
+// poolCounters maps the few pools of an instance to their counters: a
+// slice, since a map per instance costs too much at 100,000 instances.
+type poolCounters []struct {
+	pool *policy.Pool
+	c    prometheus.Counter
+}
+
+func (pc *poolCounters) set(p *policy.Pool, c prometheus.Counter) {
+	for i := range *pc {
+		if (*pc)[i].pool == p {
+			(*pc)[i].c = c
+			return
+		}
+	}
+	*pc = append(*pc, struct {
+		pool *policy.Pool
+		c    prometheus.Counter
+	}{p, c})
+}
+
+func (pc poolCounters) get(p *policy.Pool) prometheus.Counter {
+	for _, e := range pc {
+		if e.pool == p {
+			return e.c
+		}
+	}
+	return nil
 }
 
 // rule is a compiled access rule with its active collection decided.
@@ -173,6 +202,16 @@ const (
 // failback keeps. With counting, answers are counted per instance and pool;
 // a handler that has not started (or a failed setup) creates no series.
 func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool) *snapshot {
+	var idx *configIndex
+	if prev != nil && prev.cfg == cfg {
+		idx = prev.idx
+	}
+	return compileWith(cfg, idx, view, prev, counting)
+}
+
+// compileWith is compile with the configuration's index given (nil: make
+// it), since the index digests every object and costs as much as the rest.
+func compileWith(cfg *config.Config, idx *configIndex, view health.View, prev *snapshot, counting bool) *snapshot {
 	s := &snapshot{
 		zones: make(map[string]*zone, len(cfg.Zones)),
 		ents:  make(map[string]*zone),
@@ -183,9 +222,7 @@ func compile(cfg *config.Config, view health.View, prev *snapshot, counting bool
 	// configuration does, and nodes with the same configuration agree. It is
 	// the low 32 bits of the configuration's hash, so it does not grow
 	// (RFC 1982 order means nothing here; gtm transfers no zones).
-	if prev != nil && prev.cfg == cfg {
-		s.idx = prev.idx
-	} else {
+	if s.idx = idx; idx == nil {
 		s.idx = newIndex(cfg)
 	}
 	s.serial = uint32(s.idx.sum[0])
@@ -295,7 +332,6 @@ func compilePool(p *config.Pool, view health.View, explain bool) *cpool {
 // instance it replaces (nil if none), whose manual-failback holds it keeps.
 func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting bool) *instance {
 	in := &instance{name: ci.Name, zone: s.zones[longestZone(s.cfg.Zones, ci.Name)],
-		answers:   make(map[*policy.Pool]prometheus.Counter),
 		ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
 	names := ci.PoolNames()
@@ -356,7 +392,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 				if r.state == stateFallback {
 					label = ""
 				}
-				in.answers[m.Pool] = answersTotal.WithLabelValues(ci.Name, label)
+				in.answers.set(m.Pool, answersTotal.WithLabelValues(ci.Name, label))
 			}
 		}
 		if r.degraded {

@@ -41,14 +41,68 @@ type Check struct {
 
 	// Under the manager's lock.
 	tracker Tracker
-	owners  map[Owner]int
-	keys    map[Key]int        // how its owners name it
-	obs     map[string]*refObs // by monitor name
+	// Small counted sets (one entry, mostly): slices cost a fraction of
+	// maps at 100,000 checks.
+	owners counted[Owner]
+	keys   counted[Key]    // how its owners name it
+	names  counted[string] // the monitor names it is known by
+	obs    []named         // an observer per monitor name
 }
 
-type refObs struct {
+type named struct {
+	name string
 	Observer
-	refs int
+}
+
+// counted is a multiset of a few elements.
+type counted[K comparable] []struct {
+	k K
+	n int
+}
+
+func (c *counted[K]) add(k K) (first bool) {
+	for i := range *c {
+		if (*c)[i].k == k {
+			(*c)[i].n++
+			return false
+		}
+	}
+	*c = append(*c, struct {
+		k K
+		n int
+	}{k, 1})
+	return true
+}
+
+// remove takes one k away and reports whether it was there and is now gone.
+func (c *counted[K]) remove(k K) (gone bool) {
+	for i := range *c {
+		if (*c)[i].k == k {
+			if (*c)[i].n--; (*c)[i].n == 0 {
+				*c = append((*c)[:i], (*c)[i+1:]...)
+				return true
+			}
+			return false
+		}
+	}
+	return false
+}
+
+func (c counted[K]) has(k K) bool {
+	for _, e := range c {
+		if e.k == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (c counted[K]) list() []K {
+	out := make([]K, len(c))
+	for i, e := range c {
+		out[i] = e.k
+	}
+	return out
 }
 
 // Record is what is known of the check now. It takes no lock.
@@ -105,7 +159,7 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 		probeID, id := ids.of(s)
 		c := m.checks[id]
 		if c == nil {
-			c = &Check{id: id, probeID: probeID, owners: map[Owner]int{}, keys: map[Key]int{}, obs: map[string]*refObs{},
+			c = &Check{id: id, probeID: probeID,
 				tracker: Tracker{Rise: s.Monitor.Rise, Fall: s.Monitor.Fall},
 				target:  &Target{Key: s.Key, Host: s.Host, Monitor: s.Monitor, Prober: NewProber(s.Monitor, s.Domain)}}
 			rec := Record{}
@@ -120,12 +174,10 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 			m.byTarget[c.target] = c
 			added = append(added, c.target)
 		}
-		c.owners[o]++
-		c.keys[s.Key]++
-		if ob := c.obs[s.Monitor.Name]; ob != nil {
-			ob.refs++
-		} else if m.Observe != nil {
-			c.obs[s.Monitor.Name] = &refObs{Observer: m.Observe(s.Monitor.Name), refs: 1}
+		c.owners.add(o)
+		c.keys.add(s.Key)
+		if c.names.add(s.Monitor.Name) && m.Observe != nil {
+			c.obs = append(c.obs, named{s.Monitor.Name, m.Observe(s.Monitor.Name)})
 		}
 		checks[s.Key] = c
 	}
@@ -171,19 +223,13 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 	for _, s := range specs {
 		_, id := ids.of(s)
 		c := m.checks[id]
-		if c == nil || c.owners[o] == 0 {
+		if c == nil || !c.owners.has(o) {
 			continue
 		}
-		if c.owners[o]--; c.owners[o] == 0 {
-			delete(c.owners, o)
-		}
-		if c.keys[s.Key]--; c.keys[s.Key] == 0 {
-			delete(c.keys, s.Key)
-		}
-		if ob := c.obs[s.Monitor.Name]; ob != nil {
-			if ob.refs--; ob.refs == 0 {
-				delete(c.obs, s.Monitor.Name)
-			}
+		c.owners.remove(o)
+		c.keys.remove(s.Key)
+		if c.names.remove(s.Monitor.Name) {
+			c.obs = slices.DeleteFunc(c.obs, func(n named) bool { return n.name == s.Monitor.Name })
 		}
 		if len(c.owners) == 0 {
 			delete(m.checks, c.id)
@@ -276,19 +322,11 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 		moved = false
 	}
 	c.rec.Store(&rec)
-	obs := make([]Observer, 0, len(c.obs))
-	for _, o := range c.obs {
-		obs = append(obs, o.Observer)
-	}
-	owners := make([]Owner, 0, len(c.owners))
-	for o := range c.owners {
-		owners = append(owners, o)
-	}
+	obs := slices.Clone(c.obs)
+	owners := c.owners.list()
 	var keys []Key
 	if changed {
-		for k := range c.keys {
-			keys = append(keys, k)
-		}
+		keys = c.keys.list()
 	}
 	m.mu.Unlock()
 
