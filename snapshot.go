@@ -131,9 +131,9 @@ const (
 type instance struct {
 	name    string
 	zone    *zone
-	qtype   uint16  // dns.TypeA, TypeAAAA or TypeCNAME
-	rules   []*rule // configured order
-	def     *rule   // nil when every client matches another rule
+	qtype   uint16       // dns.TypeA, TypeAAAA or TypeCNAME
+	rules   []*rule      // configured order
+	def     *rule        // nil when every client matches another rule
 	answers poolCounters // answers_total of each pool it answers from
 
 	// Matching, most specific first. byClient is false for an instance
