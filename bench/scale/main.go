@@ -61,6 +61,7 @@ func main() {
 	endpoints := flag.String("endpoints", "netns,loopback", "where the endpoints live: netns, loopback or both (comma-separated)")
 	qps := flag.Bool("qps", false, "also measure the QPS dnsperf gets while the server probes")
 	smoke := flag.Bool("smoke", false, "a small, quick run that checks the harness (CI); skips the netns case without root or ip")
+	split := flag.Bool("split", true, "pin each server to CPU 0 and steer the namespace's packet receive to CPU 1 (RPS), so that the namespace's side of each handshake is not charged to the server (needs 2 CPUs)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each case's server while it probes (no queries) to PREFIX-CASE.prof, after the measured runs")
 	flag.Parse()
 	if *smoke {
@@ -98,6 +99,17 @@ func main() {
 		ns.remove()
 		os.Exit(130)
 	}()
+	if *split && runtime.NumCPU() < 2 {
+		fmt.Println("scale: -split needs 2 CPUs; running without")
+		*split = false
+	}
+	if *split {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			fmt.Println("scale: -split needs taskset (apt-get install util-linux); running without")
+			*split = false
+		}
+	}
+	ns.split = *split
 	err := run(ns, stop, cases, *instances, *interval, *measure, *runs, *qps, *profile)
 	ns.remove()
 	if err != nil {
@@ -130,6 +142,7 @@ const (
 // all of 198.19.0.0/16 is local.
 type netns struct {
 	name, veth string
+	split      bool // steer the namespace's receive to CPU 1
 	once       sync.Once
 	mu         sync.Mutex
 	created    bool
@@ -151,6 +164,13 @@ func (n *netns) create() error {
 		{"ip", "-n", n.name, "link", "set", peer, "up"},
 		{"ip", "-n", n.name, "route", "add", "local", farNet, "dev", "lo"},
 		{"ip", "route", "add", farNet, "via", nsGW, "dev", n.veth},
+	}
+	if n.split {
+		// Without IRQ time accounting the kernel charges a packet's
+		// receive softirq to whatever runs on the CPU that queued it: the
+		// sender, for a veth. Receive Packet Steering queues the
+		// namespace's receive on CPU 1 while the server runs on CPU 0.
+		steps = append(steps, []string{"ip", "netns", "exec", n.name, "sh", "-c", "echo 2 > /sys/class/net/" + peer + "/queues/rx-0/rps_cpus"})
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
@@ -263,6 +283,7 @@ type sample struct {
 	cores, self, others float64
 	rate                float64 // probes accepted per second
 	failed              int     // addresses marked unhealthy in the window
+	note                string
 	qps                 string
 }
 
@@ -322,22 +343,22 @@ func run(ns *netns, stop chan struct{}, cases []string, n int, interval, measure
 	results := map[string][]sample{}
 	for r := 0; r < runs; r++ {
 		for _, c := range cases {
-			s, err := runOnce(bin, dir, c, n, interval, measure, portList, qps, "", stop)
+			s, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, qps, "", stop)
 			if err != nil {
 				if b, _ := os.ReadFile(filepath.Join(dir, "coredns-"+c+".log")); len(b) > 0 {
 					fmt.Fprintf(os.Stderr, "server log (last 2 KB):\n%s\n", b[max(0, len(b)-2048):])
 				}
 				return fmt.Errorf("%s run %d: %w", c, r+1, err)
 			}
-			fmt.Printf("  run %d %-8s CPU %.3f cores (harness listeners %.3f, other processes %.3f); %.0f probes/s accepted, %d addresses marked unhealthy; RSS ready %d MB, end %d MB; ready %.2f s\n",
-				r+1, c, s.cores, s.self, s.others, s.rate, s.failed, s.rssReady/1024, s.rssEnd/1024, s.ready.Seconds())
+			fmt.Printf("  run %d %-8s CPU %.3f cores (harness listeners %.3f, other processes %.3f); %.0f probes/s accepted, %d addresses marked unhealthy; RSS ready %d MB, end %d MB; ready %.2f s%s\n",
+				r+1, c, s.cores, s.self, s.others, s.rate, s.failed, s.rssReady/1024, s.rssEnd/1024, s.ready.Seconds(), s.note)
 			results[c] = append(results[c], s)
 		}
 	}
 	if profile != "" {
 		for _, c := range cases {
 			path := profile + "-" + c + ".prof"
-			if _, err := runOnce(bin, dir, c, n, interval, measure, portList, false, path, stop); err != nil {
+			if _, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, false, path, stop); err != nil {
 				return fmt.Errorf("%s profile: %w", c, err)
 			}
 			fmt.Printf("  profile of the %s case: %s\n", c, path)
@@ -399,7 +420,7 @@ func addrOf(c string, a int) string {
 
 // runOnce starts a server probing the case's endpoints, waits until it is
 // ready and has probed for two intervals, then measures (or profiles) it.
-func runOnce(bin, dir, c string, n int, interval, measure time.Duration, portList []int, qps bool, profile string, stop chan struct{}) (sample, error) {
+func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Duration, portList []int, qps bool, profile string, stop chan struct{}) (sample, error) {
 	var s sample
 	dnsPort, readyPort, pprofPort := freePort(), freePort(), freePort()
 	corefile := filepath.Join(dir, "Corefile")
@@ -408,6 +429,9 @@ func runOnce(bin, dir, c string, n int, interval, measure time.Duration, portLis
 	}
 	start := time.Now()
 	srv := exec.Command(bin, "-conf", corefile, "-quiet")
+	if split {
+		srv = exec.Command("nice", "-n", "-5", "taskset", "-c", "0", bin, "-conf", corefile, "-quiet")
+	}
 	logf, _ := os.Create(filepath.Join(dir, "coredns-"+c+".log"))
 	defer logf.Close()
 	srv.Stdout, srv.Stderr = logf, logf
@@ -456,8 +480,8 @@ func runOnce(bin, dir, c string, n int, interval, measure time.Duration, portLis
 	if b, err := os.ReadFile(logf.Name()); err == nil && int64(len(b)) >= logAt {
 		s.failed = bytes.Count(b[logAt:], []byte("healthy -> unhealthy"))
 	}
-	if want := float64(n) / interval.Seconds(); s.rate < 0.9*want {
-		return s, fmt.Errorf("the endpoints accepted %.0f probes/s, want %.0f: the server does not keep up", s.rate, want)
+	if want := float64(n) / interval.Seconds(); s.rate < 0.95*want {
+		s.note = fmt.Sprintf(" — SHORT: %.0f probes/s, want %.0f: the server did not keep up (CPU starved?)", s.rate, want)
 	}
 	s.cores = float64(c1-c0) / clockTicks / secs
 	s.self = float64(h1-h0) / clockTicks / secs
