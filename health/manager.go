@@ -253,11 +253,15 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 		moved = false
 	}
 	c.rec.Store(&rec)
-	obs := make([]Observer, 0, len(c.obs))
+	// Most checks have one or two observers and owners: no allocation
+	// per result for them.
+	var obsBuf [4]Observer
+	var ownersBuf [4]Owner
+	obs := obsBuf[:0]
 	for _, o := range c.obs {
 		obs = append(obs, o.Observer)
 	}
-	owners := make([]Owner, 0, len(c.owners))
+	owners := ownersBuf[:0]
 	for o := range c.owners {
 		owners = append(owners, o)
 	}

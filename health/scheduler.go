@@ -253,25 +253,42 @@ func (s *Scheduler) dispatch(ctx context.Context, e *entry) bool {
 // for IdleWorker or the scheduler stops.
 func (s *Scheduler) worker(ctx context.Context, e *entry) {
 	defer s.wg.Done()
+	// The idle timer is not reset after every probe (thousands a second
+	// would keep the runtime's timer heap busy): when it fires, the
+	// goroutine exits only if its last probe ended IdleWorker ago, and
+	// otherwise waits out the rest.
 	idle := time.NewTimer(IdleWorker)
 	defer idle.Stop()
-	for {
+	for e != nil {
 		s.probe(ctx, e)
-		idle.Reset(IdleWorker)
+		e = s.await(ctx, idle, time.Now())
+	}
+	s.mu.Lock()
+	s.workers--
+	s.mu.Unlock()
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+// await returns the next probe for a worker whose last probe ended at done,
+// or nil when the scheduler stops or the worker has had nothing to do for
+// IdleWorker.
+func (s *Scheduler) await(ctx context.Context, idle *time.Timer, done time.Time) *entry {
+	for {
 		select {
-		case e = <-s.work:
-			continue
+		case e := <-s.work:
+			return e
 		case <-ctx.Done():
+			return nil
 		case <-idle.C:
+			rest := IdleWorker - time.Since(done)
+			if rest <= 0 {
+				return nil
+			}
+			idle.Reset(rest)
 		}
-		s.mu.Lock()
-		s.workers--
-		s.mu.Unlock()
-		select {
-		case s.freed <- struct{}{}:
-		default:
-		}
-		return
 	}
 }
 
