@@ -44,6 +44,23 @@ type Check struct {
 	owners  map[Owner]int
 	keys    map[Key]int           // how its owners name it
 	obs     map[[2]string]*refObs // by monitor and pool name
+	// The observers and owners as lists, rebuilt (never changed in place)
+	// when they change, so that a result takes them without copying.
+	obsList   []Observer
+	ownerList []Owner
+}
+
+// lists rebuilds c's observer and owner lists. Called with the manager's
+// lock held.
+func (c *Check) lists() {
+	c.obsList = make([]Observer, 0, len(c.obs))
+	for _, o := range c.obs {
+		c.obsList = append(c.obsList, o.Observer)
+	}
+	c.ownerList = make([]Owner, 0, len(c.owners))
+	for o := range c.owners {
+		c.ownerList = append(c.ownerList, o)
+	}
 }
 
 type refObs struct {
@@ -126,6 +143,9 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 		} else if m.Observe != nil {
 			c.obs[lk] = &refObs{Observer: m.Observe(lk[0], lk[1]), refs: 1}
 		}
+		if c.owners[o] == 1 || len(c.obs) != len(c.obsList) {
+			c.lists()
+		}
 		checks[s.Key] = c
 	}
 	if len(added) > 0 {
@@ -167,6 +187,9 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 			if ob.refs--; ob.refs == 0 {
 				delete(c.obs, lk)
 			}
+		}
+		if len(c.owners) != len(c.ownerList) || len(c.obs) != len(c.obsList) {
+			c.lists()
 		}
 		if len(c.owners) == 0 {
 			delete(m.checks, c.id)
@@ -253,18 +276,7 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 		moved = false
 	}
 	c.rec.Store(&rec)
-	// Most checks have one or two observers and owners: no allocation
-	// per result for them.
-	var obsBuf [4]Observer
-	var ownersBuf [4]Owner
-	obs := obsBuf[:0]
-	for _, o := range c.obs {
-		obs = append(obs, o.Observer)
-	}
-	owners := ownersBuf[:0]
-	for o := range c.owners {
-		owners = append(owners, o)
-	}
+	obs, owners := c.obsList, c.ownerList
 	var keys []Key
 	if changed {
 		for k := range c.keys {
