@@ -389,6 +389,7 @@ func run(ns *netns, stop chan struct{}, cases []string, n int, interval, measure
 		fmt.Println()
 	}
 	row("server CPU while probing, no queries (cores)", func(s sample) float64 { return s.cores }, "%.3f")
+	row("server CPU per 10,000 probes/s (cores)", func(s sample) float64 { return s.cores * 10000 / max(s.rate, 1) }, "%.3f")
 	row("probes per second (accepted by the listeners)", func(s sample) float64 { return s.rate }, "%.0f")
 	row("addresses marked unhealthy while measuring", func(s sample) float64 { return float64(s.failed) }, "%.0f")
 	row("harness listeners' CPU (cores)", func(s sample) float64 { return s.self }, "%.3f")
