@@ -61,11 +61,12 @@ func main() {
 	endpoints := flag.String("endpoints", "netns,loopback", "where the endpoints live: netns, loopback or both (comma-separated)")
 	qps := flag.Bool("qps", false, "also measure the QPS dnsperf gets while the server probes")
 	smoke := flag.Bool("smoke", false, "a small, quick run that checks the harness (CI); skips the netns case without root or ip")
+	quiet := flag.Duration("quiet-wait", 30*time.Second, "before each measured window, wait up to this long for other processes to use less than a quarter of a core over a second (then measure anyway)")
 	split := flag.Bool("split", true, "pin each server to CPU 0 and steer the namespace's packet receive to CPU 1 (RPS), so that the namespace's side of each handshake is not charged to the server (needs 2 CPUs)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each case's server while it probes (no queries) to PREFIX-CASE.prof, after the measured runs")
 	flag.Parse()
 	if *smoke {
-		*instances, *measure, *runs = 200, 2*time.Second, 1
+		*instances, *measure, *runs, *quiet = 200, 2*time.Second, 1, 0
 	}
 	var cases []string
 	for _, c := range strings.Split(*endpoints, ",") {
@@ -110,6 +111,7 @@ func main() {
 		}
 	}
 	ns.split = *split
+	quietWait = *quiet
 	err := run(ns, stop, cases, *instances, *interval, *measure, *runs, *qps, *profile)
 	ns.remove()
 	if err != nil {
@@ -453,7 +455,7 @@ func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Durat
 		return s, err
 	}
 	s.loaded = time.Since(start)
-	if err := waitReady(readyPort, 120*time.Second); err != nil {
+	if err := waitReady(readyPort, 300*time.Second); err != nil {
 		return s, err
 	}
 	s.ready = time.Since(start)
@@ -466,6 +468,7 @@ func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Durat
 		err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", pprofPort, int(measure.Seconds())), profile)
 		return s, err
 	}
+	waitQuiet(pid)
 	// Probes are counted as the listeners accept them (a scrape of the
 	// server's metrics for 10,000 pools would cost it CPU, and outlasts its
 	// 5 s write timeout on a busy machine), and failures as the addresses
@@ -487,6 +490,9 @@ func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Durat
 	s.cores = float64(c1-c0) / clockTicks / secs
 	s.self = float64(h1-h0) / clockTicks / secs
 	s.others = max(0, float64((a1-a0)-(c1-c0)-(h1-h0))/clockTicks/secs)
+	if s.others > 0.5 {
+		s.note += " — machine busy: other processes used more than half a core"
+	}
 	s.rssEnd = procKB(pid, "VmRSS")
 	if qps {
 		var note string
@@ -497,6 +503,24 @@ func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Durat
 	}
 	s.peak = procKB(pid, "VmHWM")
 	return s, nil
+}
+
+// quietWait bounds waitQuiet.
+var quietWait time.Duration
+
+// waitQuiet waits, up to quietWait, for a second in which the processes
+// other than the server and this program used less than a quarter of a
+// core: the 2-core machine is shared with other jobs.
+func waitQuiet(pid int) {
+	deadline := time.Now().Add(quietWait)
+	for time.Now().Before(deadline) {
+		c0, h0, a0 := cpuTicks(pid), cpuTicks(os.Getpid()), machineTicks()
+		time.Sleep(time.Second)
+		c1, h1, a1 := cpuTicks(pid), cpuTicks(os.Getpid()), machineTicks()
+		if float64((a1-a0)-(c1-c0)-(h1-h0))/clockTicks < 0.25 {
+			return
+		}
+	}
 }
 
 // machineTicks is the busy time of all CPUs (user, nice, system, irq,
