@@ -51,6 +51,9 @@ type Scheduler struct {
 	work    chan *entry
 	freed   chan struct{}
 	wake    chan struct{}
+	// until is when the loop, asleep, wakes by itself (zero while it
+	// works): a probe rescheduled later than that need not wake it.
+	until   time.Time
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	stopped bool
@@ -202,6 +205,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 				wait = d
 			}
 		}
+		if e == nil {
+			s.until = time.Now().Add(wait)
+		}
 		s.mu.Unlock()
 
 		if e == nil {
@@ -212,6 +218,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 			case <-s.wake:
 			case <-timer.C:
 			}
+			s.mu.Lock()
+			s.until = time.Time{}
+			s.mu.Unlock()
 			continue
 		}
 		if !s.dispatch(ctx, e) {
@@ -321,10 +330,15 @@ func (s *Scheduler) probe(ctx context.Context, e *entry) {
 	if !e.removed {
 		heap.Push(&s.queue, e)
 	}
+	// Thousands of probes a second are rescheduled an interval ahead: the
+	// loop is woken only for one due before it would wake anyway.
+	wake := !s.until.IsZero() && e.next.Before(s.until)
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
