@@ -46,7 +46,10 @@ type Check struct {
 	owners counted[Owner]
 	keys   counted[Key]    // how its owners name it
 	names  counted[string] // the monitor names it is known by
-	obs    []named         // an observer per monitor name
+	// obs and ownerList are replaced, never changed in place, so that a
+	// result takes them without copying.
+	obs       []named // an observer per monitor name
+	ownerList []Owner
 }
 
 type named struct {
@@ -174,10 +177,12 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 			m.byTarget[c.target] = c
 			added = append(added, c.target)
 		}
-		c.owners.add(o)
+		if c.owners.add(o) {
+			c.ownerList = c.owners.list()
+		}
 		c.keys.add(s.Key)
 		if c.names.add(s.Monitor.Name) && m.Observe != nil {
-			c.obs = append(c.obs, named{s.Monitor.Name, m.Observe(s.Monitor.Name)})
+			c.obs = append(slices.Clip(c.obs), named{s.Monitor.Name, m.Observe(s.Monitor.Name)})
 		}
 		checks[s.Key] = c
 	}
@@ -226,10 +231,12 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 		if c == nil || !c.owners.has(o) {
 			continue
 		}
-		c.owners.remove(o)
+		if c.owners.remove(o) {
+			c.ownerList = c.owners.list()
+		}
 		c.keys.remove(s.Key)
 		if c.names.remove(s.Monitor.Name) {
-			c.obs = slices.DeleteFunc(c.obs, func(n named) bool { return n.name == s.Monitor.Name })
+			c.obs = slices.DeleteFunc(slices.Clone(c.obs), func(n named) bool { return n.name == s.Monitor.Name })
 		}
 		if len(c.owners) == 0 {
 			delete(m.checks, c.id)
@@ -322,8 +329,7 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 		moved = false
 	}
 	c.rec.Store(&rec)
-	obs := slices.Clone(c.obs)
-	owners := c.owners.list()
+	obs, owners := c.obs, c.ownerList
 	var keys []Key
 	if changed {
 		keys = c.keys.list()

@@ -51,6 +51,9 @@ type Scheduler struct {
 	work    chan *entry
 	freed   chan struct{}
 	wake    chan struct{}
+	// until is when the loop, asleep, wakes by itself (zero while it
+	// works): a probe rescheduled later than that need not wake it.
+	until   time.Time
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	stopped bool
@@ -202,6 +205,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 				wait = d
 			}
 		}
+		if e == nil {
+			s.until = time.Now().Add(wait)
+		}
 		s.mu.Unlock()
 
 		if e == nil {
@@ -212,6 +218,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 			case <-s.wake:
 			case <-timer.C:
 			}
+			s.mu.Lock()
+			s.until = time.Time{}
+			s.mu.Unlock()
 			continue
 		}
 		if !s.dispatch(ctx, e) {
@@ -253,25 +262,42 @@ func (s *Scheduler) dispatch(ctx context.Context, e *entry) bool {
 // for IdleWorker or the scheduler stops.
 func (s *Scheduler) worker(ctx context.Context, e *entry) {
 	defer s.wg.Done()
+	// The idle timer is not reset after every probe (thousands a second
+	// would keep the runtime's timer heap busy): when it fires, the
+	// goroutine exits only if its last probe ended IdleWorker ago, and
+	// otherwise waits out the rest.
 	idle := time.NewTimer(IdleWorker)
 	defer idle.Stop()
-	for {
+	for e != nil {
 		s.probe(ctx, e)
-		idle.Reset(IdleWorker)
+		e = s.await(ctx, idle, time.Now())
+	}
+	s.mu.Lock()
+	s.workers--
+	s.mu.Unlock()
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+// await returns the next probe for a worker whose last probe ended at done,
+// or nil when the scheduler stops or the worker has had nothing to do for
+// IdleWorker.
+func (s *Scheduler) await(ctx context.Context, idle *time.Timer, done time.Time) *entry {
+	for {
 		select {
-		case e = <-s.work:
-			continue
+		case e := <-s.work:
+			return e
 		case <-ctx.Done():
+			return nil
 		case <-idle.C:
+			rest := IdleWorker - time.Since(done)
+			if rest <= 0 {
+				return nil
+			}
+			idle.Reset(rest)
 		}
-		s.mu.Lock()
-		s.workers--
-		s.mu.Unlock()
-		select {
-		case s.freed <- struct{}{}:
-		default:
-		}
-		return
 	}
 }
 
@@ -304,10 +330,15 @@ func (s *Scheduler) probe(ctx context.Context, e *entry) {
 	if !e.removed {
 		heap.Push(&s.queue, e)
 	}
+	// Thousands of probes a second are rescheduled an interval ahead: the
+	// loop is woken only for one due before it would wake anyway.
+	wake := !s.until.IsZero() && e.next.Before(s.until)
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

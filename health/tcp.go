@@ -3,7 +3,9 @@ package health
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -19,15 +21,26 @@ type TCP struct {
 
 // Probe implements Prober.
 func (p *TCP) Probe(ctx context.Context, host string) Result {
+	start := time.Now()
+	var addr string
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ap := netip.AddrPortFrom(ip, uint16(p.Port))
+		if haveFastConnect && !p.TLS && ip.Zone() == "" {
+			return p.connect(ctx, ap, start)
+		}
+		addr = ap.String()
+	} else {
+		if addr, err = dialAddr(ctx, host, strconv.Itoa(p.Port)); err != nil {
+			return Result{Err: err}
+		}
+		if ap, err := netip.ParseAddrPort(addr); err == nil && haveFastConnect && !p.TLS && ap.Addr().Zone() == "" {
+			return p.connect(ctx, ap, start)
+		}
+	}
 	// A probe's connection lives for a moment: no keepalive options to set,
 	// and closed with a reset, so that thousands of probes a second leave
 	// no TIME_WAIT sockets behind (what load balancers' checks do too).
 	d := net.Dialer{KeepAlive: -1}
-	start := time.Now()
-	addr, err := dialAddr(ctx, host, strconv.Itoa(p.Port))
-	if err != nil {
-		return Result{Err: err}
-	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return Result{Err: opError("tcp", err)}
@@ -53,4 +66,14 @@ func (p *TCP) Probe(ctx context.Context, host string) Result {
 	}
 	r.RTT = time.Since(start)
 	return r
+}
+
+// connect is a plain TCP check (no TLS) of an address, through
+// connectFast.
+func (p *TCP) connect(ctx context.Context, ap netip.AddrPort, start time.Time) Result {
+	if err := connectFast(ctx, ap); err != nil {
+		return Result{Err: fmt.Errorf("tcp: %w", err)}
+	}
+	d := time.Since(start)
+	return Result{OK: true, Connect: d, RTT: d}
 }

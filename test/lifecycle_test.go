@@ -214,10 +214,11 @@ example.net:%d {
 	if ok, now := settlesAt(running); !ok {
 		t.Fatalf("after the failed reload %d gtm goroutines run, before it %d:\n%s", len(now), running, strings.Join(now, "\n\n"))
 	}
-	// Probe workers come and go with the probes in flight; everything else
-	// must be what ran before the reload.
+	// Probe workers and the TCP probes' poller come and go with the probes
+	// in flight; everything else must be what ran before the reload.
 	if err := goleak.Find(ignore,
-		goleak.IgnoreAnyFunction("github.com/gtm-project/gtm/health.(*Scheduler).worker")); err != nil {
+		goleak.IgnoreAnyFunction("github.com/gtm-project/gtm/health.(*Scheduler).worker"),
+		goleak.IgnoreAnyFunction("github.com/gtm-project/gtm/health.(*poller).run")); err != nil {
 		t.Fatalf("goroutines left by the failed reload: %v", err)
 	}
 	// The old configuration still answers, and still probes.

@@ -48,7 +48,9 @@ var gtmFrame = regexp.MustCompile(`(?m)^github\.com/gtm-project/gtm(/health)?\.`
 func gtmLoops() []string {
 	var out []string
 	for _, g := range gtmGoroutines() {
-		if !strings.Contains(g, "health.(*Scheduler).worker") {
+		// Probe workers and the TCP probes' poller come and go with the
+		// probes in flight.
+		if !strings.Contains(g, "health.(*Scheduler).worker") && !strings.Contains(g, "health.(*poller).run") {
 			out = append(out, g)
 		}
 	}

@@ -1,15 +1,35 @@
 // Command scale measures gtm at size: N instances, each with its own pool of
-// one address, and M probed addresses (TCP listeners this program runs on
-// loopback, spread over 127.1.0.0/16 addresses and ports), probed at a 1 s
-// interval. It builds the gtm CoreDNS, starts it, and reports the time to
-// load the configuration and become ready, the server's RSS, the CPU it
-// spends probing (no queries), and the QPS dnsperf gets while it probes.
+// one address, and N probed addresses (100 addresses × 100 ports, TCP
+// monitors), probed at a 1 s interval. It builds the gtm CoreDNS, starts it,
+// and reports the time to load the configuration and become ready, the
+// server's RSS and the CPU it spends probing (no queries), and with -qps the
+// QPS dnsperf gets while it probes.
 //
-//	go run ./bench/scale [-instances 10000] [-measure 10s] [-smoke]
+// The endpoints live in two places, each measured with its own server in the
+// same run, the cases taking turns (netns, loopback, netns, ...):
+//
+//   - netns: the addresses are in 198.19.0.0/16 (of the 198.18.0.0/15
+//     benchmark range), routed over a veth pair into a network namespace
+//     this program creates, where that range is local and 100 listeners (one
+//     per port, opened from a thread that entered the namespace) accept
+//     every address. The server reaches them as it would remote endpoints:
+//     the listener's side of each handshake is the namespace's.
+//   - loopback: the same shape on 127.1.0.0/16, listeners in this process;
+//     the connecting process also pays for much of the listener's side.
+//
+// The server's CPU is utime+stime from /proc over the window; the harness's
+// own (the listeners) and the rest of the machine's (/proc/stat less both)
+// are reported beside it, since other processes share the cores. The
+// netns case needs root and ip (iproute2); without them it is skipped with a
+// message. The namespace, and with it the veth pair and route, is removed on
+// exit, also on failure or interrupt.
+//
+//	go run ./bench/scale [-instances 10000] [-endpoints netns,loopback] [-runs 3] [-measure 10s] [-qps] [-cpuprofile prefix] [-smoke]
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -17,35 +37,259 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
 	instances := flag.Int("instances", 10000, "instances, pools and probed addresses")
 	interval := flag.Duration("interval", time.Second, "probe interval")
-	measure := flag.Duration("measure", 10*time.Second, "how long to measure probing CPU and QPS")
-	smoke := flag.Bool("smoke", false, "a small, quick run that checks the harness (CI)")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the server while it probes (no queries) to this file")
+	measure := flag.Duration("measure", 10*time.Second, "how long each run measures probing CPU (and QPS)")
+	runs := flag.Int("runs", 3, "runs per endpoint case, each with a fresh server; medians are reported")
+	endpoints := flag.String("endpoints", "netns,loopback", "where the endpoints live: netns, loopback or both (comma-separated)")
+	qps := flag.Bool("qps", false, "also measure the QPS dnsperf gets while the server probes")
+	smoke := flag.Bool("smoke", false, "a small, quick run that checks the harness (CI); skips the netns case without root or ip")
+	quiet := flag.Duration("quiet-wait", 30*time.Second, "before each measured window, wait up to this long for other processes to use less than a quarter of a core over a second (then measure anyway)")
+	split := flag.Bool("split", true, "pin each server to CPU 0 and steer the namespace's packet receive to CPU 1 (RPS), so that the namespace's side of each handshake is not charged to the server (needs 2 CPUs)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of each case's server while it probes (no queries) to PREFIX-CASE.prof, after the measured runs")
 	flag.Parse()
 	if *smoke {
-		*instances, *measure = 200, 2*time.Second
+		*instances, *measure, *runs, *quiet = 200, 2*time.Second, 1, 0
 	}
-	if err := run(*instances, *interval, *measure, *profile); err != nil {
+	var cases []string
+	for _, c := range strings.Split(*endpoints, ",") {
+		switch c = strings.TrimSpace(c); c {
+		case "netns", "loopback":
+			cases = append(cases, c)
+		default:
+			fmt.Fprintf(os.Stderr, "scale: unknown endpoints %q (netns, loopback)\n", c)
+			os.Exit(2)
+		}
+	}
+	if slices.Contains(cases, "netns") {
+		if missing := prerequisites(); missing != "" {
+			fmt.Println("scale: netns case skipped:", missing)
+			cases = slices.DeleteFunc(cases, func(c string) bool { return c == "netns" })
+			if len(cases) == 0 {
+				if *smoke {
+					return
+				}
+				os.Exit(1)
+			}
+		}
+	}
+	ns := &netns{name: fmt.Sprintf("gtm-scale-%d", os.Getpid()), veth: fmt.Sprintf("gsc%d", os.Getpid())}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	stop := make(chan struct{})
+	go func() {
+		<-sig
+		close(stop) // kills the server
+		ns.remove()
+		os.Exit(130)
+	}()
+	if *split && runtime.NumCPU() < 2 {
+		fmt.Println("scale: -split needs 2 CPUs; running without")
+		*split = false
+	}
+	if *split {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			fmt.Println("scale: -split needs taskset (apt-get install util-linux); running without")
+			*split = false
+		}
+	}
+	ns.split = *split
+	quietWait = *quiet
+	err := run(ns, stop, cases, *instances, *interval, *measure, *runs, *qps, *profile)
+	ns.remove()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
 }
 
-const ports = 100 // listeners per loopback address; one monitor per port
+// prerequisites says what the netns case is missing, or "".
+func prerequisites() string {
+	if os.Geteuid() != 0 {
+		return "needs root (to create a network namespace)"
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return "needs ip (apt-get install iproute2)"
+	}
+	return ""
+}
 
-func run(n int, interval, measure time.Duration, profile string) error {
+const ports = 100 // listeners per address; one monitor per port
+
+const (
+	hostSide = "198.18.0.1/30"
+	nsSide   = "198.18.0.2/30"
+	nsGW     = "198.18.0.2"
+	farNet   = "198.19.0.0/16" // local inside the namespace, routed to it outside
+)
+
+// netns holds the far endpoints: a namespace behind a veth pair in which
+// all of 198.19.0.0/16 is local.
+type netns struct {
+	name, veth string
+	split      bool // steer the namespace's receive to CPU 1
+	once       sync.Once
+	mu         sync.Mutex
+	created    bool
+}
+
+func (n *netns) create() error {
+	n.mu.Lock()
+	n.created = true
+	n.mu.Unlock()
+	peer := n.veth + "b"
+	steps := [][]string{
+		{"ip", "netns", "add", n.name},
+		{"ip", "link", "add", n.veth, "type", "veth", "peer", "name", peer},
+		{"ip", "link", "set", peer, "netns", n.name},
+		{"ip", "addr", "add", hostSide, "dev", n.veth},
+		{"ip", "link", "set", n.veth, "up"},
+		{"ip", "-n", n.name, "link", "set", "lo", "up"},
+		{"ip", "-n", n.name, "addr", "add", nsSide, "dev", peer},
+		{"ip", "-n", n.name, "link", "set", peer, "up"},
+		{"ip", "-n", n.name, "route", "add", "local", farNet, "dev", "lo"},
+		{"ip", "route", "add", farNet, "via", nsGW, "dev", n.veth},
+	}
+	if n.split {
+		// Without IRQ time accounting the kernel charges a packet's
+		// receive softirq to whatever runs on the CPU that queued it: the
+		// sender, for a veth. Receive Packet Steering queues the
+		// namespace's receive on CPU 1 while the server runs on CPU 0.
+		steps = append(steps, []string{"ip", "netns", "exec", n.name, "sh", "-c", "echo 2 > /sys/class/net/" + peer + "/queues/rx-0/rps_cpus"})
+	}
+	for _, s := range steps {
+		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %v: %s", s, err, out)
+		}
+	}
+	return nil
+}
+
+// remove deletes the namespace (taking the veth pair and the route with it).
+func (n *netns) remove() {
+	n.once.Do(func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if !n.created {
+			return
+		}
+		exec.Command("ip", "link", "del", n.veth).Run()
+		if out, err := exec.Command("ip", "netns", "del", n.name).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "scale: removing namespace %s: %v: %s\n", n.name, err, out)
+		}
+	})
+}
+
+// listen opens a listener on each port inside the namespace, from an OS
+// thread that enters it and is never returned to the runtime (it exits with
+// its goroutine). A socket stays in the namespace it was made in, so the
+// listeners are served from any thread after.
+func (n *netns) listen(portList []int) ([]net.Listener, error) {
+	type res struct {
+		lns []net.Listener
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the thread dies with the goroutine
+		var lns []net.Listener
+		f, err := os.Open("/run/netns/" + n.name)
+		if err != nil {
+			ch <- res{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- res{err: fmt.Errorf("setns %s: %w", n.name, err)}
+			return
+		}
+		for _, p := range portList {
+			ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", p))
+			if err != nil {
+				ch <- res{lns, err}
+				return
+			}
+			lns = append(lns, ln)
+		}
+		ch <- res{lns: lns}
+	}()
+	r := <-ch
+	for _, ln := range r.lns {
+		go acceptLoop(ln, accepted["netns"])
+	}
+	return r.lns, r.err
+}
+
+// listenAll opens `ports` listeners on each of n addresses 127.1.x.y, all
+// addresses on the same port numbers (taken free on the first address).
+func listenAll(n int) ([]int, []net.Listener, error) {
+	var lns []net.Listener
+	var portList []int
+	for a := 0; a < n; a++ {
+		ip := addrOf("loopback", a)
+		for p := 0; p < ports; p++ {
+			addr := ip + ":0"
+			if a > 0 {
+				addr = fmt.Sprintf("%s:%d", ip, portList[p])
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, lns, err
+			}
+			if a == 0 {
+				portList = append(portList, ln.Addr().(*net.TCPAddr).Port)
+			}
+			lns = append(lns, ln)
+			go acceptLoop(ln, accepted["loopback"])
+		}
+	}
+	return portList, lns, nil
+}
+
+// accepted counts the connections each case's listeners accepted.
+var accepted = map[string]*atomic.Int64{"netns": {}, "loopback": {}}
+
+func acceptLoop(ln net.Listener, n *atomic.Int64) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		n.Add(1)
+		c.Close()
+	}
+}
+
+// sample is one measured run of one case.
+type sample struct {
+	loaded, ready       time.Duration
+	rssReady, rssEnd    int64 // KB
+	peak                int64 // KB
+	cores, self, others float64
+	rate                float64 // probes accepted per second
+	failed              int     // addresses marked unhealthy in the window
+	note                string
+	qps                 string
+}
+
+func run(ns *netns, stop chan struct{}, cases []string, n int, interval, measure time.Duration, runs int, qps bool, profile string) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
 		lim.Cur = lim.Max
@@ -68,13 +312,29 @@ func run(n int, interval, measure time.Duration, profile string) error {
 			ln.Close()
 		}
 	}()
-	fmt.Printf("%d loopback TCP endpoints on %d addresses × %d ports\n", len(lns), addrs, ports)
-
-	dnsPort, readyPort, pprofPort := freePort(), freePort(), freePort()
-	corefile := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(corefile, []byte(config(n, interval, portList, dnsPort, readyPort, pprofPort)), 0o644); err != nil {
-		return err
+	fmt.Printf("loopback: %d TCP endpoints on %d addresses in 127.1.0.0/16 × %d ports (listeners in this process)\n", len(lns), addrs, ports)
+	if slices.Contains(cases, "netns") {
+		if err := ns.create(); err != nil {
+			return err
+		}
+		nlns, err := ns.listen(portList)
+		defer func() {
+			for _, ln := range nlns {
+				ln.Close()
+			}
+		}()
+		if err != nil {
+			return err
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("%s:%d", addrOf("netns", addrs-1), portList[ports-1]), time.Second)
+		if err != nil {
+			return fmt.Errorf("netns endpoint unreachable: %w", err)
+		}
+		c.Close()
+		fmt.Printf("netns: %d TCP endpoints on %d addresses in %s × %d ports, in namespace %s over veth %s (listeners: this process, from inside the namespace)\n",
+			addrs*ports, addrs, farNet, ports, ns.name, ns.veth)
 	}
+
 	bin := filepath.Join(dir, "coredns")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/coredns")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
@@ -82,100 +342,215 @@ func run(n int, interval, measure time.Duration, profile string) error {
 		return fmt.Errorf("build: %w", err)
 	}
 
-	start := time.Now()
-	srv := exec.Command(bin, "-conf", corefile, "-quiet")
-	logf, _ := os.Create(filepath.Join(dir, "coredns.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	server := fmt.Sprintf("127.0.0.1:%d", dnsPort)
-	if err := waitAnswer(server, "i0.scale.example.", 60*time.Second); err != nil {
-		return err
-	}
-	loaded := time.Since(start)
-	if err := waitReady(readyPort, 120*time.Second); err != nil {
-		return err
-	}
-	ready := time.Since(start)
-	rssReady := procKB(srv.Process.Pid, "VmRSS")
-
-	// Probing only.
-	time.Sleep(2 * interval)
-	c0, t0 := cpuTicks(srv.Process.Pid), time.Now()
-	if profile != "" {
-		if err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", pprofPort, int(measure.Seconds())), profile); err != nil {
-			return err
+	results := map[string][]sample{}
+	for r := 0; r < runs; r++ {
+		for _, c := range cases {
+			s, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, qps, "", stop)
+			if err != nil {
+				if b, _ := os.ReadFile(filepath.Join(dir, "coredns-"+c+".log")); len(b) > 0 {
+					fmt.Fprintf(os.Stderr, "server log (last 2 KB):\n%s\n", b[max(0, len(b)-2048):])
+				}
+				return fmt.Errorf("%s run %d: %w", c, r+1, err)
+			}
+			fmt.Printf("  run %d %-8s CPU %.3f cores (harness listeners %.3f, other processes %.3f); %.0f probes/s accepted, %d addresses marked unhealthy; RSS ready %d MB, end %d MB; ready %.2f s%s\n",
+				r+1, c, s.cores, s.self, s.others, s.rate, s.failed, s.rssReady/1024, s.rssEnd/1024, s.ready.Seconds(), s.note)
+			results[c] = append(results[c], s)
 		}
-	} else {
-		time.Sleep(measure)
 	}
-	c1, t1 := cpuTicks(srv.Process.Pid), time.Now()
-	cores := float64(c1-c0) / clockTicks / t1.Sub(t0).Seconds()
+	if profile != "" {
+		for _, c := range cases {
+			path := profile + "-" + c + ".prof"
+			if _, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, false, path, stop); err != nil {
+				return fmt.Errorf("%s profile: %w", c, err)
+			}
+			fmt.Printf("  profile of the %s case: %s\n", c, path)
+		}
+	}
 
-	// Queries while probing.
-	qps, note := dnsperf(server, n, measure, dir)
-	peak := procKB(srv.Process.Pid, "VmHWM")
-
-	fmt.Printf("\n| measure | value |\n|---|---|\n")
-	fmt.Printf("| instances / probed addresses | %d / %d |\n", n, n)
-	fmt.Printf("| probe interval | %s |\n", interval)
-	fmt.Printf("| start to first answer (config loaded) | %.2f s |\n", loaded.Seconds())
-	fmt.Printf("| start to ready (first probe round done) | %.2f s |\n", ready.Seconds())
-	fmt.Printf("| RSS when ready | %d MB |\n", rssReady/1024)
-	fmt.Printf("| CPU while probing, no queries | %.2f cores |\n", cores)
-	fmt.Printf("| QPS while probing (dnsperf, %s) | %s |\n", measure, qps)
-	fmt.Printf("| peak RSS | %d MB |\n", peak/1024)
-	if note != "" {
-		fmt.Println(note)
+	fmt.Printf("\n%d instances / probed addresses, TCP monitors, interval %s, timeout %s; medians of %d runs of %s (range in brackets)\n\n",
+		n, interval, interval/2, runs, measure)
+	fmt.Printf("| measure |")
+	for _, c := range cases {
+		fmt.Printf(" %s |", c)
+	}
+	fmt.Printf("\n|---|")
+	for range cases {
+		fmt.Printf("---:|")
+	}
+	fmt.Println()
+	row := func(name string, f func(sample) float64, format string) {
+		fmt.Printf("| %s |", name)
+		for _, c := range cases {
+			v := make([]float64, 0, len(results[c]))
+			for _, s := range results[c] {
+				v = append(v, f(s))
+			}
+			slices.Sort(v)
+			fmt.Printf(" "+format+" ("+format+"–"+format+") |", v[len(v)/2], v[0], v[len(v)-1])
+		}
+		fmt.Println()
+	}
+	row("server CPU while probing, no queries (cores)", func(s sample) float64 { return s.cores }, "%.3f")
+	row("server CPU per 10,000 probes/s (cores)", func(s sample) float64 { return s.cores * 10000 / max(s.rate, 1) }, "%.3f")
+	row("probes per second (accepted by the listeners)", func(s sample) float64 { return s.rate }, "%.0f")
+	row("addresses marked unhealthy while measuring", func(s sample) float64 { return float64(s.failed) }, "%.0f")
+	row("harness listeners' CPU (cores)", func(s sample) float64 { return s.self }, "%.3f")
+	row("other processes' CPU (cores)", func(s sample) float64 { return s.others }, "%.2f")
+	row("start to first answer (s)", func(s sample) float64 { return s.loaded.Seconds() }, "%.2f")
+	row("start to ready, first probe round done (s)", func(s sample) float64 { return s.ready.Seconds() }, "%.2f")
+	row("RSS when ready (MB)", func(s sample) float64 { return float64(s.rssReady) / 1024 }, "%.0f")
+	row("RSS after measuring (MB)", func(s sample) float64 { return float64(s.rssEnd) / 1024 }, "%.0f")
+	row("peak RSS (MB)", func(s sample) float64 { return float64(s.peak) / 1024 }, "%.0f")
+	if qps {
+		for _, c := range cases {
+			var q []string
+			for _, s := range results[c] {
+				q = append(q, s.qps)
+			}
+			fmt.Printf("QPS while probing (%s, dnsperf -c 4 -q 200, %s): %s\n", c, measure, strings.Join(q, ", "))
+		}
 	}
 	return nil
 }
 
-// listenAll opens `ports` listeners on each of n addresses 127.1.x.y, all
-// addresses on the same port numbers (taken free on the first address).
-func listenAll(n int) ([]int, []net.Listener, error) {
-	var lns []net.Listener
-	var portList []int
-	for a := 0; a < n; a++ {
-		ip := fmt.Sprintf("127.1.%d.%d", a/250, a%250+1)
-		for p := 0; p < ports; p++ {
-			addr := ip + ":0"
-			if a > 0 {
-				addr = fmt.Sprintf("%s:%d", ip, portList[p])
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return nil, lns, err
-			}
-			if a == 0 {
-				portList = append(portList, ln.Addr().(*net.TCPAddr).Port)
-			}
-			lns = append(lns, ln)
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
-		}
+// addrOf is the a-th endpoint address of a case.
+func addrOf(c string, a int) string {
+	if c == "netns" {
+		return fmt.Sprintf("198.19.%d.%d", a/250, a%250+1)
 	}
-	return portList, lns, nil
+	return fmt.Sprintf("127.1.%d.%d", a/250, a%250+1)
 }
 
-func config(n int, interval time.Duration, portList []int, dnsPort, readyPort, pprofPort int) string {
+// runOnce starts a server probing the case's endpoints, waits until it is
+// ready and has probed for two intervals, then measures (or profiles) it.
+func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Duration, portList []int, qps bool, profile string, stop chan struct{}) (sample, error) {
+	var s sample
+	dnsPort, readyPort, pprofPort := freePort(), freePort(), freePort()
+	corefile := filepath.Join(dir, "Corefile")
+	if err := os.WriteFile(corefile, []byte(config(c, n, interval, portList, dnsPort, readyPort, pprofPort)), 0o644); err != nil {
+		return s, err
+	}
+	start := time.Now()
+	srv := exec.Command(bin, "-conf", corefile, "-quiet")
+	if split {
+		srv = exec.Command("nice", "-n", "-5", "taskset", "-c", "0", bin, "-conf", corefile, "-quiet")
+	}
+	logf, _ := os.Create(filepath.Join(dir, "coredns-"+c+".log"))
+	defer logf.Close()
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		return s, err
+	}
+	done := make(chan struct{})
+	defer func() { srv.Process.Kill(); srv.Wait(); close(done) }()
+	go func() {
+		select {
+		case <-stop:
+			srv.Process.Kill()
+		case <-done:
+		}
+	}()
+	server := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	if err := waitAnswer(server, "i0.scale.example.", 60*time.Second); err != nil {
+		return s, err
+	}
+	s.loaded = time.Since(start)
+	if err := waitReady(readyPort, 300*time.Second); err != nil {
+		return s, err
+	}
+	s.ready = time.Since(start)
+	s.rssReady = procKB(srv.Process.Pid, "VmRSS")
+
+	// Probing only.
+	time.Sleep(2 * interval)
+	pid := srv.Process.Pid
+	if profile != "" {
+		err := fetch(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", pprofPort, int(measure.Seconds())), profile)
+		return s, err
+	}
+	waitQuiet(pid)
+	// Probes are counted as the listeners accept them (a scrape of the
+	// server's metrics for 10,000 pools would cost it CPU, and outlasts its
+	// 5 s write timeout on a busy machine), and failures as the addresses
+	// the server's log marks unhealthy meanwhile.
+	logAt, _ := logf.Seek(0, io.SeekCurrent)
+	ok0 := accepted[c].Load()
+	c0, h0, a0, t0 := cpuTicks(pid), cpuTicks(os.Getpid()), machineTicks(), time.Now()
+	time.Sleep(measure)
+	c1, h1, a1, t1 := cpuTicks(pid), cpuTicks(os.Getpid()), machineTicks(), time.Now()
+	ok1 := accepted[c].Load()
+	secs := t1.Sub(t0).Seconds()
+	s.rate = float64(ok1-ok0) / secs
+	if b, err := os.ReadFile(logf.Name()); err == nil && int64(len(b)) >= logAt {
+		s.failed = bytes.Count(b[logAt:], []byte("healthy -> unhealthy"))
+	}
+	if want := float64(n) / interval.Seconds(); s.rate < 0.95*want {
+		s.note = fmt.Sprintf(" — SHORT: %.0f probes/s, want %.0f: the server did not keep up (CPU starved?)", s.rate, want)
+	}
+	s.cores = float64(c1-c0) / clockTicks / secs
+	s.self = float64(h1-h0) / clockTicks / secs
+	s.others = max(0, float64((a1-a0)-(c1-c0)-(h1-h0))/clockTicks/secs)
+	if s.others > 0.5 {
+		s.note += " — machine busy: other processes used more than half a core"
+	}
+	s.rssEnd = procKB(pid, "VmRSS")
+	if qps {
+		var note string
+		s.qps, note = dnsperf(server, n, measure, dir)
+		if note != "" {
+			fmt.Println(note)
+		}
+	}
+	s.peak = procKB(pid, "VmHWM")
+	return s, nil
+}
+
+// quietWait bounds waitQuiet.
+var quietWait time.Duration
+
+// waitQuiet waits, up to quietWait, for a second in which the processes
+// other than the server and this program used less than a quarter of a
+// core: the 2-core machine is shared with other jobs.
+func waitQuiet(pid int) {
+	deadline := time.Now().Add(quietWait)
+	for time.Now().Before(deadline) {
+		c0, h0, a0 := cpuTicks(pid), cpuTicks(os.Getpid()), machineTicks()
+		time.Sleep(time.Second)
+		c1, h1, a1 := cpuTicks(pid), cpuTicks(os.Getpid()), machineTicks()
+		if float64((a1-a0)-(c1-c0)-(h1-h0))/clockTicks < 0.25 {
+			return
+		}
+	}
+}
+
+// machineTicks is the busy time of all CPUs (user, nice, system, irq,
+// softirq, steal) from /proc/stat, in clock ticks.
+func machineTicks() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var t int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		if i < len(f) {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			t += v
+		}
+	}
+	return t
+}
+
+func config(c string, n int, interval time.Duration, portList []int, dnsPort, readyPort, pprofPort int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scale.example.:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n pprof 127.0.0.1:%d\n gtm {\n  ns ns1.scale.example 192.0.2.53\n", dnsPort, readyPort, pprofPort)
+	fmt.Fprintf(&b, "scale.example.:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n pprof 127.0.0.1:%d\n gtm {\n  ns ns1.scale.example 192.0.2.53\n",
+		dnsPort, readyPort, pprofPort)
 	for p, port := range portList {
 		fmt.Fprintf(&b, "  monitor m%d {\n   protocol tcp\n   port %d\n   interval %s\n   timeout %s\n  }\n", p, port, interval, interval/2)
 	}
 	for i := 0; i < n; i++ {
-		a := i / ports
-		fmt.Fprintf(&b, "  pool p%d {\n   monitor m%d\n   address 127.1.%d.%d\n  }\n", i, i%ports, a/250, a%250+1)
+		fmt.Fprintf(&b, "  pool p%d {\n   monitor m%d\n   address %s\n  }\n", i, i%ports, addrOf(c, i/ports))
 		fmt.Fprintf(&b, "  instance i%d {\n   primary p%d\n  }\n", i, i)
 	}
 	b.WriteString(" }\n}\n")
