@@ -18,6 +18,7 @@
 #   --quiet-wait S   before each run, wait up to S seconds for the machine to
 #                    be idle (other processes using < 15% of a core over 1 s);
 #                    then run anyway. Default 60 (0 in --smoke).
+#   --cases "IDS"    run only these cases, e.g. --cases "f g". Default all.
 #   --smoke          1 round of 2 s per case, no warm-up, no quiet wait:
 #                    checks that the harness works (CI), not the speed.
 #                    Writes no results; exits non-zero if a case answered no
@@ -65,7 +66,7 @@
 # stopped on exit, failure or interrupt, and the temporary directory removed.
 set -euo pipefail
 
-rounds=3 seconds=10 warmup=2 clients=8 outstanding=100 quiet_wait=60 smoke=0
+rounds=3 seconds=10 warmup=2 clients=8 outstanding=100 quiet_wait=60 smoke=0 only=""
 command_line="bash bench/perf/run.sh${*:+ $*}"
 for a in "$@"; do # --smoke sets the defaults; flags given explicitly still win
     if [ "$a" = --smoke ]; then rounds=1 seconds=2 warmup=0 quiet_wait=0 smoke=1; fi
@@ -79,6 +80,7 @@ while [ $# -gt 0 ]; do
     --clients) clients=${2:?}; shift 2 ;;
     --outstanding) outstanding=${2:?}; shift 2 ;;
     --quiet-wait) quiet_wait=${2:?}; shift 2 ;;
+    --cases) only=${2:?}; shift 2 ;;
     --smoke) shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -163,6 +165,10 @@ probe_port=$(cat "$tmp/probe.port")
 # shellcheck source=/dev/null
 . "$tmp/geo.env" # ECS_SUBNET, ECS_OPTION, PROBED, CIDR_RULES
 ids=(a b c d e f g)
+if [ -n "$only" ]; then
+    # shellcheck disable=SC2206
+    ids=($only)
+fi
 declare -A label corefile queries minans qname extra
 label[a]="a whoami"
 label[b]="b file, 3 A"
