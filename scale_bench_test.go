@@ -161,3 +161,23 @@ func BenchmarkScaleStart(b *testing.B) {
 		g.OnShutdown()
 	}
 }
+
+// BenchmarkScaleAnswering is what a server does between reading a Corefile
+// of 100,000 instances and answering: parse, validate, compile, start the
+// checks. (Run with -cpu 1 for the one-core figure.)
+func BenchmarkScaleAnswering(b *testing.B) {
+	body := block(scaleBody(100_000))
+	for b.Loop() {
+		cfg, _, err := parse(caddy.NewTestController("dns", body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		g := New(cfg)
+		if err := g.OnStartup(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		g.OnShutdown()
+		b.StartTimer()
+	}
+}

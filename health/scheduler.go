@@ -20,6 +20,12 @@ const IdleWorker = 10 * time.Second
 // soon after start.
 const FirstRunSpread = time.Second
 
+// FirstRunRate bounds how fast first probes start: above it the first round
+// is spread over more than FirstRunSpread (100,000 targets: 10 s), so that a
+// large configuration's first round does not take the CPU that loading it
+// and answering need.
+const FirstRunRate = 10_000 // per second
+
 // Scheduler runs each target's probe on its monitor's interval: a jittered
 // first run, then every interval after the previous probe started, never two
 // probes of one target at once.
@@ -47,6 +53,7 @@ type Scheduler struct {
 	queue   due
 	entries map[*Target]*entry // the targets probed now (under mu)
 	autoMax bool               // MaxConcurrent follows the number of targets
+	spread  time.Duration      // of first probes: FirstRunSpread, or longer for many targets
 	workers int                // probe goroutines, busy or idle (under mu)
 	work    chan *entry
 	freed   chan struct{}
@@ -99,8 +106,9 @@ func (s *Scheduler) Start(targets []*Target) {
 		close(s.firstDone)
 	}
 	now := time.Now()
+	s.spread = max(FirstRunSpread, time.Duration(len(targets))*time.Second/FirstRunRate)
 	for _, t := range targets {
-		e := firstEntry(t, now)
+		e := s.firstEntry(t, now)
 		s.entries[t] = e
 		s.queue = append(s.queue, e)
 	}
@@ -111,8 +119,8 @@ func (s *Scheduler) Start(targets []*Target) {
 	go s.loop(ctx)
 }
 
-func firstEntry(t *Target, now time.Time) *entry {
-	spread := min(FirstRunSpread, t.Monitor.Interval)
+func (s *Scheduler) firstEntry(t *Target, now time.Time) *entry {
+	spread := min(s.spread, t.Monitor.Interval)
 	return &entry{t: t, next: now.Add(rand.N(spread)), first: true}
 }
 
@@ -130,7 +138,7 @@ func (s *Scheduler) Add(targets ...*Target) {
 		if s.entries[t] != nil {
 			continue
 		}
-		e := firstEntry(t, now)
+		e := s.firstEntry(t, now)
 		e.first = false // FirstRound speaks of the targets Start was given
 		s.entries[t] = e
 		heap.Push(&s.queue, e)
