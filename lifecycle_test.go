@@ -124,6 +124,8 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	if st := state(g3); st != statePrimary {
 		t.Fatalf("with the primary forced up, www answers from %s", st)
 	}
+	eventually(t, "the reload's event", 3*time.Second, func() bool { return len(instanceEvents(g3, n)) > 0 })
+	time.Sleep(100 * time.Millisecond) // room for a wrong second event
 	ev := instanceEvents(g3, n)
 	if len(ev) != 1 || ev[0].Old != stateSecondary || ev[0].New != statePrimary {
 		t.Errorf("the reload back to the primary recorded %v, want one secondary -> primary", ev)
@@ -143,9 +145,7 @@ func TestOneWriterPerSeries(t *testing.T) {
 	// The new configuration forces the dead address up.
 	g := started(t, strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1))
 	up := addressUp.WithLabelValues("a", "127.0.0.1")
-	if v := testutil.ToFloat64(up); v != 1 {
-		t.Fatalf("address_up for the forced-up address is %v", v)
-	}
+	eventually(t, "the new configuration's first report", 3*time.Second, func() bool { return testutil.ToFloat64(up) == 1 })
 	for range 5 {
 		old.recompile(map[string]bool{"a": true, "b": true}) // what its compile loop does on a verdict
 		if v := testutil.ToFloat64(up); v != 1 {

@@ -27,7 +27,8 @@ var log = clog.NewWithPlugin(pluginName)
 type engine struct {
 	key      string // the configuration's fingerprint
 	cfg      *config.Config
-	snap     atomic.Pointer[snapshot]
+	snap     lazySnapshot
+	idx      *configIndex // of cfg, made once: it digests every object
 	geo      atomic.Pointer[geoDB]
 	geoEvery time.Duration // how often the GeoIP file is checked
 	counting bool          // set once started: compiled snapshots count answers
@@ -59,12 +60,33 @@ type engine struct {
 }
 
 func newEngine(cfg *config.Config) *engine {
-	e := &engine{cfg: cfg, geoEvery: geoCheckEvery}
-	s := compile(cfg, e, nil, false)
-	e.key = s.idx.sum.String() // the configuration's fingerprint, from its index
-	e.snap.Store(s)
+	e := &engine{cfg: cfg, geoEvery: geoCheckEvery, idx: newIndex(cfg)}
+	e.key = e.idx.sum.String() // the configuration's fingerprint
+	// A server compiles when it starts (with health carried over and
+	// counting on); compiling here too would double the load time at
+	// 100,000 instances. Handlers used before OnStartup (tests) compile on
+	// first use.
+	e.snap.init = func() *snapshot { return compileWith(cfg, e.idx, e, nil, false) }
 	return e
 }
+
+// lazySnapshot is the current snapshot, compiled on first use if nothing
+// was stored before.
+type lazySnapshot struct {
+	p    atomic.Pointer[snapshot]
+	once sync.Once
+	init func() *snapshot
+}
+
+func (l *lazySnapshot) Load() *snapshot {
+	if s := l.p.Load(); s != nil {
+		return s
+	}
+	l.once.Do(func() { l.p.CompareAndSwap(nil, l.init()) })
+	return l.p.Load()
+}
+
+func (l *lazySnapshot) Store(s *snapshot) { l.p.Store(s) }
 
 func (e *engine) check(k health.Key) *health.Check {
 	if m := e.checks.Load(); m != nil {
@@ -196,7 +218,7 @@ func (e *engine) start(pred *engine) {
 	if pred != nil {
 		prev = pred.snap.Load()
 	}
-	e.snap.Store(compileWith(e.cfg, e.snap.Load().idx, e, prev, true))
+	e.snap.Store(compileWith(e.cfg, e.idx, e, prev, true))
 	reportMu.Lock()
 	e.pred = pred
 	if pred != nil && pred.writer {
@@ -206,7 +228,6 @@ func (e *engine) start(pred *engine) {
 		e.reported = pred.reported
 	}
 	e.writer = true
-	e.reportLocked()
 	reportMu.Unlock()
 	go e.compileLoop()
 	if e.geo.Load() != nil {
@@ -296,6 +317,13 @@ func panicked(c *health.Check, p any) {
 // arrive while it compiles are folded into the next build.
 func (e *engine) compileLoop() {
 	defer close(e.done)
+	// The first report sets every gauge (a second at 100,000 instances):
+	// here, so the server answers without waiting for it.
+	reportMu.Lock()
+	if e.writer {
+		e.reportLocked()
+	}
+	reportMu.Unlock()
 	var tick <-chan time.Time
 	if e.hasLatency() {
 		t := time.NewTicker(latencyRecompile)
