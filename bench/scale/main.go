@@ -12,19 +12,30 @@
 //     benchmark range), routed over a veth pair into a network namespace
 //     this program creates, where that range is local and 100 listeners (one
 //     per port, opened from a thread that entered the namespace) accept
-//     every address. The server reaches them as it would remote endpoints:
-//     the listener's side of each handshake is the namespace's.
+//     every address. The server reaches them as it would remote endpoints.
 //   - loopback: the same shape on 127.1.0.0/16, listeners in this process;
 //     the connecting process also pays for much of the listener's side.
 //
-// The server's CPU is utime+stime from /proc over the window; the harness's
-// own (the listeners) and the rest of the machine's (/proc/stat less both)
-// are reported beside it, since other processes share the cores. The
-// netns case needs root and ip (iproute2); without them it is skipped with a
-// message. The namespace, and with it the veth pair and route, is removed on
-// exit, also on failure or interrupt.
+// Without IRQ time accounting (most kernels), Linux charges a packet's
+// receive processing to whatever runs on the CPU that queued it: for a veth
+// or loopback, the sender. So that only the server's side of each handshake
+// is charged to it, -split (the default) runs each server on CPU 0 (taskset,
+// so GOMAXPROCS 1, at nice -5) and steers, with RPS, the namespace's receive
+// to CPU 1 and the server's to CPU 0. -split=false leaves the server
+// unpinned and the charge where the kernel puts it.
 //
-//	go run ./bench/scale [-instances 10000] [-endpoints netns,loopback] [-runs 3] [-measure 10s] [-qps] [-cpuprofile prefix] [-smoke]
+// The server's CPU is utime+stime from /proc over each window; the
+// harness's own (the listeners) and the rest of the machine's (/proc/stat
+// less both) are reported beside it, since other jobs share the cores: each
+// window waits (up to -quiet-wait) for a quiet second first, and busy runs
+// are flagged. Probes are counted as the listeners accept them; an address
+// the server marks unhealthy meanwhile is counted from its log. The netns
+// case needs root and ip (iproute2); without them it is skipped with a
+// message (-smoke then exits 0 after the loopback case). The namespace, and
+// with it the veth pair and route, is removed on exit, also on failure or
+// interrupt (the server is killed first).
+//
+//	go run ./bench/scale [-instances 10000] [-endpoints netns,loopback] [-runs 3] [-measure 10s] [-split] [-quiet-wait 30s] [-qps] [-cpuprofile prefix] [-smoke]
 package main
 
 import (
@@ -93,10 +104,12 @@ func main() {
 	ns := &netns{name: fmt.Sprintf("gtm-scale-%d", os.Getpid()), veth: fmt.Sprintf("gsc%d", os.Getpid())}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	stop := make(chan struct{})
 	go func() {
 		<-sig
-		close(stop) // kills the server
+		serving.Lock() // and never unlocked: no server starts after this
+		if serving.p != nil {
+			serving.p.Kill()
+		}
 		ns.remove()
 		os.Exit(130)
 	}()
@@ -112,7 +125,7 @@ func main() {
 	}
 	ns.split = *split
 	quietWait = *quiet
-	err := run(ns, stop, cases, *instances, *interval, *measure, *runs, *qps, *profile)
+	err := run(ns, cases, *instances, *interval, *measure, *runs, *qps, *profile)
 	ns.remove()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
@@ -171,8 +184,11 @@ func (n *netns) create() error {
 		// Without IRQ time accounting the kernel charges a packet's
 		// receive softirq to whatever runs on the CPU that queued it: the
 		// sender, for a veth. Receive Packet Steering queues the
-		// namespace's receive on CPU 1 while the server runs on CPU 0.
-		steps = append(steps, []string{"ip", "netns", "exec", n.name, "sh", "-c", "echo 2 > /sys/class/net/" + peer + "/queues/rx-0/rps_cpus"})
+		// namespace's receive on CPU 1, and the server's (the SYN-ACKs:
+		// our side of the handshake) on CPU 0, where the server runs.
+		steps = append(steps,
+			[]string{"ip", "netns", "exec", n.name, "sh", "-c", "echo 2 > /sys/class/net/" + peer + "/queues/rx-0/rps_cpus"},
+			[]string{"sh", "-c", "echo 1 > /sys/class/net/" + n.veth + "/queues/rx-0/rps_cpus"})
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
@@ -289,7 +305,13 @@ type sample struct {
 	qps                 string
 }
 
-func run(ns *netns, stop chan struct{}, cases []string, n int, interval, measure time.Duration, runs int, qps bool, profile string) error {
+// serving is the server running now, killed on interrupt.
+var serving struct {
+	sync.Mutex
+	p *os.Process
+}
+
+func run(ns *netns, cases []string, n int, interval, measure time.Duration, runs int, qps bool, profile string) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
 		lim.Cur = lim.Max
@@ -345,7 +367,7 @@ func run(ns *netns, stop chan struct{}, cases []string, n int, interval, measure
 	results := map[string][]sample{}
 	for r := 0; r < runs; r++ {
 		for _, c := range cases {
-			s, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, qps, "", stop)
+			s, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, qps, "")
 			if err != nil {
 				if b, _ := os.ReadFile(filepath.Join(dir, "coredns-"+c+".log")); len(b) > 0 {
 					fmt.Fprintf(os.Stderr, "server log (last 2 KB):\n%s\n", b[max(0, len(b)-2048):])
@@ -360,7 +382,7 @@ func run(ns *netns, stop chan struct{}, cases []string, n int, interval, measure
 	if profile != "" {
 		for _, c := range cases {
 			path := profile + "-" + c + ".prof"
-			if _, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, false, path, stop); err != nil {
+			if _, err := runOnce(ns.split, bin, dir, c, n, interval, measure, portList, false, path); err != nil {
 				return fmt.Errorf("%s profile: %w", c, err)
 			}
 			fmt.Printf("  profile of the %s case: %s\n", c, path)
@@ -423,7 +445,7 @@ func addrOf(c string, a int) string {
 
 // runOnce starts a server probing the case's endpoints, waits until it is
 // ready and has probed for two intervals, then measures (or profiles) it.
-func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Duration, portList []int, qps bool, profile string, stop chan struct{}) (sample, error) {
+func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Duration, portList []int, qps bool, profile string) (sample, error) {
 	var s sample
 	dnsPort, readyPort, pprofPort := freePort(), freePort(), freePort()
 	corefile := filepath.Join(dir, "Corefile")
@@ -438,17 +460,19 @@ func runOnce(split bool, bin, dir, c string, n int, interval, measure time.Durat
 	logf, _ := os.Create(filepath.Join(dir, "coredns-"+c+".log"))
 	defer logf.Close()
 	srv.Stdout, srv.Stderr = logf, logf
+	serving.Lock()
 	if err := srv.Start(); err != nil {
+		serving.Unlock()
 		return s, err
 	}
-	done := make(chan struct{})
-	defer func() { srv.Process.Kill(); srv.Wait(); close(done) }()
-	go func() {
-		select {
-		case <-stop:
-			srv.Process.Kill()
-		case <-done:
-		}
+	serving.p = srv.Process
+	serving.Unlock()
+	defer func() {
+		serving.Lock()
+		serving.p = nil
+		serving.Unlock()
+		srv.Process.Kill()
+		srv.Wait()
 	}()
 	server := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	if err := waitAnswer(server, "i0.scale.example.", 60*time.Second); err != nil {
