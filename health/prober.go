@@ -67,22 +67,36 @@ const MaxAddrs = 8
 // address passes, as a client that tries the name's addresses in turn would
 // reach it. A failure names the address when the name has several.
 func (t *Target) Run(ctx context.Context) Result {
+	start := time.Now()
+	if p, ok := t.Prober.(*TCP); ok && haveFastConnect && !p.TLS {
+		if ip, err := netip.ParseAddr(t.Host); err == nil && ip.Zone() == "" {
+			// A plain TCP check of an address is bounded by the poller's
+			// deadline: no context timer per probe.
+			r := p.connect(ctx, netip.AddrPortFrom(ip, uint16(p.Port)), start, start.Add(t.Monitor.Timeout))
+			return t.finish(r, start, ctx.Err())
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, t.Monitor.Timeout)
 	defer cancel()
-	start := time.Now()
 	var r Result
 	if _, err := netip.ParseAddr(t.Host); err == nil {
 		r = probeOne(ctx, t.Prober, t.Host)
 	} else {
 		r = t.probeName(ctx)
 	}
+	return t.finish(r, start, ctx.Err())
+}
+
+// finish completes a result: its start, its duration, and a timeout said
+// as such. ctxErr is the probe's context's error.
+func (t *Target) finish(r Result, start time.Time, ctxErr error) Result {
 	r.Start = start
 	if r.RTT == 0 {
 		r.RTT = time.Since(start)
 	}
 	if r.Err != nil {
 		r.OK = false
-		if errors.Is(r.Err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
+		if errors.Is(r.Err, context.DeadlineExceeded) || ctxErr == context.DeadlineExceeded {
 			r.Err = fmt.Errorf("timeout after %s", t.Monitor.Timeout)
 		}
 	}

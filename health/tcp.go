@@ -26,7 +26,7 @@ func (p *TCP) Probe(ctx context.Context, host string) Result {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ap := netip.AddrPortFrom(ip, uint16(p.Port))
 		if haveFastConnect && !p.TLS && ip.Zone() == "" {
-			return p.connect(ctx, ap, start)
+			return p.connect(ctx, ap, start, time.Time{})
 		}
 		addr = ap.String()
 	} else {
@@ -34,7 +34,7 @@ func (p *TCP) Probe(ctx context.Context, host string) Result {
 			return Result{Err: err}
 		}
 		if ap, err := netip.ParseAddrPort(addr); err == nil && haveFastConnect && !p.TLS && ap.Addr().Zone() == "" {
-			return p.connect(ctx, ap, start)
+			return p.connect(ctx, ap, start, time.Time{})
 		}
 	}
 	// A probe's connection lives for a moment: no keepalive options to set,
@@ -69,9 +69,9 @@ func (p *TCP) Probe(ctx context.Context, host string) Result {
 }
 
 // connect is a plain TCP check (no TLS) of an address, through
-// connectFast.
-func (p *TCP) connect(ctx context.Context, ap netip.AddrPort, start time.Time) Result {
-	if err := connectFast(ctx, ap); err != nil {
+// connectFast, bounded by ctx and by deadline if not zero.
+func (p *TCP) connect(ctx context.Context, ap netip.AddrPort, start, deadline time.Time) Result {
+	if err := connectFast(ctx, ap, deadline); err != nil {
 		return Result{Err: fmt.Errorf("tcp: %w", err)}
 	}
 	d := time.Since(start)

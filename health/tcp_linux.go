@@ -3,6 +3,7 @@
 package health
 
 import (
+	"container/heap"
 	"context"
 	"net/netip"
 	"os"
@@ -18,8 +19,10 @@ import (
 // deadline timers, resolver or address-family racing, which at 10,000 probes
 // a second cost as much CPU as the kernel's own work. It returns the cause
 // of a failure (a syscall.Errno such as ECONNREFUSED, or the context's
-// error).
-func connectFast(ctx context.Context, ap netip.AddrPort) error {
+// error). deadline, when not zero, bounds the wait as a context deadline
+// would (context.DeadlineExceeded), without a timer of its own: the poller
+// keeps the deadlines.
+func connectFast(ctx context.Context, ap netip.AddrPort, deadline time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -45,7 +48,7 @@ func connectFast(ctx context.Context, ap netip.AddrPort) error {
 	default:
 		return err
 	}
-	if err := connectWaiter.wait(ctx, fd); err != nil {
+	if err := connectWaiter.wait(ctx, fd, deadline); err != nil {
 		return err
 	}
 	if e, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR); err != nil {
@@ -69,24 +72,47 @@ type poller struct {
 	running bool
 	seq     uint32
 	waiting map[int32]*waiter // by socket
+	due     deadlines         // of the waiters with one, soonest first
+}
+
+// deadline is a waiter's, by socket and sequence (a waiter that has gone
+// leaves its deadline behind, dropped when it falls due).
+type deadline struct {
+	at  time.Time
+	fd  int32
+	seq uint32
+}
+
+type deadlines []deadline
+
+func (d deadlines) Len() int           { return len(d) }
+func (d deadlines) Less(i, j int) bool { return d[i].at.Before(d[j].at) }
+func (d deadlines) Swap(i, j int)      { d[i], d[j] = d[j], d[i] }
+func (d *deadlines) Push(x any)        { *d = append(*d, x.(deadline)) }
+func (d *deadlines) Pop() any {
+	old := *d
+	x := old[len(old)-1]
+	*d = old[:len(old)-1]
+	return x
 }
 
 // waiter is a probe waiting for its socket. seq tells a late event for a
 // socket number since closed and reused from one for the socket now.
 type waiter struct {
-	seq uint32
-	ch  chan struct{}
+	seq     uint32
+	expired bool // its deadline passed (under the poller's lock)
+	ch      chan struct{}
 }
 
 var waiters = sync.Pool{New: func() any { return &waiter{ch: make(chan struct{}, 1)} }}
 
 // pollerIdle is how long the poller's goroutine outlives the last waiting
-// probe, in milliseconds.
-const pollerIdle = 100
+// probe.
+const pollerIdle = 100 * time.Millisecond
 
 // wait blocks until fd is writable (its connect has ended, well or not) or
-// ctx is done.
-func (p *poller) wait(ctx context.Context, fd int) error {
+// ctx is done or the deadline (if not zero) passes.
+func (p *poller) wait(ctx context.Context, fd int, at time.Time) error {
 	p.mu.Lock()
 	if p.waiting == nil {
 		p.waiting = map[int32]*waiter{}
@@ -101,8 +127,11 @@ func (p *poller) wait(ctx context.Context, fd int) error {
 	}
 	w := waiters.Get().(*waiter)
 	p.seq++
-	w.seq = p.seq
+	w.seq, w.expired = p.seq, false
 	p.waiting[int32(fd)] = w
+	if !at.IsZero() {
+		heap.Push(&p.due, deadline{at: at, fd: int32(fd), seq: w.seq})
+	}
 	if !p.running {
 		p.running = true
 		go p.run()
@@ -125,6 +154,9 @@ func (p *poller) wait(ctx context.Context, fd int) error {
 	if p.waiting[int32(fd)] == w {
 		delete(p.waiting, int32(fd))
 	}
+	if w.expired && err == nil {
+		err = context.DeadlineExceeded
+	}
 	p.mu.Unlock()
 	// The poller signals under p.mu only: once w is out of the map, nothing
 	// more arrives, and a signal that raced with ctx is drained here.
@@ -139,18 +171,38 @@ func (p *poller) wait(ctx context.Context, fd int) error {
 
 func (p *poller) run() {
 	events := make([]syscall.EpollEvent, 128)
+	var idle time.Time // since when nothing waits
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, pollerIdle)
+		// It sleeps no more than deadlineSlack, so that a deadline, even
+		// one that arrived while it slept, is noticed no later than that.
+		sleep := deadlineSlack
+		p.mu.Lock()
+		if len(p.due) > 0 {
+			sleep = min(sleep, time.Until(p.due[0].at))
+		}
+		p.mu.Unlock()
+		n, err := syscall.EpollWait(p.epfd, events, int(max(sleep, 0).Milliseconds())+1)
 		p.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
 			if w := p.waiting[ev.Fd]; w != nil && w.seq == uint32(ev.Pad) {
-				select {
-				case w.ch <- struct{}{}:
-				default:
-				}
+				signal(w)
 			}
 		}
-		if n <= 0 && len(p.waiting) == 0 {
+		now := time.Now()
+		for len(p.due) > 0 && !p.due[0].at.After(now) {
+			d := heap.Pop(&p.due).(deadline)
+			if w := p.waiting[d.fd]; w != nil && w.seq == d.seq {
+				w.expired = true
+				signal(w)
+			}
+		}
+		switch {
+		case len(p.waiting) > 0:
+			idle = time.Time{}
+		case idle.IsZero():
+			idle = now
+		case now.Sub(idle) >= pollerIdle:
+			p.due = p.due[:0] // deadlines of waiters gone
 			p.running = false
 			p.mu.Unlock()
 			return
@@ -159,8 +211,18 @@ func (p *poller) run() {
 		if err != nil && err != syscall.EINTR {
 			// Cannot happen with a valid epoll descriptor; the probes
 			// waiting still end at their deadline.
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(deadlineSlack)
 		}
+	}
+}
+
+// deadlineSlack bounds how late the poller notices a deadline.
+const deadlineSlack = 10 * time.Millisecond
+
+func signal(w *waiter) {
+	select {
+	case w.ch <- struct{}{}:
+	default:
 	}
 }
 
