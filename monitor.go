@@ -272,8 +272,8 @@ func (e *engine) shutdown() {
 }
 
 type probeMetrics struct {
-	ok, fail prometheus.Counter
-	duration prometheus.Observer
+	ok, fail      prometheus.Counter
+	duration, lag prometheus.Observer
 }
 
 // newProbeMetrics resolves a monitor's series once, since label lookups
@@ -283,6 +283,7 @@ func newProbeMetrics(monitor string) health.Observer {
 		ok:       probesTotal.WithLabelValues(monitor, "success"),
 		fail:     probesTotal.WithLabelValues(monitor, "failure"),
 		duration: probeDuration.WithLabelValues(monitor),
+		lag:      probeLag.WithLabelValues(monitor),
 	}
 }
 
@@ -293,12 +294,7 @@ func (pm *probeMetrics) Observe(r health.Result) {
 		pm.fail.Inc()
 	}
 	pm.duration.Observe(r.RTT.Seconds())
-}
-
-// probed observes how late a probe started, once per probe however many
-// pools share its check.
-func probed(c *health.Check, r health.Result) {
-	probeLag.WithLabelValues(c.Monitor().Name).Observe(r.Lag.Seconds())
+	pm.lag.Observe(r.Lag.Seconds())
 }
 
 // verdict records an address's change of health, once for the process

@@ -31,7 +31,7 @@ var proc = struct {
 // The hooks refer back to proc (events), so they are set after it.
 func init() {
 	h := proc.health
-	h.Observe, h.OnProbe, h.OnVerdict, h.OnPanic = newProbeMetrics, probed, verdict, panicked
+	h.Observe, h.OnVerdict, h.OnPanic = newProbeMetrics, verdict, panicked
 }
 
 func running(e *engine) bool {

@@ -130,8 +130,6 @@ type Manager struct {
 	// Observe returns the observer for one monitor name; it is called when
 	// a check first gets that name, not per result. Optional.
 	Observe func(monitor string) Observer
-	// OnProbe is told of every result, once per check. Optional.
-	OnProbe func(c *Check, r Result)
 	// OnVerdict is told of every verdict change but the first healthy one
 	// (the expected start), with the keys its owners know the check by.
 	OnVerdict func(c *Check, keys []Key, old, now Status, r Result)
@@ -336,9 +334,6 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 	}
 	m.mu.Unlock()
 
-	if m.OnProbe != nil {
-		m.OnProbe(c, r)
-	}
 	for _, o := range obs {
 		o.Observe(r)
 	}
