@@ -181,7 +181,15 @@ func (p *poller) run() {
 			sleep = min(sleep, time.Until(p.due[0].at))
 		}
 		p.mu.Unlock()
-		n, err := syscall.EpollWait(p.epfd, events, int(max(sleep, 0).Milliseconds())+1)
+		// Never block in epoll_wait: a goroutine blocked in a system call
+		// keeps its P until sysmon takes it back (up to 10 ms), and with
+		// GOMAXPROCS=1 that stalls every query the server is answering.
+		// Poll without waiting, and sleep in the Go scheduler instead.
+		n, err := syscall.EpollWait(p.epfd, events, 0)
+		if n == 0 && err == nil {
+			time.Sleep(min(max(sleep, 0), pollEvery))
+			n, err = syscall.EpollWait(p.epfd, events, 0)
+		}
 		p.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
 			if w := p.waiting[ev.Fd]; w != nil && w.seq == uint32(ev.Pad) {
@@ -218,6 +226,11 @@ func (p *poller) run() {
 
 // deadlineSlack bounds how late the poller notices a deadline.
 const deadlineSlack = 10 * time.Millisecond
+
+// pollEvery is how often the poller looks for finished connects while any
+// wait: the resolution of a TCP probe's round trip, and about 1,000 wake-ups
+// a second while probes are in flight.
+const pollEvery = time.Millisecond
 
 func signal(w *waiter) {
 	select {
