@@ -110,8 +110,7 @@ func TestUnwritableReplyIsServFail(t *testing.T) {
 func TestExplainHealthFromSnapshot(t *testing.T) {
 	g := newGTM(t, "explain\n"+oneName)
 	k := health.Key{Pool: "a", Address: "192.0.2.1"}
-	live := health.NewTable()
-	live.Set(k, health.Record{Status: health.Unhealthy})
+	live := records{k: {Status: health.Unhealthy}}
 	has := func(want string) bool {
 		for _, rr := range explainQuery(t, g, "127.0.0.1", "").Answer {
 			if strings.Contains(strings.Join(rr.(*dns.TXT).Txt, ""), want) {
@@ -147,4 +146,19 @@ func TestExplainOtherTypes(t *testing.T) {
 	if m := explainQueryOver(t, g, true, "127.0.0.1", "", dns.TypeTXT); m.Truncated || len(m.Answer) == 0 {
 		t.Errorf("TCP: tc %v answers %d, want the explanation", m.Truncated, len(m.Answer))
 	}
+}
+
+// records is a health view with whole probe records, as the engine's is.
+type records map[health.Key]health.Record
+
+func (r records) Status(k health.Key) health.Status { return r[k].Status }
+
+func (r records) Latency(k health.Key) (time.Duration, bool) {
+	l := r[k].Latency
+	return l.EWMA, l.Samples > 0
+}
+
+func (r records) Get(k health.Key) (health.Record, bool) {
+	rec, ok := r[k]
+	return rec, ok
 }

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"sync"
 	"time"
 )
 
@@ -38,44 +37,4 @@ func (l Latency) Add(rtt time.Duration) Latency {
 		l.Vantage = "local"
 	}
 	return l
-}
-
-// Table holds the current status of every probed address. Probers write it;
-// the plugin reads it when it compiles a snapshot, never per query.
-type Table struct {
-	mu sync.RWMutex
-	m  map[Key]Record
-}
-
-// NewTable returns an empty table.
-func NewTable() *Table { return &Table{m: make(map[Key]Record)} }
-
-// Set stores the record of k.
-func (t *Table) Set(k Key, r Record) {
-	t.mu.Lock()
-	t.m[k] = r
-	t.mu.Unlock()
-}
-
-// Get returns the record of k.
-func (t *Table) Get(k Key) (Record, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	r, ok := t.m[k]
-	return r, ok
-}
-
-// Latency returns the smoothed latency of k, and whether it was measured.
-func (t *Table) Latency(k Key) (time.Duration, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	l := t.m[k].Latency
-	return l.EWMA, l.Samples > 0
-}
-
-// Status implements View.
-func (t *Table) Status(k Key) Status {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.m[k].Status
 }
