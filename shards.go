@@ -1,6 +1,9 @@
 package gtm
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"maps"
+)
 
 // nShards splits the snapshot's large maps so that a change copies only the
 // part it touches: at 100,000 names a shard holds about 400, and replacing
@@ -16,7 +19,6 @@ type kshards[K comparable, V any] struct {
 	seed maphash.Seed
 	hash func(maphash.Seed, K) uint64
 	m    [nShards]map[K]V
-	n    int
 }
 
 func newShards[V any](size int) *shards[V] { return newKShards[string, V](size, maphash.String) }
@@ -36,11 +38,7 @@ func (s *kshards[K, V]) get(k K) V { return s.m[s.shard(k)][k] }
 
 // put adds k while the shards are being built, before anyone reads them.
 func (s *kshards[K, V]) put(k K, v V) {
-	m := s.m[s.shard(k)]
-	if _, ok := m[k]; !ok {
-		s.n++
-	}
-	m[k] = v
+	s.m[s.shard(k)][k] = v
 }
 
 // with returns a copy holding upd, sharing every shard upd leaves alone.
@@ -50,22 +48,12 @@ func (s *kshards[K, V]) with(upd map[K]V) *kshards[K, V] {
 	for k, v := range upd {
 		i := s.shard(k)
 		if !copied[i] {
-			m := make(map[K]V, len(s.m[i])+1)
-			for kk, vv := range s.m[i] {
-				m[kk] = vv
-			}
-			c.m[i], copied[i] = m, true
-		}
-		if _, ok := c.m[i][k]; !ok {
-			c.n++
+			c.m[i], copied[i] = maps.Clone(s.m[i]), true
 		}
 		c.m[i][k] = v
 	}
 	return &c
 }
-
-// len is the number of entries.
-func (s *kshards[K, V]) len() int { return s.n }
 
 // each calls fn for every entry, in no order.
 func (s *kshards[K, V]) each(fn func(k K, v V)) {
@@ -87,14 +75,9 @@ func (s *kshards[K, V]) without(del []K) *kshards[K, V] {
 			continue
 		}
 		if !copied[i] {
-			m := make(map[K]V, len(s.m[i]))
-			for kk, vv := range s.m[i] {
-				m[kk] = vv
-			}
-			c.m[i], copied[i] = m, true
+			c.m[i], copied[i] = maps.Clone(s.m[i]), true
 		}
 		delete(c.m[i], k)
-		c.n--
 	}
 	return &c
 }

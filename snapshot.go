@@ -220,7 +220,7 @@ func compileWith(cfg *config.Config, idx *configIndex, view health.View, prev *s
 	}
 	// The serial follows the configuration, not health: it changes when the
 	// configuration does, and nodes with the same configuration agree. It is
-	// the low 32 bits of the configuration's hash, so it does not grow
+	// 32 bits of the configuration's Sum (config.Sum), so it does not grow
 	// (RFC 1982 order means nothing here; gtm transfers no zones).
 	if s.idx = idx; idx == nil {
 		s.idx = newIndex(cfg)

@@ -19,11 +19,6 @@ import (
 // Fingerprint identifies the whole configuration.
 func (c *Config) Fingerprint() string { return c.Sum().String() }
 
-// Hash is the fingerprint as a number: the same configuration gives the
-// same value on every node and after every restart, whatever file and line
-// it was written on. The SOA serial is taken from it.
-func (c *Config) Hash() uint64 { return c.Sum()[0] }
-
 // Sum is an order-independent digest of a configuration: the sum of the
 // digests of its parts (the top-level settings, each monitor, pool and
 // instance). Configurations with the same content have the same Sum,
