@@ -41,34 +41,10 @@ func tcpSpec(t *testing.T, ln net.Listener, pool string, interval time.Duration)
 	return Spec{Key: Key{Pool: pool, Address: "127.0.0.1"}, Host: "127.0.0.1", Monitor: m}
 }
 
-func liveListener(t *testing.T) (net.Listener, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted atomic.Int32
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln, &accepted
-}
-
 // Owners asking for the same probe of the same host share one check and
 // hear of its verdicts; the last to release it stops its probing.
 func TestManagerSharesChecks(t *testing.T) {
-	ln, accepted := liveListener(t)
+	ln, accepted := acceptor(t, "127.0.0.1:0")
 	m := &Manager{}
 	a, b := &owner{}, &owner{}
 	sa := tcpSpec(t, ln, "a", 100*time.Millisecond)
@@ -107,7 +83,7 @@ func TestManagerSharesChecks(t *testing.T) {
 // A check whose probe matches a running one but for interval, rise and fall
 // starts from its verdict and latency.
 func TestManagerCarriesVerdict(t *testing.T) {
-	ln, _ := liveListener(t)
+	ln, _ := acceptor(t, "127.0.0.1:0")
 	m := &Manager{}
 	a, b := &owner{}, &owner{}
 	sa := tcpSpec(t, ln, "a", 100*time.Millisecond)

@@ -40,19 +40,7 @@ func splitPort(t *testing.T, addr string) (string, int) {
 }
 
 func TestTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln, _ := acceptor(t, "127.0.0.1:0")
 	host, port := splitPort(t, ln.Addr().String())
 	tg := target(monitor(config.ProtoTCP, port, time.Second), host)
 	if r := tg.Run(context.Background()); !r.OK || r.RTT <= 0 || r.Connect <= 0 {

@@ -145,33 +145,10 @@ func TestResolverNegativeCache(t *testing.T) {
 func TestResolverProbesEveryAddress(t *testing.T) {
 	d := startDNS(t)
 	res := &Resolver{Servers: []string{d.addr}}
-	var accepts [2]atomic.Int32
-	ln1, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln1, a1 := acceptor(t, "127.0.0.1:0")
 	_, port := splitPort(t, ln1.Addr().String())
-	ln2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.2:%d", port))
-	if err != nil {
-		ln1.Close()
-		t.Fatalf("this machine has no 127.0.0.2 on loopback (or the port is taken): %v", err)
-	}
-	var wg sync.WaitGroup
-	for i, ln := range []net.Listener{ln1, ln2} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				accepts[i].Add(1)
-				c.Close()
-			}
-		}()
-	}
-	defer func() { ln1.Close(); ln2.Close(); wg.Wait() }()
+	ln2, a2 := acceptor(t, fmt.Sprintf("127.0.0.2:%d", port))
+	accepts := [2]*atomic.Int32{a1, a2}
 	m := monitor(config.ProtoTCP, port, time.Second)
 	if r := nameTarget(m, "two.test", res).Run(context.Background()); !r.OK {
 		t.Fatalf("two.test: %v", r.Err)

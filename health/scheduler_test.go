@@ -220,10 +220,19 @@ func holdListener(t *testing.T) (host string, port int) {
 // closeListener accepts connections and closes them: a healthy TCP port.
 func closeListener(t *testing.T) (host string, port int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, _ := acceptor(t, "127.0.0.1:0")
+	return splitPort(t, ln.Addr().String())
+}
+
+// acceptor listens on addr, accepts every connection and closes it, and
+// counts them; the test's end closes it and waits for its goroutine.
+func acceptor(t *testing.T, addr string) (net.Listener, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("listen %s: %v", addr, err)
 	}
+	var accepted atomic.Int32
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -232,11 +241,12 @@ func closeListener(t *testing.T) (host string, port int) {
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			c.Close()
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
-	return splitPort(t, ln.Addr().String())
+	return ln, &accepted
 }
 
 // TestSchedulerHangingTargetsDelayNoOne probes 1,000 targets that hang for

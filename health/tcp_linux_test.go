@@ -58,20 +58,7 @@ func TestTCPTimeout(t *testing.T) {
 // Many probes at once, of a port that accepts and of one that refuses, each
 // get their own answer (socket numbers are reused as fast as probes end).
 func TestTCPConcurrent(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	defer ln.Close()
+	ln, _ := acceptor(t, "127.0.0.1:0")
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	_, refused := splitPort(t, closed.Addr().String())
 	closed.Close()
