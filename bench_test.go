@@ -2,14 +2,10 @@ package gtm
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/biter777/countries"
 	"github.com/gtm-project/gtm/internal/geotest"
 
 	"github.com/coredns/coredns/plugin"
@@ -91,7 +87,7 @@ instance weighted {
 	primary w
 	secondary backup
 }`)
-	g.rand = policy.DefaultRand // what a server uses, not the seeded test source
+	g.Engine().Rand = policy.DefaultRand // what a server uses, not the seeded test source
 
 	b.Run("whoami", func(b *testing.B) { benchHandler(b, whoami.Whoami{}, "www.example.org.", dns.TypeA) })
 	b.Run("file", func(b *testing.B) { benchHandler(b, f, "www.example.org.", dns.TypeA) })
@@ -101,62 +97,15 @@ instance weighted {
 	b.Run("gtm-nxdomain", func(b *testing.B) { benchHandler(b, g, "nope.example.org.", dns.TypeA) })
 }
 
-// geoBenchConfig is a geo instance of realistic size: 300 CIDR rules, a rule
-// for every country, and continent rules, over a City database.
+// geoBenchGTM is a handler for geotest.LargeGeo's instance.
 func geoBenchGTM(b *testing.B) *GTM {
 	b.Helper()
-	path := filepath.Join(b.TempDir(), "city.mmdb")
-	var places []geotest.Place
-	places = append(places, geotest.Fixture...)
-	for i := range 200 { // more GeoIP networks across 100.64.0.0/10
-		places = append(places, geotest.Place{Network: fmt.Sprintf("100.%d.%d.0/24", 64+i/50, i%50*4), Continent: "EU", Country: "DE", Subdivision: "BY"})
-	}
-	geotest.Write(b, path, "GeoIP2-City", places)
-	var sb strings.Builder
-	sb.WriteString("geoip " + path + "\n")
-	for i := range 8 {
-		fmt.Fprintf(&sb, "pool p%d {\n address 192.0.2.%d 192.0.2.%d\n method weight\n}\n", i, 10+i, 100+i)
-	}
-	sb.WriteString("instance www {\n")
-	for i := range 300 {
-		fmt.Fprintf(&sb, " rule cidr 10.%d.%d.0/24 {\n  primary p%d\n  secondary p%d\n }\n", i/200, i%200, i%8, (i+1)%8)
-	}
-	for i, c := range countries.All() {
-		if a := c.Alpha2(); len(a) == 2 && countries.ByName(a).Alpha2() == a {
-			fmt.Fprintf(&sb, " rule country %s {\n  primary p%d\n }\n", a, i%8)
-		}
-	}
-	sb.WriteString(" rule subdivision DE-BY {\n  primary p1\n }\n rule continent EU AS {\n  primary p2\n }\n rule default {\n  primary p0\n }\n}\n")
-	g := newGTM(b, sb.String())
-	if err := g.loadGeo(); err != nil {
+	g := newGTM(b, geotest.LargeGeo(b))
+	if err := g.Engine().LoadGeo(); err != nil {
 		b.Fatal(err)
 	}
-	g.rand = policy.DefaultRand
+	g.Engine().Rand = policy.DefaultRand
 	return g
-}
-
-// BenchmarkSelection is the selection path alone: client → rule (CIDR trie,
-// GeoIP, maps) → active collection → method. It must not allocate.
-func BenchmarkSelection(b *testing.B) {
-	g := geoBenchGTM(b)
-	in := g.snap.Load().instance("www.example.org.")
-	for _, tc := range []struct{ name, addr string }{
-		{"cidr", "10.1.77.9"},
-		{"subdivision", "100.65.4.1"},
-		{"country", "2.126.3.4"},
-		{"default", "203.0.113.9"},
-	} {
-		c := clientAddr{addr: netip.MustParseAddr(tc.addr), fromECS: true}
-		b.Run(tc.name, func(b *testing.B) {
-			var buf [16]*policy.Addr
-			g.decide(in, c) // warm the GeoIP record cache
-			b.ReportAllocs()
-			for b.Loop() {
-				r, _ := g.decide(in, c)
-				r.active.Pick(buf[:0], g.rand)
-			}
-		})
-	}
 }
 
 // BenchmarkServeDNSGeo is a whole query with ECS against the large geo

@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/miekg/dns"
 )
@@ -23,7 +24,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(block("pool a {\n address 192.0.2.1 weight 5 mode down\n method weight\n max-answers 2\n min-available 50%\n}\ninstance @ {\n rule default {\n  primary a {\n   pool a weight 3\n  }\n }\n all-down fallback 192.0.2.9\n}"))
 	f.Add("gtm example.org {\n pool a {\n address\n}")
 	f.Fuzz(func(t *testing.T, input string) {
-		cfg, _, err := parse(caddy.NewTestController("dns", input))
+		cfg, _, err := corefile.Parse(caddy.NewTestController("dns", input))
 		if err != nil {
 			return
 		}
@@ -58,7 +59,7 @@ instance @ {
 	secondary europe
 	all-down fallback 192.0.2.99
 }`)
-	if err := g.loadGeo(); err != nil {
+	if err := g.Engine().LoadGeo(); err != nil {
 		f.Fatal(err)
 	}
 	return g

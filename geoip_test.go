@@ -3,7 +3,6 @@ package gtm
 import (
 	"context"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +13,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/gtm-project/gtm/internal/geotest"
-	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const geoPools = `
@@ -62,7 +59,7 @@ func newGeoGTM(t *testing.T, dbType string) (*GTM, string) {
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
 	geotest.Write(t, path, dbType, geotest.Fixture)
 	g := newGTM(t, "geoip "+path+"\n"+geoPools+geoInstance)
-	if err := g.loadGeo(); err != nil {
+	if err := g.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
 	return g, path
@@ -164,8 +161,8 @@ func TestGeoClientAddress(t *testing.T) {
 	if got := values(ask(t, g, "::1", "")); len(got) != 1 || got[0] != "192.0.2.5" {
 		t.Fatalf("IPv6 source ::1 answered %v, want the default", got)
 	}
-	off := newGTM(t, "geoip "+g.cfg.GeoIP+"\n"+geoPools+strings.Replace(geoInstance, "instance www {", "instance www {\n\tecs off", 1))
-	if err := off.loadGeo(); err != nil {
+	off := newGTM(t, "geoip "+g.Engine().Config().GeoIP+"\n"+geoPools+strings.Replace(geoInstance, "instance www {", "instance www {\n\tecs off", 1))
+	if err := off.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
 	m := ask(t, off, "2.126.0.9", "81.2.69.200/32")
@@ -187,7 +184,7 @@ func TestGeoCountryDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "country.mmdb")
 	geotest.Write(t, path, "GeoIP2-Country", geotest.Fixture)
 	g := newGTM(t, "geoip "+path+"\n"+geoPools+strings.Replace(geoInstance, "rule subdivision DE-BY {\n\t\tprimary bavaria\n\t}", "", 1))
-	if err := g.loadGeo(); err != nil {
+	if err := g.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
 	if got := values(ask(t, g, "127.0.0.1", "2.125.160.0/24")); len(got) != 1 || got[0] != "192.0.2.3" {
@@ -195,7 +192,7 @@ func TestGeoCountryDatabase(t *testing.T) {
 	}
 	// Subdivision rules need a City database.
 	g2 := newGTM(t, "geoip "+path+"\n"+geoPools+geoInstance)
-	if err := g2.loadGeo(); err == nil || !strings.Contains(err.Error(), "subdivision rules need a City database") {
+	if err := g2.Engine().LoadGeo(); err == nil || !strings.Contains(err.Error(), "subdivision rules need a City database") {
 		t.Fatalf("subdivision rules with a Country database: %v", err)
 	}
 }
@@ -232,7 +229,7 @@ func TestMalformedECS(t *testing.T) {
 // replacement keeps the old database and is counted.
 func TestGeoHotReload(t *testing.T) {
 	g, path := newGeoGTM(t, "GeoIP2-City")
-	g.geoEvery = 20 * time.Millisecond
+	g.Engine().GeoCheck = 20 * time.Millisecond
 	if err := g.OnStartup(); err != nil {
 		t.Fatal(err)
 	}
@@ -241,11 +238,11 @@ func TestGeoHotReload(t *testing.T) {
 		t.Fatalf("before the update, AU: %v", got)
 	}
 	// A client the database does not place takes the default rule, counted.
-	misses := testutil.ToFloat64(geoMisses.WithLabelValues("www.example.org."))
+	misses := metric(t, "geoip_misses_total", "www.example.org.")
 	if got := values(ask(t, g, "127.0.0.1", "203.0.113.0/24")); got[0] != "192.0.2.5" {
 		t.Fatalf("unplaced client: %v, want the default", got)
 	}
-	if n := testutil.ToFloat64(geoMisses.WithLabelValues("www.example.org.")); n != misses+1 {
+	if n := metric(t, "geoip_misses_total", "www.example.org."); n != misses+1 {
 		t.Fatalf("geoip_misses_total went from %v to %v, want +1", misses, n)
 	}
 	// The update moves 1.0.0.0/24 to Germany.
@@ -254,12 +251,12 @@ func TestGeoHotReload(t *testing.T) {
 	geotest.Write(t, path, "GeoIP2-City", moved)
 	eventually(t, "reload", 3*time.Second, func() bool { return values(ask(t, g, "127.0.0.1", "1.0.0.0/24"))[0] == "192.0.2.3" })
 
-	failures := testutil.ToFloat64(geoReloads.WithLabelValues("failure"))
+	failures := metric(t, "geoip_reloads_total", "failure")
 	if err := os.WriteFile(path, []byte("this is not a MaxMind database"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "failed reload counted", 3*time.Second, func() bool {
-		return testutil.ToFloat64(geoReloads.WithLabelValues("failure")) > failures
+		return metric(t, "geoip_reloads_total", "failure") > failures
 	})
 	if got := values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.3" {
 		t.Fatalf("after a corrupt update the old database must stay: %v", got)
@@ -307,7 +304,7 @@ func TestExplain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
 	geotest.Write(t, path, "GeoIP2-City", geotest.Fixture)
 	g := newGTM(t, "geoip "+path+"\nexplain 127.0.0.0/8\n"+geoPools+geoInstance)
-	if err := g.loadGeo(); err != nil {
+	if err := g.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
 	m := explainQuery(t, g, "127.0.0.1", "2.125.160.0/24")
@@ -336,24 +333,6 @@ func TestExplain(t *testing.T) {
 	off, _ := newGeoGTM(t, "GeoIP2-City")
 	if m := explainQuery(t, off, "127.0.0.1", ""); m.Rcode != dns.RcodeNameError {
 		t.Errorf("explain is off by default, got rcode %s", dns.RcodeToString[m.Rcode])
-	}
-}
-
-// The selection path (rule match, collection, method) allocates nothing,
-// whatever kind of rule decides.
-func TestSelectionAllocs(t *testing.T) {
-	g, _ := newGeoGTM(t, "GeoIP2-City")
-	in := g.snap.Load().instance("www.example.org.")
-	for _, a := range []string{"81.2.69.200", "2.125.160.1", "2.126.0.1", "81.2.69.1", "1.0.0.1", "2001:db8::1"} {
-		c := clientAddr{addr: netip.MustParseAddr(a), fromECS: true}
-		g.decide(in, c) // first sight of a GeoIP record decodes it, once
-		var buf [16]*policy.Addr
-		if n := testing.AllocsPerRun(200, func() {
-			r, _ := g.decide(in, c)
-			r.active.Pick(buf[:0], g.rand)
-		}); n != 0 {
-			t.Errorf("%s: %v allocations per selection, want 0", a, n)
-		}
 	}
 }
 

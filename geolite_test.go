@@ -44,10 +44,10 @@ instance www {
 		primary world
 	}
 }`)
-	if err := g.loadGeo(); err != nil {
+	if err := g.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
-	if k := g.geo.Load().kind; !strings.Contains(k, "Country") {
+	if k := g.Engine().GeoIP().Kind(); !strings.Contains(k, "Country") {
 		t.Fatalf("database type %q, want a Country database", k)
 	}
 	for _, tc := range []struct{ subnet, want string }{

@@ -12,28 +12,44 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/health"
 	"github.com/miekg/dns"
 )
+
+// block wraps pool and instance text in a gtm block for the zone example.org,
+// with a name server (last, so that the body's line numbers stay as written)
+// unless the body has its own.
+func block(body string) string {
+	if !strings.Contains(body, "\nns ") {
+		body += "\nns ns1.example.org 192.0.2.53"
+	}
+	return "gtm example.org {\n" + body + "\n}"
+}
+
+const poolA = `
+pool a {
+	address 192.0.2.1
+}`
 
 // newGTM parses a gtm block for example.org and returns its handler with a
 // seeded random source; next answers REFUSED-free with rcode 42 so tests can
 // see that a query went on.
 func newGTM(t testing.TB, body string) *GTM {
 	t.Helper()
-	cfg, fl, err := parse(caddy.NewTestController("dns", block(body)))
+	cfg, fl, err := corefile.Parse(caddy.NewTestController("dns", block(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := New(cfg)
 	g.Fall = fl
-	g.rand = rand.New(rand.NewPCG(7, 7))
+	g.Engine().Rand = rand.New(rand.NewPCG(7, 7))
 	g.Next = test.NextHandler(dns.RcodeNotZone, nil)
 	return g
 }
 
 // withHealth recompiles g's snapshot with the given probe results.
-func withHealth(g *GTM, st health.Static) { g.snap.Store(compile(g.cfg, st, g.snap.Load(), false)) }
+func withHealth(g *GTM, st health.Static) { g.Engine().UseHealth(st) }
 
 func query(t testing.TB, g *GTM, name string, qtype uint16, edns bool) (*dns.Msg, int) {
 	t.Helper()
@@ -337,7 +353,7 @@ func TestSnapshotIsolation(t *testing.T) {
 
 func TestConfigModelDefaults(t *testing.T) {
 	g := newGTM(t, twoSites)
-	if in := g.cfg.Instances[0]; in.Switch != config.SwitchAuto || in.AllDown != config.FailOpen {
+	if in := g.Engine().Config().Instances[0]; in.Switch != config.SwitchAuto || in.AllDown != config.FailOpen {
 		t.Errorf("defaults: switch %s, all-down %s; want auto, fail-open", in.Switch, in.AllDown)
 	}
 }
@@ -345,7 +361,7 @@ func TestConfigModelDefaults(t *testing.T) {
 // A gtm block for the root zone (gtm in front of forward) must compile and
 // answer: walking up from a name to the root zone must end.
 func TestRootZone(t *testing.T) {
-	cfg, fl, err := parse(caddy.NewTestController("dns", "gtm . {\n pool a {\n  address 192.0.2.1\n }\n instance www.example.net. {\n  primary a\n }\n fallthrough\n}"))
+	cfg, fl, err := corefile.Parse(caddy.NewTestController("dns", "gtm . {\n pool a {\n  address 192.0.2.1\n }\n instance www.example.net. {\n  primary a\n }\n fallthrough\n}"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/gtm-project/gtm/corefile"
+	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/health"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // failoverBody is a primary whose probes fail (nothing listens on deadPort)
@@ -61,7 +62,7 @@ func deadPort(t *testing.T) int {
 
 func newGTMZone(t *testing.T, zone, body string) *GTM {
 	t.Helper()
-	cfg, _, err := parse(caddy.NewTestController("dns", "gtm "+zone+" {\nns ns1."+zone+" 192.0.2.53\n"+body+"\n}"))
+	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", "gtm "+zone+" {\nns ns1."+zone+" 192.0.2.53\n"+body+"\n}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func started(t *testing.T, body string) *GTM {
 	return g
 }
 
-func state(g *GTM) string { return g.snap.Load().instance("www.example.org.").def.state }
+func state(g *GTM) string { return g.Engine().State("www.example.org.", "default") }
 
 func instanceEvents(g *GTM, since int) []health.Event {
 	var out []health.Event
@@ -96,23 +97,23 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	_, live := listenTCP(t, "127.0.0.2:0")
 	dead := deadPort(t)
 	g1 := started(t, failoverBody(dead, live, ""))
-	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == stateSecondary })
-	toSecondary := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", stateSecondary))
-	toPrimary := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", statePrimary))
+	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == engine.StateSecondary })
+	toSecondary := metric(t, "switchovers_total", "www.example.org.", "default", engine.StateSecondary)
+	toPrimary := metric(t, "switchovers_total", "www.example.org.", "default", engine.StatePrimary)
 	n := len(g1.Events())
 
 	// A reload that adds an unrelated instance: no answer changes, so
 	// nothing is recorded.
 	g2 := started(t, failoverBody(dead, live, "instance other {\n primary b\n}"))
 	g1.OnShutdown()
-	if st := state(g2); st != stateSecondary {
+	if st := state(g2); st != engine.StateSecondary {
 		t.Fatalf("after a reload that did not touch www it answers from %s", st)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if ev := instanceEvents(g2, n); len(ev) != 0 {
 		t.Errorf("a reload that changed no answer recorded %v", ev)
 	}
-	if got := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", stateSecondary)); got != toSecondary {
+	if got := metric(t, "switchovers_total", "www.example.org.", "default", engine.StateSecondary); got != toSecondary {
 		t.Errorf("switchovers to secondary went from %v to %v with no switch", toSecondary, got)
 	}
 
@@ -121,41 +122,17 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	body := strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)
 	g3 := started(t, strings.Replace(body, "failback manual", "failback preemptive", 1))
 	g2.OnShutdown()
-	if st := state(g3); st != statePrimary {
+	if st := state(g3); st != engine.StatePrimary {
 		t.Fatalf("with the primary forced up, www answers from %s", st)
 	}
 	eventually(t, "the reload's event", 3*time.Second, func() bool { return len(instanceEvents(g3, n)) > 0 })
 	time.Sleep(100 * time.Millisecond) // room for a wrong second event
 	ev := instanceEvents(g3, n)
-	if len(ev) != 1 || ev[0].Old != stateSecondary || ev[0].New != statePrimary {
+	if len(ev) != 1 || ev[0].Old != engine.StateSecondary || ev[0].New != engine.StatePrimary {
 		t.Errorf("the reload back to the primary recorded %v, want one secondary -> primary", ev)
 	}
-	if got := testutil.ToFloat64(switchovers.WithLabelValues("www.example.org.", "default", statePrimary)); got != toPrimary+1 {
+	if got := metric(t, "switchovers_total", "www.example.org.", "default", engine.StatePrimary); got != toPrimary+1 {
 		t.Errorf("switchovers to primary went from %v to %v, want one more", toPrimary, got)
-	}
-}
-
-// Item 10: while two configurations of the same zone run (a reload), only
-// the newer one writes the series, whatever the older one compiles.
-func TestOneWriterPerSeries(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
-	dead := deadPort(t)
-	old := started(t, failoverBody(dead, live, ""))
-	eventually(t, "failover", 3*time.Second, func() bool { return state(old) == stateSecondary })
-	// The new configuration forces the dead address up.
-	g := started(t, strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1))
-	up := addressUp.WithLabelValues("a", "127.0.0.1")
-	eventually(t, "the new configuration's first report", 3*time.Second, func() bool { return testutil.ToFloat64(up) == 1 })
-	for range 5 {
-		old.recompile(map[string]bool{"a": true, "b": true}) // what its compile loop does on a verdict
-		if v := testutil.ToFloat64(up); v != 1 {
-			t.Fatalf("the replaced configuration wrote address_up %v over the new one's 1", v)
-		}
-	}
-	// The new one goes away (its reload failed): the old one writes again.
-	g.OnShutdown()
-	if v := testutil.ToFloat64(up); v != 0 {
-		t.Fatalf("after the newer configuration stopped, address_up is %v, want the running one's 0", v)
 	}
 }
 
@@ -167,14 +144,14 @@ func TestReloadKeepsVerdictsAndReadiness(t *testing.T) {
 	dead := deadPort(t)
 	g1 := started(t, failoverBody(dead, live, ""))
 	eventually(t, "ready", 3*time.Second, g1.Ready)
-	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == stateSecondary })
+	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == engine.StateSecondary })
 	body := strings.ReplaceAll(failoverBody(dead, live, ""), "interval 100ms", "interval 5s")
 	body = strings.Replace(body, "rise 1", "rise 3", 1)
 	g2 := started(t, body)
 	if !g2.Ready() {
 		t.Error("not ready right after a reload that kept every verdict")
 	}
-	if st := state(g2); st != stateSecondary {
+	if st := state(g2); st != engine.StateSecondary {
 		t.Errorf("right after the reload www answers from %s: the dead primary's verdict was lost", st)
 	}
 	g1.OnShutdown()
@@ -207,12 +184,12 @@ func TestReadyCoversEveryBlock(t *testing.T) {
 func TestOneCheckPerTarget(t *testing.T) {
 	_, live := listenTCP(t, "127.0.0.2:0")
 	mon := fmt.Sprintf("monitor m {\n protocol tcp\n port %d\n interval 100ms\n timeout 80ms\n}\n", live)
-	before := proc.health.Len()
+	before := engine.Checks()
 	g1 := started(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}")
 	// The same block again (say DNS-over-TLS beside plain DNS) joins the
 	// running engine.
 	g2 := started(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}")
-	if g1.engine != g2.engine {
+	if g1.Engine() != g2.Engine() {
 		t.Error("two blocks with the same configuration run two engines")
 	}
 	// Another zone, another pool name, the same probe.
@@ -221,10 +198,10 @@ func TestOneCheckPerTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g3.OnShutdown()
-	if n := proc.health.Len() - before; n != 1 {
+	if n := engine.Checks() - before; n != 1 {
 		t.Errorf("%d checks run for one target probed one way", n)
 	}
-	if g1.check(health.Key{Pool: "a", Address: "127.0.0.2"}) != g3.check(health.Key{Pool: "z", Address: "127.0.0.2"}) {
+	if g1.Engine().Check(health.Key{Pool: "a", Address: "127.0.0.2"}) != g3.Engine().Check(health.Key{Pool: "z", Address: "127.0.0.2"}) {
 		t.Error("the two configurations do not share the check")
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/health"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -107,24 +107,24 @@ instance www {
 	for range 3 {
 		query(t, g, "www.example.org.", dns.TypeA, false)
 	}
-	if n := testutil.ToFloat64(answersTotal.WithLabelValues("www.example.org.", "main")); n != 3 {
+	if n := metric(t, "answers_total", "www.example.org.", "main"); n != 3 {
 		t.Errorf("answers_total for pool main = %v after 3 answers", n)
 	}
 	ln.Close()
-	eventually(t, "switch to secondary", 3*time.Second, func() bool { return g.snap.Load().instance("www.example.org.").def.state == stateSecondary })
+	eventually(t, "switch to secondary", 3*time.Second, func() bool { return state(g) == engine.StateSecondary })
 	var addrEv, instEv *health.Event
 	for _, e := range g.Events() {
 		switch {
 		case e.Object == "address main/127.0.0.1" && e.New == "unhealthy":
 			addrEv = &e
-		case e.Object == "instance www.example.org." && e.New == stateSecondary:
+		case e.Object == "instance www.example.org." && e.New == engine.StateSecondary:
 			instEv = &e
 		}
 	}
 	if addrEv == nil || addrEv.Reason != "tcp: connection refused" || addrEv.Old != "healthy" {
 		t.Errorf("address event %+v, want healthy -> unhealthy because tcp: connection refused", addrEv)
 	}
-	if instEv == nil || instEv.Old != statePrimary || instEv.Reason != "primary below its availability rule" {
+	if instEv == nil || instEv.Old != engine.StatePrimary || instEv.Reason != "primary below its availability rule" {
 		t.Errorf("instance event %+v, want primary -> secondary with its reason", instEv)
 	}
 
@@ -174,4 +174,39 @@ func gtmFamilies(mfs []*dto.MetricFamily) []*dto.MetricFamily {
 		}
 	}
 	return out
+}
+
+// metric is the value of the series coredns_gtm_NAME whose label values,
+// in the order of their names, are values; 0 when it has no series yet,
+// as for a counter never incremented.
+func metric(t *testing.T, name string, values ...string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_gtm_"+name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(values) {
+				t.Fatalf("%s has %d labels, asked with %d", name, len(m.GetLabel()), len(values))
+			}
+			match := true
+			for i, l := range m.GetLabel() {
+				match = match && l.GetValue() == values[i]
+			}
+			if !match {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/health"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -36,7 +37,7 @@ func TestSerialFollowsConfig(t *testing.T) {
 		t.Errorf("serial changed on a health change: %d -> %d", serial, got)
 	}
 	// positive: the same configuration in another handler, on other lines
-	cfg, _, err := parse(caddy.NewTestController("dns", "\n\n\n"+block(oneName)))
+	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", "\n\n\n"+block(oneName)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestSerialFollowsConfig(t *testing.T) {
 // is counted, instead of silence. The unpackable name stands for a defect
 // past validation, like the root zone's "hostmaster.." of issue #8.
 func TestUnwritableReplyIsServFail(t *testing.T) {
-	cfg, _, err := parse(caddy.NewTestController("dns", block(oneName)))
+	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", block(oneName)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestExplainHealthFromSnapshot(t *testing.T) {
 		t.Error("explain shows live health the answer was not made from")
 	}
 	// positive: once compiled, it shows
-	g.snap.Store(compile(g.cfg, live, g.snap.Load(), false))
+	g.Engine().UseHealth(live)
 	if !has("address 192.0.2.1: mode auto, health unhealthy") {
 		t.Error("explain does not show the compiled health")
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/gtm-project/gtm/corefile"
 )
 
 func init() { plugin.Register(pluginName, setup) }
@@ -12,7 +13,7 @@ func init() { plugin.Register(pluginName, setup) }
 // that runs in the background belongs in OnStartup, so that a reload which
 // fails after setup leaves nothing behind.
 func setup(c *caddy.Controller) error {
-	cfg, fl, err := parse(c)
+	cfg, fl, err := corefile.Parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
@@ -21,7 +22,7 @@ func setup(c *caddy.Controller) error {
 	}
 	g := New(cfg)
 	g.Fall = fl
-	if err := g.loadGeo(); err != nil {
+	if err := g.engine.LoadGeo(); err != nil {
 		return plugin.Error(pluginName, err)
 	}
 	c.OnStartup(g.OnStartup)

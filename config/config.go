@@ -378,6 +378,12 @@ type Config struct {
 	Warnings []string // filled by Validate: legal but probably unintended
 }
 
+// DefaultExplainFrom is where explain queries are taken from when explain
+// is turned on without networks: this host only.
+func DefaultExplainFrom() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
 // Instance returns the instance named name (fully qualified), or nil.
 func (c *Config) Instance(name string) *Instance {
 	for _, in := range c.Instances {

@@ -3,6 +3,10 @@
 package geotest
 
 import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/biter777/countries"
 	"net"
 	"os"
 	"strings"
@@ -68,4 +72,34 @@ func Write(t testing.TB, path, dbType string, places []Place) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// LargeGeo writes a City database into a temporary directory and returns
+// the text of a gtm block's body using it: a geo instance of realistic size
+// (300 CIDR rules, a rule for every country, continent rules) named www
+// over eight weighted pools.
+func LargeGeo(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "city.mmdb")
+	places := append([]Place(nil), Fixture...)
+	for i := range 200 { // more GeoIP networks across 100.64.0.0/10
+		places = append(places, Place{Network: fmt.Sprintf("100.%d.%d.0/24", 64+i/50, i%50*4), Continent: "EU", Country: "DE", Subdivision: "BY"})
+	}
+	Write(t, path, "GeoIP2-City", places)
+	var sb strings.Builder
+	sb.WriteString("geoip " + path + "\n")
+	for i := range 8 {
+		fmt.Fprintf(&sb, "pool p%d {\n address 192.0.2.%d 192.0.2.%d\n method weight\n}\n", i, 10+i, 100+i)
+	}
+	sb.WriteString("instance www {\n")
+	for i := range 300 {
+		fmt.Fprintf(&sb, " rule cidr 10.%d.%d.0/24 {\n  primary p%d\n  secondary p%d\n }\n", i/200, i%200, i%8, (i+1)%8)
+	}
+	for i, c := range countries.All() {
+		if a := c.Alpha2(); len(a) == 2 && countries.ByName(a).Alpha2() == a {
+			fmt.Fprintf(&sb, " rule country %s {\n  primary p%d\n }\n", a, i%8)
+		}
+	}
+	sb.WriteString(" rule subdivision DE-BY {\n  primary p1\n }\n rule continent EU AS {\n  primary p2\n }\n rule default {\n  primary p0\n }\n}\n")
+	return sb.String()
 }

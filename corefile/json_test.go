@@ -1,4 +1,4 @@
-package gtm
+package corefile
 
 import (
 	"encoding/json"
@@ -53,7 +53,7 @@ func gtmBlocks(corefile string) []gtmBlock {
 // readmeCorefiles are the ~~~ corefile examples of README.md.
 func readmeCorefiles(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile("README.md")
+	data, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestCorefileAndJSONAgree(t *testing.T) {
 			sources = append(sources, source{fmt.Sprintf("README example %d", i+1), b})
 		}
 	}
-	example, err := os.ReadFile("Corefile.example")
+	example, err := os.ReadFile("../Corefile.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestCorefileAndJSONAgree(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			c := caddy.NewTestController("dns", s.input)
 			c.ServerBlockKeys = s.keys
-			cfg, _, err := parse(c)
+			cfg, _, err := Parse(c)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, s.input)
 			}
@@ -131,7 +131,7 @@ func TestCorefileAndJSONAgree(t *testing.T) {
 // TestReadmeJSON checks that the README's JSON example is its first Corefile
 // example.
 func TestReadmeJSON(t *testing.T) {
-	data, err := os.ReadFile("README.md")
+	data, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestReadmeJSON(t *testing.T) {
 	b := gtmBlocks(readmeCorefiles(t)[0])[0]
 	c := caddy.NewTestController("dns", b.input)
 	c.ServerBlockKeys = b.keys
-	fromCorefile, _, err := parse(c)
+	fromCorefile, _, err := Parse(c)
 	if err != nil {
 		t.Fatal(err)
 	}

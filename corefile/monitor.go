@@ -1,4 +1,4 @@
-package gtm
+package corefile
 
 import (
 	"github.com/gtm-project/gtm/config"

@@ -1,4 +1,4 @@
-package gtm
+package corefile
 
 import (
 	"fmt"
@@ -309,7 +309,7 @@ func TestParse(t *testing.T) {
 	for _, tc := range parseTests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := caddy.NewTestController("dns", tc.input)
-			cfg, _, err := parse(c)
+			cfg, _, err := Parse(c)
 			if tc.err == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -358,7 +358,7 @@ instance alias {
 	primary names
 }
 fallthrough sub.example.org`))
-	cfg, fl, err := parse(c)
+	cfg, fl, err := Parse(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ fallthrough sub.example.org`))
 
 // Names relative to the root zone join it without a doubled dot (item 1).
 func TestParseRootZoneNames(t *testing.T) {
-	cfg, _, err := parse(caddy.NewTestController("dns", "gtm . {\n"+poolA+"\ninstance www.example.net {\n primary a\n}\nns ns1.example.net 192.0.2.53\n}"))
+	cfg, _, err := Parse(caddy.NewTestController("dns", "gtm . {\n"+poolA+"\ninstance www.example.net {\n primary a\n}\nns ns1.example.net 192.0.2.53\n}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,13 +403,13 @@ func TestParseRootZoneNames(t *testing.T) {
 
 func TestParseOnce(t *testing.T) {
 	c := caddy.NewTestController("dns", block(poolA+"\ninstance www {\n primary a\n}")+"\n"+block(poolA+"\ninstance www {\n primary a\n}"))
-	if _, _, err := parse(c); err == nil {
+	if _, _, err := Parse(c); err == nil {
 		t.Fatal("two gtm blocks in one server block must be refused")
 	}
 }
 
 func TestUnusedMonitorWarns(t *testing.T) {
-	cfg, _, err := parse(caddy.NewTestController("dns", block("monitor idle {\n protocol ping\n}\n"+poolA+"\ninstance www {\n primary a\n}")))
+	cfg, _, err := Parse(caddy.NewTestController("dns", block("monitor idle {\n protocol ping\n}\n"+poolA+"\ninstance www {\n primary a\n}")))
 	if err != nil {
 		t.Fatal(err)
 	}

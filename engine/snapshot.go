@@ -1,4 +1,4 @@
-package gtm
+package engine
 
 import (
 	"net/netip"
@@ -118,14 +118,14 @@ type zone struct {
 	serial *atomic.Uint32
 }
 
-// Answer states of a rule, as shown in explanations and metrics.
+// Answer states of a rule, as events, explanations and metrics show them.
 const (
-	statePrimary   = "primary"
-	stateSecondary = "secondary"
-	stateFailOpen  = "fail-open"
-	stateFallback  = "fallback"
-	stateNoData    = "nodata"
-	stateServFail  = "servfail"
+	StatePrimary   = "primary"
+	StateSecondary = "secondary"
+	StateFailOpen  = "fail-open"
+	StateFallback  = "fallback"
+	StateNoData    = "nodata"
+	StateServFail  = "servfail"
 )
 
 type instance struct {
@@ -370,7 +370,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		}
 		r := compileRule(ci, cr, healthy, openPools, prevState)
 		r.src = cr
-		if in.latency && (r.state == statePrimary || r.state == stateSecondary) {
+		if in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
 		}
 		r.name = cr.Name()
@@ -379,17 +379,17 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		// Serving anything but the primary is degraded, unless an operator
 		// pinned the secondary on purpose.
 		r.ttl = ci.TTL
-		r.degraded = r.state != statePrimary && !(ci.Switch == config.SwitchSecondary && r.state == stateSecondary)
+		r.degraded = r.state != StatePrimary && !(ci.Switch == config.SwitchSecondary && r.state == StateSecondary)
 		if r.active != nil {
 			for _, m := range r.active.Members {
-				if cp := cps[m.Pool.Name]; cp != nil && (cp.sick || cp.unsure && r.state != stateFallback) {
+				if cp := cps[m.Pool.Name]; cp != nil && (cp.sick || cp.unsure && r.state != StateFallback) {
 					r.degraded = true
 				}
 				if !counting {
 					continue
 				}
 				label := m.Pool.Name
-				if r.state == stateFallback {
+				if r.state == StateFallback {
 					label = ""
 				}
 				in.answers.set(m.Pool, answersTotal.WithLabelValues(ci.Name, label))
@@ -443,12 +443,12 @@ func compileRule(ci *config.Instance, cr *config.Rule, healthy map[string]*polic
 	case config.SwitchAuto:
 		// Manual failback: once on the secondary, stay there while it
 		// answers, until an operator switches back.
-		manualHold := ci.Failback == config.Manual && prevState == stateSecondary
+		manualHold := ci.Failback == config.Manual && prevState == StateSecondary
 		switch {
 		case r.primary.Available && !(manualHold && r.secondary != nil && r.secondary.Available):
-			r.active, r.state, r.why = r.primary, statePrimary, "primary available"
+			r.active, r.state, r.why = r.primary, StatePrimary, "primary available"
 		case r.secondary != nil && r.secondary.Available:
-			r.active, r.state, r.why = r.secondary, stateSecondary, "primary below its availability rule"
+			r.active, r.state, r.why = r.secondary, StateSecondary, "primary below its availability rule"
 			if r.primary.Available {
 				r.why = "manual failback: primary available again, waiting for an operator"
 			}
@@ -457,11 +457,11 @@ func compileRule(ci *config.Instance, cr *config.Rule, healthy map[string]*polic
 		// Pinned: answer whatever the pinned collection still has, even below
 		// its min-available rule; the operator asked for it.
 		if len(r.primary.Avail) > 0 {
-			r.active, r.state, r.why = r.primary, statePrimary, "pinned to primary"
+			r.active, r.state, r.why = r.primary, StatePrimary, "pinned to primary"
 		}
 	case config.SwitchSecondary:
 		if r.secondary != nil && len(r.secondary.Avail) > 0 {
-			r.active, r.state, r.why = r.secondary, stateSecondary, "pinned to secondary"
+			r.active, r.state, r.why = r.secondary, StateSecondary, "pinned to secondary"
 		}
 	}
 	if r.active != nil {
@@ -470,16 +470,16 @@ func compileRule(ci *config.Instance, cr *config.Rule, healthy map[string]*polic
 	r.why = "no collection available"
 	switch ci.AllDown {
 	case config.FailOpen:
-		r.active, r.state = policy.NewCollection(cr.Primary, openPools(cr.Primary), true), stateFailOpen
+		r.active, r.state = policy.NewCollection(cr.Primary, openPools(cr.Primary), true), StateFailOpen
 		if len(r.active.Avail) == 0 { // everything forced down: nothing to open
-			r.active, r.state = nil, stateNoData
+			r.active, r.state = nil, StateNoData
 		}
 	case config.Fallback:
-		r.active, r.state = policy.Fixed(ci.Fallbacks), stateFallback
+		r.active, r.state = policy.Fixed(ci.Fallbacks), StateFallback
 	case config.NoData:
-		r.state = stateNoData
+		r.state = StateNoData
 	case config.ServFail:
-		r.state = stateServFail
+		r.state = StateServFail
 	}
 	return r
 }

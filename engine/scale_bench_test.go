@@ -1,4 +1,4 @@
-package gtm
+package engine
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/health"
 )
 
@@ -37,11 +38,7 @@ func scaleAddr(n int) string { return fmt.Sprintf("127.%d.%d.%d", 1+n>>16, n>>8&
 
 func scaleConfig(b *testing.B, n int) *config.Config {
 	b.Helper()
-	cfg, _, err := parse(caddy.NewTestController("dns", block(scaleBody(n))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return cfg
+	return parseConfig(b, scaleBody(n))
 }
 
 func heapMB() float64 {
@@ -57,7 +54,7 @@ func BenchmarkScaleLoad(b *testing.B) {
 	before := heapMB()
 	var s *snapshot
 	for b.Loop() {
-		cfg, _, err := parse(caddy.NewTestController("dns", body))
+		cfg, _, err := corefile.Parse(caddy.NewTestController("dns", body))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -114,15 +111,12 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // its checks acquired. It reports the 50th and 99th percentiles.
 func BenchmarkScaleApply(b *testing.B) {
 	cfg := scaleConfig(b, 100_000)
-	g := New(cfg)
-	if err := g.OnStartup(); err != nil {
-		b.Fatal(err)
-	}
-	defer g.OnShutdown()
+	g := Start(New(cfg))
+	defer g.Stop()
 	// Steady state: the first round's 100,000 verdicts are compiled on the
 	// same loop that applies changes, and would queue them.
 	deadline := time.Now().Add(2 * time.Minute)
-	for !g.Ready() && time.Now().Before(deadline) {
+	for !Ready() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
@@ -148,12 +142,9 @@ func BenchmarkScaleApply(b *testing.B) {
 func BenchmarkScaleStart(b *testing.B) {
 	cfg := scaleConfig(b, 100_000)
 	for b.Loop() {
-		g := New(cfg)
-		if err := g.OnStartup(); err != nil {
-			b.Fatal(err)
-		}
+		g := Start(New(cfg))
 		deadline := time.Now().Add(time.Minute)
-		for !g.Ready() && time.Now().Before(deadline) {
+		for !Ready() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		b.ReportMetric(heapMB(), "heap-MB")
@@ -165,7 +156,7 @@ func BenchmarkScaleStart(b *testing.B) {
 			pprof.WriteHeapProfile(f)
 			f.Close()
 		}
-		g.OnShutdown()
+		g.Stop()
 	}
 }
 
@@ -175,16 +166,13 @@ func BenchmarkScaleStart(b *testing.B) {
 func BenchmarkScaleAnswering(b *testing.B) {
 	body := block(scaleBody(100_000))
 	for b.Loop() {
-		cfg, _, err := parse(caddy.NewTestController("dns", body))
+		cfg, _, err := corefile.Parse(caddy.NewTestController("dns", body))
 		if err != nil {
 			b.Fatal(err)
 		}
-		g := New(cfg)
-		if err := g.OnStartup(); err != nil {
-			b.Fatal(err)
-		}
+		g := Start(New(cfg))
 		b.StopTimer()
-		g.OnShutdown()
+		g.Stop()
 		b.StartTimer()
 	}
 }

@@ -1,4 +1,4 @@
-package gtm
+package engine
 
 import (
 	"fmt"
@@ -17,9 +17,6 @@ import (
 // why that client gets what it gets.
 const explainLabel = "_explain."
 
-// defaultExplainFrom is where explain queries are taken from unless told.
-var defaultExplainFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-
 // explainAllowed reports whether explain is on and src may use it.
 func explainAllowed(s *snapshot, src netip.Addr) bool {
 	for _, p := range s.cfg.ExplainFrom {
@@ -31,7 +28,7 @@ func explainAllowed(s *snapshot, src netip.Addr) bool {
 }
 
 // explain fills m with TXT records describing the decision for the client.
-func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c clientAddr, ecs *dns.EDNS0_SUBNET) {
+func (e *Engine) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c clientAddr, ecs *dns.EDNS0_SUBNET) {
 	var lines []string
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 
@@ -51,17 +48,17 @@ func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c cli
 		add("client %s (query source)", c.addr)
 	}
 	if in.geo && c.addr.IsValid() {
-		if db := g.geo.Load(); db != nil {
-			loc, bits, found := db.lookup(c.addr)
+		if db := e.geo.Load(); db != nil {
+			loc, bits, found := db.Lookup(c.addr)
 			net := netip.PrefixFrom(c.addr, bits).Masked()
 			if found {
-				add("geoip %s: continent %s country %s subdivision %s (%s)", net, orDash(loc.continent), orDash(loc.country), orDash(loc.subdivision), db.kind)
+				add("geoip %s: continent %s country %s subdivision %s (%s)", net, orDash(loc.Continent), orDash(loc.Country), orDash(loc.Subdivision), db.Kind())
 			} else {
-				add("geoip %s: not in the database (%s)", net, db.kind)
+				add("geoip %s: not in the database (%s)", net, db.Kind())
 			}
 		}
 	}
-	r, scope := g.decide(in, c)
+	r, scope := e.decide(in, c)
 	scope = ecsScope(in, c, scope)
 	add("rule %s", r.name)
 	add("state %s: %s", r.state, r.why)
@@ -81,10 +78,10 @@ func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c cli
 		for _, mem := range col.c.Members {
 			p := mem.Pool
 			add("  pool %s: %s, %d of %d addresses usable, method %s, weight %d", p.Name, availableWord(p.Available), p.Usable, p.Total, p.Method, mem.Weight)
-			g.explainAddresses(&lines, s, p.Name)
+			e.explainAddresses(&lines, s, p.Name)
 		}
 	}
-	if r.active != nil && in.latency && (r.state == statePrimary || r.state == stateSecondary) {
+	if r.active != nil && in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
 		var names []string
 		for _, mem := range r.active.Avail {
 			names = append(names, mem.Pool.Name)
@@ -98,7 +95,7 @@ func (g *GTM) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c cli
 
 // explainAddresses describes each address as the snapshot that made the
 // answer saw it, not as the live table has it since.
-func (g *GTM) explainAddresses(lines *[]string, s *snapshot, pool string) {
+func (e *Engine) explainAddresses(lines *[]string, s *snapshot, pool string) {
 	cp, compiled := s.idx.pools.get(pool), s.pools.get(pool)
 	if cp == nil || compiled == nil {
 		return

@@ -1,4 +1,5 @@
-package gtm
+// Package corefile reads gtm's block of a Corefile into a config.Config.
+package corefile
 
 import (
 	"math"
@@ -15,12 +16,12 @@ import (
 	"github.com/miekg/dns"
 )
 
-// parse reads one gtm block into a validated configuration. It checks only
+// Parse reads one gtm block into a validated configuration. It checks only
 // syntax (argument counts, known properties and keywords, text that must be a
 // number, a duration or an address) and records where each thing was
 // written; every rule about values (ranges, references, conflicts) is
 // config.Validate's, which the JSON form and the control API share.
-func parse(c *caddy.Controller) (*config.Config, fall.F, error) {
+func Parse(c *caddy.Controller) (*config.Config, fall.F, error) {
 	cfg, fl, err := parseBlock(c)
 	if err != nil {
 		return nil, fl, err
@@ -94,7 +95,7 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 			case "explain":
 				args := c.RemainingArgs()
 				if len(args) == 0 {
-					cfg.ExplainFrom = defaultExplainFrom
+					cfg.ExplainFrom = config.DefaultExplainFrom()
 				}
 				for _, a := range args {
 					pr, err := netip.ParsePrefix(a)

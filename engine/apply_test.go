@@ -1,4 +1,4 @@
-package gtm
+package engine
 
 import (
 	"net/netip"
@@ -24,24 +24,24 @@ func poolOf(name string, monitor string, ips ...string) *config.Pool {
 // was, and health checks follow the pools.
 func TestApplyPools(t *testing.T) {
 	_, live := listenTCP(t, "127.0.0.2:0")
-	g := started(t, "monitor m {\n protocol tcp\n port "+itoa(live)+"\n interval 100ms\n timeout 80ms\n}\n"+
+	e := started(t, "monitor m {\n protocol tcp\n port "+itoa(live)+"\n interval 100ms\n timeout 80ms\n}\n"+
 		"pool a {\n address 192.0.2.1 192.0.2.2\n}\npool b {\n address 198.51.100.1\n}\n"+
 		"instance www {\n primary a\n secondary b\n}\ninstance other {\n primary b\n}")
-	before := g.snap.Load()
+	before := e.snap.Load()
 	serial := soaCopy(before.zones["example.org."]).(*dns.SOA).Serial
-	checks := proc.health.Len()
+	checks := Checks()
 
 	// positive: a third address, and a monitor on a new address
 	a := poolOf("a", "", "192.0.2.1", "192.0.2.2", "192.0.2.3")
 	c := poolOf("c", "m", "127.0.0.2")
-	if err := g.Apply(a, c); err != nil {
+	if err := e.Apply(a, c); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := query(t, g, "www.example.org.", dns.TypeA, false)
+	m := query(t, e, "www.example.org.", dns.TypeA)
 	if got := strings.Join(values(m), " "); len(m.Answer) != 3 || !strings.Contains(got, "192.0.2.3") {
 		t.Errorf("after adding an address www answers %v", got)
 	}
-	after := g.snap.Load()
+	after := e.snap.Load()
 	if after.instance("other.example.org.") != before.instance("other.example.org.") {
 		t.Error("an instance the change does not touch was compiled again")
 	}
@@ -49,7 +49,7 @@ func TestApplyPools(t *testing.T) {
 	if newSerial == serial {
 		t.Error("the serial did not change with the configuration")
 	}
-	if n := proc.health.Len(); n != checks+1 {
+	if n := Checks(); n != checks+1 {
 		t.Errorf("%d checks after adding a monitored address, want %d", n, checks+1)
 	}
 	// The same configuration compiled whole has the same serial.
@@ -59,23 +59,23 @@ func TestApplyPools(t *testing.T) {
 
 	// negative: an IPv6 address in a pool an A instance uses
 	bad := poolOf("a", "", "2001:db8::1")
-	err := g.Apply(bad)
+	err := e.Apply(bad)
 	if err == nil || !strings.Contains(err.Error(), "AAAA") {
 		t.Fatalf("a pool of another type was accepted, or the error does not say why: %v", err)
 	}
-	if g.snap.Load() != after {
+	if e.snap.Load() != after {
 		t.Error("a refused change replaced the snapshot")
 	}
 	// negative: an unknown monitor
-	if err := g.Apply(poolOf("c", "nope", "127.0.0.2")); err == nil || !strings.Contains(err.Error(), "unknown monitor 'nope'") {
+	if err := e.Apply(poolOf("c", "nope", "127.0.0.2")); err == nil || !strings.Contains(err.Error(), "unknown monitor 'nope'") {
 		t.Fatalf("unknown monitor: %v", err)
 	}
 
 	// The monitor taken off again: its check goes.
-	if err := g.Apply(poolOf("c", "", "127.0.0.2")); err != nil {
+	if err := e.Apply(poolOf("c", "", "127.0.0.2")); err != nil {
 		t.Fatal(err)
 	}
-	if n := proc.health.Len(); n != checks {
+	if n := Checks(); n != checks {
 		t.Errorf("%d checks after the monitor went, want %d", n, checks)
 	}
 }

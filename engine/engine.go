@@ -1,4 +1,4 @@
-package gtm
+package engine
 
 import (
 	"errors"
@@ -13,32 +13,39 @@ import (
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/geoip"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-var log = clog.NewWithPlugin(pluginName)
+var log = clog.NewWithPlugin("gtm")
 
-// engine is one running gtm configuration: its compiled snapshot, GeoIP
+// Engine is one running gtm configuration: its compiled snapshot, GeoIP
 // database, the process's health checks it uses, and the goroutine that
 // recompiles when their verdicts change. Server blocks whose gtm blocks say
 // the same (plain DNS and DNS-over-TLS for one zone) share one engine, so
 // they answer from the same verdicts and report once.
-type engine struct {
+type Engine struct {
 	key      string // the configuration's fingerprint
 	cfg      *config.Config
 	snap     lazySnapshot
 	idx      *configIndex // of cfg, made once: it digests every object
-	geo      atomic.Pointer[geoDB]
-	geoEvery time.Duration // how often the GeoIP file is checked
-	counting bool          // set once started: compiled snapshots count answers
+	geo      atomic.Pointer[geoip.DB]
+	counting bool // set once started: compiled snapshots count answers
 
 	// Set by start; changed by apply on the compile loop's goroutine.
 	specs  map[health.Key]health.Spec
 	checks atomic.Pointer[kshards[health.Key, *health.Check]] // copied on write: ready reads it from elsewhere
-	pred   *engine                                            // the engine this one replaced in a reload while that one runs; under reportMu
+	pred   *Engine                                            // the engine this one replaced in a reload while that one runs; under reportMu
 
-	handlers int // GTMs answering from it; under proc.mu
+	users int // handlers answering from it; under proc.mu
+
+	// Rand picks among addresses; set before the engine answers.
+	Rand policy.Rand
+	// GeoCheck is how often the GeoIP file is checked for replacement;
+	// set before the engine starts.
+	GeoCheck time.Duration
 
 	// writer says this engine owns the metric series and switch events of
 	// its objects: during a reload the old and the new engine both run, and
@@ -59,8 +66,11 @@ type engine struct {
 	stopOnce         sync.Once
 }
 
-func newEngine(cfg *config.Config) *engine {
-	e := &engine{cfg: cfg, geoEvery: geoCheckEvery, idx: newIndex(cfg)}
+// New returns an engine for a validated configuration. Until it starts, it
+// answers from a snapshot compiled with every address's health unknown (so
+// usable unless forced down).
+func New(cfg *config.Config) *Engine {
+	e := &Engine{cfg: cfg, GeoCheck: geoCheckEvery, idx: newIndex(cfg), Rand: policy.DefaultRand}
 	e.key = e.idx.sum.String() // the configuration's fingerprint
 	// A server compiles when it starts (with health carried over and
 	// counting on); compiling here too would double the load time at
@@ -88,7 +98,7 @@ func (l *lazySnapshot) Load() *snapshot {
 
 func (l *lazySnapshot) Store(s *snapshot) { l.p.Store(s) }
 
-func (e *engine) check(k health.Key) *health.Check {
+func (e *Engine) check(k health.Key) *health.Check {
 	if m := e.checks.Load(); m != nil {
 		return m.get(k)
 	}
@@ -97,7 +107,7 @@ func (e *engine) check(k health.Key) *health.Check {
 
 // Status implements health.View from the checks the engine uses. Before it
 // starts, every address is unknown.
-func (e *engine) Status(k health.Key) health.Status {
+func (e *Engine) Status(k health.Key) health.Status {
 	if c := e.check(k); c != nil {
 		return c.Status()
 	}
@@ -105,7 +115,7 @@ func (e *engine) Status(k health.Key) health.Status {
 }
 
 // Latency implements health.View.
-func (e *engine) Latency(k health.Key) (time.Duration, bool) {
+func (e *Engine) Latency(k health.Key) (time.Duration, bool) {
 	if c := e.check(k); c != nil {
 		l := c.Record().Latency
 		return l.EWMA, l.Samples > 0
@@ -114,7 +124,7 @@ func (e *engine) Latency(k health.Key) (time.Duration, bool) {
 }
 
 // Get is what is known of an address, and whether it is probed.
-func (e *engine) Get(k health.Key) (health.Record, bool) {
+func (e *Engine) Get(k health.Key) (health.Record, bool) {
 	if c := e.check(k); c != nil {
 		return c.Record(), true
 	}
@@ -123,7 +133,7 @@ func (e *engine) Get(k health.Key) (health.Record, bool) {
 
 // ready is true once every address the engine probes has a verdict, first
 // probed or carried over a reload.
-func (e *engine) ready() bool {
+func (e *Engine) ready() bool {
 	m := e.checks.Load()
 	if m == nil {
 		return true
@@ -138,7 +148,7 @@ func (e *engine) ready() bool {
 }
 
 // HealthChanged implements health.Owner.
-func (e *engine) HealthChanged(c *health.Check, verdict bool) {
+func (e *Engine) HealthChanged(c *health.Check, verdict bool) {
 	e.changedMu.Lock()
 	if !verdict {
 		e.moved[c] = true
@@ -189,7 +199,7 @@ func specs(pools []*config.Pool, mons []*config.Monitor) []health.Spec {
 
 // start brings the engine up: series, checks, the first compile and the
 // background goroutines. pred is the running engine it replaces, if any.
-func (e *engine) start(pred *engine) {
+func (e *Engine) start(pred *Engine) {
 	e.publish()
 	e.counting = true
 	e.dirty = make(chan struct{}, 1)
@@ -232,14 +242,14 @@ func (e *engine) start(pred *engine) {
 	go e.compileLoop()
 	if e.geo.Load() != nil {
 		e.geoStop, e.geoDone = make(chan struct{}), make(chan struct{})
-		go e.watchGeo(e.geoEvery, e.geoStop, e.geoDone)
+		go e.watchGeo(e.GeoCheck, e.geoStop, e.geoDone)
 	}
 }
 
 // shutdown stops the background work and gives the checks back. If the
 // engine wrote the series and the one it replaced still runs (a reload that
 // failed after this engine started), the old one writes them again.
-func (e *engine) shutdown() {
+func (e *Engine) shutdown() {
 	e.stopOnce.Do(func() {
 		close(e.stop)
 		<-e.done
@@ -311,7 +321,7 @@ func panicked(c *health.Check, p any) {
 
 // compileLoop builds a new snapshot after health changes. Changes that
 // arrive while it compiles are folded into the next build.
-func (e *engine) compileLoop() {
+func (e *Engine) compileLoop() {
 	defer close(e.done)
 	// The first report sets every gauge (a second at 100,000 instances):
 	// here, so the server answers without waiting for it.
@@ -345,7 +355,7 @@ func (e *engine) compileLoop() {
 // take empties the set of changed checks (or of moved latencies) and
 // returns the pools they touch; for latencies, only pools that latency
 // instances use.
-func (e *engine) take(latency bool) map[string]bool {
+func (e *Engine) take(latency bool) map[string]bool {
 	e.changedMu.Lock()
 	set := e.changed
 	if latency {
@@ -370,7 +380,7 @@ func (e *engine) take(latency bool) map[string]bool {
 // latencyRecompile is how often latency instances follow measured latency.
 const latencyRecompile = time.Second
 
-func (e *engine) hasLatency() bool {
+func (e *Engine) hasLatency() bool {
 	for _, in := range e.cfg.Instances {
 		if in.Policy == config.PolicyLatency {
 			return true
@@ -382,7 +392,7 @@ func (e *engine) hasLatency() bool {
 // recompile publishes a snapshot in which the given pools, and the
 // instances that use them, follow the current health, and reports what
 // changed. Only the compile loop calls it.
-func (e *engine) recompile(pools map[string]bool) {
+func (e *Engine) recompile(pools map[string]bool) {
 	if len(pools) == 0 {
 		return
 	}
@@ -401,7 +411,7 @@ var reportMu sync.Mutex
 
 // reportLocked updates every gauge and records a switch event for every
 // rule whose answer state changed since the last report. reportMu is held.
-func (e *engine) reportLocked() {
+func (e *Engine) reportLocked() {
 	next := e.snap.Load()
 	pools := make(map[string]bool, len(next.cfg.Pools))
 	for _, p := range next.cfg.Pools {
@@ -414,7 +424,7 @@ func (e *engine) reportLocked() {
 
 // reportChanged updates the gauges of the given pools and instances (what a
 // compile touched) and records their switches. reportMu is held.
-func (e *engine) reportChanged(pools map[string]bool, instances []*instance) {
+func (e *Engine) reportChanged(pools map[string]bool, instances []*instance) {
 	prev, next := e.reported, e.snap.Load()
 	e.reported = next
 	for name := range pools {
@@ -435,9 +445,9 @@ func (e *engine) reportChanged(pools map[string]bool, instances []*instance) {
 			was = prev.instance(name)
 		}
 		for _, r := range in.rules {
-			collectionAvailable.WithLabelValues(name, r.name, statePrimary).Set(b2f(r.primary.Available))
+			collectionAvailable.WithLabelValues(name, r.name, StatePrimary).Set(b2f(r.primary.Available))
 			if r.secondary != nil {
-				collectionAvailable.WithLabelValues(name, r.name, stateSecondary).Set(b2f(r.secondary.Available))
+				collectionAvailable.WithLabelValues(name, r.name, StateSecondary).Set(b2f(r.secondary.Available))
 			}
 			// One series per rule, labelled with its state: six per rule
 			// would be 600,000 series at 100,000 instances.
@@ -497,7 +507,7 @@ var errStopped = errors.New("gtm: the configuration is not running")
 // follow, or the change is refused with the rule it breaks and nothing
 // changes. It is the entry point for changes made at run time, and runs on
 // the compile loop, so it never races a health change.
-func (e *engine) Apply(pools ...*config.Pool) error {
+func (e *Engine) Apply(pools ...*config.Pool) error {
 	req := applyReq{pools: pools, done: make(chan error, 1)}
 	select {
 	case e.applies <- req:
@@ -507,7 +517,7 @@ func (e *engine) Apply(pools ...*config.Pool) error {
 	}
 }
 
-func (e *engine) applyPools(pools []*config.Pool) error {
+func (e *Engine) applyPools(pools []*config.Pool) error {
 	cur := e.snap.Load()
 	cfg, idx := cur.cfg, cur.idx
 	if err := cfg.ValidatePools(pools, idx.pools.get, idx.users.get); err != nil {
@@ -578,4 +588,31 @@ func (e *engine) applyPools(pools []*config.Pool) error {
 	event(health.Event{Time: time.Now(), Object: "pools " + strings.Join(names, ", "), Old: "", New: "applied",
 		Reason: fmt.Sprintf("%d instances compiled again", len(changed))})
 	return nil
+}
+
+// Config is the configuration the engine answers from, with the changes
+// applied since it started.
+func (e *Engine) Config() *config.Config { return e.snap.Load().cfg }
+
+// Check is the health check that probes an address, or nil if none does.
+func (e *Engine) Check(k health.Key) *health.Check { return e.check(k) }
+
+// GeoIP is the GeoIP database in use, or nil.
+func (e *Engine) GeoIP() *geoip.DB { return e.geo.Load() }
+
+// State is the answer state (StatePrimary…) of an instance's rule (its
+// Name(): "default", "country DE AT"), or "" when there is no such rule.
+func (e *Engine) State(instance, rule string) string {
+	if r := e.snap.Load().instance(instance).rule(rule); r != nil {
+		return r.state
+	}
+	return ""
+}
+
+// UseHealth compiles the whole configuration against view instead of the
+// engine's probes, as a dry run does: what would it answer if health were
+// so. A started engine's next health change compiles from its probes again.
+func (e *Engine) UseHealth(view health.View) {
+	cur := e.snap.Load()
+	e.snap.Store(compile(cur.cfg, view, cur, e.counting))
 }

@@ -1,4 +1,4 @@
-package gtm
+package engine
 
 import (
 	"fmt"
@@ -58,9 +58,9 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		}
 		b.WriteString("}\n")
 	}
-	g := newGTM(t, b.String())
+	e := newEngine(t, b.String())
 	view := health.Static{}
-	full := compile(g.cfg, view, nil, false)
+	full := compile(e.cfg, view, nil, false)
 	inc := full
 	rng := rand.New(rand.NewPCG(1, 2))
 	for step := range 300 {
@@ -73,7 +73,7 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			touched[k.Pool] = true
 		}
 		inc, _ = inc.update(view, touched, false)
-		full = compile(g.cfg, view, full, false)
+		full = compile(e.cfg, view, full, false)
 		if got, want := describe(inc), describe(full); got != want {
 			t.Fatalf("step %d: incremental compile differs from a whole one:\nincremental:\n%s\nwhole:\n%s", step, got, want)
 		}

@@ -1,0 +1,373 @@
+package engine
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/gtm-project/gtm/policy"
+	"github.com/miekg/dns"
+)
+
+// Query is a question for one of the engine's zones, as the CoreDNS glue
+// hands it over.
+type Query struct {
+	Req     *dns.Msg
+	Name    string // lower case, fully qualified
+	Type    uint16
+	Zone    string   // the engine's zone that holds Name
+	Remote  net.Addr // who sent it
+	TCP     bool
+	Through bool // another plugin serves the rest of the zone (fallthrough)
+}
+
+// Outcome says who answers a query.
+type Outcome uint8
+
+const (
+	// Reply: the engine's reply is the answer.
+	Reply Outcome = iota
+	// Pass: the next plugin answers; gtm has nothing at the name.
+	Pass
+	// PassExists: the next plugin answers other types at a name that
+	// exists in gtm, so it must not deny the name (NXDOMAIN becomes NODATA).
+	PassExists
+)
+
+// Answer answers q from the current snapshot and GeoIP database, and
+// nothing else: no lock, no I/O. The reply carries its own OPT record when
+// the query had one, with the ECS option and its scope, so CoreDNS does not
+// rebuild EDNS from the request.
+func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
+	s := e.snap.Load()
+	in := s.instance(q.Name)
+	if in == nil && len(s.cfg.ExplainFrom) > 0 && strings.HasPrefix(q.Name, explainLabel) {
+		if target := s.instance(q.Name[len(explainLabel):]); target != nil {
+			if src := addrOf(q.Remote); src.IsValid() && explainAllowed(s, src) {
+				return e.serveExplain(q, s, target), Reply
+			}
+		}
+	}
+	h := s.hosts[q.Name]
+	if q.Through && !owns(in, h, q.Type) {
+		if in != nil || h != nil || s.ents[q.Name] != nil {
+			// The name exists in gtm: the next plugin may hold other types
+			// at it, but must not deny the name (RFC 8020 resolvers would
+			// then drop everything below it).
+			return nil, PassExists
+		}
+		return nil, Pass
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(q.Req)
+	m.Authoritative = true
+	ecs, err := queryECS(q.Req)
+	if err != nil {
+		m.Authoritative = false
+		m.Rcode = dns.RcodeFormatError
+		withEDNS(q.Req, m, nil, 0)
+		return m, Reply
+	}
+	scope := 0
+	switch {
+	case in != nil:
+		scope = e.answer(m, in, h, q.Type, e.client(q.Remote, in, ecs))
+	case s.zones[q.Name] != nil:
+		apex(m, s.zones[q.Name], h, q.Type)
+	case h != nil:
+		hostAnswer(m, h, q.Type)
+	case s.ents[q.Name] != nil:
+		m.Ns = []dns.RR{soaCopy(s.ents[q.Name])}
+	default:
+		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{soaCopy(s.zones[q.Zone])}
+	}
+	withEDNS(q.Req, m, ecs, scope)
+	return m, Reply
+}
+
+// withEDNS gives the reply the query's EDNS, and the ECS option with the
+// scope the answer depended on.
+func withEDNS(r, m *dns.Msg, ecs *dns.EDNS0_SUBNET, scope int) {
+	o := r.IsEdns0()
+	if o == nil {
+		return
+	}
+	m.SetEdns0(o.UDPSize(), o.Do())
+	if ecs != nil {
+		opt := m.Extra[len(m.Extra)-1].(*dns.OPT)
+		opt.Option = append(opt.Option, echoECS(ecs, scope))
+	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	var ip netip.Addr
+	switch ra := a.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(ra.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(ra.IP)
+	}
+	return ip.Unmap()
+}
+
+// owns reports whether gtm answers qtype at a name under fallthrough: the
+// instance's own type (a CNAME's every type), ANY, and a name server's
+// address types. Everything else at the name belongs to the next plugin.
+func owns(in *instance, h *host, qtype uint16) bool {
+	switch {
+	case in != nil:
+		return qtype == in.qtype || in.qtype == dns.TypeCNAME || qtype == dns.TypeANY
+	case h != nil:
+		return qtype == dns.TypeA && len(h.a) > 0 || qtype == dns.TypeAAAA && len(h.aaaa) > 0
+	}
+	return false
+}
+
+// apex answers at a zone's apex: the SOA, the NS set with its glue, a name
+// server's addresses when one is named like the zone, the SOA for ANY (RFC
+// 8482: a small answer, not everything), NODATA for the rest.
+func apex(m *dns.Msg, z *zone, h *host, qtype uint16) {
+	switch qtype {
+	case dns.TypeSOA, dns.TypeANY:
+		m.Answer = []dns.RR{soaCopy(z)}
+	case dns.TypeNS:
+		m.Answer = nsCopy(z)
+		m.Extra = copies(z.glue)
+	default:
+		if h != nil {
+			hostAnswer(m, h, qtype)
+			return
+		}
+		m.Ns = []dns.RR{soaCopy(z)}
+	}
+}
+
+// hostAnswer answers for an in-zone name server: its addresses, else NODATA.
+func hostAnswer(m *dns.Msg, h *host, qtype uint16) {
+	switch qtype {
+	case dns.TypeA:
+		m.Answer = copies(h.a)
+	case dns.TypeAAAA:
+		m.Answer = copies(h.aaaa)
+	case dns.TypeANY:
+		m.Answer = append(copies(h.a), copies(h.aaaa)...)
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{soaCopy(h.zone)}
+	}
+}
+
+func (e *Engine) serveExplain(q Query, s *snapshot, in *instance) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(q.Req)
+	m.Authoritative = true
+	ecs, err := queryECS(q.Req)
+	if err != nil {
+		m.Authoritative = false
+		m.Rcode = dns.RcodeFormatError
+		withEDNS(q.Req, m, nil, 0)
+		return m
+	}
+	switch {
+	case q.Type != dns.TypeTXT:
+		// The name has a TXT set, so other types get NODATA: an NXDOMAIN
+		// here would deny the TXT too (RFC 8020).
+		m.Ns = []dns.RR{soaCopy(in.zone)}
+	case !q.TCP:
+		// A long answer to a short question from a source that UDP cannot
+		// prove: an amplifier if explain is opened wide. Only over TCP.
+		m.Truncated = true
+	default:
+		e.explain(m, s, q.Name, in, e.client(q.Remote, in, ecs), ecs)
+	}
+	withEDNS(q.Req, m, ecs, 0)
+	return m
+}
+
+// clientAddr is who asks, as far as the instance's rules care: the ECS
+// subnet when present and allowed, else the source address.
+type clientAddr struct {
+	addr    netip.Addr
+	fromECS bool
+	mapped  bool // an IPv4-mapped IPv6 ECS address: decided as IPv4, scope given in IPv6 bits
+}
+
+func (e *Engine) client(remote net.Addr, in *instance, ecs *dns.EDNS0_SUBNET) clientAddr {
+	if !in.byClient {
+		return clientAddr{}
+	}
+	if ecs != nil && !in.ignoreECS && ecs.SourceNetmask > 0 {
+		if a, ok := ecsAddr(ecs); ok {
+			return clientAddr{addr: a.Unmap(), fromECS: true, mapped: a.Is4In6()}
+		}
+	}
+	return clientAddr{addr: addrOf(remote)}
+}
+
+// decide picks the rule for the client and returns the ECS scope: the
+// prefix length around the client within which every address gets the same
+// rule (0 when the answer does not depend on the client).
+func (e *Engine) decide(in *instance, c clientAddr) (r *rule, scope int) {
+	if !in.byClient || !c.addr.IsValid() {
+		return in.def, 0
+	}
+	var foreign int
+	if !in.cidr.Empty() {
+		var ok bool
+		if r, _, ok, foreign = in.cidr.Lookup(c.addr); ok {
+			return r, foreign
+		}
+	}
+	r = in.def
+	if !in.geo {
+		return r, foreign
+	}
+	db := e.geo.Load()
+	if db == nil {
+		return r, foreign
+	}
+	loc, bits, found := db.Lookup(c.addr)
+	scope = max(bits, foreign)
+	if !found {
+		if in.geoMisses != nil {
+			in.geoMisses.Inc()
+		}
+		return r, scope
+	}
+	if m, ok := in.subdivisions[loc.Subdivision]; ok && loc.Subdivision != "" {
+		return m, scope
+	}
+	if m, ok := in.countries[loc.Country]; ok {
+		return m, scope
+	}
+	if m, ok := in.continents[loc.Continent]; ok {
+		return m, scope
+	}
+	return r, scope
+}
+
+// ecsScope turns the scope of a decision into the one the reply carries.
+func ecsScope(in *instance, c clientAddr, scope int) int {
+	switch {
+	case !c.fromECS:
+		return 0 // decided by the resolver's own address: says nothing of its clients
+	case !in.byClient:
+		return 0
+	case scope == 0:
+		// The answer depends on the client, only not within this family
+		// (say IPv4 rules, IPv6 client): scope 0 would let a resolver
+		// reuse it for every client of both families.
+		scope = 1
+	}
+	if c.mapped {
+		scope += 96
+	}
+	return scope
+}
+
+// answer fills m for a query on a managed name and returns the ECS scope.
+func (e *Engine) answer(m *dns.Msg, in *instance, h *host, qtype uint16, c clientAddr) int {
+	// An apex instance also owns the zone's SOA and NS.
+	if in.name == in.zone.name && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
+		apex(m, in.zone, h, qtype)
+		return 0
+	}
+	// A CNAME answers every type; addresses only their own type (and ANY).
+	if in.qtype != dns.TypeCNAME && qtype != in.qtype && qtype != dns.TypeANY {
+		m.Ns = []dns.RR{soaCopy(in.zone)}
+		return 0
+	}
+	r, scope := e.decide(in, c)
+	scope = ecsScope(in, c, scope)
+	if r.active == nil {
+		if r.state == StateServFail {
+			m.Authoritative = false
+			m.Rcode = dns.RcodeServerFailure
+			return scope
+		}
+		// All down, answering NODATA: resolvers may cache it no longer
+		// than the (degraded) TTL, so they see the recovery as soon.
+		soa := soaCopy(in.zone).(*dns.SOA)
+		soa.Hdr.Ttl, soa.Minttl = min(soa.Hdr.Ttl, r.ttl), min(soa.Minttl, r.ttl)
+		m.Ns = []dns.RR{soa}
+		return scope
+	}
+	var buf [16]*policy.Addr
+	picks := r.active.Pick(buf[:0], e.Rand)
+	if len(picks) == 0 {
+		m.Ns = []dns.RR{soaCopy(in.zone)}
+		return scope
+	}
+	if in.qtype == dns.TypeCNAME {
+		picks = picks[:1]
+	}
+	in.count(picks)
+	hdr := dns.RR_Header{Name: in.name, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: r.ttl}
+	switch in.qtype {
+	case dns.TypeCNAME:
+		// One name has one CNAME: the method's first choice.
+		m.Answer = []dns.RR{&dns.CNAME{Hdr: hdr, Target: picks[0].Target}}
+	case dns.TypeA:
+		rrs := make([]dns.A, len(picks))
+		m.Answer = make([]dns.RR, len(picks))
+		for i, a := range picks {
+			rrs[i] = dns.A{Hdr: hdr, A: a.Raw}
+			m.Answer[i] = &rrs[i]
+		}
+	case dns.TypeAAAA:
+		rrs := make([]dns.AAAA, len(picks))
+		m.Answer = make([]dns.RR, len(picks))
+		for i, a := range picks {
+			rrs[i] = dns.AAAA{Hdr: hdr, AAAA: a.Raw}
+			m.Answer[i] = &rrs[i]
+		}
+	}
+	return scope
+}
+
+func soaCopy(z *zone) dns.RR {
+	soa := z.soa
+	soa.Serial = z.serial.Load()
+	return &soa
+}
+
+func nsCopy(z *zone) []dns.RR {
+	rrs := make([]dns.NS, len(z.ns))
+	out := make([]dns.RR, len(z.ns))
+	for i := range z.ns {
+		rrs[i] = z.ns[i]
+		out[i] = &rrs[i]
+	}
+	return out
+}
+
+// copies are fresh copies of template records: plugins that wrap the writer
+// (rewrite ttl) edit replies in place.
+func copies(rrs []dns.RR) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		out[i] = dns.Copy(rr)
+	}
+	return out
+}
+
+// count adds one answer to each pool that contributed to it.
+func (in *instance) count(picks []*policy.Addr) {
+	for i, a := range picks {
+		first := true
+		for _, b := range picks[:i] {
+			if b.Pool == a.Pool {
+				first = false
+				break
+			}
+		}
+		if c := in.answers.get(a.Pool); first && c != nil {
+			c.Inc()
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gtm-project/gtm/geoip"
+)
+
+// geoCheckEvery is how often the database file is checked for replacement.
+const geoCheckEvery = 5 * time.Second
+
+// LoadGeo opens the configured database (at setup, so a missing or bad file
+// stops CoreDNS from starting).
+func (e *Engine) LoadGeo() error {
+	if e.cfg.GeoIP == "" {
+		return nil
+	}
+	db, err := geoip.Open(e.cfg.GeoIP)
+	if err != nil {
+		return e.cfg.GeoIPPos.Errorf("geoip: %v", err)
+	}
+	if r := e.cfg.HasSubdivisionRules(); r != nil && !db.City() {
+		return r.Errorf("subdivision rules need a City database, but %s is %s", e.cfg.GeoIP, db.Kind())
+	}
+	e.geo.Store(db)
+	return nil
+}
+
+// watchGeo reloads the database when its file changes, until stop closes. A
+// file that does not load keeps the old database in use, and says why.
+func (e *Engine) watchGeo(every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		old := e.geo.Load()
+		if old == nil || !old.Changed() {
+			continue
+		}
+		// The file as it was before reading: if a writer finishes after
+		// this, the next check sees another change and tries again.
+		before, serr := os.Stat(old.Path())
+		if serr != nil {
+			continue
+		}
+		db, err := geoip.Open(old.Path())
+		if err == nil && e.cfg.HasSubdivisionRules() != nil && !db.City() {
+			err = fmt.Errorf("%s is now %s, but subdivision rules need a City database", old.Path(), db.Kind())
+		}
+		if err != nil {
+			geoReloads.WithLabelValues("failure").Inc()
+			log.Errorf("geoip: keeping the database loaded at %s: %v", old.Loaded().Format(time.RFC3339), err)
+			// Remember the bad file so it is not retried every tick.
+			e.geo.Store(old.Refused(before))
+			continue
+		}
+		e.geo.Store(db)
+		geoReloads.WithLabelValues("success").Inc()
+		log.Infof("geoip: reloaded %s (%s, built %s)", db.Path(), db.Kind(), db.Built().Format(time.RFC3339))
+	}
+}
