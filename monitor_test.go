@@ -9,6 +9,7 @@ import (
 
 	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/metrictest"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -176,37 +177,10 @@ func gtmFamilies(mfs []*dto.MetricFamily) []*dto.MetricFamily {
 	return out
 }
 
-// metric is the value of the series coredns_gtm_NAME whose label values,
-// in the order of their names, are values; 0 when it has no series yet,
-// as for a counter never incremented.
+// metric is the value of the series coredns_gtm_NAME with the given label
+// values (in the order of the label names); 0 when it has none.
 func metric(t *testing.T, name string, values ...string) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "coredns_gtm_"+name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(values) {
-				t.Fatalf("%s has %d labels, asked with %d", name, len(m.GetLabel()), len(values))
-			}
-			match := true
-			for i, l := range m.GetLabel() {
-				match = match && l.GetValue() == values[i]
-			}
-			if !match {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			}
-		}
-	}
-	return 0
+	v, _ := metrictest.Value(t, name, values...)
+	return v
 }

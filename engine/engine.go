@@ -400,7 +400,7 @@ func (e *Engine) recompile(pools map[string]bool) {
 	e.snap.Store(next)
 	reportMu.Lock()
 	if e.writer {
-		e.reportChanged(pools, changed)
+		e.reportChanged(changed)
 	}
 	reportMu.Unlock()
 }
@@ -409,58 +409,39 @@ func (e *Engine) recompile(pools map[string]bool) {
 // the series to its successor cannot write them after it.
 var reportMu sync.Mutex
 
-// reportLocked updates every gauge and records a switch event for every
-// rule whose answer state changed since the last report. reportMu is held.
+// reportLocked records a switch event for every rule whose answer state
+// changed since the last report, and makes the current snapshot the one
+// the state gauges show. reportMu is held.
 func (e *Engine) reportLocked() {
 	next := e.snap.Load()
-	pools := make(map[string]bool, len(next.cfg.Pools))
-	for _, p := range next.cfg.Pools {
-		pools[p.Name] = true
+	if e.reported == nil {
+		// Nothing was told before: no switch to record.
+		e.reported = next
+		return
 	}
 	var all []*instance
 	next.names.each(func(_ string, in *instance) { all = append(all, in) })
-	e.reportChanged(pools, all)
+	e.reportChanged(all)
 }
 
-// reportChanged updates the gauges of the given pools and instances (what a
-// compile touched) and records their switches. reportMu is held.
-func (e *Engine) reportChanged(pools map[string]bool, instances []*instance) {
+// reportChanged records the switches of the given instances (what a compile
+// touched) and makes the current snapshot the one the state gauges show
+// (they are read from it when scraped: stateCollector). reportMu is held.
+func (e *Engine) reportChanged(instances []*instance) {
 	prev, next := e.reported, e.snap.Load()
 	e.reported = next
-	for name := range pools {
-		p := next.idx.pools.get(name)
-		if p == nil {
-			continue
-		}
-		for _, a := range p.Addresses {
-			up := health.Usable(a.Mode, e.Status(health.Key{Pool: p.Name, Address: a.Value()}))
-			addressUp.WithLabelValues(p.Name, a.Value()).Set(b2f(up))
-		}
-		poolAvailable.WithLabelValues(p.Name).Set(b2f(next.poolAvailable(p.Name)))
+	if prev == nil {
+		return
 	}
 	for _, in := range instances {
-		name := in.name
-		var was *instance
-		if prev != nil {
-			was = prev.instance(name)
-		}
+		was := prev.instance(in.name)
 		for _, r := range in.rules {
-			collectionAvailable.WithLabelValues(name, r.name, StatePrimary).Set(b2f(r.primary.Available))
-			if r.secondary != nil {
-				collectionAvailable.WithLabelValues(name, r.name, StateSecondary).Set(b2f(r.secondary.Available))
-			}
-			// One series per rule, labelled with its state: six per rule
-			// would be 600,000 series at 100,000 instances.
 			old := was.rule(r.name)
-			if old != nil && old.state != r.state {
-				activeCollection.DeleteLabelValues(name, r.name, old.state)
-			}
-			activeCollection.WithLabelValues(name, r.name, r.state).Set(1)
 			if old == nil || old.state == r.state {
 				continue
 			}
-			switchovers.WithLabelValues(name, r.name, r.state).Inc()
-			object := "instance " + name
+			switchovers.WithLabelValues(in.name, r.name, r.state).Inc()
+			object := "instance " + in.name
 			if r.name != config.MatchDefault.String() {
 				object += " rule " + r.name
 			}
@@ -581,7 +562,7 @@ func (e *Engine) applyPools(pools []*config.Pool) error {
 	e.snap.Store(s) // e.cfg stays what the engine started from
 	reportMu.Lock()
 	if e.writer {
-		e.reportChanged(dirty, changed)
+		e.reportChanged(changed)
 	}
 	reportMu.Unlock()
 	names := slices.Sorted(maps.Keys(upd))

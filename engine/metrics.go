@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/health"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -30,22 +32,6 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probe_panics_total",
 		Help: "Counter of probes that panicked (recovered and counted as failures), by monitor.",
 	}, []string{"monitor"})
-	addressUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "address_up",
-		Help: "Whether an address may be answered (1) or not (0), from its health and mode, by pool and address.",
-	}, []string{"pool", "address"})
-	poolAvailable = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "pool_available",
-		Help: "Whether a pool meets its availability rule (1) or not (0).",
-	}, []string{"pool"})
-	collectionAvailable = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "collection_available",
-		Help: "Whether an instance's primary or secondary collection meets its availability rule (1) or not (0).",
-	}, []string{"instance", "rule", "collection"})
-	activeCollection = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "active_collection",
-		Help: "Which answer an instance's rule gives: one series of value 1 labelled with its current state (primary, secondary, fail-open, fallback, nodata, servfail).",
-	}, []string{"instance", "rule", "collection"})
 	switchovers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "switchovers_total",
 		Help: "Counter of changes of an instance's answer state, by instance, rule and the state switched to.",
@@ -74,8 +60,7 @@ var (
 )
 
 // objectVecs are the vectors whose series belong to configuration objects.
-var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, probePanics, addressUp, poolAvailable,
-	collectionAvailable, activeCollection, switchovers, geoMisses, answersTotal}
+var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, probePanics, switchovers, geoMisses, answersTotal}
 
 // publish records that e's objects have series.
 func (e *Engine) publish() {
@@ -96,16 +81,14 @@ func (e *Engine) unpublish() {
 		}
 		return
 	}
-	instances, pools, addrs, monitors := map[string]bool{}, map[string]bool{}, map[[2]string]bool{}, map[string]bool{}
+	instances, monitors := map[string]bool{}, map[string]bool{}
 	for o := range live {
 		cfg := o.snap.Load().cfg
 		for _, in := range cfg.Instances {
 			instances[in.Name] = true
 		}
 		for _, p := range cfg.Pools {
-			pools[p.Name] = true
 			for _, a := range p.Addresses {
-				addrs[[2]string{p.Name, a.Value()}] = true
 				if m := monitorOf(p, a); m != "" {
 					monitors[m] = true
 				}
@@ -114,13 +97,7 @@ func (e *Engine) unpublish() {
 	}
 	mine := e.snap.Load().cfg // with the changes applied since start
 	for _, p := range mine.Pools {
-		if !pools[p.Name] {
-			poolAvailable.DeleteLabelValues(p.Name)
-		}
 		for _, a := range p.Addresses {
-			if !addrs[[2]string{p.Name, a.Value()}] {
-				addressUp.DeleteLabelValues(p.Name, a.Value())
-			}
 			if m := monitorOf(p, a); m != "" && !monitors[m] {
 				probesTotal.DeleteLabelValues(m, "success")
 				probesTotal.DeleteLabelValues(m, "failure")
@@ -136,11 +113,8 @@ func (e *Engine) unpublish() {
 		}
 		for _, r := range in.Rules {
 			for _, st := range allStates {
-				activeCollection.DeleteLabelValues(in.Name, r.Name(), st)
 				switchovers.DeleteLabelValues(in.Name, r.Name(), st)
 			}
-			collectionAvailable.DeleteLabelValues(in.Name, r.Name(), StatePrimary)
-			collectionAvailable.DeleteLabelValues(in.Name, r.Name(), StateSecondary)
 		}
 		geoMisses.DeleteLabelValues(in.Name)
 		answersTotal.DeleteLabelValues(in.Name, "")
@@ -156,4 +130,93 @@ func monitorOf(p *config.Pool, a *config.Address) string {
 		return a.Monitor
 	}
 	return p.Monitor
+}
+
+// The state gauges (address_up, pool_available, collection_available,
+// active_collection) are read from each writing engine's last reported
+// snapshot when scraped, rather than kept as series: at 100,000 instances
+// keeping 500,000 series cost about 275 MB and a second of CPU at start,
+// and they vanish with the configuration that had them.
+var (
+	addressUpDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "address_up"),
+		"Whether an address may be answered (1) or not (0), from its health and mode, by pool and address.",
+		[]string{"pool", "address"}, nil)
+	poolAvailableDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "pool_available"),
+		"Whether a pool meets its availability rule (1) or not (0).", []string{"pool"}, nil)
+	collectionAvailableDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "collection_available"),
+		"Whether an instance's primary or secondary collection meets its availability rule (1) or not (0).",
+		[]string{"instance", "rule", "collection"}, nil)
+	activeCollectionDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "active_collection"),
+		"Which answer an instance's rule gives: one series of value 1 labelled with its current state (primary, secondary, fail-open, fallback, nodata, servfail).",
+		[]string{"instance", "rule", "collection"}, nil)
+)
+
+type stateCollector struct{}
+
+func init() { prometheus.MustRegister(stateCollector{}) }
+
+func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- addressUpDesc
+	ch <- poolAvailableDesc
+	ch <- collectionAvailableDesc
+	ch <- activeCollectionDesc
+}
+
+func (stateCollector) Collect(ch chan<- prometheus.Metric) {
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	proc.mu.Lock()
+	var writers []*Engine
+	for e := range proc.engines {
+		if e.writer && e.reported != nil {
+			writers = append(writers, e)
+		}
+	}
+	proc.mu.Unlock()
+	// Two gtm blocks of other zones may share pool or instance names: the
+	// first engine's series stands, as a registry refuses duplicates.
+	var seen map[string]bool
+	if len(writers) > 1 {
+		seen = map[string]bool{}
+	}
+	first := func(kind byte, labels ...string) bool {
+		if seen == nil {
+			return true
+		}
+		k := string(kind) + strings.Join(labels, "\x00")
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		return true
+	}
+	gauge := func(d *prometheus.Desc, v bool, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, b2f(v), labels...)
+	}
+	for _, e := range writers {
+		s := e.reported
+		for _, p := range s.cfg.Pools {
+			if first('p', p.Name) {
+				gauge(poolAvailableDesc, s.poolAvailable(p.Name), p.Name)
+			}
+			for _, a := range p.Addresses {
+				if first('a', p.Name, a.Value()) {
+					gauge(addressUpDesc, health.Usable(a.Mode, e.Status(health.Key{Pool: p.Name, Address: a.Value()})), p.Name, a.Value())
+				}
+			}
+		}
+		for _, ci := range s.cfg.Instances {
+			in := s.instance(ci.Name)
+			if in == nil || !first('i', in.name) {
+				continue
+			}
+			for _, r := range in.rules {
+				gauge(collectionAvailableDesc, r.primary.Available, in.name, r.name, StatePrimary)
+				if r.secondary != nil {
+					gauge(collectionAvailableDesc, r.secondary.Available, in.name, r.name, StateSecondary)
+				}
+				gauge(activeCollectionDesc, true, in.name, r.name, r.state)
+			}
+		}
+	}
 }
