@@ -34,7 +34,7 @@ func TestApplyPools(t *testing.T) {
 	// positive: a third address, and a monitor on a new address
 	a := poolOf("a", "", "192.0.2.1", "192.0.2.2", "192.0.2.3")
 	c := poolOf("c", "m", "127.0.0.2")
-	if err := e.Apply(a, c); err != nil {
+	if err := e.Apply(Change{Pools: []*config.Pool{a, c}}); err != nil {
 		t.Fatal(err)
 	}
 	m := query(t, e, "www.example.org.", dns.TypeA)
@@ -59,7 +59,7 @@ func TestApplyPools(t *testing.T) {
 
 	// negative: an IPv6 address in a pool an A instance uses
 	bad := poolOf("a", "", "2001:db8::1")
-	err := e.Apply(bad)
+	err := e.Apply(Change{Pools: []*config.Pool{bad}})
 	if err == nil || !strings.Contains(err.Error(), "AAAA") {
 		t.Fatalf("a pool of another type was accepted, or the error does not say why: %v", err)
 	}
@@ -67,12 +67,12 @@ func TestApplyPools(t *testing.T) {
 		t.Error("a refused change replaced the snapshot")
 	}
 	// negative: an unknown monitor
-	if err := e.Apply(poolOf("c", "nope", "127.0.0.2")); err == nil || !strings.Contains(err.Error(), "unknown monitor 'nope'") {
+	if err := e.Apply(Change{Pools: []*config.Pool{poolOf("c", "nope", "127.0.0.2")}}); err == nil || !strings.Contains(err.Error(), "unknown monitor 'nope'") {
 		t.Fatalf("unknown monitor: %v", err)
 	}
 
 	// The monitor taken off again: its check goes.
-	if err := e.Apply(poolOf("c", "", "127.0.0.2")); err != nil {
+	if err := e.Apply(Change{Pools: []*config.Pool{poolOf("c", "", "127.0.0.2")}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := Checks(); n != checks {

@@ -343,7 +343,7 @@ func (e *Engine) compileLoop() {
 		case <-e.dirty:
 			e.recompile(e.take(false))
 		case req := <-e.applies:
-			req.done <- e.applyPools(req.pools)
+			req.done <- e.apply(&req.change)
 		case <-tick:
 			if pools := e.take(true); len(pools) > 0 {
 				e.recompile(pools)
@@ -476,20 +476,22 @@ func b2f(b bool) float64 {
 }
 
 type applyReq struct {
-	pools []*config.Pool
-	done  chan error
+	change Change
+	done   chan error
 }
 
 var errStopped = errors.New("gtm: the configuration is not running")
 
-// Apply replaces pools of the running configuration (by name; a new name
-// adds a pool) as one change: the pools and the instances that use them are
-// validated, compiled and published together, and their health checks
-// follow, or the change is refused with the rule it breaks and nothing
-// changes. It is the entry point for changes made at run time, and runs on
-// the compile loop, so it never races a health change.
-func (e *Engine) Apply(pools ...*config.Pool) error {
-	req := applyReq{pools: pools, done: make(chan error, 1)}
+// Apply makes one change to the running configuration and its overrides,
+// as a unit: everything it touches is validated against the configuration
+// as it will be, then compiled (the pools it names or whose addresses it
+// overrides, the instances it pins or releases, and every instance that
+// uses a recompiled pool) and published in one snapshot, with the health
+// checks following the pools; or it is refused with the rule it breaks, and
+// nothing changes. It is the entry point for changes made at run time, and
+// runs on the compile loop, so it never races a health change.
+func (e *Engine) Apply(c Change) error {
+	req := applyReq{change: c, done: make(chan error, 1)}
 	select {
 	case e.applies <- req:
 		return <-req.done
@@ -498,10 +500,13 @@ func (e *Engine) Apply(pools ...*config.Pool) error {
 	}
 }
 
-func (e *Engine) applyPools(pools []*config.Pool) error {
+func (e *Engine) apply(c *Change) error {
+	if c.empty() {
+		return nil
+	}
 	cur := e.snap.Load()
 	cfg, idx := cur.cfg, cur.idx
-	if err := cfg.ValidatePools(pools, idx.pools.get, idx.users.get); err != nil {
+	if err := cfg.ValidatePools(c.Pools, idx.pools.get, idx.users.get); err != nil {
 		return err
 	}
 	next := *cfg
@@ -510,7 +515,7 @@ func (e *Engine) applyPools(pools []*config.Pool) error {
 	upd, pos, dig := map[string]*config.Pool{}, map[string]int{}, map[string]config.Digest{}
 	dirty := map[string]bool{}
 	var gone []*config.Pool
-	for _, p := range pools {
+	for _, p := range c.Pools {
 		d := config.PartDigest(p)
 		if old := idx.pools.get(p.Name); old != nil {
 			next.Pools[idx.pos.get(p.Name)] = p
@@ -523,11 +528,33 @@ func (e *Engine) applyPools(pools []*config.Pool) error {
 		nidx.sum = nidx.sum.Add(d)
 		upd[p.Name], dig[p.Name], dirty[p.Name] = p, d, true
 	}
-	nidx.pools, nidx.digest, nidx.pos = idx.pools.with(upd), idx.digest.with(dig), idx.pos.with(pos)
+	if len(upd) > 0 {
+		nidx.pools, nidx.digest, nidx.pos = idx.pools.with(upd), idx.digest.with(dig), idx.pos.with(pos)
+	}
+	instance := func(name string) *config.Instance {
+		if in := cur.instance(name); in != nil {
+			return in.src
+		}
+		return nil
+	}
+	if err := validateOverrides(c, instance, nidx.pools.get); err != nil {
+		return err
+	}
+	over := cur.over.with(c, instance, nidx.pools.get).prune(upd)
+	for k := range c.Modes {
+		dirty[k.Pool] = true
+	}
+	instances, released := map[string]bool{}, map[string]bool{}
+	for name := range c.Pins {
+		instances[name] = true
+	}
+	for _, name := range c.Release {
+		instances[name], released[name] = true, true
+	}
 
 	// Health: take the new probes before giving back the old, so that an
 	// address probed as before keeps its check and its verdict.
-	added := specs(pools, cfg.Monitors)
+	added := specs(c.Pools, cfg.Monitors)
 	removed := specs(gone, cfg.Monitors)
 	got, _ := proc.health.Acquire(e, added)
 	proc.health.Release(e, removed)
@@ -551,11 +578,13 @@ func (e *Engine) applyPools(pools []*config.Pool) error {
 		e.specs[sp.Key] = sp
 		e.byCheck[c] = append(e.byCheck[c], sp.Key.Pool)
 	}
-	e.checks.Store(e.checks.Load().without(dropped).with(got))
+	if len(added) > 0 || len(dropped) > 0 {
+		e.checks.Store(e.checks.Load().without(dropped).with(got))
+	}
 
 	base := *cur
-	base.cfg, base.idx, base.serial = &next, &nidx, uint32(nidx.sum[0])
-	s, changed := base.update(e, dirty, e.counting)
+	base.cfg, base.idx, base.serial, base.over = &next, &nidx, uint32(nidx.sum[0]), over
+	s, changed := base.updateWith(e, dirty, instances, released, e.counting)
 	for _, z := range s.zones {
 		z.serial.Store(s.serial)
 	}
@@ -565,8 +594,7 @@ func (e *Engine) applyPools(pools []*config.Pool) error {
 		e.reportChanged(changed)
 	}
 	reportMu.Unlock()
-	names := slices.Sorted(maps.Keys(upd))
-	event(health.Event{Time: time.Now(), Object: "pools " + strings.Join(names, ", "), Old: "", New: "applied",
+	event(health.Event{Time: time.Now(), Object: c.describe(), Old: "", New: "applied",
 		Reason: fmt.Sprintf("%d instances compiled again", len(changed))})
 	return nil
 }

@@ -106,21 +106,25 @@ func (e *Engine) explainAddresses(lines *[]string, s *snapshot, pool string) {
 		if compiled.records != nil {
 			rec, probed = compiled.records[i], compiled.probed[i]
 		}
-		s := fmt.Sprintf("    address %s: mode %s, health %s", a.Value(), a.Mode, rec.Status)
+		mode := s.over.Mode(pool, a)
+		line := fmt.Sprintf("    address %s: mode %s, health %s", a.Value(), mode, rec.Status)
 		if probed && !rec.Last.Start.IsZero() {
 			ago := time.Since(rec.Last.Start).Round(time.Millisecond)
 			if rec.Last.OK {
-				s += fmt.Sprintf(", last probe passed in %s, %s ago", rec.Last.RTT.Round(time.Microsecond), ago)
+				line += fmt.Sprintf(", last probe passed in %s, %s ago", rec.Last.RTT.Round(time.Microsecond), ago)
 			} else {
-				s += fmt.Sprintf(", last probe failed (%v), %s ago", rec.Last.Err, ago)
+				line += fmt.Sprintf(", last probe failed (%v), %s ago", rec.Last.Err, ago)
 			}
 			if rec.Latency.Samples > 0 {
-				s += fmt.Sprintf(", latency %s from %s", rec.Latency.EWMA.Round(time.Microsecond), rec.Latency.Vantage)
+				line += fmt.Sprintf(", latency %s from %s", rec.Latency.EWMA.Round(time.Microsecond), rec.Latency.Vantage)
 			}
-		} else if a.Mode == config.ModeAuto {
-			s += ", not probed"
+		} else if mode == config.ModeAuto {
+			line += ", not probed"
 		}
-		*lines = append(*lines, s)
+		if s.over.overridden(health.Key{Pool: pool, Address: a.Value()}) {
+			line += fmt.Sprintf(" (operator override; configured %s)", a.Mode)
+		}
+		*lines = append(*lines, line)
 	}
 }
 

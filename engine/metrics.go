@@ -201,7 +201,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			for _, a := range p.Addresses {
 				if first('a', p.Name, a.Value()) {
-					gauge(addressUpDesc, health.Usable(a.Mode, e.Status(health.Key{Pool: p.Name, Address: a.Value()})), p.Name, a.Value())
+					gauge(addressUpDesc, health.Usable(s.over.Mode(p.Name, a), e.Status(health.Key{Pool: p.Name, Address: a.Value()})), p.Name, a.Value())
 				}
 			}
 		}

@@ -128,7 +128,7 @@ func BenchmarkScaleApply(b *testing.B) {
 		p := *old
 		p.Addresses = append(slices.Clone(old.Addresses), &config.Address{IP: netip.MustParseAddr(scaleAddr(200_000 + i)), Weight: 1})
 		start := time.Now()
-		if err := g.Apply(&p); err != nil {
+		if err := g.Apply(Change{Pools: []*config.Pool{&p}}); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))

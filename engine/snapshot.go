@@ -27,6 +27,7 @@ type snapshot struct {
 	hosts map[string]*host   // in-zone name servers, answered with their addresses
 	idx   *configIndex       // what refers to what in cfg
 	cfg   *config.Config
+	over  *Overrides // an operator's, compiled in; nil for none
 	// serial is the zones' SOA serial.
 	serial uint32
 }
@@ -129,6 +130,7 @@ const (
 )
 
 type instance struct {
+	src     *config.Instance
 	name    string
 	zone    *zone
 	qtype   uint16       // dns.TypeA, TypeAAAA or TypeCNAME
@@ -218,6 +220,9 @@ func compileWith(cfg *config.Config, idx *configIndex, view health.View, prev *s
 		hosts: make(map[string]*host, len(cfg.NS)),
 		cfg:   cfg,
 	}
+	if prev != nil {
+		s.over = prev.over // kept across a reload, as across any change
+	}
 	// The serial follows the configuration, not health: it changes when the
 	// configuration does, and nodes with the same configuration agree. It is
 	// 32 bits of the configuration's Sum (config.Sum), so it does not grow
@@ -233,7 +238,7 @@ func compileWith(cfg *config.Config, idx *configIndex, view health.View, prev *s
 	explain := len(cfg.ExplainFrom) > 0
 	s.pools = newShards[*cpool](len(cfg.Pools))
 	for _, p := range cfg.Pools {
-		s.pools.put(p.Name, compilePool(p, view, explain))
+		s.pools.put(p.Name, compilePool(p, view, s.over, explain))
 	}
 	s.names = newShards[*instance](len(cfg.Instances))
 	for _, ci := range cfg.Instances {
@@ -241,7 +246,7 @@ func compileWith(cfg *config.Config, idx *configIndex, view health.View, prev *s
 		if prev != nil {
 			was = prev.instance(ci.Name)
 		}
-		in := s.compileInstance(ci, was, counting)
+		in := s.compileInstance(ci, was, counting, false)
 		s.names.put(in.name, in)
 		// Every name between the instance and its zone exists, without data.
 		s.addENTs(in.name, in.zone)
@@ -259,6 +264,12 @@ func compileWith(cfg *config.Config, idx *configIndex, view health.View, prev *s
 // view, and so is every instance that uses one of them; everything else is
 // shared with s. It returns the instances it compiled.
 func (s *snapshot) update(view health.View, pools map[string]bool, counting bool) (*snapshot, []*instance) {
+	return s.updateWith(view, pools, nil, nil, counting)
+}
+
+// updateWith is update that also compiles the named instances anew, and
+// forgets the manual-failback holds of those released.
+func (s *snapshot) updateWith(view health.View, pools, instances, released map[string]bool, counting bool) (*snapshot, []*instance) {
 	n := *s
 	explain := len(s.cfg.ExplainFrom) > 0
 	cps := make(map[string]*cpool, len(pools))
@@ -268,16 +279,21 @@ func (s *snapshot) update(view health.View, pools map[string]bool, counting bool
 		if p == nil {
 			continue
 		}
-		cps[name] = compilePool(p, view, explain)
+		cps[name] = compilePool(p, view, s.over, explain)
 		for _, ci := range s.idx.users.get(name) {
 			affected[ci.Name] = ci
+		}
+	}
+	for name := range instances {
+		if in := s.instance(name); in != nil {
+			affected[name] = in.src
 		}
 	}
 	n.pools = s.pools.with(cps)
 	ins := make(map[string]*instance, len(affected))
 	changed := make([]*instance, 0, len(affected))
 	for _, ci := range affected {
-		in := n.compileInstance(ci, s.instance(ci.Name), counting)
+		in := n.compileInstance(ci, s.instance(ci.Name), counting, released[ci.Name])
 		ins[ci.Name] = in
 		changed = append(changed, in)
 	}
@@ -285,25 +301,26 @@ func (s *snapshot) update(view health.View, pools map[string]bool, counting bool
 	return &n, changed
 }
 
-// compilePool compiles one pool for view.
-func compilePool(p *config.Pool, view health.View, explain bool) *cpool {
+// compilePool compiles one pool for view, with the operator's overrides.
+func compilePool(p *config.Pool, view health.View, over *Overrides, explain bool) *cpool {
 	cp := &cpool{}
 	monitored := p.Monitor != ""
 	cp.pool = policy.NewPool(p, func(a *config.Address) bool {
 		st := view.Status(health.Key{Pool: p.Name, Address: a.Value()})
-		if a.Mode == config.ModeAuto && st == health.Unhealthy {
+		mode := over.Mode(p.Name, a)
+		if mode == config.ModeAuto && st == health.Unhealthy {
 			cp.sick = true
 		}
-		if a.Mode == config.ModeAuto && st == health.Unknown && (monitored || a.Monitor != "") {
+		if mode == config.ModeAuto && st == health.Unknown && (monitored || a.Monitor != "") {
 			cp.unsure = true
 		}
-		return health.Usable(a.Mode, st)
+		return health.Usable(mode, st)
 	})
 	var sum time.Duration
 	n := 0
 	for _, a := range p.Addresses {
 		k := health.Key{Pool: p.Name, Address: a.Value()}
-		if l, ok := view.Latency(k); ok && health.Usable(a.Mode, view.Status(k)) {
+		if l, ok := view.Latency(k); ok && health.Usable(over.Mode(p.Name, a), view.Status(k)) {
 			sum += l
 			n++
 		}
@@ -329,9 +346,14 @@ func compilePool(p *config.Pool, view health.View, explain bool) *cpool {
 }
 
 // compileInstance compiles one instance from the pools of s. was is the
-// instance it replaces (nil if none), whose manual-failback holds it keeps.
-func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting bool) *instance {
-	in := &instance{name: ci.Name, zone: s.zones[longestZone(s.cfg.Zones, ci.Name)],
+// instance it replaces (nil if none), whose manual-failback holds it keeps
+// unless released.
+func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting, released bool) *instance {
+	if released {
+		was = nil
+	}
+	sw := s.over.Switch(ci)
+	in := &instance{src: ci, name: ci.Name, zone: s.zones[longestZone(s.cfg.Zones, ci.Name)],
 		ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
 	names := ci.PoolNames()
@@ -350,7 +372,8 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		}
 		for _, m := range c.Members {
 			if failOpen[m.Pool] == nil {
-				failOpen[m.Pool] = policy.NewPool(s.idx.pools.get(m.Pool), func(a *config.Address) bool { return a.Mode != config.ModeDown })
+				p := s.idx.pools.get(m.Pool)
+				failOpen[m.Pool] = policy.NewPool(p, func(a *config.Address) bool { return s.over.Mode(p.Name, a) != config.ModeDown })
 			}
 		}
 		return failOpen
@@ -368,7 +391,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		if old := was.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
 			prevState = old.state
 		}
-		r := compileRule(ci, cr, healthy, openPools, prevState)
+		r := compileRule(ci, sw, cr, healthy, openPools, prevState)
 		r.src = cr
 		if in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
@@ -379,7 +402,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting 
 		// Serving anything but the primary is degraded, unless an operator
 		// pinned the secondary on purpose.
 		r.ttl = ci.TTL
-		r.degraded = r.state != StatePrimary && !(ci.Switch == config.SwitchSecondary && r.state == StateSecondary)
+		r.degraded = r.state != StatePrimary && !(sw == config.SwitchSecondary && r.state == StateSecondary)
 		if r.active != nil {
 			for _, m := range r.active.Members {
 				if cp := cps[m.Pool.Name]; cp != nil && (cp.sick || cp.unsure && r.state != StateFallback) {
@@ -433,13 +456,14 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 	}
 }
 
-func compileRule(ci *config.Instance, cr *config.Rule, healthy map[string]*policy.Pool,
+// compileRule decides a rule's answer with the instance switched as sw.
+func compileRule(ci *config.Instance, sw config.Switch, cr *config.Rule, healthy map[string]*policy.Pool,
 	openPools func(*config.Collection) map[string]*policy.Pool, prevState string) *rule {
-	r := &rule{primary: policy.NewCollection(cr.Primary, healthy, ci.Switch == config.SwitchPrimary)}
+	r := &rule{primary: policy.NewCollection(cr.Primary, healthy, sw == config.SwitchPrimary)}
 	if cr.Secondary != nil {
-		r.secondary = policy.NewCollection(cr.Secondary, healthy, ci.Switch == config.SwitchSecondary)
+		r.secondary = policy.NewCollection(cr.Secondary, healthy, sw == config.SwitchSecondary)
 	}
-	switch ci.Switch {
+	switch sw {
 	case config.SwitchAuto:
 		// Manual failback: once on the secondary, stay there while it
 		// answers, until an operator switches back.

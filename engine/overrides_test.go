@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/health"
+	"github.com/miekg/dns"
+)
+
+const overrideBody = `
+pool a {
+	address 192.0.2.1 192.0.2.2
+}
+pool b {
+	address 198.51.100.1
+}
+instance www {
+	ttl 60
+	degraded-ttl 5
+	primary a
+	secondary b
+}
+instance plain {
+	primary b
+}
+`
+
+// An operator forces an address down and back, pins an instance to its
+// secondary and back: answers follow at once, explain says so, and what the
+// change does not touch is not compiled again.
+func TestOverrides(t *testing.T) {
+	e := started(t, "explain\n"+overrideBody)
+	www := "www.example.org."
+	plain := e.snap.Load().instance("plain.example.org.")
+	down := health.Key{Pool: "a", Address: "192.0.2.1"}
+
+	if err := e.Apply(Change{Modes: map[health.Key]config.Mode{down: config.ModeDown}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(query(t, e, www, dns.TypeA)); !slices.Equal(got, []string{"192.0.2.2"}) {
+		t.Errorf("with 192.0.2.1 forced down, www answers %v", got)
+	}
+	if e.snap.Load().instance("plain.example.org.") != plain {
+		t.Error("an instance the override does not touch was compiled again")
+	}
+	if txt := explainText(t, e, www); !strings.Contains(txt, "address 192.0.2.1: mode down, health unknown (operator override; configured auto)") {
+		t.Errorf("explain does not show the override:\n%s", txt)
+	}
+	if got := e.snap.Load().over.Modes(); len(got) != 1 || got[down] != config.ModeDown {
+		t.Errorf("overrides %v", got)
+	}
+
+	// Pinned to the secondary: answered from b, with the full TTL (an
+	// operator's choice is not a degradation).
+	if err := e.Apply(Change{Pins: map[string]config.Switch{www: config.SwitchSecondary}}); err != nil {
+		t.Fatal(err)
+	}
+	m := query(t, e, www, dns.TypeA)
+	if got := values(m); !slices.Equal(got, []string{"198.51.100.1"}) || m.Answer[0].Header().Ttl != 60 {
+		t.Errorf("pinned to secondary, www answers %v (ttl %d)", got, m.Answer[0].Header().Ttl)
+	}
+	if s := e.State(www, "default"); s != StateSecondary {
+		t.Errorf("state %q when pinned to the secondary", s)
+	}
+
+	// Back to what the configuration says: both overrides go.
+	if err := e.Apply(Change{Modes: map[health.Key]config.Mode{down: config.ModeAuto}, Pins: map[string]config.Switch{www: config.SwitchAuto}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(query(t, e, www, dns.TypeA)); len(got) != 2 {
+		t.Errorf("after the overrides went, www answers %v", got)
+	}
+	if o := e.snap.Load().over; len(o.Modes()) != 0 || len(o.Pins()) != 0 {
+		t.Errorf("overrides left: %v %v", o.Modes(), o.Pins())
+	}
+	var applied []string
+	for _, ev := range Events() {
+		if ev.New == "applied" {
+			applied = append(applied, ev.Object)
+		}
+	}
+	if !slices.Contains(applied, "addresses a/192.0.2.1 mode down") || !slices.Contains(applied, "instances www.example.org. switch secondary") {
+		t.Errorf("events of the changes: %q", applied)
+	}
+}
+
+// A change that breaks a rule is refused whole, with the rule, and nothing
+// changes: not even the valid parts of it.
+func TestOverridesRefused(t *testing.T) {
+	e := started(t, overrideBody+"instance solo {\n primary a\n failback manual\n}")
+	before := e.snap.Load()
+	for _, tc := range []struct {
+		change Change
+		err    string
+	}{
+		{Change{Modes: map[health.Key]config.Mode{{Pool: "nope", Address: "192.0.2.1"}: config.ModeDown}}, "mode of nope/192.0.2.1: there is no pool 'nope'"},
+		{Change{Modes: map[health.Key]config.Mode{{Pool: "a", Address: "192.0.2.9"}: config.ModeDown}}, "mode of a/192.0.2.9: pool 'a' has no address 192.0.2.9"},
+		{Change{Pins: map[string]config.Switch{"nope.example.org.": config.SwitchPrimary}}, "pin of 'nope.example.org.': there is no such instance"},
+		{Change{Pins: map[string]config.Switch{"solo.example.org.": config.SwitchSecondary}}, "pin of 'solo.example.org.' to its secondary: rule 'default' has no secondary collection"},
+		{Change{Release: []string{"www.example.org."}}, "release of 'www.example.org.': the instance fails back by itself"},
+		// The valid pin does not go in with the bad mode.
+		{Change{Pins: map[string]config.Switch{"www.example.org.": config.SwitchSecondary},
+			Modes: map[health.Key]config.Mode{{Pool: "b", Address: "192.0.2.1"}: config.ModeUp}}, "pool 'b' has no address 192.0.2.1"},
+	} {
+		err := e.Apply(tc.change)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: error %v, want %q", tc.change.describe(), err, tc.err)
+		}
+		if e.snap.Load() != before {
+			t.Fatalf("%s: a refused change replaced the snapshot", tc.change.describe())
+		}
+	}
+}
+
+// A manual-failback hold keeps the instance on its secondary after the
+// primary recovers, until an operator releases it.
+func TestReleaseManualFailback(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	dead := deadPort(t)
+	e := started(t, failoverBody(dead, live, ""))
+	www := "www.example.org."
+	eventually(t, "failover", 3*time.Second, func() bool { return e.State(www, "default") == StateSecondary })
+	// The primary comes back: the hold keeps the secondary.
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", dead))
+	if err != nil {
+		t.Skipf("the primary's port was taken meanwhile: %v", err)
+	}
+	defer ln.Close()
+	eventually(t, "primary healthy", 3*time.Second, func() bool {
+		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Healthy
+	})
+	time.Sleep(150 * time.Millisecond) // a compile after the verdict
+	if s := e.State(www, "default"); s != StateSecondary {
+		t.Fatalf("manual failback: state %q once the primary is back, want it held on the secondary", s)
+	}
+	if err := e.Apply(Change{Release: []string{www}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.State(www, "default"); s != StatePrimary {
+		t.Fatalf("after the release, state %q", s)
+	}
+	if got := values(query(t, e, www, dns.TypeA)); !slices.Equal(got, []string{"127.0.0.1"}) {
+		t.Errorf("after the release www answers %v", got)
+	}
+}
+
+func explainText(t *testing.T, e *Engine, name string) string {
+	t.Helper()
+	r := new(dns.Msg)
+	r.SetQuestion(explainLabel+name, dns.TypeTXT)
+	m, _ := e.Answer(Query{Req: r, Name: explainLabel + name, Type: dns.TypeTXT, Zone: "example.org.", TCP: true,
+		Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}})
+	var lines []string
+	for _, rr := range m.Answer {
+		lines = append(lines, strings.Join(rr.(*dns.TXT).Txt, ""))
+	}
+	return strings.Join(lines, "\n")
+}
