@@ -33,28 +33,44 @@ type Observer interface{ Observe(Result) }
 // owner whose specs ask for the same probe of the same host shares it, so a
 // process probes it once however many pools, instances and server blocks
 // use it.
+//
+// A process can hold 100,000 of them: a check keeps what only it knows and
+// shares the rest (its monitor's identities and, for stateless probers, the
+// prober itself) with the other checks of its monitor.
 type Check struct {
-	id      string // host, probe, schedule and hysteresis
-	probeID string // host and probe: what a verdict is about
-	target  *Target
-	rec     atomic.Pointer[Record]
+	target Target // its target.check is the check: a result finds it without a map
+	domain string
+	probe  string // the monitor's ProbeID: with host and domain, what a verdict is about
+	sched  string // the monitor's ScheduleID: with the above, the check's identity
+	// rec is nil until the first result (or a carried verdict). Records
+	// are replaced, never changed, so checks can share one.
+	rec  atomic.Pointer[Record]
+	next *Check // the host's next check (another domain or probe), oldest first
 
 	// Under the manager's lock.
-	tracker Tracker
-	// Small counted sets (one entry, mostly): slices cost a fraction of
-	// maps at 100,000 checks.
-	owners counted[Owner]
-	keys   counted[Key]    // how its owners name it
-	names  counted[string] // the monitor names it is known by
-	// obs and ownerList are replaced, never changed in place, so that a
-	// result takes them without copying.
-	obs       []named // an observer per monitor name
-	ownerList []Owner
+	status  Status // hysteresis, with rise and fall from the monitor
+	dropped bool   // no owner uses it any more
+	streak  int32
+	// How its owners name it: mostly one key, target.Key (counted in
+	// keyN), so the others go in a set allocated only when there are any.
+	keyN     int32
+	moreKeys counted[Key]
+	// owners and obs (an observer per monitor name it is known by) gain or
+	// lose elements by copy, so that a result takes them without copying;
+	// only the counts change in place.
+	owners []owned
+	obs    []named
+}
+
+type owned struct {
+	Owner
+	n int
 }
 
 type named struct {
 	name string
 	Observer
+	n int
 }
 
 // counted is a multiset of a few elements.
@@ -63,56 +79,58 @@ type counted[K comparable] []struct {
 	n int
 }
 
-func (c *counted[K]) add(k K) (first bool) {
+func (c *counted[K]) add(k K) {
 	for i := range *c {
 		if (*c)[i].k == k {
 			(*c)[i].n++
-			return false
+			return
 		}
 	}
 	*c = append(*c, struct {
 		k K
 		n int
 	}{k, 1})
-	return true
 }
 
-// remove takes one k away and reports whether it was there and is now gone.
-func (c *counted[K]) remove(k K) (gone bool) {
+// remove takes one k away.
+func (c *counted[K]) remove(k K) {
 	for i := range *c {
 		if (*c)[i].k == k {
 			if (*c)[i].n--; (*c)[i].n == 0 {
 				*c = append((*c)[:i], (*c)[i+1:]...)
-				return true
 			}
-			return false
+			return
 		}
 	}
-	return false
 }
 
-func (c counted[K]) has(k K) bool {
-	for _, e := range c {
-		if e.k == k {
-			return true
-		}
+// keys lists how its owners name c.
+func (c *Check) keys() []Key {
+	out := make([]Key, 0, 1+len(c.moreKeys))
+	if c.keyN > 0 {
+		out = append(out, c.target.Key)
 	}
-	return false
-}
-
-func (c counted[K]) list() []K {
-	out := make([]K, len(c))
-	for i, e := range c {
-		out[i] = e.k
+	for _, e := range c.moreKeys {
+		out = append(out, e.k)
 	}
 	return out
 }
 
 // Record is what is known of the check now. It takes no lock.
-func (c *Check) Record() Record { return *c.rec.Load() }
+func (c *Check) Record() Record {
+	if r := c.rec.Load(); r != nil {
+		return *r
+	}
+	return Record{}
+}
 
 // Status is the check's verdict.
-func (c *Check) Status() Status { return c.rec.Load().Status }
+func (c *Check) Status() Status {
+	if r := c.rec.Load(); r != nil {
+		return r.Status
+	}
+	return Unknown
+}
 
 // Host is what the check connects to.
 func (c *Check) Host() string { return c.target.Host }
@@ -136,10 +154,11 @@ type Manager struct {
 	// OnPanic is told of a prober that panicked.
 	OnPanic func(c *Check, p any)
 
-	mu       sync.Mutex
-	checks   map[string]*Check   // by id
-	byProbe  map[string][]*Check // by probe identity: the candidates to carry a verdict from
-	byTarget map[*Target]*Check
+	mu sync.Mutex
+	// checks holds each host's checks, chained through next: one map
+	// entry per host, and no identity string built per check.
+	checks   map[string]*Check
+	n        int // checks
 	sched    *Scheduler
 	stopping sync.WaitGroup // schedulers being stopped in the background
 }
@@ -151,37 +170,37 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.checks == nil {
-		m.checks, m.byTarget, m.byProbe = make(map[string]*Check), make(map[*Target]*Check), make(map[string][]*Check)
+		// The first specs are a whole configuration's: sized once for them.
+		m.checks = make(map[string]*Check, len(specs))
 	}
 	checks = make(map[Key]*Check, len(specs))
 	var added []*Target
-	ids := monitorIDs{}
+	mons := monitors{}
 	for _, s := range specs {
-		probeID, id := ids.of(s)
-		c := m.checks[id]
+		mi := mons.of(s.Monitor)
+		c := m.find(s.Host, s.Domain, mi.probe, mi.sched)
 		if c == nil {
-			c = &Check{id: id, probeID: probeID,
-				tracker: Tracker{Rise: s.Monitor.Rise, Fall: s.Monitor.Fall},
-				target:  &Target{Key: s.Key, Host: s.Host, Monitor: s.Monitor, Prober: NewProber(s.Monitor, s.Domain)}}
-			rec := Record{}
-			if from := m.sameProbe(probeID); from != nil {
-				rec = from.Record()
-				c.tracker.Seed(rec.Status)
+			c = &Check{domain: s.Domain, probe: mi.probe, sched: mi.sched}
+			c.target = Target{Key: s.Key, Host: s.Host, Monitor: s.Monitor, Prober: mi.prober(s), check: c}
+			if from := m.sameProbe(s.Host, s.Domain, mi.probe); from != nil {
+				rec := from.rec.Load()
+				c.rec.Store(rec)
+				c.status = rec.Status // as Tracker.Seed
 				carried++
 			}
-			c.rec.Store(&rec)
-			m.checks[id] = c
-			m.byProbe[probeID] = append(m.byProbe[probeID], c)
-			m.byTarget[c.target] = c
-			added = append(added, c.target)
+			m.link(c)
+			if added == nil {
+				added = make([]*Target, 0, len(specs))
+			}
+			added = append(added, &c.target)
 		}
-		if c.owners.add(o) {
-			c.ownerList = c.owners.list()
+		c.addOwner(o)
+		if s.Key == c.target.Key {
+			c.keyN++
+		} else {
+			c.moreKeys.add(s.Key)
 		}
-		c.keys.add(s.Key)
-		if c.names.add(s.Monitor.Name) && m.Observe != nil {
-			c.obs = append(slices.Clip(c.obs), named{s.Monitor.Name, m.Observe(s.Monitor.Name)})
-		}
+		c.addName(s.Monitor.Name, m.Observe)
 		checks[s.Key] = c
 	}
 	if len(added) > 0 {
@@ -190,30 +209,135 @@ func (m *Manager) Acquire(o Owner, specs []Spec) (checks map[Key]*Check, carried
 	return checks, carried
 }
 
-// monitorIDs caches each monitor's identities for one call: thousands of
-// specs share a handful of monitors, and an identity is a hash of the whole.
-type monitorIDs map[*config.Monitor][2]string
-
-// of returns the spec's probe identity (host and probe) and check identity
-// (the probe and its schedule).
-func (ids monitorIDs) of(s Spec) (probeID, id string) {
-	m, ok := ids[s.Monitor]
-	if !ok {
-		m = [2]string{s.Monitor.ProbeID(), s.Monitor.ScheduleID()}
-		ids[s.Monitor] = m
+func (c *Check) addOwner(o Owner) {
+	for i := range c.owners {
+		if c.owners[i].Owner == o {
+			c.owners[i].n++
+			return
+		}
 	}
-	probeID = s.Host + "\x00" + s.Domain + "\x00" + m[0]
-	return probeID, probeID + "\x00" + m[1]
+	c.owners = append(slices.Clip(c.owners), owned{o, 1})
 }
 
-// sameProbe finds a check with a verdict for the same probe of the same host.
-func (m *Manager) sameProbe(probeID string) *Check {
-	for _, c := range m.byProbe[probeID] {
-		if c.Status() != Unknown {
+// removeOwner takes one use of o away and reports whether o used c.
+func (c *Check) removeOwner(o Owner) bool {
+	i := slices.IndexFunc(c.owners, func(e owned) bool { return e.Owner == o })
+	if i < 0 {
+		return false
+	}
+	if c.owners[i].n--; c.owners[i].n == 0 {
+		c.owners = slices.Delete(slices.Clone(c.owners), i, i+1)
+	}
+	return true
+}
+
+func (c *Check) addName(name string, observe func(string) Observer) {
+	for i := range c.obs {
+		if c.obs[i].name == name {
+			c.obs[i].n++
+			return
+		}
+	}
+	var ob Observer
+	if observe != nil {
+		ob = observe(name)
+	}
+	c.obs = append(slices.Clip(c.obs), named{name, ob, 1})
+}
+
+func (c *Check) removeName(name string) {
+	i := slices.IndexFunc(c.obs, func(e named) bool { return e.name == name })
+	if i < 0 {
+		return
+	}
+	if c.obs[i].n--; c.obs[i].n == 0 {
+		c.obs = slices.Delete(slices.Clone(c.obs), i, i+1)
+	}
+}
+
+// monitors caches each monitor's identities for one call: thousands of
+// specs share a handful of monitors, and an identity is a hash of the whole.
+type monitors map[*config.Monitor]*monitorInfo
+
+type monitorInfo struct {
+	probe, sched string // ProbeID and ScheduleID
+	shared       Prober // the monitor's prober, if stateless
+}
+
+func (ms monitors) of(m *config.Monitor) *monitorInfo {
+	mi := ms[m]
+	if mi == nil {
+		mi = &monitorInfo{probe: m.ProbeID(), sched: m.ScheduleID()}
+		ms[m] = mi
+	}
+	return mi
+}
+
+// prober is the new check's prober. TCP and ping probers are settings
+// only, the same for every host: the monitor's checks share one.
+func (mi *monitorInfo) prober(s Spec) Prober {
+	switch s.Monitor.Protocol {
+	case config.ProtoTCP, config.ProtoPing:
+		if mi.shared == nil {
+			mi.shared = NewProber(s.Monitor, "")
+		}
+		return mi.shared
+	}
+	return NewProber(s.Monitor, s.Domain)
+}
+
+// find returns the check with this identity, if any.
+func (m *Manager) find(host, domain, probe, sched string) *Check {
+	for c := m.checks[host]; c != nil; c = c.next {
+		if c.domain == domain && c.probe == probe && c.sched == sched {
 			return c
 		}
 	}
 	return nil
+}
+
+// sameProbe finds a check with a verdict for the same probe of the same
+// host: the oldest, as its verdict has lasted longest.
+func (m *Manager) sameProbe(host, domain, probe string) *Check {
+	for c := m.checks[host]; c != nil; c = c.next {
+		if c.domain == domain && c.probe == probe && c.Status() != Unknown {
+			return c
+		}
+	}
+	return nil
+}
+
+// link adds c at the end of its host's chain.
+func (m *Manager) link(c *Check) {
+	p := m.checks[c.target.Host]
+	if p == nil {
+		m.checks[c.target.Host] = c
+	} else {
+		for p.next != nil {
+			p = p.next
+		}
+		p.next = c
+	}
+	m.n++
+}
+
+// unlink takes c out of its host's chain.
+func (m *Manager) unlink(c *Check) {
+	host := c.target.Host
+	if p := m.checks[host]; p == c {
+		if c.next == nil {
+			delete(m.checks, host)
+		} else {
+			m.checks[host] = c.next
+		}
+	} else {
+		for p.next != c {
+			p = p.next
+		}
+		p.next = c.next
+	}
+	c.next = nil
+	m.n--
 }
 
 // Release gives back o's checks for specs (the ones it acquired); checks no
@@ -222,30 +346,23 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var dropped []*Target
-	ids := monitorIDs{}
+	mons := monitors{}
 	for _, s := range specs {
-		_, id := ids.of(s)
-		c := m.checks[id]
-		if c == nil || !c.owners.has(o) {
+		mi := mons.of(s.Monitor)
+		c := m.find(s.Host, s.Domain, mi.probe, mi.sched)
+		if c == nil || !c.removeOwner(o) {
 			continue
 		}
-		if c.owners.remove(o) {
-			c.ownerList = c.owners.list()
+		if s.Key == c.target.Key && c.keyN > 0 {
+			c.keyN--
+		} else {
+			c.moreKeys.remove(s.Key)
 		}
-		c.keys.remove(s.Key)
-		if c.names.remove(s.Monitor.Name) {
-			c.obs = slices.DeleteFunc(slices.Clone(c.obs), func(n named) bool { return n.name == s.Monitor.Name })
-		}
+		c.removeName(s.Monitor.Name)
 		if len(c.owners) == 0 {
-			delete(m.checks, c.id)
-			delete(m.byTarget, c.target)
-			same := slices.DeleteFunc(m.byProbe[c.probeID], func(o *Check) bool { return o == c })
-			if len(same) == 0 {
-				delete(m.byProbe, c.probeID)
-			} else {
-				m.byProbe[c.probeID] = same
-			}
-			dropped = append(dropped, c.target)
+			m.unlink(c)
+			c.dropped = true
+			dropped = append(dropped, &c.target)
 		}
 	}
 	if len(dropped) > 0 {
@@ -257,7 +374,7 @@ func (m *Manager) Release(o Owner, specs []Spec) {
 func (m *Manager) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.checks)
+	return m.n
 }
 
 // schedule brings the scheduler in line with the checks: new ones start
@@ -265,7 +382,7 @@ func (m *Manager) Len() int {
 // schedule. The last check gone, the scheduler stops in the background (a
 // probe in flight is cancelled; Wait waits for it). Called with m.mu held.
 func (m *Manager) schedule(added, dropped []*Target) {
-	if len(m.checks) == 0 {
+	if m.n == 0 {
 		if old := m.sched; old != nil {
 			m.sched = nil
 			m.stopping.Add(1)
@@ -281,15 +398,20 @@ func (m *Manager) schedule(added, dropped []*Target) {
 		s.OnResult = func(t *Target, r Result) { m.result(s, t, r) }
 		s.OnPanic = func(t *Target, p any) {
 			m.mu.Lock()
-			c := m.byTarget[t]
+			c := t.check
+			if c != nil && c.dropped {
+				c = nil
+			}
 			m.mu.Unlock()
 			if c != nil && m.OnPanic != nil {
 				m.OnPanic(c, p)
 			}
 		}
-		targets := make([]*Target, 0, len(m.checks))
+		targets := make([]*Target, 0, m.n)
 		for _, c := range m.checks {
-			targets = append(targets, c.target)
+			for ; c != nil; c = c.next {
+				targets = append(targets, &c.target)
+			}
 		}
 		m.sched = s
 		s.Start(targets)
@@ -306,14 +428,16 @@ func (m *Manager) Wait() { m.stopping.Wait() }
 // result takes one probe result through hysteresis into the check's record
 // and tells its owners.
 func (m *Manager) result(s *Scheduler, t *Target, r Result) {
+	c := t.check
 	m.mu.Lock()
-	c := m.byTarget[t]
-	if c == nil || m.sched != s {
+	if c == nil || c.dropped || m.sched != s {
 		m.mu.Unlock()
 		return // a dropped check's, or a stopped scheduler's, late result
 	}
-	old, now, changed := c.tracker.Observe(r.OK)
-	rec := *c.rec.Load()
+	tr := Tracker{Rise: t.Monitor.Rise, Fall: t.Monitor.Fall, status: c.status, streak: int(c.streak)}
+	old, now, changed := tr.Observe(r.OK)
+	c.status, c.streak = tr.status, int32(tr.streak)
+	rec := c.Record()
 	rec.Status, rec.Last = now, r
 	moved := true
 	switch {
@@ -327,23 +451,26 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 		moved = false
 	}
 	c.rec.Store(&rec)
-	obs, owners := c.obs, c.ownerList
+	obs, owners := c.obs, c.owners
 	var keys []Key
 	if changed {
-		keys = c.keys.list()
+		keys = c.keys()
 	}
 	m.mu.Unlock()
 
-	for _, o := range obs {
-		o.Observe(r)
+	// By index: the counts beside them change under the lock.
+	for i := range obs {
+		if o := obs[i].Observer; o != nil {
+			o.Observe(r)
+		}
 	}
 	// A first verdict of healthy is the expected start, not news.
 	if changed && (old != Unknown || now == Unhealthy) && m.OnVerdict != nil {
 		m.OnVerdict(c, keys, old, now, r)
 	}
 	if changed || moved {
-		for _, o := range owners {
-			o.HealthChanged(c, changed)
+		for i := range owners {
+			owners[i].HealthChanged(c, changed)
 		}
 	}
 }

@@ -56,6 +56,8 @@ type Target struct {
 	Prober  Prober
 	// Resolver looks Host up when it is a name; nil means DefaultResolver.
 	Resolver *Resolver
+
+	check *Check // the manager's check it belongs to, if any
 }
 
 // MaxAddrs bounds the addresses of a name probed at once.

@@ -107,6 +107,7 @@ func (s *Scheduler) Start(targets []*Target) {
 	}
 	now := time.Now()
 	s.spread = max(FirstRunSpread, time.Duration(len(targets))*time.Second/FirstRunRate)
+	s.queue = make(due, 0, len(targets))
 	for _, t := range targets {
 		e := s.firstEntry(t, now)
 		s.entries[t] = e

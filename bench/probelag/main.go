@@ -3,9 +3,10 @@
 // lag (a probe's start minus the time it was due) under a large outage.
 //
 // The black-holed addresses are in 198.19.0.0/16 (of the 198.18.0.0/15
-// benchmark range), routed into a network namespace this program creates over
-// a veth pair, where an nft rule drops every packet to them: each probe waits
-// out its whole timeout. The healthy addresses are TCP listeners on loopback.
+// benchmark range; internal/netns keeps each benchmark's range apart, so
+// that this can run beside bench/scale), routed into a network namespace
+// this program creates over a veth pair, where an nft rule drops every
+// packet to them: each probe waits out its whole timeout. The healthy addresses are TCP listeners on loopback.
 // The scheduler, monitors and probers are gtm's own (health package), with
 // TCP monitors. It needs root, ip (iproute2) and nft (nftables); the
 // namespace, and with it the veth pair and route, is removed on exit, also on
@@ -24,7 +25,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"slices"
 	"strconv"
@@ -35,6 +35,7 @@ import (
 
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/netns"
 )
 
 func main() {
@@ -57,20 +58,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "probelag:", missing)
 		os.Exit(1)
 	}
-	if *dark > 1<<16-2 {
-		fmt.Fprintln(os.Stderr, "probelag: at most 65534 black-holed addresses")
+	if most := 1<<(32-netns.ProbeLag.Net.Bits()) - 2; *dark > most {
+		fmt.Fprintf(os.Stderr, "probelag: at most %d black-holed addresses\n", most)
 		os.Exit(2)
 	}
-	ns := &netns{name: fmt.Sprintf("gtm-probelag-%d", os.Getpid()), veth: fmt.Sprintf("gpl%d", os.Getpid())}
+	ns := netns.New("gtm-probelag", "gpl", netns.ProbeLag)
+	remove := func() {
+		if err := ns.Remove(); err != nil {
+			fmt.Fprintln(os.Stderr, "probelag:", err)
+		}
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
-		ns.remove()
+		remove()
 		os.Exit(130)
 	}()
 	err := run(ns, *dark, *healthy, *interval, *timeout, *measure, *maxConc)
-	ns.remove()
+	remove()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "probelag:", err)
 		os.Exit(1)
@@ -79,70 +85,10 @@ func main() {
 
 // prerequisites says what is missing to run, or "".
 func prerequisites() string {
-	if os.Geteuid() != 0 {
-		return "needs root (to create a network namespace and an nft rule)"
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return "needs " + tool + " (apt-get install iproute2 nftables)"
-		}
-	}
-	return ""
+	return netns.Missing("to create a network namespace and an nft rule", "nft")
 }
 
-// netns is the black hole: a namespace behind a veth pair that drops every
-// packet to 198.19.0.0/16.
-type netns struct {
-	name, veth string
-	once       sync.Once
-	created    bool
-}
-
-const (
-	hostSide = "198.18.0.1/30"
-	nsSide   = "198.18.0.2/30"
-	nsGW     = "198.18.0.2"
-	darkNet  = "198.19.0.0/16"
-)
-
-func (n *netns) create() error {
-	n.created = true
-	peer := n.veth + "b"
-	steps := [][]string{
-		{"ip", "netns", "add", n.name},
-		{"ip", "link", "add", n.veth, "type", "veth", "peer", "name", peer},
-		{"ip", "link", "set", peer, "netns", n.name},
-		{"ip", "addr", "add", hostSide, "dev", n.veth},
-		{"ip", "link", "set", n.veth, "up"},
-		{"ip", "-n", n.name, "addr", "add", nsSide, "dev", peer},
-		{"ip", "-n", n.name, "link", "set", peer, "up"},
-		{"ip", "route", "add", darkNet, "via", nsGW, "dev", n.veth},
-		{"ip", "netns", "exec", n.name, "nft", "add table inet blackhole; " +
-			"add chain inet blackhole pre { type filter hook prerouting priority -300; policy accept; }; " +
-			"add rule inet blackhole pre ip daddr " + darkNet + " drop"},
-	}
-	for _, s := range steps {
-		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%v: %v: %s", s, err, out)
-		}
-	}
-	return nil
-}
-
-// remove deletes the namespace (taking the veth pair and the route with it).
-func (n *netns) remove() {
-	n.once.Do(func() {
-		if !n.created {
-			return
-		}
-		exec.Command("ip", "link", "del", n.veth).Run()
-		if out, err := exec.Command("ip", "netns", "del", n.name).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "probelag: removing namespace %s: %v: %s\n", n.name, err, out)
-		}
-	})
-}
-
-func run(ns *netns, dark, healthy int, interval, timeout, measure time.Duration, maxConc int) error {
+func run(ns *netns.NS, dark, healthy int, interval, timeout, measure time.Duration, maxConc int) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
 		lim.Cur = lim.Max
@@ -151,9 +97,14 @@ func run(ns *netns, dark, healthy int, interval, timeout, measure time.Duration,
 			return fmt.Errorf("open file limit %d is below the %d this run needs", lim.Cur, need)
 		}
 	}
-	if err := ns.create(); err != nil {
+	// The black hole: a namespace that drops every packet to its range.
+	if err := ns.Create(); err != nil {
 		return err
 	}
+	if err := ns.DropNet(); err != nil {
+		return err
+	}
+	darkNet := ns.Net.String()
 
 	// Healthy endpoints: one listener per address, accepting and closing.
 	var lns []net.Listener
@@ -189,7 +140,7 @@ func run(ns *netns, dark, healthy int, interval, timeout, measure time.Duration,
 		m.Protocol, m.Port, m.Interval, m.Timeout = config.ProtoTCP, port, interval, timeout
 		return m
 	}
-	base := netip.MustParsePrefix(darkNet).Addr()
+	base := ns.Net.Addr()
 	darkAddr := func(i int) string {
 		b := base.As4()
 		b[2], b[3] = byte((i+1)>>8), byte(i+1)
@@ -245,7 +196,7 @@ func run(ns *netns, dark, healthy int, interval, timeout, measure time.Duration,
 		}
 	}}
 	fmt.Printf("probelag: %d black-holed addresses (%s, dropped in netns %s), %d healthy TCP listeners on 127.0.0.1; interval %s, timeout %s, max-concurrent %d (0: targets)\n",
-		dark, darkNet, ns.name, healthy, interval, timeout, maxConc)
+		dark, darkNet, ns.Name, healthy, interval, timeout, maxConc)
 	start := time.Now()
 	s.Start(ts)
 	defer s.Stop()

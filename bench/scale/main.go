@@ -8,8 +8,9 @@
 // The endpoints live in two places, each measured with its own server in the
 // same run, the cases taking turns (netns, loopback, netns, ...):
 //
-//   - netns: the addresses are in 198.19.0.0/16 (of the 198.18.0.0/15
-//     benchmark range), routed over a veth pair into a network namespace
+//   - netns: the addresses are in 198.18.64.0/18 (of the 198.18.0.0/15
+//     benchmark range; internal/netns keeps each benchmark's range apart,
+//     so that this can run beside bench/probelag), routed over a veth pair into a network namespace
 //     this program creates, where that range is local and 100 listeners (one
 //     per port, opened from a thread that entered the namespace) accept
 //     every address. The server reaches them as it would remote endpoints.
@@ -46,6 +47,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -60,8 +62,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gtm-project/gtm/internal/netns"
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -101,7 +103,11 @@ func main() {
 			}
 		}
 	}
-	ns := &netns{name: fmt.Sprintf("gtm-scale-%d", os.Getpid()), veth: fmt.Sprintf("gsc%d", os.Getpid())}
+	if most := (1 << (32 - netns.Scale.Net.Bits())) / 256 * 250 * ports; slices.Contains(cases, "netns") && *instances > most {
+		fmt.Fprintf(os.Stderr, "scale: at most %d instances\n", most)
+		os.Exit(2)
+	}
+	ns := &farNS{NS: netns.New("gtm-scale", "gsc", netns.Scale)}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -138,56 +144,23 @@ func main() {
 }
 
 // prerequisites says what the netns case is missing, or "".
-func prerequisites() string {
-	if os.Geteuid() != 0 {
-		return "needs root (to create a network namespace)"
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return "needs ip (apt-get install iproute2)"
-	}
-	return ""
-}
+func prerequisites() string { return netns.Missing("to create a network namespace") }
 
 const ports = 100 // listeners per address; one monitor per port
 
-const (
-	hostSide = "198.18.0.1/30"
-	nsSide   = "198.18.0.2/30"
-	nsGW     = "198.18.0.2"
-	farNet   = "198.19.0.0/16" // local inside the namespace, routed to it outside
-)
-
-// netns holds the far endpoints: a namespace behind a veth pair in which
-// all of 198.19.0.0/16 is local.
-type netns struct {
-	name, veth string
-	split      bool // steer the namespace's receive to CPU 1
-	once       sync.Once
-	mu         sync.Mutex
-	created    bool
+// farNS holds the far endpoints: a namespace behind a veth pair in which
+// all of its range is local.
+type farNS struct {
+	*netns.NS
+	split bool // steer the namespace's receive to CPU 1
 }
 
-func (n *netns) create() error {
-	n.mu.Lock()
-	n.created = true
-	n.mu.Unlock()
-	peer := n.veth + "b"
-	steps := [][]string{
-		{"ip", "netns", "add", n.name},
-		{"ip", "link", "add", n.veth, "type", "veth", "peer", "name", peer},
-		{"ip", "link", "set", peer, "netns", n.name},
-		{"ip", "addr", "add", hostSide, "dev", n.veth},
-		{"ip", "link", "set", n.veth, "up"},
-		{"ip", "-n", n.name, "link", "set", "lo", "up"},
-		{"ip", "-n", n.name, "addr", "add", nsSide, "dev", peer},
-		{"ip", "-n", n.name, "link", "set", peer, "up"},
-		{"ip", "-n", n.name, "route", "add", "local", farNet, "dev", "lo"},
-		{"ip", "route", "add", farNet, "via", nsGW, "dev", n.veth},
+func (n *farNS) create() error {
+	if err := n.Create(); err != nil {
+		return err
 	}
-	for _, s := range steps {
-		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%v: %v: %s", s, err, out)
-		}
+	if err := n.LocalNet(); err != nil {
+		return err
 	}
 	if n.split {
 		// Without IRQ time accounting the kernel charges a packet's
@@ -195,72 +168,38 @@ func (n *netns) create() error {
 		// sender, for a veth. Receive Packet Steering queues the
 		// namespace's receive on CPU 1, and the server's (the SYN-ACKs:
 		// our side of the handshake) on CPU 0, where the server runs.
-		for _, s := range [][]string{
-			{"ip", "netns", "exec", n.name, "sh", "-c", "echo 2 > /sys/class/net/" + peer + "/queues/rx-0/rps_cpus"},
-			{"sh", "-c", "echo 1 > /sys/class/net/" + n.veth + "/queues/rx-0/rps_cpus"},
-		} {
-			if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
-				fmt.Printf("scale: no RPS (%v: %s): the namespace's side of each handshake is charged to the server\n", err, bytes.TrimSpace(out))
-				break
+		err := n.Exec("sh", "-c", "echo 2 > /sys/class/net/"+n.Peer()+"/queues/rx-0/rps_cpus")
+		if err == nil {
+			if out, e := exec.Command("sh", "-c", "echo 1 > /sys/class/net/"+n.Veth+"/queues/rx-0/rps_cpus").CombinedOutput(); e != nil {
+				err = fmt.Errorf("%v: %s", e, bytes.TrimSpace(out))
 			}
+		}
+		if err != nil {
+			fmt.Printf("scale: no RPS (%v): the namespace's side of each handshake is charged to the server\n", err)
 		}
 	}
 	return nil
 }
 
 // remove deletes the namespace (taking the veth pair and the route with it).
-func (n *netns) remove() {
-	n.once.Do(func() {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if !n.created {
-			return
-		}
-		exec.Command("ip", "link", "del", n.veth).Run()
-		if out, err := exec.Command("ip", "netns", "del", n.name).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "scale: removing namespace %s: %v: %s\n", n.name, err, out)
-		}
-	})
+func (n *farNS) remove() {
+	if err := n.Remove(); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+	}
 }
 
-// listen opens a listener on each port inside the namespace, from an OS
-// thread that enters it and is never returned to the runtime (it exits with
-// its goroutine). A socket stays in the namespace it was made in, so the
-// listeners are served from any thread after.
-func (n *netns) listen(portList []int) ([]net.Listener, error) {
-	type res struct {
-		lns []net.Listener
-		err error
+// listen opens a listener on each port inside the namespace (on every
+// address of its range) and accepts on it.
+func (n *farNS) listen(portList []int) ([]net.Listener, error) {
+	addrs := make([]string, len(portList))
+	for i, p := range portList {
+		addrs[i] = fmt.Sprintf("0.0.0.0:%d", p)
 	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread() // not unlocked: the thread dies with the goroutine
-		var lns []net.Listener
-		f, err := os.Open("/run/netns/" + n.name)
-		if err != nil {
-			ch <- res{err: err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{err: fmt.Errorf("setns %s: %w", n.name, err)}
-			return
-		}
-		for _, p := range portList {
-			ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", p))
-			if err != nil {
-				ch <- res{lns, err}
-				return
-			}
-			lns = append(lns, ln)
-		}
-		ch <- res{lns: lns}
-	}()
-	r := <-ch
-	for _, ln := range r.lns {
+	lns, err := n.Listen("tcp4", addrs)
+	for _, ln := range lns {
 		go acceptLoop(ln, accepted["netns"])
 	}
-	return r.lns, r.err
+	return lns, err
 }
 
 // listenAll opens `ports` listeners on each of n addresses 127.1.x.y, all
@@ -322,7 +261,7 @@ var serving struct {
 	dir string // the temporary directory, removed on interrupt too
 }
 
-func run(ns *netns, smoke bool, cases []string, n int, interval, measure time.Duration, runs int, qps bool, profile string) error {
+func run(ns *farNS, smoke bool, cases []string, n int, interval, measure time.Duration, runs int, qps bool, profile string) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
 		lim.Cur = lim.Max
@@ -376,7 +315,7 @@ func run(ns *netns, smoke bool, cases []string, n int, interval, measure time.Du
 		}
 		c.Close()
 		fmt.Printf("netns: %d TCP endpoints on %d addresses in %s × %d ports, in namespace %s over veth %s (listeners: this process, from inside the namespace)\n",
-			addrs*ports, addrs, farNet, ports, ns.name, ns.veth)
+			addrs*ports, addrs, ns.Net, ports, ns.Name, ns.Veth)
 	}
 
 	bin := filepath.Join(dir, "coredns")
@@ -460,7 +399,10 @@ func run(ns *netns, smoke bool, cases []string, n int, interval, measure time.Du
 // addrOf is the a-th endpoint address of a case.
 func addrOf(c string, a int) string {
 	if c == "netns" {
-		return fmt.Sprintf("198.19.%d.%d", a/250, a%250+1)
+		// 250 a /24, as on loopback.
+		b := netns.Scale.Net.Addr().As4()
+		b[2], b[3] = b[2]+byte(a/250), byte(a%250+1)
+		return netip.AddrFrom4(b).String()
 	}
 	return fmt.Sprintf("127.1.%d.%d", a/250, a%250+1)
 }
