@@ -367,7 +367,7 @@ func (in *instance) count(picks []*policy.Addr) {
 			}
 		}
 		if c := in.answers.get(a.Pool); first && c != nil {
-			c.Inc()
+			c.n.Add(1)
 		}
 	}
 }

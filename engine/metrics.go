@@ -44,10 +44,6 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "geoip_misses_total",
 		Help: "Counter of queries to an instance with geographic rules whose client the GeoIP database does not place (answered by the default rule).",
 	}, []string{"instance"})
-	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "answers_total",
-		Help: "Counter of answers with data by instance and pool (pool is empty for all-down fallback addresses).",
-	}, []string{"instance", "pool"})
 )
 
 var allStates = []string{StatePrimary, StateSecondary, StateFailOpen, StateFallback, StateNoData, StateServFail}
@@ -60,7 +56,7 @@ var (
 )
 
 // objectVecs are the vectors whose series belong to configuration objects.
-var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, probePanics, switchovers, geoMisses, answersTotal}
+var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, probePanics, switchovers, geoMisses}
 
 // publish records that e's objects have series.
 func (e *Engine) publish() {
@@ -117,10 +113,6 @@ func (e *Engine) unpublish() {
 			}
 		}
 		geoMisses.DeleteLabelValues(in.Name)
-		answersTotal.DeleteLabelValues(in.Name, "")
-		for _, p := range in.PoolNames() {
-			answersTotal.DeleteLabelValues(in.Name, p)
-		}
 	}
 }
 
@@ -133,7 +125,7 @@ func monitorOf(p *config.Pool, a *config.Address) string {
 }
 
 // The state gauges (address_up, pool_available, collection_available,
-// active_collection) are read from each writing engine's last reported
+// active_collection) and answers_total are read from each writing engine's last reported
 // snapshot when scraped, rather than kept as series: at 100,000 instances
 // keeping 500,000 series cost about 275 MB and a second of CPU at start,
 // and they vanish with the configuration that had them.
@@ -146,6 +138,9 @@ var (
 	collectionAvailableDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "collection_available"),
 		"Whether an instance's primary or secondary collection meets its availability rule (1) or not (0).",
 		[]string{"instance", "rule", "collection"}, nil)
+	answersTotalDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "answers_total"),
+		"Counter of answers with data by instance and pool (pool is empty for all-down fallback addresses).",
+		[]string{"instance", "pool"}, nil)
 	activeCollectionDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "active_collection"),
 		"Which answer an instance's rule gives: one series of value 1 labelled with its current state (primary, secondary, fail-open, fallback, nodata, servfail).",
 		[]string{"instance", "rule", "collection"}, nil)
@@ -160,6 +155,7 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolAvailableDesc
 	ch <- collectionAvailableDesc
 	ch <- activeCollectionDesc
+	ch <- answersTotalDesc
 }
 
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -217,6 +213,9 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 				gauge(activeCollectionDesc, true, in.name, r.name, r.state)
 			}
+			in.counts.each(func(pool string, n uint64) {
+				ch <- prometheus.MustNewConstMetric(answersTotalDesc, prometheus.CounterValue, float64(n), in.name, pool)
+			})
 		}
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -133,10 +134,11 @@ type instance struct {
 	src     *config.Instance
 	name    string
 	zone    *zone
-	qtype   uint16       // dns.TypeA, TypeAAAA or TypeCNAME
-	rules   []*rule      // configured order
-	def     *rule        // nil when every client matches another rule
-	answers poolCounters // answers_total of each pool it answers from
+	qtype   uint16        // dns.TypeA, TypeAAAA or TypeCNAME
+	rules   []*rule       // configured order
+	def     *rule         // nil when every client matches another rule
+	answers poolCounters  // the counters of the pools it answers from now
+	counts  *answerCounts // every answers_total counter of the instance
 
 	// Matching, most specific first. byClient is false for an instance
 	// with only a default rule: its answer does not depend on the client.
@@ -151,14 +153,55 @@ type instance struct {
 	geoMisses    prometheus.Counter // nil until the plugin has started
 }
 
-// poolCounters maps the few pools of an instance to their counters: a
-// slice, since a map per instance costs too much at 100,000 instances.
-type poolCounters []struct {
-	pool *policy.Pool
-	c    prometheus.Counter
+// answerCounts are an instance's answers_total counters, one per pool it
+// has answered from (and "" for fallback addresses). The instance's
+// compilations share them, so counts survive health changes, changes of
+// other objects and reloads that keep the instance; they are exported when
+// scraped (stateCollector), so that 100,000 instances need 100,000 small
+// counters rather than as many labelled series.
+type answerCounts struct {
+	mu   sync.Mutex // compiles of two engines (a reload) may add at once
+	list []*answerCount
 }
 
-func (pc *poolCounters) set(p *policy.Pool, c prometheus.Counter) {
+type answerCount struct {
+	pool string
+	n    atomic.Uint64
+}
+
+// get returns the counter of pool, made on first use.
+func (ac *answerCounts) get(pool string) *answerCount {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	for _, c := range ac.list {
+		if c.pool == pool {
+			return c
+		}
+	}
+	c := &answerCount{pool: pool}
+	ac.list = append(ac.list, c)
+	return c
+}
+
+// each calls fn for every counter.
+func (ac *answerCounts) each(fn func(pool string, n uint64)) {
+	ac.mu.Lock()
+	list := ac.list
+	ac.mu.Unlock()
+	for _, c := range list {
+		fn(c.pool, c.n.Load())
+	}
+}
+
+// poolCounters maps the few pools an instance answers from to their
+// counters: a slice, since a map per instance costs too much at 100,000
+// instances.
+type poolCounters []struct {
+	pool *policy.Pool
+	c    *answerCount
+}
+
+func (pc *poolCounters) set(p *policy.Pool, c *answerCount) {
 	for i := range *pc {
 		if (*pc)[i].pool == p {
 			(*pc)[i].c = c
@@ -167,11 +210,11 @@ func (pc *poolCounters) set(p *policy.Pool, c prometheus.Counter) {
 	}
 	*pc = append(*pc, struct {
 		pool *policy.Pool
-		c    prometheus.Counter
+		c    *answerCount
 	}{p, c})
 }
 
-func (pc poolCounters) get(p *policy.Pool) prometheus.Counter {
+func (pc poolCounters) get(p *policy.Pool) *answerCount {
 	for _, e := range pc {
 		if e.pool == p {
 			return e.c
@@ -349,12 +392,18 @@ func compilePool(p *config.Pool, view health.View, over *Overrides, explain bool
 // instance it replaces (nil if none), whose manual-failback holds it keeps
 // unless released.
 func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting, released bool) *instance {
+	held := was // whose manual-failback holds carry over
 	if released {
-		was = nil
+		held = nil
 	}
 	sw := s.over.Switch(ci)
 	in := &instance{src: ci, name: ci.Name, zone: s.zones[longestZone(s.cfg.Zones, ci.Name)],
 		ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
+	if was != nil && was.counts != nil {
+		in.counts = was.counts
+	} else {
+		in.counts = &answerCounts{}
+	}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
 	names := ci.PoolNames()
 	healthy := make(map[string]*policy.Pool, len(names))
@@ -388,7 +437,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		// A manual-failback hold outlives a reload only for a rule whose
 		// match and collections are unchanged.
 		prevState := ""
-		if old := was.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
+		if old := held.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
 			prevState = old.state
 		}
 		r := compileRule(ci, sw, cr, healthy, openPools, prevState)
@@ -415,7 +464,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 				if r.state == StateFallback {
 					label = ""
 				}
-				in.answers.set(m.Pool, answersTotal.WithLabelValues(ci.Name, label))
+				in.answers.set(m.Pool, in.counts.get(label))
 			}
 		}
 		if r.degraded {
