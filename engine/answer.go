@@ -313,14 +313,14 @@ func (e *Engine) answer(m *dns.Msg, in *instance, h *host, qtype uint16, c clien
 		rrs := make([]dns.A, len(picks))
 		m.Answer = make([]dns.RR, len(picks))
 		for i, a := range picks {
-			rrs[i] = dns.A{Hdr: hdr, A: a.Raw}
+			rrs[i] = dns.A{Hdr: hdr, A: a.Raw()}
 			m.Answer[i] = &rrs[i]
 		}
 	case dns.TypeAAAA:
 		rrs := make([]dns.AAAA, len(picks))
 		m.Answer = make([]dns.RR, len(picks))
 		for i, a := range picks {
-			rrs[i] = dns.AAAA{Hdr: hdr, AAAA: a.Raw}
+			rrs[i] = dns.AAAA{Hdr: hdr, AAAA: a.Raw()}
 			m.Answer[i] = &rrs[i]
 		}
 	}
