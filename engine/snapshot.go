@@ -397,38 +397,39 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		held = nil
 	}
 	sw := s.over.Switch(ci)
-	in := &instance{src: ci, name: ci.Name, zone: s.zones[longestZone(s.cfg.Zones, ci.Name)],
-		ignoreECS: ci.IgnoreECS, latency: ci.Policy == config.PolicyLatency}
+	// The instance and its first rule in one allocation: most instances
+	// have one rule, and a query reads both.
+	b := &struct {
+		in    instance
+		first rule
+		rules [1]*rule
+	}{}
+	in := &b.in
+	in.src, in.name, in.zone = ci, ci.Name, s.zones[longestZone(s.cfg.Zones, ci.Name)]
+	in.ignoreECS, in.latency = ci.IgnoreECS, ci.Policy == config.PolicyLatency
+	in.rules = b.rules[:0]
 	if was != nil && was.counts != nil {
 		in.counts = was.counts
 	} else {
 		in.counts = &answerCounts{}
 	}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
-	names := ci.PoolNames()
-	healthy := make(map[string]*policy.Pool, len(names))
-	cps := make(map[string]*cpool, len(names))
-	for _, name := range names {
-		cp := s.pools.get(name)
-		cps[name], healthy[name] = cp, cp.pool
-	}
+	healthy := func(name string) *policy.Pool { return s.pools.get(name).pool }
 	// Fail-open pools ignore probes but never a forced-down address; they
 	// are compiled only for rules that are all down.
 	var failOpen map[string]*policy.Pool
-	openPools := func(c *config.Collection) map[string]*policy.Pool {
+	openPool := func(name string) *policy.Pool {
 		if failOpen == nil {
-			failOpen = make(map[string]*policy.Pool, len(names))
+			failOpen = make(map[string]*policy.Pool, 2)
 		}
-		for _, m := range c.Members {
-			if failOpen[m.Pool] == nil {
-				p := s.idx.pools.get(m.Pool)
-				failOpen[m.Pool] = policy.NewPool(p, func(a *config.Address) bool { return s.over.Mode(p.Name, a) != config.ModeDown })
-			}
+		if failOpen[name] == nil {
+			p := s.idx.pools.get(name)
+			failOpen[name] = policy.NewPool(p, func(a *config.Address) bool { return s.over.Mode(p.Name, a) != config.ModeDown })
 		}
-		return failOpen
+		return failOpen[name]
 	}
 	poolLatency := func(p *policy.Pool) (time.Duration, bool) {
-		if cp := cps[p.Name]; cp != nil {
+		if cp := s.pools.get(p.Name); cp != nil {
 			return cp.latency, cp.measured
 		}
 		return 0, false
@@ -440,7 +441,11 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		if old := held.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
 			prevState = old.state
 		}
-		r := compileRule(ci, sw, cr, healthy, openPools, prevState)
+		r := &b.first
+		if len(in.rules) > 0 {
+			r = new(rule)
+		}
+		compileRule(r, ci, sw, cr, healthy, openPool, prevState)
 		r.src = cr
 		if in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
@@ -454,7 +459,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		r.degraded = r.state != StatePrimary && !(sw == config.SwitchSecondary && r.state == StateSecondary)
 		if r.active != nil {
 			for _, m := range r.active.Members {
-				if cp := cps[m.Pool.Name]; cp != nil && (cp.sick || cp.unsure && r.state != StateFallback) {
+				if cp := s.pools.get(m.Pool.Name); r.state != StateFallback && cp != nil && (cp.sick || cp.unsure) {
 					r.degraded = true
 				}
 				if !counting {
@@ -505,10 +510,11 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 	}
 }
 
-// compileRule decides a rule's answer with the instance switched as sw.
-func compileRule(ci *config.Instance, sw config.Switch, cr *config.Rule, healthy map[string]*policy.Pool,
-	openPools func(*config.Collection) map[string]*policy.Pool, prevState string) *rule {
-	r := &rule{primary: policy.NewCollection(cr.Primary, healthy, sw == config.SwitchPrimary)}
+// compileRule decides a rule's answer with the instance switched as sw,
+// into r.
+func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule, healthy,
+	openPool func(string) *policy.Pool, prevState string) {
+	r.primary = policy.NewCollection(cr.Primary, healthy, sw == config.SwitchPrimary)
 	if cr.Secondary != nil {
 		r.secondary = policy.NewCollection(cr.Secondary, healthy, sw == config.SwitchSecondary)
 	}
@@ -538,12 +544,12 @@ func compileRule(ci *config.Instance, sw config.Switch, cr *config.Rule, healthy
 		}
 	}
 	if r.active != nil {
-		return r
+		return
 	}
 	r.why = "no collection available"
 	switch ci.AllDown {
 	case config.FailOpen:
-		r.active, r.state = policy.NewCollection(cr.Primary, openPools(cr.Primary), true), StateFailOpen
+		r.active, r.state = policy.NewCollection(cr.Primary, openPool, true), StateFailOpen
 		if len(r.active.Avail) == 0 { // everything forced down: nothing to open
 			r.active, r.state = nil, StateNoData
 		}
@@ -554,7 +560,6 @@ func compileRule(ci *config.Instance, sw config.Switch, cr *config.Rule, healthy
 	case config.ServFail:
 		r.state = StateServFail
 	}
-	return r
 }
 
 func newZone(cfg *config.Config, name string, serial uint32) *zone {

@@ -157,13 +157,28 @@ type Collection struct {
 	weight    int
 }
 
-// NewCollection compiles a collection over compiled pools. A pinned
-// collection (the operator forced it) answers every pool with a usable
-// address, even pools below their min-available rule.
-func NewCollection(c *config.Collection, pools map[string]*Pool, pinned bool) *Collection {
-	cc := &Collection{Method: c.Method}
+// NewCollection compiles a collection over compiled pools, which pool
+// finds by name. A pinned collection (the operator forced it) answers every
+// pool with a usable address, even pools below their min-available rule.
+func NewCollection(c *config.Collection, pool func(string) *Pool, pinned bool) *Collection {
+	n := len(c.Members)
+	// The collection and both member lists in one allocation: a query
+	// reads them one after the other.
+	b := &struct {
+		c       Collection
+		members [2]Member
+		avail   [2]Member
+	}{}
+	cc := &b.c
+	cc.Method = c.Method
+	if n <= len(b.members) {
+		cc.Members, cc.Avail = b.members[:0:n], b.avail[:0:n]
+	} else {
+		both := make([]Member, 2*n)
+		cc.Members, cc.Avail = both[:0:n], both[n:n:2*n]
+	}
 	for _, m := range c.Members {
-		mm := Member{Pool: pools[m.Pool], Weight: m.Weight}
+		mm := Member{Pool: pool(m.Pool), Weight: m.Weight}
 		cc.Members = append(cc.Members, mm)
 		if mm.Pool.Available || pinned && mm.Pool.Usable > 0 {
 			cc.Avail = append(cc.Avail, mm)

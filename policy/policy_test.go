@@ -65,7 +65,7 @@ func TestCollectionWeightShare(t *testing.T) {
 		"b": NewPool(pool("b", config.MethodWeight, 1, 1, 2), all),
 	}
 	c := NewCollection(&config.Collection{Method: config.MethodWeight, MinAvailable: config.DefaultThreshold,
-		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 3}}}, pools, false)
+		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 3}}}, lookup(pools), false)
 	r := seeded()
 	got := share(200000, func(dst []*Addr) []*Addr { return c.Pick(dst, r) })
 	want := map[string]float64{
@@ -163,7 +163,7 @@ func TestCollectionAllDedup(t *testing.T) {
 	b.Name = "b"
 	pools := map[string]*Pool{"a": NewPool(a, all), "b": NewPool(b, all)}
 	c := NewCollection(&config.Collection{MinAvailable: config.DefaultThreshold,
-		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 1}}}, pools, false)
+		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 1}}}, lookup(pools), false)
 	var buf [16]*Addr
 	r := seeded()
 	for range 100 {
@@ -181,7 +181,7 @@ func TestPickAllocs(t *testing.T) {
 	}
 	for _, m := range []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence} {
 		c := NewCollection(&config.Collection{Method: m, MinAvailable: config.DefaultThreshold,
-			Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 2}}}, pools, false)
+			Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 2}}}, lookup(pools), false)
 		var buf [16]*Addr
 		if n := testing.AllocsPerRun(1000, func() { c.Pick(buf[:0], DefaultRand) }); n != 0 {
 			t.Errorf("collection %s: %v allocations per pick, want 0", m, n)
@@ -196,7 +196,7 @@ func BenchmarkCollectionPick(b *testing.B) {
 	}
 	for _, m := range []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence} {
 		c := NewCollection(&config.Collection{Method: m, MinAvailable: config.DefaultThreshold,
-			Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 2}}}, pools, false)
+			Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 2}}}, lookup(pools), false)
 		b.Run(m.String(), func(b *testing.B) {
 			b.ReportAllocs()
 			var buf [16]*Addr
@@ -214,7 +214,7 @@ func TestFastest(t *testing.T) {
 		"c": NewPool(pool("c", config.MethodAll, 0, 1), all),
 	}
 	c := NewCollection(&config.Collection{MinAvailable: config.DefaultThreshold,
-		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 1}, {Pool: "c", Weight: 1}}}, pools, false)
+		Members: []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 1}, {Pool: "c", Weight: 1}}}, lookup(pools), false)
 	lat := map[string]time.Duration{"a": 50 * time.Millisecond, "b": 20 * time.Millisecond, "c": 23 * time.Millisecond}
 	byLat := func(p *Pool) (time.Duration, bool) { l, ok := lat[p.Name]; return l, ok }
 	names := func(c *Collection) string {
@@ -356,7 +356,7 @@ func TestCollectionWeightDraw(t *testing.T) {
 	}
 	members := []config.Member{{Pool: "a", Weight: 1}, {Pool: "b", Weight: 3}}
 	c := NewCollection(&config.Collection{Method: config.MethodWeight, MinAvailable: config.DefaultThreshold,
-		Members: members}, pools, false)
+		Members: members}, lookup(pools), false)
 	exact := map[string]float64{}
 	for _, m := range members {
 		_, drawn := drawShares(weights[m.Pool], 2)
@@ -382,4 +382,10 @@ func TestCollectionWeightDraw(t *testing.T) {
 			t.Errorf("%s in the answer %.5f of the time, want %.5f ± %.5f", ip, got, p, tol)
 		}
 	}
+}
+
+// lookup finds compiled pools in a map, as the engine finds them in its
+// snapshot.
+func lookup(m map[string]*Pool) func(string) *Pool {
+	return func(name string) *Pool { return m[name] }
 }
