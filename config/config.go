@@ -50,6 +50,9 @@ func (p Props) Has(prop string) bool {
 	return ok
 }
 
+// Set records that prop was given at pos.
+func (p Props) Set(prop string, pos Pos) { p[prop] = pos }
+
 // At is where prop was given, or def when it was not.
 func (p Props) At(prop string, def Pos) Pos {
 	if pos, ok := p[prop]; ok {

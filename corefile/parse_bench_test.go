@@ -1,0 +1,38 @@
+package corefile
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+// scaleBody is n instances, each with its own pool of two addresses, half of
+// the pools probed: the shape issue 9's numbers are measured on (the same
+// as engine's).
+func scaleBody(n int) string {
+	var b strings.Builder
+	b.WriteString("monitor m {\n protocol tcp\n port 9\n interval 1h\n timeout 1s\n}\n")
+	addr := func(n int) string { return fmt.Sprintf("127.%d.%d.%d", 1+n>>16, n>>8&255, n&255) }
+	for i := range n {
+		fmt.Fprintf(&b, "pool p%d {\n", i)
+		if i%2 == 0 {
+			b.WriteString(" monitor m\n")
+		}
+		fmt.Fprintf(&b, " address %s %s\n}\ninstance i%d {\n primary p%d\n}\n", addr(2*i), addr(2*i+1), i, i)
+	}
+	return b.String()
+}
+
+// BenchmarkScaleParse reads the 100,000-instance Corefile of issue 9 into a
+// configuration, without validating it: the parser alone.
+func BenchmarkScaleParse(b *testing.B) {
+	body := block(scaleBody(100_000))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := parseBlock(caddy.NewTestController("dns", body)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
