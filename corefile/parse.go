@@ -58,7 +58,7 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 		if !c.NextArg() {
 			return nil, fl, c.Err("gtm needs a configuration block: '{' expected after the zones")
 		}
-		err := p.body("the gtm block", config.Props{}, []string{"monitor", "pool", "instance", "ns", "explain"}, func(prop string) error {
+		err := p.body("the gtm block", new(config.Props), []string{"monitor", "pool", "instance", "ns", "explain"}, func(prop string) error {
 			switch prop {
 			case "soa":
 				args, err := p.args(prop, 2, 2, "MNAME RNAME")
@@ -162,7 +162,7 @@ func (p *parser) pos() config.Pos { return config.Pos{File: p.c.File(), Line: p.
 // body records in props where each property was given, and refuses a second
 // one unless repeat lists it: most properties set one value, and a second
 // would silently replace the first. what names the block in errors.
-func (p *parser) body(what string, props config.Props, repeat []string, fn func(prop string) error) error {
+func (p *parser) body(what string, props *config.Props, repeat []string, fn func(prop string) error) error {
 	if p.c.Val() != "{" {
 		return p.c.Errf("unexpected '%s': '{' expected", p.c.Val())
 	}
@@ -187,10 +187,10 @@ func (p *parser) body(what string, props config.Props, repeat []string, fn func(
 		if err := p.braceInLine(prop); err != nil {
 			return err
 		}
-		if first, ok := props[prop]; ok && !slices.Contains(repeat, prop) {
+		if first, ok := props.Get(prop); ok && !slices.Contains(repeat, prop) {
 			return p.c.Errf("'%s' is given twice in %s (first at line %d): give it once", prop, what, first.Line)
 		} else if !ok {
-			props[prop] = p.pos()
+			props.Set(prop, p.pos())
 		}
 		if err := fn(prop); err != nil {
 			return err
@@ -258,7 +258,7 @@ func (p *parser) pool() (*config.Pool, error) {
 	if !p.openBlock() {
 		return nil, p.c.Errf("pool '%s' needs a block of addresses: '{' expected at the end of the line", name)
 	}
-	err = p.body("pool '"+name+"'", pool.Props, []string{"address"}, func(prop string) error {
+	err = p.body("pool '"+name+"'", &pool.Props, []string{"address"}, func(prop string) error {
 		switch prop {
 		case "address":
 			addrs, err := p.addresses(prop, true)
@@ -418,7 +418,7 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 	}
 	// primary/secondary written directly in the instance form its default rule.
 	var def *config.Rule
-	err = p.body("instance '"+arg+"'", in.Props, []string{"rule"}, func(prop string) error {
+	err = p.body("instance '"+arg+"'", &in.Props, []string{"rule"}, func(prop string) error {
 		switch prop {
 		case "ttl":
 			s, err := p.arg(prop, "SECONDS|DURATION")
@@ -553,7 +553,7 @@ func (p *parser) rule() (*config.Rule, error) {
 	if !p.openBlock() {
 		return nil, p.c.Errf("rule '%s' needs a block: '{' expected at the end of the line", r.Match)
 	}
-	err := p.body("rule '"+r.Name()+"'", config.Props{}, nil, func(prop string) error {
+	err := p.body("rule '"+r.Name()+"'", new(config.Props), nil, func(prop string) error {
 		switch prop {
 		case "primary", "secondary":
 			return p.collectionInto(r, prop)
@@ -571,7 +571,7 @@ func (p *parser) collectionInto(r *config.Rule, which string) error {
 		col.Members = append(col.Members, config.NewMember(col.Pos, name))
 	}
 	if p.openBlock() {
-		err := p.body("the "+which+" collection", col.Props, []string{"pool"}, func(prop string) error {
+		err := p.body("the "+which+" collection", &col.Props, []string{"pool"}, func(prop string) error {
 			switch prop {
 			case "pool":
 				pos := p.pos()
