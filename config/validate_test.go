@@ -104,6 +104,35 @@ func TestValidateNoEffect(t *testing.T) {
 			m.Protocol, m.Headers = ProtoHTTP, [][2]string{{"HOST", "x"}}
 			c.Monitors = []*Monitor{m}
 		}, "api:7 - Error during parsing: 'header HOST' is not allowed"},
+		// Duplicates past the few that smallSet holds in its list.
+		{"address twice in a big pool", func(c *Config) {
+			p := c.Pools[0]
+			for i := range 20 {
+				p.Addresses = append(p.Addresses, &Address{Pos: at(20 + i), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), Weight: 1})
+			}
+			p.Addresses = append(p.Addresses, &Address{Pos: at(50), IP: netip.MustParseAddr("192.0.2.25"), Weight: 1})
+		}, "api:50 - Error during parsing: address 192.0.2.25 appears twice in pool 'a' (also at line 35)"},
+		{"address twice in a pool, first and last", func(c *Config) {
+			p := c.Pools[0]
+			for i := range 20 {
+				p.Addresses = append(p.Addresses, &Address{Pos: at(20 + i), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), Weight: 1})
+			}
+			p.Addresses = append(p.Addresses, &Address{Pos: at(50), IP: netip.MustParseAddr("192.0.2.1"), Weight: 1})
+		}, "api:50 - Error during parsing: address 192.0.2.1 appears twice in pool 'a' (also at line 2)"},
+		{"many distinct addresses", func(c *Config) {
+			p := c.Pools[0]
+			for i := range 30 {
+				p.Addresses = append(p.Addresses, &Address{Pos: at(20 + i), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), Weight: 1})
+			}
+		}, ""},
+		{"cidr twice in many rules", func(c *Config) {
+			c.GeoIP = "x.mmdb"
+			in := c.Instances[0]
+			for i := range 12 {
+				in.Rules = append(in.Rules, &Rule{Pos: at(60 + i), Match: MatchCIDR, Values: []string{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16).String()}, Primary: second()})
+			}
+			in.Rules = append(in.Rules, &Rule{Pos: at(80), Match: MatchCIDR, Values: []string{"10.5.0.0/16"}, Primary: second()})
+		}, "api:80 - Error during parsing: instance 'www.example.org.' has 'cidr 10.5.0.0/16' in two rules (first at line 65)"},
 		{"explicit port 0", func(c *Config) {
 			m := NewMonitor(at(7), "m")
 			m.Protocol = ProtoHTTP
