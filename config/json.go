@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"reflect"
 	"regexp"
@@ -241,10 +242,11 @@ func collectionJSON(col *Collection) *jsonCollection {
 // at is the position of the JSON object at path.
 func at(path string) Pos { return Pos{File: path} }
 
-// given records in props the fields of an object at path that were given.
+// given records in props the fields of an object at path that were given,
+// in the order of their names, so that Props come out the same each time.
 func given(props *Props, path string, fields map[string]bool) {
-	for f, ok := range fields {
-		if ok {
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		if fields[f] {
 			props.Set(f, at(path+"."+f))
 		}
 	}
