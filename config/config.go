@@ -42,17 +42,48 @@ func (p Pos) Where() string {
 // about a property can name its line and can tell a value given on purpose
 // from a default. A source without lines (the API) records the position it
 // has for every property it was given.
-type Props map[string]Pos
+//
+// It is a short list, nil until a property is given, not a map: an object
+// has a few properties, and at 100,000 pools and instances a map per object
+// cost more heap than the objects themselves.
+type Props []Prop
+
+// Prop is where one property was given.
+type Prop struct {
+	Name string
+	Pos  Pos
+}
+
+// Get is where prop was given, and whether it was.
+func (p Props) Get(prop string) (Pos, bool) {
+	for i := range p {
+		if p[i].Name == prop {
+			return p[i].Pos, true
+		}
+	}
+	return Pos{}, false
+}
 
 // Has reports whether prop was given.
 func (p Props) Has(prop string) bool {
-	_, ok := p[prop]
+	_, ok := p.Get(prop)
 	return ok
+}
+
+// Set records that prop was given at pos, replacing an earlier record.
+func (p *Props) Set(prop string, pos Pos) {
+	for i := range *p {
+		if (*p)[i].Name == prop {
+			(*p)[i].Pos = pos
+			return
+		}
+	}
+	*p = append(*p, Prop{prop, pos})
 }
 
 // At is where prop was given, or def when it was not.
 func (p Props) At(prop string, def Pos) Pos {
-	if pos, ok := p[prop]; ok {
+	if pos, ok := p.Get(prop); ok {
 		return pos
 	}
 	return def
@@ -258,7 +289,7 @@ type Pool struct {
 
 // NewPool returns a pool with every default filled in.
 func NewPool(pos Pos, name string) *Pool {
-	return &Pool{Pos: pos, Name: name, MinAvailable: DefaultThreshold, Props: Props{}}
+	return &Pool{Pos: pos, Name: name, MinAvailable: DefaultThreshold}
 }
 
 // Member is a pool's place in a collection.
@@ -284,7 +315,7 @@ type Collection struct {
 
 // NewCollection returns a collection with every default filled in.
 func NewCollection(pos Pos) *Collection {
-	return &Collection{Pos: pos, MinAvailable: DefaultThreshold, Props: Props{}}
+	return &Collection{Pos: pos, MinAvailable: DefaultThreshold}
 }
 
 // Rule maps where a query comes from to a primary and a secondary collection:
@@ -326,7 +357,7 @@ type Instance struct {
 // NewInstance returns an instance with every default filled in.
 func NewInstance(pos Pos, name string) *Instance {
 	return &Instance{Pos: pos, Name: name, TTL: DefaultTTL,
-		TiePercent: DefaultTiePercent, Tie: DefaultTie, Props: Props{}}
+		TiePercent: DefaultTiePercent, Tie: DefaultTie}
 }
 
 // Failback is how an instance returns to its primary collection.

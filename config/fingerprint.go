@@ -52,6 +52,9 @@ type Digest [16]byte
 // PartDigest is the digest of one pool, instance or monitor. The kind is
 // part of it, so a pool and an instance never stand for each other.
 func PartDigest(v any) Digest {
+	if d, ok := fastDigest(v); ok {
+		return d
+	}
 	var d Digest
 	copy(d[:], digest(v, nil))
 	return d
@@ -132,6 +135,17 @@ var skipped = map[string]bool{"Used": true, "Warnings": true}
 func fingerprint(v any, skip map[string]bool) string { return hex.EncodeToString(digest(v, skip)) }
 
 func digest(v any, skip map[string]bool) []byte {
+	if skip == nil {
+		if d, ok := fastDigest(v); ok {
+			return d[:]
+		}
+	}
+	return reflectDigest(v, skip)
+}
+
+// reflectDigest walks any part by reflection; fastDigest gives the same
+// bytes for the parts there are 100,000 of.
+func reflectDigest(v any, skip map[string]bool) []byte {
 	// The walk appends to a buffer and hashes it once: writing each field
 	// to the hash costs more than the walk at 100,000 instances.
 	w := &walker{h: sha256.New(), buf: make([]byte, 0, 256)}

@@ -25,7 +25,7 @@ func TestFingerprint(t *testing.T) {
 	// Positions are not content.
 	b.Pos.Line, b.Pools[0].Pos.Line, b.Monitors[0].Pos.Line = 40, 44, 42
 	b.Warnings = []string{"unused"}
-	b.Monitors[0].Props = Props{"port": {File: "Corefile", Line: 45}}
+	b.Monitors[0].Props = Props{{"port", Pos{File: "Corefile", Line: 45}}}
 	if a.Fingerprint() != b.Fingerprint() {
 		t.Fatal("same settings on other lines give another fingerprint")
 	}

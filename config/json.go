@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"reflect"
 	"regexp"
@@ -241,11 +242,12 @@ func collectionJSON(col *Collection) *jsonCollection {
 // at is the position of the JSON object at path.
 func at(path string) Pos { return Pos{File: path} }
 
-// given records in props the fields of an object at path that were given.
-func given(props Props, path string, fields map[string]bool) {
-	for f, ok := range fields {
-		if ok {
-			props[f] = at(path + "." + f)
+// given records in props the fields of an object at path that were given,
+// in the order of their names, so that Props come out the same each time.
+func given(props *Props, path string, fields map[string]bool) {
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		if fields[f] {
+			props.Set(f, at(path+"."+f))
 		}
 	}
 }
@@ -296,7 +298,7 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 		v := reflect.ValueOf(jm)
 		for i, f := range jsonMonitorFields {
 			if f != "name" && !v.Field(i).IsZero() {
-				m.Props[f] = at(path + "." + f)
+				m.Props.Set(f, at(path+"."+f))
 			}
 		}
 		c.Monitors = append(c.Monitors, m)
@@ -307,7 +309,7 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 		p.Type, p.Method, p.Monitor = jp.Type, jp.Method, jp.Monitor
 		set(&p.MaxAnswers, jp.MaxAnswers)
 		set(&p.MinAvailable, jp.MinAvailable)
-		given(p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil})
+		given(&p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil})
 		for j, ja := range jp.Addresses {
 			apath := fmt.Sprintf("%s.addresses[%d]", path, j)
 			a, err := ParseAddress(at(apath), ja.Address)
@@ -332,7 +334,7 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 		if ji.Tie != nil {
 			in.TiePercent, in.Tie = int(ji.Tie.Percent), time.Duration(ji.Tie.Duration)
 		}
-		given(in.Props, path, map[string]bool{
+		given(&in.Props, path, map[string]bool{
 			"ttl": ji.TTL != nil, "degraded-ttl": ji.DegradedTTL != nil, "ecs": ji.ECS != nil, "tie": ji.Tie != nil,
 			"policy": has(ji.Policy), "switch": has(ji.Switch), "failback": has(ji.Failback), "all-down": has(ji.AllDown),
 		})
@@ -372,7 +374,7 @@ func collectionFromJSON(jc *jsonCollection, path string) *Collection {
 	col := NewCollection(at(path))
 	col.Method = jc.Method
 	set(&col.MinAvailable, jc.MinAvailable)
-	given(col.Props, path, map[string]bool{"min-available": jc.MinAvailable != nil})
+	given(&col.Props, path, map[string]bool{"min-available": jc.MinAvailable != nil})
 	for i, jm := range jc.Pools {
 		m := NewMember(at(fmt.Sprintf("%s.pools[%d]", path, i)), jm.Pool)
 		set(&m.Weight, jm.Weight)

@@ -104,7 +104,6 @@ func NewMonitor(pos Pos, name string) *Monitor {
 		Rise: DefaultRise, Fall: DefaultFall,
 		Method: DefaultMethod, Path: DefaultPath,
 		Count: DefaultCount,
-		Props: Props{},
 	}
 }
 

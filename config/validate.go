@@ -101,9 +101,13 @@ func (c *Config) HasSubdivisionRules() *Rule {
 	return nil
 }
 
+// inZones reports whether name, a plain name (plainName), is in a zone.
 func (c *Config) inZones(name string) bool {
 	for _, z := range c.Zones {
-		if dns.IsSubDomain(z, name) {
+		// A name that ends in ".zone" is in it; only the other answer
+		// needs dns.IsSubDomain, which allocates (its case folding,
+		// escapes, the root).
+		if z != "" && len(name) > len(z) && name[len(name)-len(z)-1] == '.' && name[len(name)-len(z):] == z || dns.IsSubDomain(z, name) {
 			return true
 		}
 	}
@@ -120,7 +124,7 @@ func (p *Pool) validate() error {
 	if p.Type == 0 {
 		p.Type = p.Addresses[0].Type()
 	}
-	seen := make(map[string]Pos, len(p.Addresses))
+	var seen smallSet[addrKey]
 	for _, a := range p.Addresses {
 		if err := a.check(); err != nil {
 			return err
@@ -131,12 +135,11 @@ func (p *Pool) validate() error {
 		if t := a.Type(); t != p.Type {
 			return a.Errorf("address %s is %s data but pool '%s' holds %s records", a.Value(), t, p.Name, p.Type)
 		}
-		if first, ok := seen[a.Value()]; ok {
+		if first, ok := seen.add(addrKey{a.IP, a.Domain}, a.Pos); !ok {
 			return a.Errorf("address %s appears twice in pool '%s' (also at %s)", a.Value(), p.Name, first.Where())
 		}
-		seen[a.Value()] = a.Pos
-		if err := checkWeight(a.Pos, a.Weight, "address "+a.Value()); err != nil {
-			return err
+		if badWeight(a.Weight) {
+			return weightErr(a.Pos, a.Weight, "address "+a.Value())
 		}
 	}
 	if p.Method > MethodSequence {
@@ -144,6 +147,9 @@ func (p *Pool) validate() error {
 	}
 	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers || p.MaxAnswers == 0 && p.Props.Has("max-answers") {
 		return p.Props.At("max-answers", p.Pos).Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
+	}
+	if thresholdOK(p.MinAvailable, len(p.Addresses)) {
+		return nil
 	}
 	return checkThreshold(p.Pos, p.Props.At("min-available", p.Pos), p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
 }
@@ -218,17 +224,16 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 		return in.Errorf("instance '%s' has no access rule: give it a primary collection", in.Name)
 	}
 	var typ Type
-	matches := make(map[string]Pos, len(in.Rules)) // "kind value" -> where
-	def := MatchDefault.String()
+	var matches smallSet[matchKey] // where each match was given
+	def := matchKey{MatchDefault, ""}
 	for _, r := range in.Rules {
 		if r.Match == MatchDefault {
 			if len(r.Values) > 0 {
 				return r.Errorf("rule 'default' takes no values, got %v", r.Values)
 			}
-			if first, ok := matches[def]; ok {
+			if first, ok := matches.add(def, r.Pos); !ok {
 				return r.Errorf("instance '%s' has a second 'default' rule (first at %s)", in.Name, first.Where())
 			}
-			matches[def] = r.Pos
 		} else {
 			switch r.Match {
 			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR:
@@ -244,11 +249,9 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 					return r.Errorf("%v", err)
 				}
 				r.Values[i] = norm
-				key := r.Match.String() + " " + norm
-				if first, ok := matches[key]; ok {
+				if first, ok := matches.add(matchKey{r.Match, norm}, r.Pos); !ok {
 					return r.Errorf("instance '%s' has '%s %s' in two rules (first at %s)", in.Name, r.Match, norm, first.Where())
 				}
-				matches[key] = r.Pos
 			}
 			if in.Policy == PolicyLatency {
 				return r.Errorf("instance '%s' uses the latency policy: it takes only a default rule, not '%s'", in.Name, r.Match)
@@ -275,7 +278,7 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			}
 		}
 	}
-	if _, ok := matches[def]; !ok {
+	if _, ok := matches.get(def); !ok {
 		return in.Errorf("instance '%s' has no default rule: a client that matches no rule would get no answer", in.Name)
 	}
 	if in.AllDown == Fallback && len(in.Fallbacks) == 0 {
@@ -327,18 +330,17 @@ func (col *Collection) validate(pools map[string]*Pool, which string) (Type, err
 	}
 	var typ Type
 	var first string
-	seen := make(map[string]bool, len(col.Members))
+	var seen smallSet[string]
 	for _, m := range col.Members {
 		p, ok := pools[m.Pool]
 		if !ok {
 			return 0, m.Errorf("unknown pool '%s'", m.Pool)
 		}
-		if seen[m.Pool] {
+		if _, ok := seen.add(m.Pool, m.Pos); !ok {
 			return 0, m.Errorf("pool '%s' appears twice in one collection", m.Pool)
 		}
-		seen[m.Pool] = true
-		if err := checkWeight(m.Pos, m.Weight, "pool '"+m.Pool+"'"); err != nil {
-			return 0, err
+		if badWeight(m.Weight) {
+			return 0, weightErr(m.Pos, m.Weight, "pool '"+m.Pool+"'")
 		}
 		if typ == 0 {
 			typ, first = p.Type, p.Name
@@ -346,14 +348,24 @@ func (col *Collection) validate(pools map[string]*Pool, which string) (Type, err
 			return 0, m.Errorf("collection mixes pool types: '%s' holds %s records, '%s' holds %s", first, typ, p.Name, p.Type)
 		}
 	}
+	if thresholdOK(col.MinAvailable, len(col.Members)) {
+		return typ, nil
+	}
 	return typ, checkThreshold(col.Pos, col.Props.At("min-available", col.Pos), col.MinAvailable, len(col.Members), "collection", "pools")
 }
 
-func checkWeight(p Pos, w int, what string) error {
-	if w < MinWeight || w > MaxWeight {
-		return p.Errorf("weight %d of %s is out of range (%d to %d)", w, what, MinWeight, MaxWeight)
-	}
-	return nil
+// badWeight and weightErr are apart so that the object's description is
+// built only for the error, not for each of 100,000 objects.
+func badWeight(w int) bool { return w < MinWeight || w > MaxWeight }
+
+func weightErr(p Pos, w int, what string) error {
+	return p.Errorf("weight %d of %s is out of range (%d to %d)", w, what, MinWeight, MaxWeight)
+}
+
+// thresholdOK is the common case of checkThreshold, checked before the
+// object's description is built for it.
+func thresholdOK(t Threshold, total int) bool {
+	return t.Percent == 0 && t.Count >= 1 && t.Count <= total
 }
 
 // checkThreshold checks an availability rule of an object at p whose
@@ -382,16 +394,86 @@ func plainName(name string) bool {
 	if name == "." {
 		return true
 	}
-	for _, l := range dns.SplitDomainName(name) {
-		if len(l) == 0 || len(l) > 63 {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+	// Labels split at every dot: a name that needed dns.SplitDomainName's
+	// care for escapes has a backslash, which fails either way.
+	n := 0 // length of the current label
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '.':
+			if n == 0 {
 				return false
 			}
+			n = 0
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_':
+			if n++; n > 63 {
+				return false
+			}
+		default:
+			return false
 		}
 	}
 	return true
+}
+
+// addrKey is what makes two addresses of a pool the same: their Value.
+type addrKey struct {
+	ip     netip.Addr
+	domain string
+}
+
+// matchKey is a rule's match kind and one of its values.
+type matchKey struct {
+	kind  MatchKind
+	value string
+}
+
+// smallSet records where each key was first seen. Objects have a few
+// members; a map for each of 100,000 of them cost more than the checks, so
+// it searches a list held in place until it holds many.
+type smallSet[K comparable] struct {
+	n    int
+	list [smallSetMax]smallEntry[K]
+	m    map[K]Pos // once more than smallSetMax
+}
+
+type smallEntry[K comparable] struct {
+	key K
+	pos Pos
+}
+
+const smallSetMax = 8
+
+// get is where k was seen, if it was.
+func (s *smallSet[K]) get(k K) (Pos, bool) {
+	if s.m != nil {
+		pos, ok := s.m[k]
+		return pos, ok
+	}
+	for _, e := range s.list[:s.n] {
+		if e.key == k {
+			return e.pos, true
+		}
+	}
+	return Pos{}, false
+}
+
+// add records k at pos, or returns where it was first seen and false.
+func (s *smallSet[K]) add(k K, pos Pos) (Pos, bool) {
+	if first, ok := s.get(k); ok {
+		return first, false
+	}
+	switch {
+	case s.m != nil:
+		s.m[k] = pos
+	case s.n < smallSetMax:
+		s.list[s.n] = smallEntry[K]{k, pos}
+		s.n++
+	default:
+		s.m = make(map[K]Pos, 2*smallSetMax)
+		for _, e := range s.list {
+			s.m[e.key] = e.pos
+		}
+		s.m[k] = pos
+	}
+	return pos, true
 }

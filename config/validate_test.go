@@ -34,7 +34,8 @@ func TestValidateNoEffect(t *testing.T) {
 		// positive
 		{"tie on latency", func(c *Config) {
 			in := c.Instances[0]
-			in.Policy, in.Props["tie"] = PolicyLatency, at(9)
+			in.Policy = PolicyLatency
+			in.Props.Set("tie", at(9))
 		}, ""},
 		{"tie values without the property given", func(c *Config) { c.Instances[0].TiePercent = 10 }, ""},
 		{"manual failback, automatic switch", func(c *Config) {
@@ -51,10 +52,11 @@ func TestValidateNoEffect(t *testing.T) {
 		}, ""},
 
 		// negative
-		{"tie on geo", func(c *Config) { c.Instances[0].Props["tie"] = at(9) }, "api:9 - Error during parsing: tie has no effect: instance 'www.example.org.' uses the geo policy"},
+		{"tie on geo", func(c *Config) { c.Instances[0].Props.Set("tie", at(9)) }, "api:9 - Error during parsing: tie has no effect: instance 'www.example.org.' uses the geo policy"},
 		{"manual failback, pinned", func(c *Config) {
 			in := c.Instances[0]
-			in.Failback, in.Switch, in.Props["failback"] = Manual, SwitchPrimary, at(8)
+			in.Failback, in.Switch = Manual, SwitchPrimary
+			in.Props.Set("failback", at(8))
 		}, "api:8 - Error during parsing: failback manual has no effect: instance 'www.example.org.' is pinned to its primary collection"},
 		{"manual failback, pinned, no position", func(c *Config) {
 			in := c.Instances[0]
@@ -66,7 +68,7 @@ func TestValidateNoEffect(t *testing.T) {
 		}, "api:4 - Error during parsing: rule 'default' of instance 'www.example.org.' has no secondary collection"},
 		{"tls option on tcp without tls", func(c *Config) {
 			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoTCP, Port: 443, Interval: DefaultInterval,
-				Timeout: DefaultTimeout, Rise: 1, Fall: 1, ServerName: "x.example.org", Props: Props{"tls-server-name": at(10)}}}
+				Timeout: DefaultTimeout, Rise: 1, Fall: 1, ServerName: "x.example.org", Props: Props{{"tls-server-name", at(10)}}}}
 		}, "api:10 - Error during parsing: tls-server-name has no effect: monitor 'm' makes no TLS handshake"},
 		{"tls option on http", func(c *Config) {
 			c.Monitors = []*Monitor{{Pos: at(7), Name: "m", Protocol: ProtoHTTP, Interval: DefaultInterval,
@@ -93,7 +95,8 @@ func TestValidateNoEffect(t *testing.T) {
 		}, "api:7 - Error during parsing: option 'port' does not apply to a ping monitor ('m')"},
 		{"count on http, given", func(c *Config) {
 			m := NewMonitor(at(7), "m")
-			m.Protocol, m.Props["count"] = ProtoHTTP, at(11)
+			m.Protocol = ProtoHTTP
+			m.Props.Set("count", at(11))
 			c.Monitors = []*Monitor{m}
 		}, "api:11 - Error during parsing: option 'count' does not apply to a http monitor ('m')"},
 		{"host header", func(c *Config) {
@@ -101,9 +104,39 @@ func TestValidateNoEffect(t *testing.T) {
 			m.Protocol, m.Headers = ProtoHTTP, [][2]string{{"HOST", "x"}}
 			c.Monitors = []*Monitor{m}
 		}, "api:7 - Error during parsing: 'header HOST' is not allowed"},
+		// Duplicates past the few that smallSet holds in its list.
+		{"address twice in a big pool", func(c *Config) {
+			p := c.Pools[0]
+			for i := range 20 {
+				p.Addresses = append(p.Addresses, &Address{Pos: at(20 + i), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), Weight: 1})
+			}
+			p.Addresses = append(p.Addresses, &Address{Pos: at(50), IP: netip.MustParseAddr("192.0.2.25"), Weight: 1})
+		}, "api:50 - Error during parsing: address 192.0.2.25 appears twice in pool 'a' (also at line 35)"},
+		{"address twice in a pool, first and last", func(c *Config) {
+			p := c.Pools[0]
+			for i := range 20 {
+				p.Addresses = append(p.Addresses, &Address{Pos: at(20 + i), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), Weight: 1})
+			}
+			p.Addresses = append(p.Addresses, &Address{Pos: at(50), IP: netip.MustParseAddr("192.0.2.1"), Weight: 1})
+		}, "api:50 - Error during parsing: address 192.0.2.1 appears twice in pool 'a' (also at line 2)"},
+		{"many distinct addresses", func(c *Config) {
+			p := c.Pools[0]
+			for i := range 30 {
+				p.Addresses = append(p.Addresses, &Address{Pos: at(20 + i), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), Weight: 1})
+			}
+		}, ""},
+		{"cidr twice in many rules", func(c *Config) {
+			c.GeoIP = "x.mmdb"
+			in := c.Instances[0]
+			for i := range 12 {
+				in.Rules = append(in.Rules, &Rule{Pos: at(60 + i), Match: MatchCIDR, Values: []string{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16).String()}, Primary: second()})
+			}
+			in.Rules = append(in.Rules, &Rule{Pos: at(80), Match: MatchCIDR, Values: []string{"10.5.0.0/16"}, Primary: second()})
+		}, "api:80 - Error during parsing: instance 'www.example.org.' has 'cidr 10.5.0.0/16' in two rules (first at line 65)"},
 		{"explicit port 0", func(c *Config) {
 			m := NewMonitor(at(7), "m")
-			m.Protocol, m.Props["port"] = ProtoHTTP, at(12)
+			m.Protocol = ProtoHTTP
+			m.Props.Set("port", at(12))
 			c.Monitors = []*Monitor{m}
 		}, "api:12 - Error during parsing: port 0 of monitor 'm' is out of range"},
 	}

@@ -16,7 +16,7 @@ func (p *parser) monitor() (*config.Monitor, error) {
 	if !p.openBlock() {
 		return nil, p.c.Errf("monitor '%s' needs a block: '{' expected at the end of the line", name)
 	}
-	err = p.body("monitor '"+name+"'", m.Props, config.RepeatableMonitorOptions(), func(prop string) error {
+	err = p.body("monitor", name, &m.Props, config.RepeatableMonitorOptions(), func(prop string) error {
 		o := config.LookupMonitorOption(prop)
 		if o == nil {
 			return p.c.Errf("unknown property '%s' in monitor '%s'", prop, name)
