@@ -72,7 +72,7 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 	scope := 0
 	switch {
 	case in != nil:
-		scope = e.answer(m, in, h, q.Type, e.client(q.Remote, in, ecs))
+		scope = e.answer(m, q.Name, in, h, q.Type, e.client(q.Remote, in, ecs))
 	case s.zones[q.Name] != nil:
 		apex(m, s.zones[q.Name], h, q.Type)
 	case h != nil:
@@ -268,7 +268,7 @@ func ecsScope(in *instance, c clientAddr, scope int) int {
 }
 
 // answer fills m for a query on a managed name and returns the ECS scope.
-func (e *Engine) answer(m *dns.Msg, in *instance, h *host, qtype uint16, c clientAddr) int {
+func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype uint16, c clientAddr) int {
 	// An apex instance also owns the zone's SOA and NS.
 	if in.name == in.zone.name && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
 		apex(m, in.zone, h, qtype)
@@ -304,7 +304,9 @@ func (e *Engine) answer(m *dns.Msg, in *instance, h *host, qtype uint16, c clien
 		picks = picks[:1]
 	}
 	in.count(picks)
-	hdr := dns.RR_Header{Name: in.name, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: r.ttl}
+	// The question's name is the instance's (the lookup matched it), and
+	// it is in the cache; the configuration's copy is not.
+	hdr := dns.RR_Header{Name: qname, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: r.ttl}
 	switch in.qtype {
 	case dns.TypeCNAME:
 		// One name has one CNAME: the method's first choice.

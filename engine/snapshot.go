@@ -196,7 +196,9 @@ func (ac *answerCounts) each(fn func(pool string, n uint64)) {
 // poolCounters maps the few pools an instance answers from to their
 // counters: a slice, since a map per instance costs too much at 100,000
 // instances.
-type poolCounters []struct {
+type poolCounters []poolCounter
+
+type poolCounter struct {
 	pool *policy.Pool
 	c    *answerCount
 }
@@ -208,10 +210,7 @@ func (pc *poolCounters) set(p *policy.Pool, c *answerCount) {
 			return
 		}
 	}
-	*pc = append(*pc, struct {
-		pool *policy.Pool
-		c    *answerCount
-	}{p, c})
+	*pc = append(*pc, poolCounter{p, c})
 }
 
 func (pc poolCounters) get(p *policy.Pool) *answerCount {
@@ -233,6 +232,12 @@ type rule struct {
 	ttl                uint32 // the configured TTL, or the degraded one
 	degraded           bool   // an address is down or unknown, or the primary is not answering
 	src                *config.Rule
+
+	// Where primary and secondary live, with their member lists: in the
+	// rule, so that a query finds the active collection without another
+	// cache miss.
+	cols [2]policy.Collection
+	mems [8]policy.Member
 }
 
 const (
@@ -400,14 +405,15 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 	// The instance and its first rule in one allocation: most instances
 	// have one rule, and a query reads both.
 	b := &struct {
-		in    instance
-		first rule
-		rules [1]*rule
+		in       instance
+		first    rule
+		rules    [1]*rule
+		counters [2]poolCounter
 	}{}
 	in := &b.in
 	in.src, in.name, in.zone = ci, ci.Name, s.zones[longestZone(s.cfg.Zones, ci.Name)]
 	in.ignoreECS, in.latency = ci.IgnoreECS, ci.Policy == config.PolicyLatency
-	in.rules = b.rules[:0]
+	in.rules, in.answers = b.rules[:0], b.counters[:0]
 	if was != nil && was.counts != nil {
 		in.counts = was.counts
 	} else {
@@ -514,9 +520,11 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 // into r.
 func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule, healthy,
 	openPool func(string) *policy.Pool, prevState string) {
-	r.primary = policy.NewCollection(cr.Primary, healthy, sw == config.SwitchPrimary)
+	r.primary = &r.cols[0]
+	r.primary.Init(cr.Primary, healthy, sw == config.SwitchPrimary, r.mems[:4])
 	if cr.Secondary != nil {
-		r.secondary = policy.NewCollection(cr.Secondary, healthy, sw == config.SwitchSecondary)
+		r.secondary = &r.cols[1]
+		r.secondary.Init(cr.Secondary, healthy, sw == config.SwitchSecondary, r.mems[4:])
 	}
 	switch sw {
 	case config.SwitchAuto:

@@ -48,23 +48,29 @@ func (a *Addr) Raw() net.IP { return a.raw[:a.rawLen:a.rawLen] }
 type Pool struct {
 	Name      string
 	Method    config.Method
-	Max       int     // answers at most; never 0 once compiled
-	Avail     []Addr  // usable addresses, configured order
-	Usable    int     // len(Avail), kept for explanations and metrics
-	Total     int     // configured addresses
-	Available bool    // Usable meets the pool's min-available rule
-	weight    int     // sum of Avail weights
+	Max       int    // answers at most; never 0 once compiled
+	Avail     []Addr // usable addresses, configured order
+	Usable    int    // len(Avail), kept for explanations and metrics
+	Total     int    // configured addresses
+	Available bool   // Usable meets the pool's min-available rule
+	weight    int    // sum of Avail weights
 }
 
 // NewPool compiles a pool, keeping the addresses usable says may be answered.
 func NewPool(p *config.Pool, usable func(*config.Address) bool) *Pool {
-	cp := &Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses)}
+	// The pool and (for the usual few) its addresses in one allocation.
+	b := &struct {
+		p   Pool
+		buf [2]Addr
+	}{}
+	cp := &b.p
+	*cp = Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses), Avail: b.buf[:0]}
+	if len(p.Addresses) > len(b.buf) {
+		cp.Avail = make([]Addr, 0, len(p.Addresses))
+	}
 	for _, a := range p.Addresses {
 		if !usable(a) {
 			continue
-		}
-		if cp.Avail == nil {
-			cp.Avail = make([]Addr, 0, len(p.Addresses))
 		}
 		ad := Addr{IP: a.IP, Target: a.Domain, Weight: a.Weight, Pool: cp}
 		if a.IP.Is4() {
@@ -161,22 +167,25 @@ type Collection struct {
 // finds by name. A pinned collection (the operator forced it) answers every
 // pool with a usable address, even pools below their min-available rule.
 func NewCollection(c *config.Collection, pool func(string) *Pool, pinned bool) *Collection {
-	n := len(c.Members)
-	// The collection and both member lists in one allocation: a query
-	// reads them one after the other.
+	// The collection and its member lists in one allocation: a query reads
+	// them one after the other.
 	b := &struct {
-		c       Collection
-		members [2]Member
-		avail   [2]Member
+		c   Collection
+		buf [4]Member
 	}{}
-	cc := &b.c
-	cc.Method = c.Method
-	if n <= len(b.members) {
-		cc.Members, cc.Avail = b.members[:0:n], b.avail[:0:n]
-	} else {
-		both := make([]Member, 2*n)
-		cc.Members, cc.Avail = both[:0:n], both[n:n:2*n]
+	b.c.Init(c, pool, pinned, b.buf[:])
+	return &b.c
+}
+
+// Init compiles c into cc, as NewCollection does, keeping the member lists
+// in buf when it holds twice the members (so that an owner can keep a
+// collection and its lists next to its own data), else in a new array.
+func (cc *Collection) Init(c *config.Collection, pool func(string) *Pool, pinned bool, buf []Member) {
+	n := len(c.Members)
+	if len(buf) < 2*n {
+		buf = make([]Member, 2*n)
 	}
+	*cc = Collection{Method: c.Method, Members: buf[:0:n], Avail: buf[n : n : 2*n]}
 	for _, m := range c.Members {
 		mm := Member{Pool: pool(m.Pool), Weight: m.Weight}
 		cc.Members = append(cc.Members, mm)
@@ -186,7 +195,6 @@ func NewCollection(c *config.Collection, pool func(string) *Pool, pinned bool) *
 		}
 	}
 	cc.Available = len(cc.Avail) > 0 && len(cc.Avail) >= c.MinAvailable.Need(len(c.Members))
-	return cc
 }
 
 // Fixed is a collection that always answers the given addresses (an
