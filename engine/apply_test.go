@@ -81,3 +81,19 @@ func TestApplyPools(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A change to an engine that has not started, or has stopped, is refused
+// at once rather than waiting for a compile loop that will never run.
+func TestApplyNotRunning(t *testing.T) {
+	e := newEngine(t, poolOfText)
+	if err := e.Apply(Change{Pools: []*config.Pool{poolOf("a", "", "192.0.2.9")}}); err != errStopped {
+		t.Fatalf("before start: %v", err)
+	}
+	Start(e)
+	e.Stop()
+	if err := e.Apply(Change{Pools: []*config.Pool{poolOf("a", "", "192.0.2.9")}}); err != errStopped {
+		t.Fatalf("after stop: %v", err)
+	}
+}
+
+const poolOfText = "pool a {\n address 192.0.2.1\n}\ninstance www {\n primary a\n}"

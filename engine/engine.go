@@ -491,6 +491,9 @@ var errStopped = errors.New("gtm: the configuration is not running")
 // nothing changes. It is the entry point for changes made at run time, and
 // runs on the compile loop, so it never races a health change.
 func (e *Engine) Apply(c Change) error {
+	if !running(e) { // also orders this read of applies after start's write
+		return errStopped
+	}
 	req := applyReq{change: c, done: make(chan error, 1)}
 	select {
 	case e.applies <- req:

@@ -225,10 +225,11 @@ www    30 IN A   192.0.2.12
 // scaleCorefile is n instances, each with its own pool of two addresses of
 // which one is probed (TCP, on a loopback address where nothing listens, so
 // it is refused at once and goes nowhere else; interval 1h, so only the first
-// round runs while queries are measured). The answer is the unprobed address.
+// round runs). The answer is the unprobed address.
 func scaleCorefile(header string, n int) string {
 	var b strings.Builder
-	b.WriteString(header + "    gtm {\n        ns ns1.bench.example 192.0.2.53\n")
+	// ready: the harness measures once the first probe round is in.
+	b.WriteString(header + "    ready 127.0.0.1:{$PERF_READY_PORT}\n    gtm {\n        ns ns1.bench.example 192.0.2.53\n")
 	b.WriteString("        monitor m {\n            protocol tcp\n            port 9\n            interval 1h\n            timeout 1s\n        }\n")
 	addr := func(k int) string { return fmt.Sprintf("127.%d.%d.%d", 1+k>>16, k>>8&255, k&255) }
 	for i := range n {
