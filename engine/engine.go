@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +34,6 @@ type Engine struct {
 	counting bool // set once started: compiled snapshots count answers
 
 	// Set by start; changed by apply on the compile loop's goroutine.
-	specs  map[health.Key]health.Spec
 	checks atomic.Pointer[kshards[health.Key, *health.Check]] // copied on write: ready reads it from elsewhere
 	pred   *Engine                                            // the engine this one replaced in a reload while that one runs; under reportMu
 
@@ -207,10 +205,6 @@ func (e *Engine) start(pred *Engine) {
 	e.changed, e.moved = map[*health.Check]bool{}, map[*health.Check]bool{}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	all := specs(e.cfg.Pools, e.cfg.Monitors)
-	e.specs = make(map[health.Key]health.Spec, len(all))
-	for _, sp := range all {
-		e.specs[sp.Key] = sp
-	}
 	checks, carried := proc.health.Acquire(e, all)
 	cm := newKShards[health.Key, *health.Check](len(checks), maphash.Comparable[health.Key])
 	for k, c := range checks {
@@ -257,7 +251,10 @@ func (e *Engine) shutdown() {
 			close(e.geoStop)
 			<-e.geoDone
 		}
-		proc.health.Release(e, slices.Collect(maps.Values(e.specs)))
+		// What it acquired is what its configuration, with the changes
+		// applied since, probes: no copy of it is kept meanwhile.
+		cfg := e.snap.Load().cfg
+		proc.health.Release(e, specs(cfg.Pools, cfg.Monitors))
 		reportMu.Lock()
 		if e.writer {
 			e.writer = false
@@ -287,15 +284,29 @@ type probeMetrics struct {
 }
 
 // newProbeMetrics resolves a monitor's series once, since label lookups
-// per probe cost measurable CPU at 10,000 targets.
+// per probe cost measurable CPU at 10,000 targets, and keeps one set per
+// monitor for every check it probes (100,000 checks need not hold 100,000
+// copies). unpublish forgets a monitor whose series it deletes.
 func newProbeMetrics(monitor string) health.Observer {
-	return &probeMetrics{
+	probeObs.Lock()
+	defer probeObs.Unlock()
+	if pm := probeObs.m[monitor]; pm != nil {
+		return pm
+	}
+	pm := &probeMetrics{
 		ok:       probesTotal.WithLabelValues(monitor, "success"),
 		fail:     probesTotal.WithLabelValues(monitor, "failure"),
 		duration: probeDuration.WithLabelValues(monitor),
 		lag:      probeLag.WithLabelValues(monitor),
 	}
+	probeObs.m[monitor] = pm
+	return pm
 }
+
+var probeObs = struct {
+	sync.Mutex
+	m map[string]*probeMetrics
+}{m: map[string]*probeMetrics{}}
 
 func (pm *probeMetrics) Observe(r health.Result) {
 	if r.OK {
@@ -573,12 +584,8 @@ func (e *Engine) apply(c *Change) error {
 			}
 		}
 	}
-	for _, k := range dropped {
-		delete(e.specs, k)
-	}
 	for _, sp := range added {
 		c := got[sp.Key]
-		e.specs[sp.Key] = sp
 		e.byCheck[c] = append(e.byCheck[c], sp.Key.Pool)
 	}
 	if len(added) > 0 || len(dropped) > 0 {

@@ -75,6 +75,9 @@ func (e *Engine) unpublish() {
 		for _, v := range objectVecs {
 			v.Reset()
 		}
+		probeObs.Lock()
+		clear(probeObs.m)
+		probeObs.Unlock()
 		return
 	}
 	instances, monitors := map[string]bool{}, map[string]bool{}
@@ -95,6 +98,9 @@ func (e *Engine) unpublish() {
 	for _, p := range mine.Pools {
 		for _, a := range p.Addresses {
 			if m := monitorOf(p, a); m != "" && !monitors[m] {
+				probeObs.Lock()
+				delete(probeObs.m, m)
+				probeObs.Unlock()
 				probesTotal.DeleteLabelValues(m, "success")
 				probesTotal.DeleteLabelValues(m, "failure")
 				probeDuration.DeleteLabelValues(m)

@@ -162,6 +162,10 @@ type instance struct {
 type answerCounts struct {
 	mu   sync.Mutex // compiles of two engines (a reload) may add at once
 	list []*answerCount
+	// The first counters, and the list's first cells, in the same
+	// allocation: most instances answer from one or two pools.
+	inline  [2]answerCount
+	cells   [2]*answerCount
 }
 
 type answerCount struct {
@@ -178,7 +182,16 @@ func (ac *answerCounts) get(pool string) *answerCount {
 			return c
 		}
 	}
-	c := &answerCount{pool: pool}
+	var c *answerCount
+	if n := len(ac.list); n < len(ac.inline) {
+		if n == 0 {
+			ac.list = ac.cells[:0]
+		}
+		c = &ac.inline[n]
+		c.pool = pool
+	} else {
+		c = &answerCount{pool: pool}
+	}
 	ac.list = append(ac.list, c)
 	return c
 }
