@@ -451,7 +451,7 @@ func (e *Engine) reportChanged(instances []*instance) {
 			if old == nil || old.state == r.state {
 				continue
 			}
-			switchovers.WithLabelValues(in.name, r.name, r.state).Inc()
+			in.counts.switched(r.name, r.state)
 			object := "instance " + in.name
 			if r.name != config.MatchDefault.String() {
 				object += " rule " + r.name

@@ -32,10 +32,6 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probe_panics_total",
 		Help: "Counter of probes that panicked (recovered and counted as failures), by monitor.",
 	}, []string{"monitor"})
-	switchovers = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "switchovers_total",
-		Help: "Counter of changes of an instance's answer state, by instance, rule and the state switched to.",
-	}, []string{"instance", "rule", "to"})
 	geoReloads = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "geoip_reloads_total",
 		Help: "Counter of GeoIP database reloads after the file changed, by result (success, or failure: old database kept).",
@@ -56,7 +52,7 @@ var (
 )
 
 // objectVecs are the vectors whose series belong to configuration objects.
-var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, probePanics, switchovers, geoMisses}
+var objectVecs = []interface{ Reset() }{probesTotal, probeDuration, probeLag, probePanics, geoMisses}
 
 // publish records that e's objects have series.
 func (e *Engine) publish() {
@@ -113,11 +109,6 @@ func (e *Engine) unpublish() {
 		if instances[in.Name] {
 			continue
 		}
-		for _, r := range in.Rules {
-			for _, st := range allStates {
-				switchovers.DeleteLabelValues(in.Name, r.Name(), st)
-			}
-		}
 		geoMisses.DeleteLabelValues(in.Name)
 	}
 }
@@ -131,7 +122,7 @@ func monitorOf(p *config.Pool, a *config.Address) string {
 }
 
 // The state gauges (address_up, pool_available, collection_available,
-// active_collection) and answers_total are read from each writing engine's last reported
+// active_collection), answers_total and switchovers_total are read from each writing engine's last reported
 // snapshot when scraped, rather than kept as series: at 100,000 instances
 // keeping 500,000 series cost about 275 MB and a second of CPU at start,
 // and they vanish with the configuration that had them.
@@ -144,6 +135,9 @@ var (
 	collectionAvailableDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "collection_available"),
 		"Whether an instance's primary or secondary collection meets its availability rule (1) or not (0).",
 		[]string{"instance", "rule", "collection"}, nil)
+	switchoversDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "switchovers_total"),
+		"Counter of changes of an instance's answer state, by instance, rule and the state switched to.",
+		[]string{"instance", "rule", "to"}, nil)
 	answersTotalDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "answers_total"),
 		"Counter of answers with data by instance and pool (pool is empty for all-down fallback addresses).",
 		[]string{"instance", "pool"}, nil)
@@ -162,6 +156,7 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- collectionAvailableDesc
 	ch <- activeCollectionDesc
 	ch <- answersTotalDesc
+	ch <- switchoversDesc
 }
 
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -221,6 +216,9 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			in.counts.each(func(pool string, n uint64) {
 				ch <- prometheus.MustNewConstMetric(answersTotalDesc, prometheus.CounterValue, float64(n), in.name, pool)
+			})
+			in.counts.eachSwitch(func(rule, to string, n uint64) {
+				ch <- prometheus.MustNewConstMetric(switchoversDesc, prometheus.CounterValue, float64(n), in.name, rule, to)
 			})
 		}
 	}

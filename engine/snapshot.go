@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,7 +139,7 @@ type instance struct {
 	rules   []*rule       // configured order
 	def     *rule         // nil when every client matches another rule
 	answers poolCounters  // the counters of the pools it answers from now
-	counts  *answerCounts // every answers_total counter of the instance
+	counts  *instCounters // every answers_total counter of the instance
 
 	// Matching, most specific first. byClient is false for an instance
 	// with only a default rule: its answer does not depend on the client.
@@ -153,19 +154,50 @@ type instance struct {
 	geoMisses    prometheus.Counter // nil until the plugin has started
 }
 
-// answerCounts are an instance's answers_total counters, one per pool it
-// has answered from (and "" for fallback addresses). The instance's
-// compilations share them, so counts survive health changes, changes of
-// other objects and reloads that keep the instance; they are exported when
-// scraped (stateCollector), so that 100,000 instances need 100,000 small
-// counters rather than as many labelled series.
-type answerCounts struct {
+// instCounters are an instance's counters: answers_total, one per pool it
+// has answered from (and "" for fallback addresses), and switchovers_total,
+// one per rule and state switched to. The instance's compilations share
+// them, so counts survive health changes, changes of other objects and
+// reloads that keep the instance; they are exported when scraped
+// (stateCollector), so that 100,000 instances need 100,000 small sets of
+// counters rather than as many labelled series (at 100,000 instances that
+// all switched once, switchovers alone were 700,000 heap objects).
+type instCounters struct {
 	mu   sync.Mutex // compiles of two engines (a reload) may add at once
 	list []*answerCount
 	// The first counters, and the list's first cells, in the same
 	// allocation: most instances answer from one or two pools.
-	inline  [2]answerCount
-	cells   [2]*answerCount
+	inline   [2]answerCount
+	cells    [2]*answerCount
+	switches []switchCount // under mu: switches are rare
+}
+
+type switchCount struct {
+	rule, to string
+	n        uint64
+}
+
+// switched counts a switch of rule to state to.
+func (ac *instCounters) switched(rule, to string) {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	for i := range ac.switches {
+		if sc := &ac.switches[i]; sc.rule == rule && sc.to == to {
+			sc.n++
+			return
+		}
+	}
+	ac.switches = append(ac.switches, switchCount{rule, to, 1})
+}
+
+// eachSwitch calls fn for every switch counter.
+func (ac *instCounters) eachSwitch(fn func(rule, to string, n uint64)) {
+	ac.mu.Lock()
+	sw := slices.Clone(ac.switches)
+	ac.mu.Unlock()
+	for _, sc := range sw {
+		fn(sc.rule, sc.to, sc.n)
+	}
 }
 
 type answerCount struct {
@@ -174,7 +206,7 @@ type answerCount struct {
 }
 
 // get returns the counter of pool, made on first use.
-func (ac *answerCounts) get(pool string) *answerCount {
+func (ac *instCounters) get(pool string) *answerCount {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
 	for _, c := range ac.list {
@@ -197,7 +229,7 @@ func (ac *answerCounts) get(pool string) *answerCount {
 }
 
 // each calls fn for every counter.
-func (ac *answerCounts) each(fn func(pool string, n uint64)) {
+func (ac *instCounters) each(fn func(pool string, n uint64)) {
 	ac.mu.Lock()
 	list := ac.list
 	ac.mu.Unlock()
@@ -430,7 +462,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 	if was != nil && was.counts != nil {
 		in.counts = was.counts
 	} else {
-		in.counts = &answerCounts{}
+		in.counts = &instCounters{}
 	}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
 	healthy := func(name string) *policy.Pool { return s.pools.get(name).pool }
