@@ -42,7 +42,6 @@ var (
 	}, []string{"instance"})
 )
 
-var allStates = []string{StatePrimary, StateSecondary, StateFailOpen, StateFallback, StateNoData, StateServFail}
 
 // live holds the configuration of every running engine, so that one that
 // stops deletes only the series no running configuration still has.
