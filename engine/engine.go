@@ -211,10 +211,11 @@ func (e *Engine) start(pred *Engine) {
 		cm.put(k, c)
 	}
 	e.checks.Store(cm)
-	e.byCheck = make(map[*health.Check][]string, len(checks))
-	for k, c := range checks {
-		e.byCheck[c] = append(e.byCheck[c], k.Pool)
-	}
+	e.byCheck = grouped(len(checks), func(yield func(*health.Check, string)) {
+		for k, c := range checks {
+			yield(c, k.Pool)
+		}
+	})
 	if carried > 0 {
 		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
 	}

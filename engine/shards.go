@@ -81,3 +81,26 @@ func (s *kshards[K, V]) without(del []K) *kshards[K, V] {
 	}
 	return &c
 }
+
+// grouped returns, for each key, the values given with it, in order. Every
+// list is a window of one shared array, capped so that appending to one
+// copies it rather than overwriting its neighbour: a list per key would be
+// a heap object per key, 100,000 of them at 100,000 pools, for the garbage
+// collector to visit on every cycle.
+func grouped[K comparable, V any](n int, each func(yield func(K, V))) map[K][]V {
+	count := make(map[K]int, n)
+	total := 0
+	each(func(k K, _ V) { count[k]++; total++ })
+	all := make([]V, 0, total)
+	out := make(map[K][]V, len(count))
+	each(func(k K, v V) {
+		l, ok := out[k]
+		if !ok {
+			start := len(all)
+			all = all[:start+count[k]]
+			l = all[start:start:start+count[k]]
+		}
+		out[k] = append(l, v)
+	})
+	return out
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"hash/maphash"
+	"reflect"
 	"testing"
 )
 
@@ -39,5 +40,25 @@ func TestShardsCopyOnWrite(t *testing.T) {
 	k.put(3, "x")
 	if k.with(map[int]string{4: "y"}).get(3) != "x" {
 		t.Error("keys of another type")
+	}
+}
+
+// grouped's lists share one array, but appending to one never writes into
+// another.
+func TestGrouped(t *testing.T) {
+	pairs := [][2]string{{"a", "1"}, {"b", "2"}, {"a", "3"}, {"c", "4"}, {"b", "5"}}
+	g := grouped(3, func(yield func(string, string)) {
+		for _, p := range pairs {
+			yield(p[0], p[1])
+		}
+	})
+	want := map[string][]string{"a": {"1", "3"}, "b": {"2", "5"}, "c": {"4"}}
+	if !reflect.DeepEqual(g, want) {
+		t.Fatalf("grouped = %v, want %v", g, want)
+	}
+	g["a"] = append(g["a"], "x")
+	g["b"] = append(g["b"], "y")
+	if !reflect.DeepEqual(g["b"], []string{"2", "5", "y"}) || !reflect.DeepEqual(g["c"], []string{"4"}) {
+		t.Fatalf("an append reached a neighbour: %v", g)
 	}
 }

@@ -80,16 +80,21 @@ func newIndex(cfg *config.Config) *configIndex {
 		x.digest.put(p.Name, d)
 		x.sum = x.sum.Add(d)
 	}
-	users := make(map[string][]*config.Instance, n)
 	for _, in := range cfg.Instances {
 		x.sum = x.sum.Add(config.PartDigest(in))
-		for _, p := range in.PoolNames() {
-			users[p] = append(users[p], in)
-			if in.Policy == config.PolicyLatency {
+		if in.Policy == config.PolicyLatency {
+			for _, p := range in.PoolNames() {
 				x.latency[p] = true
 			}
 		}
 	}
+	users := grouped(n, func(yield func(string, *config.Instance)) {
+		for _, in := range cfg.Instances {
+			for _, p := range in.PoolNames() {
+				yield(p, in)
+			}
+		}
+	})
 	for p, ins := range users {
 		x.users.put(p, ins)
 	}
