@@ -42,7 +42,6 @@ var (
 	}, []string{"instance"})
 )
 
-
 // live holds the configuration of every running engine, so that one that
 // stops deletes only the series no running configuration still has.
 var (

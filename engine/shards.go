@@ -98,7 +98,7 @@ func grouped[K comparable, V any](n int, each func(yield func(K, V))) map[K][]V 
 		if !ok {
 			start := len(all)
 			all = all[:start+count[k]]
-			l = all[start:start:start+count[k]]
+			l = all[start : start : start+count[k]]
 		}
 		out[k] = append(l, v)
 	})
