@@ -438,7 +438,7 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 	old, now, changed := tr.Observe(r.OK)
 	c.status, c.streak = tr.status, int32(tr.streak)
 	rec := c.Record()
-	rec.Status, rec.Last = now, r
+	rec.Status, rec.Last, rec.Vantage = now, r, LocalVantage
 	moved := true
 	switch {
 	case r.OK:

@@ -100,6 +100,9 @@ func TestManagerCarriesVerdict(t *testing.T) {
 	if cb[sb.Key].Record().Latency.Samples == 0 {
 		t.Error("the latency average was not carried over")
 	}
+	if v := cb[sb.Key].Record().Vantage; v != LocalVantage {
+		t.Errorf("the verdict's vantage is %q, want %q", v, LocalVantage)
+	}
 	// Another port is another probe: nothing to carry.
 	sc := sa
 	other := *sa.Monitor

@@ -4,10 +4,13 @@ import (
 	"time"
 )
 
-// Record is what is known of one address.
+// Record is what is known of one address, from one vantage point.
 type Record struct {
 	Status Status
-	Last   Result // the most recent probe
+	// Vantage is where the verdict was reached: this node ("local") today;
+	// a cluster merges the records of several nodes, each with its own.
+	Vantage string
+	Last    Result // the most recent probe
 	// Latency is the smoothed round trip of passing probes as seen from
 	// one vantage point. Today that is always this node (Vantage "local");
 	// a later multi-node version merges records of several vantages.
@@ -20,6 +23,9 @@ type Latency struct {
 	EWMA    time.Duration
 	Samples int
 }
+
+// LocalVantage names this node as the vantage of its own probes.
+const LocalVantage = "local"
 
 // LatencyAlpha weighs a new sample against the average: high enough to follow
 // a real change within a few probes, low enough to ride out one slow probe.
@@ -34,7 +40,7 @@ func (l Latency) Add(rtt time.Duration) Latency {
 	}
 	l.Samples++
 	if l.Vantage == "" {
-		l.Vantage = "local"
+		l.Vantage = LocalVantage
 	}
 	return l
 }
