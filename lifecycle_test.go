@@ -79,7 +79,7 @@ func started(t *testing.T, body string) *GTM {
 	return g
 }
 
-func state(g *GTM) string { return g.Engine().State("www.example.org.", "default") }
+func state(g *GTM) engine.State { return g.Engine().State("www.example.org.", "default") }
 
 func instanceEvents(g *GTM, since int) []health.Event {
 	var out []health.Event
@@ -98,8 +98,8 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	dead := deadPort(t)
 	g1 := started(t, failoverBody(dead, live, ""))
 	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == engine.StateSecondary })
-	toSecondary := metric(t, "switchovers_total", "www.example.org.", "default", engine.StateSecondary)
-	toPrimary := metric(t, "switchovers_total", "www.example.org.", "default", engine.StatePrimary)
+	toSecondary := metric(t, "switchovers_total", "www.example.org.", "default", string(engine.StateSecondary))
+	toPrimary := metric(t, "switchovers_total", "www.example.org.", "default", string(engine.StatePrimary))
 	n := len(g1.Events())
 
 	// A reload that adds an unrelated instance: no answer changes, so
@@ -113,7 +113,7 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	if ev := instanceEvents(g2, n); len(ev) != 0 {
 		t.Errorf("a reload that changed no answer recorded %v", ev)
 	}
-	if got := metric(t, "switchovers_total", "www.example.org.", "default", engine.StateSecondary); got != toSecondary {
+	if got := metric(t, "switchovers_total", "www.example.org.", "default", string(engine.StateSecondary)); got != toSecondary {
 		t.Errorf("switchovers to secondary went from %v to %v with no switch", toSecondary, got)
 	}
 
@@ -128,10 +128,10 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	eventually(t, "the reload's event", 3*time.Second, func() bool { return len(instanceEvents(g3, n)) > 0 })
 	time.Sleep(100 * time.Millisecond) // room for a wrong second event
 	ev := instanceEvents(g3, n)
-	if len(ev) != 1 || ev[0].Old != engine.StateSecondary || ev[0].New != engine.StatePrimary {
+	if len(ev) != 1 || ev[0].Old != string(engine.StateSecondary) || ev[0].New != string(engine.StatePrimary) {
 		t.Errorf("the reload back to the primary recorded %v, want one secondary -> primary", ev)
 	}
-	if got := metric(t, "switchovers_total", "www.example.org.", "default", engine.StatePrimary); got != toPrimary+1 {
+	if got := metric(t, "switchovers_total", "www.example.org.", "default", string(engine.StatePrimary)); got != toPrimary+1 {
 		t.Errorf("switchovers to primary went from %v to %v, want one more", toPrimary, got)
 	}
 }

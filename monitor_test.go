@@ -118,14 +118,14 @@ instance www {
 		switch {
 		case e.Object == "address main/127.0.0.1" && e.New == "unhealthy":
 			addrEv = &e
-		case e.Object == "instance www.example.org." && e.New == engine.StateSecondary:
+		case e.Object == "instance www.example.org." && e.New == string(engine.StateSecondary):
 			instEv = &e
 		}
 	}
 	if addrEv == nil || addrEv.Reason != "tcp: connection refused" || addrEv.Old != "healthy" {
 		t.Errorf("address event %+v, want healthy -> unhealthy because tcp: connection refused", addrEv)
 	}
-	if instEv == nil || instEv.Old != engine.StatePrimary || instEv.Reason != "primary below its availability rule" {
+	if instEv == nil || instEv.Old != string(engine.StatePrimary) || instEv.Reason != "primary below its availability rule" {
 		t.Errorf("instance event %+v, want primary -> secondary with its reason", instEv)
 	}
 

@@ -452,12 +452,12 @@ func (e *Engine) reportChanged(instances []*instance) {
 			if old == nil || old.state == r.state {
 				continue
 			}
-			in.counts.switched(r.name, r.state)
+			in.counts.switched(r.name, string(r.state))
 			object := "instance " + in.name
 			if r.name != config.MatchDefault.String() {
 				object += " rule " + r.name
 			}
-			event(health.Event{Time: time.Now(), Object: object, Old: old.state, New: r.state, Reason: r.why})
+			event(health.Event{Time: time.Now(), Object: object, Old: string(old.state), New: string(r.state), Reason: r.why})
 		}
 	}
 }
@@ -622,7 +622,7 @@ func (e *Engine) GeoIP() *geoip.DB { return e.geo.Load() }
 
 // State is the answer state (StatePrimary…) of an instance's rule (its
 // Name(): "default", "country DE AT"), or "" when there is no such rule.
-func (e *Engine) State(instance, rule string) string {
+func (e *Engine) State(instance, rule string) State {
 	if r := e.snap.Load().instance(instance).rule(rule); r != nil {
 		return r.state
 	}

@@ -18,7 +18,7 @@ func TestOneWriterPerSeries(t *testing.T) {
 	_, live := listenTCP(t, "127.0.0.2:0")
 	dead := deadPort(t)
 	old := started(t, failoverBody(dead, live, ""))
-	state := func(e *Engine) string { return e.State("www.example.org.", "default") }
+	state := func(e *Engine) State { return e.State("www.example.org.", "default") }
 	eventually(t, "failover", 3*time.Second, func() bool { return state(old) == StateSecondary })
 	// The new configuration forces the dead address up.
 	e := Start(newEngine(t, strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)))

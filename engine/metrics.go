@@ -206,11 +206,11 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 				continue
 			}
 			for _, r := range in.rules {
-				gauge(collectionAvailableDesc, r.primary.Available, in.name, r.name, StatePrimary)
+				gauge(collectionAvailableDesc, r.primary.Available, in.name, r.name, string(StatePrimary))
 				if r.secondary != nil {
-					gauge(collectionAvailableDesc, r.secondary.Available, in.name, r.name, StateSecondary)
+					gauge(collectionAvailableDesc, r.secondary.Available, in.name, r.name, string(StateSecondary))
 				}
-				gauge(activeCollectionDesc, true, in.name, r.name, r.state)
+				gauge(activeCollectionDesc, true, in.name, r.name, string(r.state))
 			}
 			in.counts.each(func(pool string, n uint64) {
 				ch <- prometheus.MustNewConstMetric(answersTotalDesc, prometheus.CounterValue, float64(n), in.name, pool)

@@ -127,14 +127,18 @@ type zone struct {
 	serial *atomic.Uint32
 }
 
-// Answer states of a rule, as events, explanations and metrics show them.
+// State is what a rule answers with. Its value is the word events,
+// explanations and metrics show.
+type State string
+
+// The answer states of a rule.
 const (
-	StatePrimary   = "primary"
-	StateSecondary = "secondary"
-	StateFailOpen  = "fail-open"
-	StateFallback  = "fallback"
-	StateNoData    = "nodata"
-	StateServFail  = "servfail"
+	StatePrimary   State = "primary"
+	StateSecondary State = "secondary"
+	StateFailOpen  State = "fail-open"
+	StateFallback  State = "fallback"
+	StateNoData    State = "nodata"
+	StateServFail  State = "servfail"
 )
 
 type instance struct {
@@ -278,7 +282,7 @@ type rule struct {
 	name               string // "default", "country DE AT": for events, metrics, explanations
 	primary, secondary *policy.Collection
 	active             *policy.Collection // nil when state is nodata or servfail
-	state              string
+	state              State
 	why                string // the reason for the state, for events
 	ttl                uint32 // the configured TTL, or the degraded one
 	degraded           bool   // an address is down or unknown, or the primary is not answering
@@ -501,7 +505,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 	for _, cr := range ci.Rules {
 		// A manual-failback hold outlives a reload only for a rule whose
 		// match and collections are unchanged.
-		prevState := ""
+		var prevState State
 		if old := held.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
 			prevState = old.state
 		}
@@ -577,7 +581,7 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 // compileRule decides a rule's answer with the instance switched as sw,
 // into r.
 func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule, healthy,
-	openPool func(string) *policy.Pool, prevState string) {
+	openPool func(string) *policy.Pool, prevState State) {
 	r.primary = &r.cols[0]
 	r.primary.Init(cr.Primary, healthy, sw == config.SwitchPrimary, r.mems[:4])
 	if cr.Secondary != nil {
