@@ -229,7 +229,17 @@ func NewAddress(pos Pos) *Address { return &Address{Pos: pos, Weight: DefaultWei
 // not all digits in its last label (so that "300.1.1.1" is an error, not a
 // name), made fully qualified and lower case.
 func ParseAddress(pos Pos, s string) (*Address, error) {
-	a := NewAddress(pos)
+	a, err := ParseAddressValue(pos, s)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ParseAddressValue is ParseAddress without an allocation of its own, for
+// readers that keep a pool's addresses together (see Arena).
+func ParseAddressValue(pos Pos, s string) (Address, error) {
+	a := Address{Pos: pos, Weight: DefaultWeight}
 	if ip, err := netip.ParseAddr(s); err == nil {
 		a.IP = ip
 		return a, nil
@@ -239,7 +249,7 @@ func ParseAddress(pos Pos, s string) (*Address, error) {
 		a.Domain = Fqdn(s)
 		return a, nil
 	}
-	return nil, fmt.Errorf("'%s' is neither an IP address nor a domain name", s)
+	return Address{}, fmt.Errorf("'%s' is neither an IP address nor a domain name", s)
 }
 
 func allDigits(s string) bool {
