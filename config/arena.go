@@ -13,9 +13,28 @@ import "unsafe"
 // copies it out rather than writing over its neighbour. The zero Arena is
 // ready; it is not safe for concurrent use.
 type Arena struct {
-	addrs []Address
-	ptrs  []*Address
-	props []Prop
+	addrs    chunk[Address]
+	ptrs     chunk[*Address]
+	props    chunk[Prop]
+	members  chunk[Member]
+	rules    chunk[Rule]
+	rulePtrs chunk[*Rule]
+	cols     chunk[Collection]
+	pools    chunk[Pool]
+	insts    chunk[Instance]
+}
+
+// chunk is the unused rest of a chunk of Ts.
+type chunk[T any] []T
+
+// take returns n zero Ts, from a new chunk if the rest is too short.
+func (c *chunk[T]) take(n int) []T {
+	if len(*c) < n {
+		*c = make([]T, max(n, chunkLen[T]()))
+	}
+	s := (*c)[:n:n]
+	*c = (*c)[n:]
+	return s
 }
 
 // chunkLen is how many Ts a chunk holds: as many as fill a 16 KB size
@@ -30,36 +49,55 @@ func chunkLen[T any]() int {
 // Addresses copies vals into the arena and returns pointers to the copies,
 // in order; nil for none.
 func (a *Arena) Addresses(vals []Address) []*Address {
-	n := len(vals)
-	if n == 0 {
+	if len(vals) == 0 {
 		return nil
 	}
-	if len(a.addrs) < n {
-		a.addrs = make([]Address, max(n, chunkLen[Address]()))
-	}
-	if len(a.ptrs) < n {
-		a.ptrs = make([]*Address, max(n, chunkLen[*Address]()))
-	}
-	copy(a.addrs, vals)
-	ptrs := a.ptrs[:n:n]
+	addrs, ptrs := a.addrs.take(len(vals)), a.ptrs.take(len(vals))
+	copy(addrs, vals)
 	for i := range ptrs {
-		ptrs[i] = &a.addrs[i]
+		ptrs[i] = &addrs[i]
 	}
-	a.addrs, a.ptrs = a.addrs[n:], a.ptrs[n:]
 	return ptrs
 }
 
 // Props copies p into the arena; nil for none.
-func (a *Arena) Props(p Props) Props {
-	n := len(p)
-	if n == 0 {
+func (a *Arena) Props(p Props) Props { return take(&a.props, p) }
+
+// Members copies m into the arena; nil for none.
+func (a *Arena) Members(m []Member) []Member { return take(&a.members, m) }
+
+// Rules copies r into the arena; nil for none.
+func (a *Arena) Rules(r []*Rule) []*Rule { return take(&a.rulePtrs, r) }
+
+// Rule is a new, zero rule.
+func (a *Arena) Rule() *Rule { return &a.rules.take(1)[0] }
+
+// Collection is NewCollection from the arena.
+func (a *Arena) Collection(pos Pos) *Collection {
+	c := &a.cols.take(1)[0]
+	*c = newCollection(pos)
+	return c
+}
+
+// Pool is NewPool from the arena.
+func (a *Arena) Pool(pos Pos, name string) *Pool {
+	p := &a.pools.take(1)[0]
+	*p = newPool(pos, name)
+	return p
+}
+
+// Instance is NewInstance from the arena.
+func (a *Arena) Instance(pos Pos, name string) *Instance {
+	in := &a.insts.take(1)[0]
+	*in = newInstance(pos, name)
+	return in
+}
+
+func take[S ~[]E, E any](c *chunk[E], s S) S {
+	if len(s) == 0 {
 		return nil
 	}
-	if len(a.props) < n {
-		a.props = make([]Prop, max(n, chunkLen[Prop]()))
-	}
-	out := a.props[:n:n]
-	copy(out, p)
-	a.props = a.props[n:]
-	return out
+	out := c.take(len(s))
+	copy(out, s)
+	return S(out)
 }

@@ -299,7 +299,12 @@ type Pool struct {
 
 // NewPool returns a pool with every default filled in.
 func NewPool(pos Pos, name string) *Pool {
-	return &Pool{Pos: pos, Name: name, MinAvailable: DefaultThreshold}
+	p := newPool(pos, name)
+	return &p
+}
+
+func newPool(pos Pos, name string) Pool {
+	return Pool{Pos: pos, Name: name, MinAvailable: DefaultThreshold}
 }
 
 // Member is a pool's place in a collection.
@@ -325,7 +330,12 @@ type Collection struct {
 
 // NewCollection returns a collection with every default filled in.
 func NewCollection(pos Pos) *Collection {
-	return &Collection{Pos: pos, MinAvailable: DefaultThreshold}
+	c := newCollection(pos)
+	return &c
+}
+
+func newCollection(pos Pos) Collection {
+	return Collection{Pos: pos, MinAvailable: DefaultThreshold}
 }
 
 // Rule maps where a query comes from to a primary and a secondary collection:
@@ -366,7 +376,12 @@ type Instance struct {
 
 // NewInstance returns an instance with every default filled in.
 func NewInstance(pos Pos, name string) *Instance {
-	return &Instance{Pos: pos, Name: name, TTL: DefaultTTL,
+	in := newInstance(pos, name)
+	return &in
+}
+
+func newInstance(pos Pos, name string) Instance {
+	return Instance{Pos: pos, Name: name, TTL: DefaultTTL,
 		TiePercent: DefaultTiePercent, Tie: DefaultTie}
 }
 

@@ -309,7 +309,7 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 	}
 	for i, jp := range jc.Pools {
 		path := fmt.Sprintf("$.pools[%d]", i)
-		p := NewPool(at(path), jp.Name)
+		p := arena.Pool(at(path), jp.Name)
 		p.Type, p.Method, p.Monitor = jp.Type, jp.Method, jp.Monitor
 		set(&p.MaxAnswers, jp.MaxAnswers)
 		set(&p.MinAvailable, jp.MinAvailable)
@@ -330,7 +330,7 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 	}
 	for i, ji := range jc.Instances {
 		path := fmt.Sprintf("$.instances[%d]", i)
-		in := NewInstance(at(path), Fqdn(ji.Name))
+		in := arena.Instance(at(path), Fqdn(ji.Name))
 		set(&in.TTL, ji.TTL)
 		set(&in.DegradedTTL, ji.DegradedTTL)
 		in.Policy, in.Switch, in.Failback, in.AllDown = ji.Policy, ji.Switch, ji.Failback, ji.AllDown
@@ -354,12 +354,16 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 			vals[j] = a
 		}
 		in.Fallbacks = arena.Addresses(vals)
+		rules := make([]*Rule, 0, len(ji.Rules))
 		for j, jr := range ji.Rules {
 			rpath := fmt.Sprintf("%s.rules[%d]", path, j)
-			in.Rules = append(in.Rules, &Rule{Pos: at(rpath), Match: jr.Match, Values: nonEmpty(jr.Values),
+			r := arena.Rule()
+			*r = Rule{Pos: at(rpath), Match: jr.Match, Values: nonEmpty(jr.Values),
 				Primary:   collectionFromJSON(&arena, jr.Primary, rpath+".primary"),
-				Secondary: collectionFromJSON(&arena, jr.Secondary, rpath+".secondary")})
+				Secondary: collectionFromJSON(&arena, jr.Secondary, rpath+".secondary")}
+			rules = append(rules, r)
 		}
+		in.Rules = arena.Rules(rules)
 		c.Instances = append(c.Instances, in)
 	}
 	return c, nil
@@ -379,15 +383,17 @@ func collectionFromJSON(arena *Arena, jc *jsonCollection, path string) *Collecti
 	if jc == nil {
 		return nil
 	}
-	col := NewCollection(at(path))
+	col := arena.Collection(at(path))
 	col.Method = jc.Method
 	set(&col.MinAvailable, jc.MinAvailable)
 	given(arena, &col.Props, path, map[string]bool{"min-available": jc.MinAvailable != nil})
+	var members []Member
 	for i, jm := range jc.Pools {
 		m := NewMember(at(fmt.Sprintf("%s.pools[%d]", path, i)), jm.Pool)
 		set(&m.Weight, jm.Weight)
-		col.Members = append(col.Members, m)
+		members = append(members, m)
 	}
+	col.Members = arena.Members(members)
 	return col
 }
 

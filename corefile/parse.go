@@ -154,10 +154,12 @@ type parser struct {
 	// arena keeps the configuration's addresses and Props in chunks (see
 	// config.Arena); they are gathered in scratch space first, one buffer
 	// per nesting depth of blocks for Props.
-	arena config.Arena
-	addrs []config.Address
-	props [][]config.Prop
-	depth int
+	arena   config.Arena
+	addrs   []config.Address
+	rules   []*config.Rule
+	members []config.Member
+	props   [][]config.Prop
+	depth   int
 }
 
 // intern returns one copy of a word that is written again and again: a
@@ -316,7 +318,7 @@ func (p *parser) pool() (*config.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := config.NewPool(pos, name)
+	pool := p.arena.Pool(pos, name)
 	if !p.openBlock() {
 		return nil, p.c.Errf("pool '%s' needs a block of addresses: '{' expected at the end of the line", name)
 	}
@@ -478,12 +480,13 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := config.NewInstance(pos, name)
+	in := p.arena.Instance(pos, name)
 	if !p.openBlock() {
 		return nil, p.c.Errf("instance '%s' needs a block: '{' expected at the end of the line", arg)
 	}
 	// primary/secondary written directly in the instance form its default rule.
 	var def *config.Rule
+	in.Rules = p.rules[:0] // into the arena at the end
 	err = p.body("instance", arg, &in.Props, []string{"rule"}, func(prop string) error {
 		switch prop {
 		case "ttl":
@@ -543,7 +546,8 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			return err
 		case "primary", "secondary":
 			if def == nil {
-				def = &config.Rule{Pos: p.pos(), Match: config.MatchDefault}
+				def = p.arena.Rule()
+				*def = config.Rule{Pos: p.pos(), Match: config.MatchDefault}
 				in.Rules = append(in.Rules, def)
 			}
 			return p.collectionInto(def, prop)
@@ -558,6 +562,8 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 		}
 		return nil
 	})
+	p.rules = in.Rules[:0]
+	in.Rules = p.arena.Rules(in.Rules)
 	return in, err
 }
 
@@ -604,7 +610,8 @@ func (p *parser) allDown(in *config.Instance) error {
 
 // rule reads "rule MATCH [VALUES...] { primary ...; secondary ... }".
 func (p *parser) rule() (*config.Rule, error) {
-	r := &config.Rule{Pos: p.pos()}
+	r := p.arena.Rule()
+	*r = config.Rule{Pos: p.pos()}
 	args := p.c.RemainingArgs()
 	if len(args) == 0 {
 		return nil, p.c.Errf("'rule' is missing its match (usage: rule default {)")
@@ -633,7 +640,12 @@ func (p *parser) rule() (*config.Rule, error) {
 // collectionInto reads "primary|secondary [POOL...] [{ pool NAME [weight W];
 // method M; min-available N }]" into the rule.
 func (p *parser) collectionInto(r *config.Rule, which string) error {
-	col := config.NewCollection(p.pos())
+	col := p.arena.Collection(p.pos())
+	col.Members = p.members[:0] // into the arena at the end
+	defer func() {
+		p.members = col.Members[:0]
+		col.Members = p.arena.Members(col.Members)
+	}()
 	for name, ok := p.nextArg(); ok; name, ok = p.nextArg() {
 		col.Members = append(col.Members, config.NewMember(col.Pos, name))
 	}
