@@ -229,7 +229,17 @@ func NewAddress(pos Pos) *Address { return &Address{Pos: pos, Weight: DefaultWei
 // not all digits in its last label (so that "300.1.1.1" is an error, not a
 // name), made fully qualified and lower case.
 func ParseAddress(pos Pos, s string) (*Address, error) {
-	a := NewAddress(pos)
+	a, err := ParseAddressValue(pos, s)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ParseAddressValue is ParseAddress without an allocation of its own, for
+// readers that keep a pool's addresses together (see Arena).
+func ParseAddressValue(pos Pos, s string) (Address, error) {
+	a := Address{Pos: pos, Weight: DefaultWeight}
 	if ip, err := netip.ParseAddr(s); err == nil {
 		a.IP = ip
 		return a, nil
@@ -239,7 +249,7 @@ func ParseAddress(pos Pos, s string) (*Address, error) {
 		a.Domain = Fqdn(s)
 		return a, nil
 	}
-	return nil, fmt.Errorf("'%s' is neither an IP address nor a domain name", s)
+	return Address{}, fmt.Errorf("'%s' is neither an IP address nor a domain name", s)
 }
 
 func allDigits(s string) bool {
@@ -289,7 +299,12 @@ type Pool struct {
 
 // NewPool returns a pool with every default filled in.
 func NewPool(pos Pos, name string) *Pool {
-	return &Pool{Pos: pos, Name: name, MinAvailable: DefaultThreshold}
+	p := newPool(pos, name)
+	return &p
+}
+
+func newPool(pos Pos, name string) Pool {
+	return Pool{Pos: pos, Name: name, MinAvailable: DefaultThreshold}
 }
 
 // Member is a pool's place in a collection.
@@ -315,7 +330,12 @@ type Collection struct {
 
 // NewCollection returns a collection with every default filled in.
 func NewCollection(pos Pos) *Collection {
-	return &Collection{Pos: pos, MinAvailable: DefaultThreshold}
+	c := newCollection(pos)
+	return &c
+}
+
+func newCollection(pos Pos) Collection {
+	return Collection{Pos: pos, MinAvailable: DefaultThreshold}
 }
 
 // Rule maps where a query comes from to a primary and a secondary collection:
@@ -356,7 +376,12 @@ type Instance struct {
 
 // NewInstance returns an instance with every default filled in.
 func NewInstance(pos Pos, name string) *Instance {
-	return &Instance{Pos: pos, Name: name, TTL: DefaultTTL,
+	in := newInstance(pos, name)
+	return &in
+}
+
+func newInstance(pos Pos, name string) Instance {
+	return Instance{Pos: pos, Name: name, TTL: DefaultTTL,
 		TiePercent: DefaultTiePercent, Tie: DefaultTie}
 }
 

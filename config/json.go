@@ -244,16 +244,20 @@ func at(path string) Pos { return Pos{File: path} }
 
 // given records in props the fields of an object at path that were given,
 // in the order of their names, so that Props come out the same each time.
-func given(props *Props, path string, fields map[string]bool) {
+// They are kept in arena.
+func given(arena *Arena, props *Props, path string, fields map[string]bool) {
+	var p Props
 	for _, f := range slices.Sorted(maps.Keys(fields)) {
 		if fields[f] {
-			props.Set(f, at(path+"."+f))
+			p.Set(f, at(path+"."+f))
 		}
 	}
+	*props = arena.Props(p)
 }
 
 func fromJSON(jc *jsonConfig) (*Config, error) {
 	c := &Config{Pos: at("$"), GeoIP: jc.GeoIP}
+	var arena Arena // for pools' and instances' parts
 	for _, z := range jc.Zones {
 		c.Zones = append(c.Zones, Fqdn(z))
 	}
@@ -305,26 +309,28 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 	}
 	for i, jp := range jc.Pools {
 		path := fmt.Sprintf("$.pools[%d]", i)
-		p := NewPool(at(path), jp.Name)
+		p := arena.Pool(at(path), jp.Name)
 		p.Type, p.Method, p.Monitor = jp.Type, jp.Method, jp.Monitor
 		set(&p.MaxAnswers, jp.MaxAnswers)
 		set(&p.MinAvailable, jp.MinAvailable)
-		given(&p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil})
+		given(&arena, &p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil})
+		vals := make([]Address, len(jp.Addresses))
 		for j, ja := range jp.Addresses {
 			apath := fmt.Sprintf("%s.addresses[%d]", path, j)
-			a, err := ParseAddress(at(apath), ja.Address)
+			a, err := ParseAddressValue(at(apath), ja.Address)
 			if err != nil {
 				return nil, at(apath).Errorf("%v", err)
 			}
 			set(&a.Weight, ja.Weight)
 			a.Mode, a.Monitor, a.Probe = ja.Mode, ja.Monitor, ja.Probe
-			p.Addresses = append(p.Addresses, a)
+			vals[j] = a
 		}
+		p.Addresses = arena.Addresses(vals)
 		c.Pools = append(c.Pools, p)
 	}
 	for i, ji := range jc.Instances {
 		path := fmt.Sprintf("$.instances[%d]", i)
-		in := NewInstance(at(path), Fqdn(ji.Name))
+		in := arena.Instance(at(path), Fqdn(ji.Name))
 		set(&in.TTL, ji.TTL)
 		set(&in.DegradedTTL, ji.DegradedTTL)
 		in.Policy, in.Switch, in.Failback, in.AllDown = ji.Policy, ji.Switch, ji.Failback, ji.AllDown
@@ -334,24 +340,30 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 		if ji.Tie != nil {
 			in.TiePercent, in.Tie = int(ji.Tie.Percent), time.Duration(ji.Tie.Duration)
 		}
-		given(&in.Props, path, map[string]bool{
+		given(&arena, &in.Props, path, map[string]bool{
 			"ttl": ji.TTL != nil, "degraded-ttl": ji.DegradedTTL != nil, "ecs": ji.ECS != nil, "tie": ji.Tie != nil,
 			"policy": has(ji.Policy), "switch": has(ji.Switch), "failback": has(ji.Failback), "all-down": has(ji.AllDown),
 		})
+		vals := make([]Address, len(ji.Fallback))
 		for j, s := range ji.Fallback {
 			fpath := fmt.Sprintf("%s.fallback[%d]", path, j)
-			a, err := ParseAddress(at(fpath), s)
+			a, err := ParseAddressValue(at(fpath), s)
 			if err != nil {
 				return nil, at(fpath).Errorf("%v", err)
 			}
-			in.Fallbacks = append(in.Fallbacks, a)
+			vals[j] = a
 		}
+		in.Fallbacks = arena.Addresses(vals)
+		rules := make([]*Rule, 0, len(ji.Rules))
 		for j, jr := range ji.Rules {
 			rpath := fmt.Sprintf("%s.rules[%d]", path, j)
-			in.Rules = append(in.Rules, &Rule{Pos: at(rpath), Match: jr.Match, Values: nonEmpty(jr.Values),
-				Primary:   collectionFromJSON(jr.Primary, rpath+".primary"),
-				Secondary: collectionFromJSON(jr.Secondary, rpath+".secondary")})
+			r := arena.Rule()
+			*r = Rule{Pos: at(rpath), Match: jr.Match, Values: nonEmpty(jr.Values),
+				Primary:   collectionFromJSON(&arena, jr.Primary, rpath+".primary"),
+				Secondary: collectionFromJSON(&arena, jr.Secondary, rpath+".secondary")}
+			rules = append(rules, r)
 		}
+		in.Rules = arena.Rules(rules)
 		c.Instances = append(c.Instances, in)
 	}
 	return c, nil
@@ -367,19 +379,21 @@ var jsonMonitorFields = func() []string {
 	return out
 }()
 
-func collectionFromJSON(jc *jsonCollection, path string) *Collection {
+func collectionFromJSON(arena *Arena, jc *jsonCollection, path string) *Collection {
 	if jc == nil {
 		return nil
 	}
-	col := NewCollection(at(path))
+	col := arena.Collection(at(path))
 	col.Method = jc.Method
 	set(&col.MinAvailable, jc.MinAvailable)
-	given(&col.Props, path, map[string]bool{"min-available": jc.MinAvailable != nil})
+	given(arena, &col.Props, path, map[string]bool{"min-available": jc.MinAvailable != nil})
+	var members []Member
 	for i, jm := range jc.Pools {
 		m := NewMember(at(fmt.Sprintf("%s.pools[%d]", path, i)), jm.Pool)
 		set(&m.Weight, jm.Weight)
-		col.Members = append(col.Members, m)
+		members = append(members, m)
 	}
+	col.Members = arena.Members(members)
 	return col
 }
 

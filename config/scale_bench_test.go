@@ -25,24 +25,28 @@ func scaleConfig(n int) *Config {
 	c.Pools = make([]*Pool, 0, n)
 	c.Instances = make([]*Instance, 0, n)
 	addr := func(k int) netip.Addr { return netip.AddrFrom4([4]byte{127, byte(1 + k>>16), byte(k >> 8), byte(k)}) }
+	var arena Arena // as the parser keeps addresses and Props
+	var props Props
 	for i := range n {
 		p := NewPool(pos(), fmt.Sprintf("p%d", i))
+		props = props[:0]
 		if i%2 == 0 {
-			p.Props.Set("monitor", pos())
+			props.Set("monitor", pos())
 			p.Monitor = "m"
 		}
 		at := pos()
-		p.Props.Set("address", at)
-		for k := 2 * i; k < 2*i+2; k++ {
-			a := NewAddress(at)
-			a.IP = addr(k)
-			p.Addresses = append(p.Addresses, a)
+		props.Set("address", at)
+		p.Props = arena.Props(props)
+		var addrs [2]Address
+		for k := range addrs {
+			addrs[k] = Address{Pos: at, IP: addr(2*i + k), Weight: DefaultWeight}
 		}
+		p.Addresses = arena.Addresses(addrs[:])
 		c.Pools = append(c.Pools, p)
 		line++
 		in := NewInstance(pos(), fmt.Sprintf("i%d.example.org.", i))
 		at = pos()
-		in.Props.Set("primary", at)
+		in.Props = arena.Props(Props{{"primary", at}})
 		col := NewCollection(at)
 		col.Members = []Member{NewMember(at, p.Name)}
 		in.Rules = []*Rule{{Pos: at, Match: MatchDefault, Primary: col}}
@@ -53,10 +57,17 @@ func scaleConfig(n int) *Config {
 }
 
 func heapMB() float64 {
+	mb, _ := heap()
+	return mb
+}
+
+// heap is the live heap in MB and in objects: the collector's marking work
+// grows with the objects as much as with the bytes.
+func heap() (float64, float64) {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return float64(m.HeapAlloc) / (1 << 20)
+	return float64(m.HeapAlloc) / (1 << 20), float64(m.HeapObjects)
 }
 
 // BenchmarkScaleConfigHeap is the heap a 100,000-instance configuration
@@ -65,12 +76,14 @@ func BenchmarkScaleConfigHeap(b *testing.B) {
 	var c *Config
 	for b.Loop() {
 		c = nil
-		before := heapMB()
+		mb, objs := heap()
 		c = scaleConfig(100_000)
 		if err := c.Validate(); err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(heapMB()-before, "heap-MB")
+		mb1, objs1 := heap()
+		b.ReportMetric(mb1-mb, "heap-MB")
+		b.ReportMetric(objs1-objs, "heap-objects")
 	}
 	runtime.KeepAlive(c)
 }

@@ -58,7 +58,7 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 		if !c.NextArg() {
 			return nil, fl, c.Err("gtm needs a configuration block: '{' expected after the zones")
 		}
-		err := p.body("the gtm block", "", new(config.Props), []string{"monitor", "pool", "instance", "ns", "explain"}, func(prop string) error {
+		err := p.body("the gtm block", "", nil, []string{"monitor", "pool", "instance", "ns", "explain"}, func(prop string) error {
 			switch prop {
 			case "soa":
 				args, err := p.args(prop, 2, 2, "MNAME RNAME")
@@ -151,6 +151,15 @@ func (p *parser) nameServer() (config.NameServer, error) {
 type parser struct {
 	c     *caddy.Controller
 	names map[string]string // see intern
+	// arena keeps the configuration's addresses and Props in chunks (see
+	// config.Arena); they are gathered in scratch space first, one buffer
+	// per nesting depth of blocks for Props.
+	arena   config.Arena
+	addrs   []config.Address
+	rules   []*config.Rule
+	members []config.Member
+	props   [][]config.Prop
+	depth   int
 }
 
 // intern returns one copy of a word that is written again and again: a
@@ -180,7 +189,23 @@ func (p *parser) pos() config.Pos { return config.Pos{File: p.c.File(), Line: p.
 // one unless repeat lists it: most properties set one value, and a second
 // would silently replace the first. kind and name name the block in errors
 // ("pool 'a'", or kind alone without a name), put together only for one.
+// props may be nil when nothing keeps them.
 func (p *parser) body(kind, name string, props *config.Props, repeat []string, fn func(prop string) error) error {
+	if props == nil { // not kept: no need of the arena
+		props = new(config.Props)
+	} else if *props == nil {
+		d := p.depth
+		if d == len(p.props) {
+			p.props = append(p.props, nil)
+		}
+		*props = p.props[d][:0]
+		p.depth++
+		defer func() {
+			p.depth--
+			p.props[d] = (*props)[:0]
+			*props = p.arena.Props(*props)
+		}()
+	}
 	if p.c.Val() != "{" {
 		return p.c.Errf("unexpected '%s': '{' expected", p.c.Val())
 	}
@@ -293,21 +318,18 @@ func (p *parser) pool() (*config.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := config.NewPool(pos, name)
+	pool := p.arena.Pool(pos, name)
 	if !p.openBlock() {
 		return nil, p.c.Errf("pool '%s' needs a block of addresses: '{' expected at the end of the line", name)
 	}
+	addrs := p.addrs[:0]
 	err = p.body("pool", name, &pool.Props, []string{"address"}, func(prop string) error {
 		switch prop {
 		case "address":
-			addrs, err := p.addresses(prop, true)
+			var err error
+			addrs, err = p.addresses(addrs, prop, true)
 			if err != nil {
 				return err
-			}
-			if pool.Addresses == nil {
-				pool.Addresses = addrs // most pools have one line of addresses
-			} else {
-				pool.Addresses = append(pool.Addresses, addrs...)
 			}
 		case "method":
 			m, err := p.method(prop)
@@ -336,18 +358,20 @@ func (p *parser) pool() (*config.Pool, error) {
 		}
 		return nil
 	})
+	pool.Addresses = p.arena.Addresses(addrs) // together, not one object each
+	p.addrs = addrs[:0]
 	return pool, err
 }
 
 // addresses reads "VALUE... [weight W] [mode M] [monitor NAME] [probe TARGET]".
 // Options apply to every value on the line; they are allowed only for pool
-// addresses, not fallbacks.
-func (p *parser) addresses(prop string, options bool) ([]*config.Address, error) {
+// addresses, not fallbacks. It appends them to addrs.
+func (p *parser) addresses(addrs []config.Address, prop string, options bool) ([]config.Address, error) {
 	pos := p.pos()
 	args := p.c.RemainingArgs()
 	weight, mode := config.DefaultWeight, config.ModeAuto
 	var monitor, probe string
-	var addrs []*config.Address
+	first := len(addrs)
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case options && (a == "weight" || a == "mode" || a == "monitor" || a == "probe"):
@@ -377,17 +401,18 @@ func (p *parser) addresses(prop string, options bool) ([]*config.Address, error)
 			}
 			mode = m
 		default:
-			addr, err := config.ParseAddress(pos, a)
+			addr, err := config.ParseAddressValue(pos, a)
 			if err != nil {
 				return nil, p.c.Errf("%v", err)
 			}
 			addrs = append(addrs, addr)
 		}
 	}
-	if len(addrs) == 0 {
+	if len(addrs) == first {
 		return nil, p.c.Errf("'%s' is missing a value (an IPv4 or IPv6 address or a domain name)", prop)
 	}
-	for _, a := range addrs {
+	for i := range addrs[first:] {
+		a := &addrs[first+i]
 		a.Weight, a.Mode, a.Monitor, a.Probe = weight, mode, monitor, probe
 	}
 	return addrs, nil
@@ -455,12 +480,13 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := config.NewInstance(pos, name)
+	in := p.arena.Instance(pos, name)
 	if !p.openBlock() {
 		return nil, p.c.Errf("instance '%s' needs a block: '{' expected at the end of the line", arg)
 	}
 	// primary/secondary written directly in the instance form its default rule.
 	var def *config.Rule
+	in.Rules = p.rules[:0] // into the arena at the end
 	err = p.body("instance", arg, &in.Props, []string{"rule"}, func(prop string) error {
 		switch prop {
 		case "ttl":
@@ -520,7 +546,8 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			return err
 		case "primary", "secondary":
 			if def == nil {
-				def = &config.Rule{Pos: p.pos(), Match: config.MatchDefault}
+				def = p.arena.Rule()
+				*def = config.Rule{Pos: p.pos(), Match: config.MatchDefault}
 				in.Rules = append(in.Rules, def)
 			}
 			return p.collectionInto(def, prop)
@@ -535,6 +562,8 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 		}
 		return nil
 	})
+	p.rules = in.Rules[:0]
+	in.Rules = p.arena.Rules(in.Rules)
 	return in, err
 }
 
@@ -570,17 +599,19 @@ func (p *parser) allDown(in *config.Instance) error {
 		}
 		return nil
 	}
-	addrs, err := p.addresses("all-down fallback", false)
+	addrs, err := p.addresses(p.addrs[:0], "all-down fallback", false)
 	if err != nil {
 		return err
 	}
-	in.Fallbacks = addrs
+	in.Fallbacks = p.arena.Addresses(addrs)
+	p.addrs = addrs[:0]
 	return nil
 }
 
 // rule reads "rule MATCH [VALUES...] { primary ...; secondary ... }".
 func (p *parser) rule() (*config.Rule, error) {
-	r := &config.Rule{Pos: p.pos()}
+	r := p.arena.Rule()
+	*r = config.Rule{Pos: p.pos()}
 	args := p.c.RemainingArgs()
 	if len(args) == 0 {
 		return nil, p.c.Errf("'rule' is missing its match (usage: rule default {)")
@@ -596,7 +627,7 @@ func (p *parser) rule() (*config.Rule, error) {
 	if !p.openBlock() {
 		return nil, p.c.Errf("rule '%s' needs a block: '{' expected at the end of the line", r.Match)
 	}
-	err := p.body("rule", r.Name(), new(config.Props), nil, func(prop string) error {
+	err := p.body("rule", r.Name(), nil, nil, func(prop string) error {
 		switch prop {
 		case "primary", "secondary":
 			return p.collectionInto(r, prop)
@@ -609,7 +640,12 @@ func (p *parser) rule() (*config.Rule, error) {
 // collectionInto reads "primary|secondary [POOL...] [{ pool NAME [weight W];
 // method M; min-available N }]" into the rule.
 func (p *parser) collectionInto(r *config.Rule, which string) error {
-	col := config.NewCollection(p.pos())
+	col := p.arena.Collection(p.pos())
+	col.Members = p.members[:0] // into the arena at the end
+	defer func() {
+		p.members = col.Members[:0]
+		col.Members = p.arena.Members(col.Members)
+	}()
 	for name, ok := p.nextArg(); ok; name, ok = p.nextArg() {
 		col.Members = append(col.Members, config.NewMember(col.Pos, name))
 	}

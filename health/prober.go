@@ -99,7 +99,7 @@ func (t *Target) finish(r Result, start time.Time, ctxErr error) Result {
 	if r.Err != nil {
 		r.OK = false
 		if errors.Is(r.Err, context.DeadlineExceeded) || ctxErr == context.DeadlineExceeded {
-			r.Err = fmt.Errorf("timeout after %s", t.Monitor.Timeout)
+			r.Err = timeoutErr(t.Monitor.Timeout)
 		}
 	}
 	return r
@@ -208,5 +208,5 @@ func opError(proto string, err error) error {
 			err = se.Unwrap()
 		}
 	}
-	return fmt.Errorf("%s: %w", proto, err)
+	return wrapCause(proto, err)
 }

@@ -108,8 +108,11 @@ func (s *Scheduler) Start(targets []*Target) {
 	now := time.Now()
 	s.spread = max(FirstRunSpread, time.Duration(len(targets))*time.Second/FirstRunRate)
 	s.queue = make(due, 0, len(targets))
-	for _, t := range targets {
-		e := s.firstEntry(t, now)
+	// The first targets' entries in one allocation, not one object each.
+	ents := make([]entry, len(targets))
+	for i, t := range targets {
+		e := &ents[i]
+		s.firstEntry(e, t, now)
 		s.entries[t] = e
 		s.queue = append(s.queue, e)
 	}
@@ -120,9 +123,9 @@ func (s *Scheduler) Start(targets []*Target) {
 	go s.loop(ctx)
 }
 
-func (s *Scheduler) firstEntry(t *Target, now time.Time) *entry {
+func (s *Scheduler) firstEntry(e *entry, t *Target, now time.Time) {
 	spread := min(s.spread, t.Monitor.Interval)
-	return &entry{t: t, next: now.Add(rand.N(spread)), first: true}
+	*e = entry{t: t, next: now.Add(rand.N(spread)), first: true}
 }
 
 // Add starts probing more targets (after the same jittered first delay as at
@@ -139,7 +142,8 @@ func (s *Scheduler) Add(targets ...*Target) {
 		if s.entries[t] != nil {
 			continue
 		}
-		e := s.firstEntry(t, now)
+		e := new(entry)
+		s.firstEntry(e, t, now)
 		e.first = false // FirstRound speaks of the targets Start was given
 		s.entries[t] = e
 		heap.Push(&s.queue, e)

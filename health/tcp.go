@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -72,7 +71,7 @@ func (p *TCP) Probe(ctx context.Context, host string) Result {
 // connectFast, bounded by ctx and by deadline if not zero.
 func (p *TCP) connect(ctx context.Context, ap netip.AddrPort, start, deadline time.Time) Result {
 	if err := connectFast(ctx, ap, deadline); err != nil {
-		return Result{Err: fmt.Errorf("tcp: %w", err)}
+		return Result{Err: wrapCause("tcp", err)}
 	}
 	d := time.Since(start)
 	return Result{OK: true, Connect: d, RTT: d}
