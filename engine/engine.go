@@ -180,12 +180,15 @@ func specs(pools []*config.Pool, mons []*config.Monitor) []health.Spec {
 			if m == nil {
 				continue
 			}
+			// One string for the key and the host: 100,000 addresses
+			// need not hold two copies of each.
+			v := a.Value()
 			host := a.Probe
 			if host == "" {
-				host = strings.TrimSuffix(a.Value(), ".")
+				host = strings.TrimSuffix(v, ".")
 			}
 			out = append(out, health.Spec{
-				Key:     health.Key{Pool: p.Name, Address: a.Value()},
+				Key:     health.Key{Pool: p.Name, Address: v},
 				Host:    host,
 				Domain:  strings.TrimSuffix(a.Domain, "."),
 				Monitor: m,
