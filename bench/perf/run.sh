@@ -19,6 +19,15 @@
 #                    be idle (other processes using < 15% of a core over 1 s);
 #                    then run anyway. Default 60 (0 in --smoke).
 #   --cases "IDS"    run only these cases, e.g. --cases "f g". Default all.
+#   --paired         start every chosen case's server once, wait until each
+#                    answers (and is ready), then run the cases in turn for
+#                    each round against the same servers and report, per
+#                    round, QPS and server CPU per query, and the ratios
+#                    c/a, d/a, e/a and g/f within each round with their
+#                    medians. On a machine whose speed drifts from minute to
+#                    minute, ratios of runs seconds apart are steadier than
+#                    medians of runs minutes apart. E.g.
+#                    --paired --cases "a c f g" --rounds 7 --seconds 5.
 #   --smoke          1 round of 2 s per case (a to f), no warm-up, no quiet wait:
 #                    checks that the harness works (CI), not the speed.
 #                    Writes no results; exits non-zero if a case answered no
@@ -72,7 +81,7 @@
 # stopped on exit, failure or interrupt, and the temporary directory removed.
 set -euo pipefail
 
-rounds=3 seconds=10 warmup=2 clients=8 outstanding=100 quiet_wait=60 smoke=0 only=""
+rounds=3 seconds=10 warmup=2 clients=8 outstanding=100 quiet_wait=60 smoke=0 only="" paired=0
 command_line="bash bench/perf/run.sh${*:+ $*}"
 for a in "$@"; do # --smoke sets the defaults; flags given explicitly still win
     if [ "$a" = --smoke ]; then rounds=1 seconds=2 warmup=0 quiet_wait=0 smoke=1; fi
@@ -87,6 +96,7 @@ while [ $# -gt 0 ]; do
     --outstanding) outstanding=${2:?}; shift 2 ;;
     --quiet-wait) quiet_wait=${2:?}; shift 2 ;;
     --cases) only=${2:?}; shift 2 ;;
+    --paired) paired=1; shift ;;
     --smoke) shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -331,6 +341,80 @@ run_case() { # run_case ROUND ID
         "$round" "${label[$id]}" "$qps" "$(awk -v l="${lat:-0}" 'BEGIN {print l * 1000}')" "${lost:-0}" \
         "$(awk -v r="${rss:-0}" 'BEGIN {print r / 1024}')" "$answering" "$readyafter" "$srv" "${lg:-0}" "${other:-0}" "$pnote"
 }
+
+# run_paired: every chosen server started once, then the cases in turn per
+# round against the same servers (see --paired).
+run_paired() {
+    local id port rport tpid spid i ready subnet
+    declare -A sport spidof
+    for id in "${ids[@]}"; do
+        port=$("$pk" port)
+        rport=$("$pk" port)
+        PERF_READY_PORT=$rport timeout --kill-after=5 $((rounds * ${#ids[@]} * (seconds + 10) + 300)) \
+            taskset -c 0 "$tmp/coredns" -conf "$tmp/${corefile[$id]}" -dns.port "$port" -quiet >"$tmp/paired-$id.log" 2>&1 &
+        tpid=$!
+        pids+=("$tpid")
+        spid=""
+        for ((i = 0; i < 50; i++)); do
+            spid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null) || true
+            [ -n "$spid" ] && break
+            sleep 0.02
+        done
+        [ -n "$spid" ] || { echo "run.sh: case $id: server did not start" >&2; exit 1; }
+        subnet="" ready=""
+        [ "$id" = d ] && subnet=$ECS_SUBNET
+        case $id in d | f | g) ready=http://127.0.0.1:$rport/ready ;; esac
+        if ! "$pk" wait -addr "127.0.0.1:$port" -name "${qname[$id]}" -min "${minans[$id]}" \
+            -subnet "$subnet" -ready "$ready" -timeout 120s; then
+            echo "run.sh: case $id: server log:" >&2
+            tail -n 30 "$tmp/paired-$id.log" >&2
+            exit 1
+        fi
+        sport[$id]=$port spidof[$id]=$spid
+    done
+    echo "== paired: ${#ids[@]} servers up; $rounds round(s) x ${seconds}s per case (server CPU per query in µs)"
+    local r c0 c1 out n q line
+    for ((r = 1; r <= rounds; r++)); do
+        wait_quiet
+        line="  round $r"
+        for id in "${ids[@]}"; do
+            c0=$(cpu_ticks "${spidof[$id]}")
+            # shellcheck disable=SC2046
+            out=$(timeout $((seconds + 30)) taskset -c 1 $(dnsperf_cmd "$id" "${sport[$id]}" "$seconds") 2>&1) || { echo "$out" >&2; exit 1; }
+            c1=$(cpu_ticks "${spidof[$id]}")
+            n=$(echo "$out" | awk '/Queries completed/ {print $3}')
+            q=$(echo "$out" | awk '/Queries per second/ {print $4}')
+            [ -n "$n" ] && [ "$n" -gt 0 ] || { echo "run.sh: case $id answered nothing" >&2; exit 1; }
+            printf '%s\t%s\t%s\t%s\n' "$r" "$id" "$q" "$(awk -v c=$((c1 - c0)) -v n="$n" -v hz="$clk" 'BEGIN {printf "%.2f", c / hz * 1e6 / n}')" >>"$tmp/paired.tsv"
+            line="$line  $id $(printf '%.0f' "$q") qps $(tail -n 1 "$tmp/paired.tsv" | cut -f4) µs"
+        done
+        echo "$line"
+    done
+    echo
+    echo "| ratio (same round) | per round (QPS) | median QPS ratio | median CPU-per-query ratio |"
+    echo "|---|---|---:|---:|"
+    local pair num den
+    for pair in c/a d/a e/a g/f; do
+        num=${pair%/*} den=${pair#*/}
+        awk -F'\t' -v num="$num" -v den="$den" -v pair="$pair" '
+            $2 == num {qn[$1] = $3; cn[$1] = $4}
+            $2 == den {qd[$1] = $3; cd[$1] = $4}
+            function median(a, k,   i, j, t) {
+                for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) {t = a[i]; a[i] = a[j]; a[j] = t}
+                return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+            }
+            END {
+                k = 0; s = ""
+                for (r in qn) if (r in qd) {k++; rq[k] = qn[r] / qd[r]; rc[k] = cd[r] / cn[r]; s = s sprintf("%s%.2f", k > 1 ? " " : "", rq[k])}
+                if (k) printf "| %s | %s | %.2f | %.2f |\n", pair, s, median(rq, k), median(rc, k)
+            }' "$tmp/paired.tsv"
+    done
+}
+
+if [ "$paired" = 1 ]; then
+    run_paired
+    exit 0
+fi
 
 echo "== $rounds round(s) x ${#ids[@]} cases, ${seconds}s each (+${warmup}s warm-up); server on CPU 0, dnsperf on CPU 1 (-c $clients -q $outstanding)"
 echo "   case d: $CIDR_RULES CIDR rules, ECS $ECS_SUBNET, $PROBED TCP-probed addresses on 127.0.0.11+ port $probe_port"
