@@ -22,6 +22,7 @@ type Arena struct {
 	cols     chunk[Collection]
 	pools    chunk[Pool]
 	insts    chunk[Instance]
+	bytes    chunk[byte]
 }
 
 // chunk is the unused rest of a chunk of Ts.
@@ -79,18 +80,30 @@ func (a *Arena) Collection(pos Pos) *Collection {
 	return c
 }
 
-// Pool is NewPool from the arena.
+// Pool is NewPool from the arena, its name copied into the arena.
 func (a *Arena) Pool(pos Pos, name string) *Pool {
 	p := &a.pools.take(1)[0]
-	*p = newPool(pos, name)
+	*p = newPool(pos, a.String(name))
 	return p
 }
 
-// Instance is NewInstance from the arena.
+// Instance is NewInstance from the arena, its name copied into the arena.
 func (a *Arena) Instance(pos Pos, name string) *Instance {
 	in := &a.insts.take(1)[0]
-	*in = newInstance(pos, name)
+	*in = newInstance(pos, a.String(name))
 	return in
+}
+
+// String returns a copy of s kept with other strings in a shared chunk: a
+// name taken from a token would keep that token's own allocation alive,
+// one heap object per name for the garbage collector to visit every cycle.
+func (a *Arena) String(s string) string {
+	if s == "" {
+		return ""
+	}
+	b := a.bytes.take(len(s))
+	copy(b, s)
+	return unsafe.String(&b[0], len(b))
 }
 
 func take[S ~[]E, E any](c *chunk[E], s S) S {

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // What an Arena returns is the caller's own: appending to one slice, or
@@ -29,5 +30,22 @@ func TestArenaIsolation(t *testing.T) {
 	vals[0].Weight = 8
 	if got[0].Weight != 7 {
 		t.Error("the arena's addresses are not copies")
+	}
+}
+
+// Strings from the arena are copies, equal to what was given, and do not
+// keep the given string's memory: changing the source bytes does not
+// change them.
+func TestArenaString(t *testing.T) {
+	var a Arena
+	src := []byte("pool-one")
+	s1 := a.String(string(src))
+	s2 := a.String("pool-two")
+	src[0] = 'X'
+	if s1 != "pool-one" || s2 != "pool-two" || a.String("") != "" {
+		t.Fatalf("arena strings %q %q", s1, s2)
+	}
+	if unsafe.StringData(s2) != (*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s1)), len(s1))) {
+		t.Error("two short strings do not share a chunk")
 	}
 }

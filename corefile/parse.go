@@ -647,7 +647,7 @@ func (p *parser) collectionInto(r *config.Rule, which string) error {
 		col.Members = p.arena.Members(col.Members)
 	}()
 	for name, ok := p.nextArg(); ok; name, ok = p.nextArg() {
-		col.Members = append(col.Members, config.NewMember(col.Pos, name))
+		col.Members = append(col.Members, config.NewMember(col.Pos, p.arena.String(name)))
 	}
 	if p.openBlock() {
 		what := "the primary collection"
@@ -662,7 +662,7 @@ func (p *parser) collectionInto(r *config.Rule, which string) error {
 				if err != nil {
 					return err
 				}
-				m := config.NewMember(pos, args[0])
+				m := config.NewMember(pos, p.arena.String(args[0]))
 				if len(args) > 1 {
 					if args[1] != "weight" || len(args) != 3 {
 						return p.c.Errf("unexpected %q after pool '%s' (usage: pool NAME [weight W])", strings.Join(args[1:], " "), args[0])

@@ -180,6 +180,7 @@ type instCounters struct {
 	inline   [2]answerCount
 	cells    [2]*answerCount
 	switches []switchCount // under mu: switches are rare
+	switch1  [1]switchCount
 }
 
 type switchCount struct {
@@ -196,6 +197,9 @@ func (ac *instCounters) switched(rule, to string) {
 			sc.n++
 			return
 		}
+	}
+	if ac.switches == nil {
+		ac.switches = ac.switch1[:0] // most rules switch to one or two states
 	}
 	ac.switches = append(ac.switches, switchCount{rule, to, 1})
 }
@@ -485,16 +489,17 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 	healthy := func(name string) *policy.Pool { return s.pools.get(name).pool }
 	// Fail-open pools ignore probes but never a forced-down address; they
 	// are compiled only for rules that are all down.
-	var failOpen map[string]*policy.Pool
+	var failOpen []*policy.Pool // few: a slice, not a map per instance
 	openPool := func(name string) *policy.Pool {
-		if failOpen == nil {
-			failOpen = make(map[string]*policy.Pool, 2)
+		for _, p := range failOpen {
+			if p.Name == name {
+				return p
+			}
 		}
-		if failOpen[name] == nil {
-			p := s.idx.pools.get(name)
-			failOpen[name] = policy.NewPool(p, func(a *config.Address) bool { return s.over.Mode(p.Name, a) != config.ModeDown })
-		}
-		return failOpen[name]
+		p := s.idx.pools.get(name)
+		op := policy.NewPool(p, func(a *config.Address) bool { return s.over.Mode(p.Name, a) != config.ModeDown })
+		failOpen = append(failOpen, op)
+		return op
 	}
 	poolLatency := func(p *policy.Pool) (time.Duration, bool) {
 		if cp := s.pools.get(p.Name); cp != nil {
