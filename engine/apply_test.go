@@ -5,9 +5,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/metrictest"
 	"github.com/miekg/dns"
 )
 
@@ -97,3 +99,56 @@ func TestApplyNotRunning(t *testing.T) {
 }
 
 const poolOfText = "pool a {\n address 192.0.2.1\n}\ninstance www {\n primary a\n}"
+
+// A whole configuration applied at run time: validated whole, answered at
+// once, checks following, counters and unchanged verdicts kept; refused
+// whole, with the validator's message, when it breaks a rule or changes
+// what belongs to the server block.
+func TestApplyWholeConfig(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	mon := "monitor m {\n protocol tcp\n port " + itoa(live) + "\n interval 100ms\n timeout 80ms\n}\n"
+	e := started(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}\ninstance old {\n primary a\n}")
+	eventually(t, "first verdict", 3*time.Second, func() bool { return Ready() })
+	checks := Checks()
+	query(t, e, "www.example.org.", dns.TypeA)
+	before := e.snap.Load()
+
+	next := parseConfig(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\npool b {\n address 192.0.2.7 192.0.2.8\n}\n"+
+		"instance www {\n primary a\n}\ninstance new {\n primary b\n}")
+	if err := e.Apply(Change{Config: next}); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(query(t, e, "new.example.org.", dns.TypeA)); len(got) != 2 {
+		t.Errorf("the new instance answers %v", got)
+	}
+	if m := query(t, e, "old.example.org.", dns.TypeA); m.Rcode != dns.RcodeNameError {
+		t.Errorf("the removed instance answers rcode %s", dns.RcodeToString[m.Rcode])
+	}
+	if Checks() != checks {
+		t.Errorf("%d checks after a change that probes the same address, want %d", Checks(), checks)
+	}
+	if st := e.Status(health.Key{Pool: "a", Address: "127.0.0.2"}); st != health.Healthy {
+		t.Errorf("the unchanged probe's verdict was not kept: %s", st)
+	}
+	if n, _ := metrictest.Value(t, "answers_total", "www.example.org.", "a"); n < 1 {
+		t.Errorf("www's answer count was lost: %v", n)
+	}
+	if e.snap.Load().serial == before.serial {
+		t.Error("the serial did not change with the configuration")
+	}
+
+	after := e.snap.Load()
+	bad := parseConfig(t, "pool a {\n address 192.0.2.1\n}\ninstance www {\n primary a\n}")
+	bad.Instances[0].Rules[0].Primary.Members[0].Pool = "nope"
+	if err := e.Apply(Change{Config: bad}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("a configuration naming an unknown pool: %v", err)
+	}
+	other := parseConfig(t, "pool a {\n address 192.0.2.1\n}\ninstance www {\n primary a\n}")
+	other.Zones = []string{"example.net."}
+	if err := e.Apply(Change{Config: other}); err == nil || !strings.Contains(err.Error(), "server block") {
+		t.Errorf("a configuration of other zones: %v", err)
+	}
+	if e.snap.Load() != after {
+		t.Error("a refused configuration replaced the snapshot")
+	}
+}

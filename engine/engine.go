@@ -345,12 +345,12 @@ func (e *Engine) compileLoop() {
 		e.reportLocked()
 	}
 	reportMu.Unlock()
-	var tick <-chan time.Time
-	if e.hasLatency() {
-		t := time.NewTicker(latencyRecompile)
-		defer t.Stop()
-		tick = t.C
-	}
+	// Latency instances follow measured latency; a configuration applied
+	// later may bring the first ones, so the ticker always runs (an empty
+	// tick costs a lock).
+	t := time.NewTicker(latencyRecompile)
+	defer t.Stop()
+	tick := t.C
 	for {
 		select {
 		case <-e.stop:
@@ -394,15 +394,6 @@ func (e *Engine) take(latency bool) map[string]bool {
 
 // latencyRecompile is how often latency instances follow measured latency.
 const latencyRecompile = time.Second
-
-func (e *Engine) hasLatency() bool {
-	for _, in := range e.cfg.Instances {
-		if in.Policy == config.PolicyLatency {
-			return true
-		}
-	}
-	return false
-}
 
 // recompile publishes a snapshot in which the given pools, and the
 // instances that use them, follow the current health, and reports what
@@ -523,6 +514,9 @@ func (e *Engine) apply(c *Change) error {
 		return nil
 	}
 	cur := e.snap.Load()
+	if c.Config != nil {
+		return e.applyConfig(c)
+	}
 	cfg, idx := cur.cfg, cur.idx
 	if err := cfg.ValidatePools(c.Pools, idx.pools.get, idx.users.get); err != nil {
 		return err
@@ -610,6 +604,69 @@ func (e *Engine) apply(c *Change) error {
 	reportMu.Unlock()
 	event(health.Event{Time: time.Now(), Object: c.describe(), Old: "", New: "applied",
 		Reason: fmt.Sprintf("%d instances compiled again", len(changed))})
+	return nil
+}
+
+// applyConfig replaces the whole configuration (Change.Config), with the
+// change's overrides on top. A whole configuration is compiled whole: the
+// incremental path is for changes of objects.
+func (e *Engine) applyConfig(c *Change) error {
+	cur := e.snap.Load()
+	next := c.Config
+	if len(c.Pools) > 0 {
+		return errors.New("a change replaces the whole configuration or some of its pools, not both")
+	}
+	if !slices.Equal(next.Zones, cur.cfg.Zones) {
+		return fmt.Errorf("the zones %s are the server block's: change them in the Corefile, not in a running configuration", strings.Join(cur.cfg.Zones, " "))
+	}
+	if next.GeoIP != cur.cfg.GeoIP {
+		return errors.New("the GeoIP database is the server block's: change it in the Corefile")
+	}
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	idx := newIndex(next)
+	instance := func(name string) *config.Instance { return next.Instance(name) }
+	if err := validateOverrides(c, instance, idx.pools.get); err != nil {
+		return err
+	}
+	// Health: the new probes first, so that those that did not change
+	// keep their check and verdict, then the old ones go.
+	added := specs(next.Pools, next.Monitors)
+	removed := specs(cur.cfg.Pools, cur.cfg.Monitors)
+	got, carried := proc.health.Acquire(e, added)
+	proc.health.Release(e, removed)
+	cm := newKShards[health.Key, *health.Check](len(got), maphash.Comparable[health.Key])
+	for k, ch := range got {
+		cm.put(k, ch)
+	}
+	e.checks.Store(cm)
+	e.byCheck = grouped(len(got), func(yield func(*health.Check, string)) {
+		for k, ch := range got {
+			yield(ch, k.Pool)
+		}
+	})
+	if carried > 0 {
+		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
+	}
+	base := *cur
+	base.over = cur.over.with(c, instance, idx.pools.get)
+	s := compileWith(next, idx, e, &base, e.counting)
+	released := map[string]bool{}
+	for _, name := range c.Release {
+		released[name] = true
+	}
+	if len(released) > 0 {
+		s, _ = s.updateWith(e, nil, released, released, e.counting)
+	}
+	e.snap.Store(s)
+	reportMu.Lock()
+	if e.writer {
+		e.reportLocked()
+	}
+	reportMu.Unlock()
+	event(health.Event{Time: time.Now(), Object: c.describe(), Old: "", New: "applied",
+		Reason: fmt.Sprintf("%d instances compiled", len(next.Instances))})
 	return nil
 }
 

@@ -60,6 +60,12 @@ func (o *Overrides) Pins() map[string]config.Switch {
 // Change is one change to a running engine, applied entirely or not at
 // all by Engine.Apply.
 type Change struct {
+	// Config replaces the whole configuration: it is validated whole,
+	// compiled whole (keeping the verdicts of probes that did not change,
+	// manual-failback holds of unchanged rules, overrides and counters),
+	// and the checks follow. It must keep the zones and the GeoIP file,
+	// which belong to the server block. It cannot be combined with Pools.
+	Config *config.Config
 	// Pools replace the pools of the same name, or are added.
 	Pools []*config.Pool
 	// Modes override addresses' modes, by pool and address. An address
@@ -75,7 +81,7 @@ type Change struct {
 
 // empty reports whether the change changes nothing.
 func (c *Change) empty() bool {
-	return len(c.Pools) == 0 && len(c.Modes) == 0 && len(c.Pins) == 0 && len(c.Release) == 0
+	return c.Config == nil && len(c.Pools) == 0 && len(c.Modes) == 0 && len(c.Pins) == 0 && len(c.Release) == 0
 }
 
 // validateOverrides checks the override part of c against the
@@ -194,6 +200,9 @@ func (o *Overrides) overridden(k health.Key) bool {
 // describe names what a change touches, for its event.
 func (c *Change) describe() string {
 	var parts []string
+	if c.Config != nil {
+		parts = append(parts, "configuration "+c.Config.Fingerprint()[:12])
+	}
 	if len(c.Pools) > 0 {
 		names := make([]string, len(c.Pools))
 		for i, p := range c.Pools {
