@@ -55,9 +55,13 @@ type Engine struct {
 	// changed holds the checks with a new verdict since the last compile,
 	// moved those whose latency average moved (latency instances follow
 	// those once a second at most).
-	changedMu        sync.Mutex
-	changed, moved   map[*health.Check]bool
-	byCheck          map[*health.Check][]string // the pools that use each check; set by start
+	changedMu      sync.Mutex
+	changed, moved map[*health.Check]bool
+	byCheck        map[*health.Check][]string // the pools that use each check; set by start
+	// keys holds the address strings of the checks' keys in shared chunks
+	// (100,000 addresses: 100,000 strings fewer for the collector); used
+	// by start, then only on the compile loop.
+	keys             config.Arena
 	applies          chan applyReq
 	stop, done       chan struct{}
 	geoStop, geoDone chan struct{}
@@ -164,7 +168,10 @@ func (e *Engine) HealthChanged(c *health.Check, verdict bool) {
 // specs lists what to probe: every address whose pool or own settings name
 // a monitor, including forced-down addresses, so an operator sees their
 // health before putting them back.
-func specs(pools []*config.Pool, mons []*config.Monitor) []health.Spec {
+//
+// intern, when not nil, keeps the address strings the checks will hold as
+// their keys (nil: a copy each, for specs only compared).
+func specs(pools []*config.Pool, mons []*config.Monitor, intern func(string) string) []health.Spec {
 	monitors := make(map[string]*config.Monitor, len(mons))
 	for _, m := range mons {
 		monitors[m.Name] = m
@@ -183,6 +190,9 @@ func specs(pools []*config.Pool, mons []*config.Monitor) []health.Spec {
 			// One string for the key and the host: 100,000 addresses
 			// need not hold two copies of each.
 			v := a.Value()
+			if intern != nil {
+				v = intern(v)
+			}
 			host := a.Probe
 			if host == "" {
 				host = strings.TrimSuffix(v, ".")
@@ -207,7 +217,7 @@ func (e *Engine) start(pred *Engine) {
 	e.applies = make(chan applyReq)
 	e.changed, e.moved = map[*health.Check]bool{}, map[*health.Check]bool{}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
-	all := specs(e.cfg.Pools, e.cfg.Monitors)
+	all := specs(e.cfg.Pools, e.cfg.Monitors, e.keys.String)
 	checks, carried := proc.health.Acquire(e, all)
 	cm := newKShards[health.Key, *health.Check](len(checks), maphash.Comparable[health.Key])
 	for k, c := range checks {
@@ -258,7 +268,7 @@ func (e *Engine) shutdown() {
 		// What it acquired is what its configuration, with the changes
 		// applied since, probes: no copy of it is kept meanwhile.
 		cfg := e.snap.Load().cfg
-		proc.health.Release(e, specs(cfg.Pools, cfg.Monitors))
+		proc.health.Release(e, specs(cfg.Pools, cfg.Monitors, nil))
 		reportMu.Lock()
 		if e.writer {
 			e.writer = false
@@ -566,8 +576,8 @@ func (e *Engine) apply(c *Change) error {
 
 	// Health: take the new probes before giving back the old, so that an
 	// address probed as before keeps its check and its verdict.
-	added := specs(c.Pools, cfg.Monitors)
-	removed := specs(gone, cfg.Monitors)
+	added := specs(c.Pools, cfg.Monitors, e.keys.String)
+	removed := specs(gone, cfg.Monitors, nil)
 	got, _ := proc.health.Acquire(e, added)
 	proc.health.Release(e, removed)
 	dropped := make([]health.Key, 0, len(removed))
@@ -632,8 +642,8 @@ func (e *Engine) applyConfig(c *Change) error {
 	}
 	// Health: the new probes first, so that those that did not change
 	// keep their check and verdict, then the old ones go.
-	added := specs(next.Pools, next.Monitors)
-	removed := specs(cur.cfg.Pools, cur.cfg.Monitors)
+	added := specs(next.Pools, next.Monitors, e.keys.String)
+	removed := specs(cur.cfg.Pools, cur.cfg.Monitors, nil)
 	got, carried := proc.health.Acquire(e, added)
 	proc.health.Release(e, removed)
 	cm := newKShards[health.Key, *health.Check](len(got), maphash.Comparable[health.Key])
