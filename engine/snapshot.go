@@ -410,9 +410,17 @@ func (s *snapshot) updateWith(view health.View, pools, instances, released map[s
 
 // compilePool compiles one pool for view, with the operator's overrides.
 func compilePool(p *config.Pool, view health.View, over *Overrides, explain bool) *cpool {
-	cp := &cpool{}
+	// The compiled pool, its policy pool and their first addresses in one
+	// allocation.
+	b := &struct {
+		cp    cpool
+		pool  policy.Pool
+		addrs [2]policy.Addr
+	}{}
+	cp := &b.cp
 	monitored := p.Monitor != ""
-	cp.pool = policy.NewPool(p, func(a *config.Address) bool {
+	cp.pool = &b.pool
+	cp.pool.Init(p, func(a *config.Address) bool {
 		st := view.Status(health.Key{Pool: p.Name, Address: a.Value()})
 		mode := over.Mode(p.Name, a)
 		if mode == config.ModeAuto && st == health.Unhealthy {
@@ -422,7 +430,7 @@ func compilePool(p *config.Pool, view health.View, over *Overrides, explain bool
 			cp.unsure = true
 		}
 		return health.Usable(mode, st)
-	})
+	}, b.addrs[:])
 	var sum time.Duration
 	n := 0
 	for _, a := range p.Addresses {
@@ -469,6 +477,11 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		first    rule
 		rules    [1]*rule
 		counters [2]poolCounter
+		// An all-down rule's fail-open pool and collection, which every
+		// instance of a large outage needs at once.
+		open      [1]*policy.Pool
+		openPool  policy.Pool
+		openAddrs [2]policy.Addr
 	}{}
 	in := &b.in
 	in.src, in.name, in.zone = ci, ci.Name, s.zones[longestZone(s.cfg.Zones, ci.Name)]
@@ -489,7 +502,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 	healthy := func(name string) *policy.Pool { return s.pools.get(name).pool }
 	// Fail-open pools ignore probes but never a forced-down address; they
 	// are compiled only for rules that are all down.
-	var failOpen []*policy.Pool // few: a slice, not a map per instance
+	failOpen := b.open[:0] // few: a slice, not a map per instance
 	openPool := func(name string) *policy.Pool {
 		for _, p := range failOpen {
 			if p.Name == name {
@@ -497,7 +510,14 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 			}
 		}
 		p := s.idx.pools.get(name)
-		op := policy.NewPool(p, func(a *config.Address) bool { return s.over.Mode(p.Name, a) != config.ModeDown })
+		usable := func(a *config.Address) bool { return s.over.Mode(p.Name, a) != config.ModeDown }
+		var op *policy.Pool
+		if len(failOpen) == 0 {
+			op = &b.openPool
+			op.Init(p, usable, b.openAddrs[:])
+		} else {
+			op = policy.NewPool(p, usable)
+		}
 		failOpen = append(failOpen, op)
 		return op
 	}

@@ -63,9 +63,16 @@ func NewPool(p *config.Pool, usable func(*config.Address) bool) *Pool {
 		p   Pool
 		buf [2]Addr
 	}{}
-	cp := &b.p
-	*cp = Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses), Avail: b.buf[:0]}
-	if len(p.Addresses) > len(b.buf) {
+	b.p.Init(p, usable, b.buf[:])
+	return &b.p
+}
+
+// Init compiles p into cp, as NewPool does, keeping the addresses in buf
+// when they fit (so that an owner can keep a pool next to its own data),
+// else in a new array.
+func (cp *Pool) Init(p *config.Pool, usable func(*config.Address) bool, buf []Addr) {
+	*cp = Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses), Avail: buf[:0]}
+	if len(p.Addresses) > len(buf) {
 		cp.Avail = make([]Addr, 0, len(p.Addresses))
 	}
 	for _, a := range p.Addresses {
@@ -89,7 +96,6 @@ func NewPool(p *config.Pool, usable func(*config.Address) bool) *Pool {
 			cp.Max = config.MaxAnswers
 		}
 	}
-	return cp
 }
 
 // Pick appends the pool's answer to dst.
