@@ -36,7 +36,7 @@ func (e *Engine) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c 
 	if in.latency {
 		kind = config.PolicyLatency
 	}
-	add("instance %s policy %s, %d rules", in.name, kind, len(in.rules))
+	add("instance %s policy %s, %s", in.name, kind, count(len(in.rules), "rule"))
 	switch {
 	case !in.byClient:
 		add("client: not used (only a default rule)")
@@ -89,7 +89,7 @@ func (e *Engine) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c 
 		add("latency: answering from %s (the fastest measured pools within the tie band; all when none is measured)", strings.Join(names, ", "))
 	}
 	for _, l := range lines {
-		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: chunk(l)})
+		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: chunk(printable(l))})
 	}
 }
 
@@ -111,12 +111,12 @@ func (e *Engine) explainAddresses(lines *[]string, s *snapshot, pool string) {
 		if probed && !rec.Last.Start.IsZero() {
 			ago := time.Since(rec.Last.Start).Round(time.Millisecond)
 			if rec.Last.OK {
-				line += fmt.Sprintf(", last probe passed in %s, %s ago", rec.Last.RTT.Round(time.Microsecond), ago)
+				line += fmt.Sprintf(", last probe passed in %s, %s ago", ascii(rec.Last.RTT.Round(time.Microsecond)), ascii(ago))
 			} else {
-				line += fmt.Sprintf(", last probe failed (%v), %s ago", rec.Last.Err, ago)
+				line += fmt.Sprintf(", last probe failed (%v), %s ago", rec.Last.Err, ascii(ago))
 			}
 			if rec.Latency.Samples > 0 {
-				line += fmt.Sprintf(", latency %s from %s", rec.Latency.EWMA.Round(time.Microsecond), rec.Latency.Vantage)
+				line += fmt.Sprintf(", latency %s from %s", ascii(rec.Latency.EWMA.Round(time.Microsecond)), rec.Latency.Vantage)
 			}
 		} else if mode == config.ModeAuto {
 			line += ", not probed"
@@ -126,6 +126,38 @@ func (e *Engine) explainAddresses(lines *[]string, s *snapshot, pool string) {
 		}
 		*lines = append(*lines, line)
 	}
+}
+
+// ascii writes a duration in ASCII: "716us", not Go's "716µs", which dig
+// shows as "716\194\181s".
+func ascii(d time.Duration) string { return strings.Replace(d.String(), "µ", "u", 1) }
+
+// count is "1 rule", "3 rules".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// printable keeps a line to printable ASCII, escaping anything else (a
+// name or an error message from elsewhere) as \uXXXX, so that every
+// resolver and terminal shows the same text.
+func printable(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			var b strings.Builder
+			for _, r := range s {
+				if r >= 0x20 && r <= 0x7e {
+					b.WriteRune(r)
+				} else {
+					fmt.Fprintf(&b, "\\u%04x", r)
+				}
+			}
+			return b.String()
+		}
+	}
+	return s
 }
 
 func availableWord(ok bool) string {

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -161,4 +162,47 @@ func explainText(t *testing.T, e *Engine, name string) string {
 		lines = append(lines, strings.Join(rr.(*dns.TXT).Txt, ""))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Issue 15 item 3: every string of a full explain answer is printable
+// ASCII within the TXT limit; sub-millisecond times are written "us", and
+// one rule is "1 rule".
+func TestExplainIsASCII(t *testing.T) {
+	_, live := listenTCP(t, "127.0.0.2:0")
+	e := started(t, "explain\nmonitor m {\n protocol tcp\n port "+itoa(live)+"\n interval 100ms\n timeout 80ms\n}\n"+
+		"pool a {\n monitor m\n address 127.0.0.2\n}\npool b {\n address 192.0.2.9\n}\n"+
+		"instance www {\n policy latency\n primary a b\n}")
+	eventually(t, "a latency measured", 3*time.Second, func() bool {
+		return strings.Contains(explainText(t, e, "www.example.org."), "latency ")
+	})
+	time.Sleep(150 * time.Millisecond) // a compile with the latency in
+	r := new(dns.Msg)
+	r.SetQuestion(explainLabel+"www.example.org.", dns.TypeTXT)
+	m, _ := e.Answer(Query{Req: r, Name: explainLabel + "www.example.org.", Type: dns.TypeTXT, Zone: "example.org.", TCP: true,
+		Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}})
+	var all []string
+	for _, rr := range m.Answer {
+		for _, s := range rr.(*dns.TXT).Txt {
+			if len(s) > 255 {
+				t.Errorf("a TXT string of %d bytes", len(s))
+			}
+			for i := 0; i < len(s); i++ {
+				if s[i] < 0x20 || s[i] > 0x7e {
+					t.Errorf("byte %#x at %d is not printable ASCII: %q", s[i], i, s)
+					break
+				}
+			}
+			all = append(all, s)
+		}
+	}
+	text := strings.Join(all, "\n")
+	if !strings.Contains(text, "policy latency, 1 rule\n") {
+		t.Errorf("the rule count:\n%s", text)
+	}
+	if !regexp.MustCompile(`last probe passed in [0-9.]+(us|ms|s), `).MatchString(text) {
+		t.Errorf("no probe time written in ASCII units:\n%s", text)
+	}
+	if got := printable("pool caf\u00e9\t1"); got != `pool caf\u00e9\u00091` {
+		t.Errorf("printable = %q", got)
+	}
 }
