@@ -206,3 +206,59 @@ func TestExplainIsASCII(t *testing.T) {
 		t.Errorf("printable = %q", got)
 	}
 }
+
+// Issue 15 item 1: with no collection available, fail-open answers what is
+// still usable, below the availability rule, and every address not forced
+// down only when nothing is usable; explain says which.
+func TestFailOpenAnswersUsableFirst(t *testing.T) {
+	e := newEngine(t, "explain\npool p {\n address 192.0.2.1 192.0.2.2 192.0.2.3\n min-available 2\n}\n"+
+		"pool s {\n address 198.51.100.1 198.51.100.2\n min-available 2\n}\n"+
+		"instance www {\n ttl 60\n degraded-ttl 5\n primary p\n secondary s\n}\n"+
+		"pool q {\n address 192.0.2.11 192.0.2.12\n address 192.0.2.13 mode down\n}\ninstance pinned {\n switch primary\n primary q\n}")
+	down := func(keys ...string) health.Static {
+		v := health.Static{}
+		for _, k := range keys {
+			pool, addr, _ := strings.Cut(k, "/")
+			v[health.Key{Pool: pool, Address: addr}] = health.Unhealthy
+		}
+		return v
+	}
+	www, pinned := "www.example.org.", "pinned.example.org."
+	answer := func(name string) ([]string, uint32) {
+		m := query(t, e, name, dns.TypeA)
+		got := values(m)
+		slices.Sort(got)
+		ttl := uint32(0)
+		if len(m.Answer) > 0 {
+			ttl = m.Answer[0].Header().Ttl
+		}
+		return got, ttl
+	}
+
+	// Two of p's three down, s below its rule too: p's healthy address.
+	e.UseHealth(down("p/192.0.2.1", "p/192.0.2.2", "s/198.51.100.1"))
+	if got, ttl := answer(www); !slices.Equal(got, []string{"192.0.2.3"}) || ttl != 5 {
+		t.Errorf("fail-open with one usable primary address answers %v ttl %d", got, ttl)
+	}
+	if txt := explainText(t, e, www); !strings.Contains(txt, "fail-open: the usable addresses of the primary collection") {
+		t.Errorf("explain:\n%s", txt)
+	}
+	// All of p down: the secondary's usable address, not p's dead ones.
+	e.UseHealth(down("p/192.0.2.1", "p/192.0.2.2", "p/192.0.2.3", "s/198.51.100.1"))
+	if got, _ := answer(www); !slices.Equal(got, []string{"198.51.100.2"}) {
+		t.Errorf("fail-open with only a secondary address usable answers %v", got)
+	}
+	// Nothing usable anywhere: every address of the primary.
+	e.UseHealth(down("p/192.0.2.1", "p/192.0.2.2", "p/192.0.2.3", "s/198.51.100.1", "s/198.51.100.2"))
+	if got, _ := answer(www); len(got) != 3 {
+		t.Errorf("fail-open with nothing usable answers %v, want p's three", got)
+	}
+	if txt := explainText(t, e, www); !strings.Contains(txt, "no address usable; fail-open: every address of the primary collection not in mode down") {
+		t.Errorf("explain:\n%s", txt)
+	}
+	// Pinned, nothing usable: every address not in mode down.
+	e.UseHealth(down("q/192.0.2.11", "q/192.0.2.12"))
+	if got, _ := answer(pinned); !slices.Equal(got, []string{"192.0.2.11", "192.0.2.12"}) {
+		t.Errorf("a pinned instance with nothing usable answers %v", got)
+	}
+}

@@ -644,9 +644,32 @@ func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule
 	r.why = "no collection available"
 	switch ci.AllDown {
 	case config.FailOpen:
-		r.active, r.state = policy.NewCollection(cr.Primary, openPool, true), StateFailOpen
+		// First what still works: the usable addresses (healthy or forced
+		// up) of the primary collection, or of the pinned one, below its
+		// availability rule. Only when none is usable, every address not
+		// forced down: better a guess than nothing.
+		col, which := cr.Primary, "primary"
+		if sw == config.SwitchSecondary && cr.Secondary != nil {
+			col, which = cr.Secondary, "pinned secondary"
+		}
+		if sw == config.SwitchAuto {
+			if usable := policy.NewCollection(col, healthy, true); len(usable.Avail) > 0 {
+				r.active, r.state = usable, StateFailOpen
+				r.why = "no collection available; fail-open: the usable addresses of the primary collection"
+				return
+			}
+			if cr.Secondary != nil {
+				if usable := policy.NewCollection(cr.Secondary, healthy, true); len(usable.Avail) > 0 {
+					r.active, r.state = usable, StateFailOpen
+					r.why = "no collection available, none of the primary's addresses usable; fail-open: the usable addresses of the secondary collection"
+					return
+				}
+			}
+		}
+		r.active, r.state = policy.NewCollection(col, openPool, true), StateFailOpen
+		r.why = "no address usable; fail-open: every address of the " + which + " collection not in mode down"
 		if len(r.active.Avail) == 0 { // everything forced down: nothing to open
-			r.active, r.state = nil, StateNoData
+			r.active, r.state, r.why = nil, StateNoData, "no address usable, every one in mode down"
 		}
 	case config.Fallback:
 		r.active, r.state = policy.Fixed(ci.Fallbacks), StateFallback
