@@ -335,8 +335,50 @@ func (pm *probeMetrics) Observe(r health.Result) {
 // verdict records an address's change of health, once for the process
 // however many pools and server blocks share the check.
 func verdict(_ *health.Check, keys []health.Key, old, now health.Status, r health.Result) {
+	reason := health.Reason(r)
+	// An address an operator forced up or down keeps its place in the
+	// answers whatever its probes say: the event says so, so that a
+	// failing forced-up address is not mistaken for one taken out.
+	switch forcedMode(keys) {
+	case config.ModeUp:
+		reason += "; mode up: still answered"
+	case config.ModeDown:
+		reason += "; mode down: not answered"
+	}
 	event(health.Event{Time: time.Now(), Object: "address " + health.KeyNames(keys),
-		Old: old.String(), New: now.String(), Reason: health.Reason(r)})
+		Old: old.String(), New: now.String(), Reason: reason})
+}
+
+// forcedMode is the mode the running configurations answer an address
+// with, when every one that has it forces it the same way; ModeAuto
+// otherwise.
+func forcedMode(keys []health.Key) config.Mode {
+	proc.mu.Lock()
+	engines := make([]*Engine, 0, len(proc.engines))
+	for e := range proc.engines {
+		engines = append(engines, e)
+	}
+	proc.mu.Unlock()
+	mode, seen := config.ModeAuto, false
+	for _, e := range engines {
+		s := e.snap.Load()
+		for _, k := range keys {
+			p := s.idx.pools.get(k.Pool)
+			if p == nil {
+				continue
+			}
+			a := addressOf(p, k.Address)
+			if a == nil {
+				continue
+			}
+			m := s.over.Mode(k.Pool, a)
+			if seen && m != mode {
+				return config.ModeAuto
+			}
+			mode, seen = m, true
+		}
+	}
+	return mode
 }
 
 func panicked(c *health.Check, p any) {

@@ -22,18 +22,18 @@ func TestOneWriterPerSeries(t *testing.T) {
 	eventually(t, "failover", 3*time.Second, func() bool { return state(old) == StateSecondary })
 	// The new configuration forces the dead address up.
 	e := Start(newEngine(t, strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)))
-	up := func() float64 { v, _ := metrictest.Value(t, "address_up", "127.0.0.1", "a"); return v }
+	up := func() float64 { v, _ := metrictest.Value(t, "address_answered", "127.0.0.1", "a"); return v }
 	eventually(t, "the new configuration's first report", 3*time.Second, func() bool { return up() == 1 })
 	for range 5 {
 		old.recompile(map[string]bool{"a": true, "b": true}) // what its compile loop does on a verdict
 		if v := up(); v != 1 {
-			t.Fatalf("the replaced configuration wrote address_up %v over the new one's 1", v)
+			t.Fatalf("the replaced configuration wrote address_answered %v over the new one's 1", v)
 		}
 	}
 	// The new one goes away (its reload failed): the old one writes again.
 	e.Stop()
 	if v := up(); v != 0 {
-		t.Fatalf("after the newer configuration stopped, address_up is %v, want the running one's 0", v)
+		t.Fatalf("after the newer configuration stopped, address_answered is %v, want the running one's 0", v)
 	}
 }
 

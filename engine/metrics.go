@@ -126,7 +126,10 @@ func monitorOf(p *config.Pool, a *config.Address) string {
 // and they vanish with the configuration that had them.
 var (
 	addressUpDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "address_up"),
-		"Whether an address may be answered (1) or not (0), from its health and mode, by pool and address.",
+		"Whether an address is up (1) or down (0) by its probes, whatever its mode (1 when not probed or not yet known), by pool and address.",
+		[]string{"pool", "address"}, nil)
+	addressAnsweredDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "address_answered"),
+		"Whether an address may be answered (1) or not (0), from its probes and its mode (mode up: 1, mode down: 0), by pool and address.",
 		[]string{"pool", "address"}, nil)
 	poolAvailableDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "pool_available"),
 		"Whether a pool meets its availability rule (1) or not (0).", []string{"pool"}, nil)
@@ -150,6 +153,7 @@ func init() { prometheus.MustRegister(stateCollector{}) }
 
 func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- addressUpDesc
+	ch <- addressAnsweredDesc
 	ch <- poolAvailableDesc
 	ch <- collectionAvailableDesc
 	ch <- activeCollectionDesc
@@ -196,7 +200,9 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			for _, a := range p.Addresses {
 				if first('a', p.Name, a.Value()) {
-					gauge(addressUpDesc, health.Usable(s.over.Mode(p.Name, a), e.Status(health.Key{Pool: p.Name, Address: a.Value()})), p.Name, a.Value())
+					st := e.Status(health.Key{Pool: p.Name, Address: a.Value()})
+					gauge(addressUpDesc, st != health.Unhealthy, p.Name, a.Value())
+					gauge(addressAnsweredDesc, health.Usable(s.over.Mode(p.Name, a), st), p.Name, a.Value())
 				}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/metrictest"
 	"github.com/miekg/dns"
 )
 
@@ -260,5 +261,44 @@ func TestFailOpenAnswersUsableFirst(t *testing.T) {
 	e.UseHealth(down("q/192.0.2.11", "q/192.0.2.12"))
 	if got, _ := answer(pinned); !slices.Equal(got, []string{"192.0.2.11", "192.0.2.12"}) {
 		t.Errorf("a pinned instance with nothing usable answers %v", got)
+	}
+}
+
+// Issue 15 item 2: a forced-up address whose probes fail is still
+// answered, but with the degraded TTL, its failure is an event that says
+// it is still answered, and address_up shows the probes' verdict while
+// address_answered shows that it is answered. The same for mode down.
+func TestForcedUpShowsItsFailure(t *testing.T) {
+	dead := deadPort(t)
+	e := started(t, "monitor m {\n protocol tcp\n port "+itoa(dead)+"\n interval 100ms\n timeout 80ms\n fall 1\n}\n"+
+		"pool a {\n monitor m\n address 127.0.0.1 mode up\n address 127.0.0.3 mode down\n}\n"+
+		"instance www {\n ttl 60\n degraded-ttl 5\n primary a\n}")
+	www := "www.example.org."
+	eventually(t, "the forced-up address's failure", 3*time.Second, func() bool {
+		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Unhealthy &&
+			e.Status(health.Key{Pool: "a", Address: "127.0.0.3"}) == health.Unhealthy
+	})
+	time.Sleep(150 * time.Millisecond) // the compile after the verdicts
+	m := query(t, e, www, dns.TypeA)
+	if got := values(m); !slices.Equal(got, []string{"127.0.0.1"}) || m.Answer[0].Header().Ttl != 5 {
+		t.Errorf("a failing forced-up address: answered %v ttl %d, want it with the degraded TTL", got, m.Answer[0].Header().Ttl)
+	}
+	var up, down bool
+	for _, ev := range Events() {
+		up = up || ev.Object == "address a/127.0.0.1" && ev.New == "unhealthy" && strings.HasSuffix(ev.Reason, "; mode up: still answered")
+		down = down || ev.Object == "address a/127.0.0.3" && ev.New == "unhealthy" && strings.HasSuffix(ev.Reason, "; mode down: not answered")
+	}
+	if !up || !down {
+		t.Errorf("events of the forced addresses' failures: mode up %v, mode down %v", up, down)
+	}
+	for _, tc := range []struct {
+		addr         string
+		up, answered float64
+	}{{"127.0.0.1", 0, 1}, {"127.0.0.3", 0, 0}} {
+		u, _ := metrictest.Value(t, "address_up", tc.addr, "a")
+		a, _ := metrictest.Value(t, "address_answered", tc.addr, "a")
+		if u != tc.up || a != tc.answered {
+			t.Errorf("%s: address_up %v (want %v), address_answered %v (want %v)", tc.addr, u, tc.up, a, tc.answered)
+		}
 	}
 }

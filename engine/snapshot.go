@@ -423,7 +423,9 @@ func compilePool(p *config.Pool, view health.View, over *Overrides, explain bool
 	cp.pool.Init(p, func(a *config.Address) bool {
 		st := view.Status(health.Key{Pool: p.Name, Address: a.Value()})
 		mode := over.Mode(p.Name, a)
-		if mode == config.ModeAuto && st == health.Unhealthy {
+		// A forced-up address that probes say is down is still answered,
+		// and known to fail: the answer is degraded as for any other.
+		if mode != config.ModeDown && st == health.Unhealthy {
 			cp.sick = true
 		}
 		if mode == config.ModeAuto && st == health.Unknown && (monitored || a.Monitor != "") {
