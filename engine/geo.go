@@ -25,6 +25,15 @@ func (e *Engine) LoadGeo() error {
 		return r.Errorf("subdivision rules need a City database, but %s is %s", e.cfg.GeoIP, db.Kind())
 	}
 	e.geo.Store(db)
+	// A large file is verified whole in the background (geoip.Open). If
+	// that fails, the damage is where no sampled lookup went: lookups
+	// there fail and take the default rule. Say so loudly; a replaced
+	// file is verified whole before it is used.
+	go func() {
+		if err := db.Verified(); err != nil {
+			log.Errorf("geoip: %s failed verification: addresses in its damaged part get the default rule until the file is replaced: %v", db.Path(), err)
+		}
+	}()
 	return nil
 }
 
@@ -50,7 +59,7 @@ func (e *Engine) watchGeo(every time.Duration, stop <-chan struct{}, done chan<-
 		if serr != nil {
 			continue
 		}
-		db, err := geoip.Open(old.Path())
+		db, err := geoip.OpenVerified(old.Path())
 		if err == nil && e.cfg.HasSubdivisionRules() != nil && !db.City() {
 			err = fmt.Errorf("%s is now %s, but subdivision rules need a City database", old.Path(), db.Kind())
 		}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,10 @@ type DB struct {
 	records *geoip2.Reader    // decodes a record the first time it is seen
 	tree    *maxminddb.Reader // finds records: no allocation per lookup
 	cache   []atomic.Pointer[entry]
+
+	verified  chan error // one result: of the whole-file verification
+	once      sync.Once
+	verifyErr error
 }
 
 type entry struct {
@@ -44,12 +49,72 @@ type entry struct {
 // hundred records, a City database many more; a miss costs one decode.
 const cacheSize = 1 << 16
 
-// Open loads path and checks that it is a City or Country database.
+// verifyInline is the largest file Open verifies whole before it returns:
+// the test databases and a GeoLite2 Country file (under 10 MB, a fraction
+// of a second). A City database (60 MB and more, several seconds) is
+// checked in part at once and verified whole in the background, so that a
+// server answers within a second of starting.
+var verifyInline int64 = 16 << 20
+
+// loaded is the process's databases by file, so that a reload whose file
+// did not change reuses the one in memory instead of reading and checking
+// it again.
+var loaded = struct {
+	sync.Mutex
+	m map[string]*DB
+}{m: map[string]*DB{}}
+
+// Open loads path and checks that it is a City or Country database whose
+// file is whole: a file cut short is refused, and so is a corrupt one,
+// found by a full verification for files up to verifyInline and by
+// decoding records across the file above it (the full verification then
+// runs in the background: Verified). A file unchanged since the process
+// last opened it (path, size and modification time) is not read again.
 func Open(path string) (*DB, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
+	loaded.Lock()
+	if d := loaded.m[path]; d != nil && d.modTime.Equal(st.ModTime()) && d.size == st.Size() {
+		loaded.Unlock()
+		return d, nil
+	}
+	loaded.Unlock()
+	d, err := open(path, st, st.Size() <= verifyInline)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > verifyInline {
+		go func() { d.verified <- d.tree.Verify() }()
+	} else {
+		d.verified <- nil
+	}
+	loaded.Lock()
+	loaded.m[path] = d
+	loaded.Unlock()
+	return d, nil
+}
+
+// OpenVerified is Open with the whole file verified before it returns,
+// for a replaced file read off the query path before it is swapped in.
+func OpenVerified(path string) (*DB, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := open(path, st, true)
+	if err != nil {
+		return nil, err
+	}
+	d.verified <- nil
+	loaded.Lock()
+	loaded.m[path] = d
+	loaded.Unlock()
+	return d, nil
+}
+
+func open(path string, st os.FileInfo, verify bool) (*DB, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -66,12 +131,50 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	d := &DB{path: path, kind: kind, loaded: time.Now(), modTime: st.ModTime(), size: st.Size(),
+		records: records, tree: tree, cache: make([]atomic.Pointer[entry], cacheSize), verified: make(chan error, 1)}
 	// Catch a truncated or corrupt file now rather than on a query.
-	if err := tree.Verify(); err != nil {
+	if verify {
+		if err := tree.Verify(); err != nil {
+			return nil, fmt.Errorf("%s is corrupt: %w", path, err)
+		}
+	} else if err := d.sample(); err != nil {
 		return nil, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
-	return &DB{path: path, kind: kind, loaded: time.Now(), modTime: st.ModTime(), size: st.Size(),
-		records: records, tree: tree, cache: make([]atomic.Pointer[entry], cacheSize)}, nil
+	return d, nil
+}
+
+// sample looks up addresses spread over both families and decodes what
+// they find: a cut or damaged file fails here, in milliseconds, the way
+// it would fail queries.
+func (d *DB) sample() error {
+	for i := range 256 {
+		a4 := netip.AddrFrom4([4]byte{byte(i), byte(i * 7), byte(i * 13), 1})
+		var b16 [16]byte
+		b16[0], b16[1], b16[2], b16[3] = 0x20, byte(i), byte(i*7), byte(i*11)
+		for _, a := range []netip.Addr{a4, netip.AddrFrom16(b16)} {
+			res := d.tree.Lookup(a)
+			if err := res.Err(); err != nil {
+				return err
+			}
+			if !res.Found() {
+				continue
+			}
+			var rec map[string]any
+			if err := res.Decode(&rec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Verified reports the whole-file verification of a database opened
+// without it: it blocks until the verification is done and returns its
+// error, the same every time.
+func (d *DB) Verified() error {
+	d.once.Do(func() { d.verifyErr = <-d.verified })
+	return d.verifyErr
 }
 
 // Lookup places a. bits is the length of the database network around a in
@@ -142,7 +245,8 @@ func (d *DB) Built() time.Time { return d.records.Metadata().BuildTime() }
 // found it: a file that failed to load is then not tried again until it
 // changes once more.
 func (d *DB) Refused(st os.FileInfo) *DB {
-	cp := *d
-	cp.modTime, cp.size = st.ModTime(), st.Size()
-	return &cp
+	verified := make(chan error, 1)
+	verified <- d.Verified()
+	return &DB{path: d.path, kind: d.kind, loaded: d.loaded, modTime: st.ModTime(), size: st.Size(),
+		records: d.records, tree: d.tree, cache: d.cache, verified: verified}
 }
