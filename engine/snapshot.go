@@ -295,8 +295,8 @@ type rule struct {
 	// Where primary and secondary live, with their member lists: in the
 	// rule, so that a query finds the active collection without another
 	// cache miss.
-	cols [2]policy.Collection
-	mems [8]policy.Member
+	cols [3]policy.Collection // primary, secondary, fail-open
+	mems [12]policy.Member
 }
 
 const (
@@ -610,10 +610,10 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule, healthy,
 	openPool func(string) *policy.Pool, prevState State) {
 	r.primary = &r.cols[0]
-	r.primary.Init(cr.Primary, healthy, sw == config.SwitchPrimary, r.mems[:4])
+	r.primary.Init(cr.Primary, healthy, sw == config.SwitchPrimary, r.mems[0:4:4])
 	if cr.Secondary != nil {
 		r.secondary = &r.cols[1]
-		r.secondary.Init(cr.Secondary, healthy, sw == config.SwitchSecondary, r.mems[4:])
+		r.secondary.Init(cr.Secondary, healthy, sw == config.SwitchSecondary, r.mems[4:8:8])
 	}
 	switch sw {
 	case config.SwitchAuto:
@@ -655,20 +655,22 @@ func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule
 			col, which = cr.Secondary, "pinned secondary"
 		}
 		if sw == config.SwitchAuto {
-			if usable := policy.NewCollection(col, healthy, true); len(usable.Avail) > 0 {
+			usable := &r.cols[2]
+			if usable.Init(col, healthy, true, r.mems[8:]); len(usable.Avail) > 0 {
 				r.active, r.state = usable, StateFailOpen
 				r.why = "no collection available; fail-open: the usable addresses of the primary collection"
 				return
 			}
 			if cr.Secondary != nil {
-				if usable := policy.NewCollection(cr.Secondary, healthy, true); len(usable.Avail) > 0 {
+				if usable.Init(cr.Secondary, healthy, true, r.mems[8:]); len(usable.Avail) > 0 {
 					r.active, r.state = usable, StateFailOpen
 					r.why = "no collection available, none of the primary's addresses usable; fail-open: the usable addresses of the secondary collection"
 					return
 				}
 			}
 		}
-		r.active, r.state = policy.NewCollection(col, openPool, true), StateFailOpen
+		r.active, r.state = &r.cols[2], StateFailOpen
+		r.active.Init(col, openPool, true, r.mems[8:])
 		r.why = "no address usable; fail-open: every address of the " + which + " collection not in mode down"
 		if len(r.active.Avail) == 0 { // everything forced down: nothing to open
 			r.active, r.state, r.why = nil, StateNoData, "no address usable, every one in mode down"
