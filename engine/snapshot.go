@@ -484,6 +484,8 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		open      [1]*policy.Pool
 		openPool  policy.Pool
 		openAddrs [2]policy.Addr
+		pool      policy.Pool // a copy of the first pool: see healthy
+		addrs     [2]policy.Addr
 	}{}
 	in := &b.in
 	in.src, in.name, in.zone = ci, ci.Name, s.zones[longestZone(s.cfg.Zones, ci.Name)]
@@ -501,7 +503,28 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		in.counts = &instCounters{}
 	}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
-	healthy := func(name string) *policy.Pool { return s.pools.get(name).pool }
+	// The instance's first pool (when small) is copied into its block, so
+	// that a query at 100,000 instances finds the addresses without
+	// another cache miss; the copy is made again whenever the pool is
+	// compiled, since a pool's compile compiles its instances too.
+	local := ""
+	healthy := func(name string) *policy.Pool {
+		p := s.pools.get(name).pool
+		switch {
+		case name == local:
+			return &b.pool
+		case local == "" && len(p.Avail) <= len(b.addrs):
+			local = name
+			b.pool = *p
+			b.pool.Avail = b.addrs[:len(p.Avail)]
+			copy(b.pool.Avail, p.Avail)
+			for i := range b.pool.Avail {
+				b.pool.Avail[i].Pool = &b.pool
+			}
+			return &b.pool
+		}
+		return p
+	}
 	// Fail-open pools ignore probes but never a forced-down address; they
 	// are compiled only for rules that are all down.
 	failOpen := b.open[:0] // few: a slice, not a map per instance
