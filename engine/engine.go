@@ -677,6 +677,11 @@ func (e *Engine) applyConfig(c *Change) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
+	if r := next.HasSubdivisionRules(); r != nil {
+		if db := e.geo.Load(); db != nil && !db.City() {
+			return r.Errorf("subdivision rules need a City database, but %s is %s", db.Path(), db.Kind())
+		}
+	}
 	idx := newIndex(next)
 	instance := func(name string) *config.Instance { return next.Instance(name) }
 	if err := validateOverrides(c, instance, idx.pools.get); err != nil {
@@ -702,7 +707,8 @@ func (e *Engine) applyConfig(c *Change) error {
 		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
 	}
 	base := *cur
-	base.over = cur.over.with(c, instance, idx.pools.get)
+	// The overrides that still fit the new configuration, then the change's.
+	base.over = cur.over.fit(instance, idx.pools.get).with(c, instance, idx.pools.get)
 	s := compileWith(next, idx, e, &base, e.counting)
 	released := map[string]bool{}
 	for _, name := range c.Release {

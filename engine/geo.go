@@ -60,7 +60,7 @@ func (e *Engine) watchGeo(every time.Duration, stop <-chan struct{}, done chan<-
 			continue
 		}
 		db, err := geoip.OpenVerified(old.Path())
-		if err == nil && e.cfg.HasSubdivisionRules() != nil && !db.City() {
+		if err == nil && e.snap.Load().cfg.HasSubdivisionRules() != nil && !db.City() {
 			err = fmt.Errorf("%s is now %s, but subdivision rules need a City database", old.Path(), db.Kind())
 		}
 		if err != nil {

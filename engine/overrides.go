@@ -232,3 +232,38 @@ func (c *Change) describe() string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// fit returns o without the overrides that no longer fit a configuration
+// (instance and pool look its objects up): modes of addresses it does not
+// have, pins of instances it does not have, and pins to the secondary of
+// an instance with a rule that has none (it would answer the all-down
+// answer however healthy its primary). A reload or a whole configuration
+// applied keeps every override that still means what it meant.
+func (o *Overrides) fit(instance func(string) *config.Instance, pool func(string) *config.Pool) *Overrides {
+	if o == nil || len(o.modes) == 0 && len(o.pins) == 0 {
+		return o
+	}
+	n := &Overrides{}
+	for k, m := range o.modes {
+		if p := pool(k.Pool); p != nil && addressOf(p, k.Address) != nil {
+			if n.modes == nil {
+				n.modes = map[health.Key]config.Mode{}
+			}
+			n.modes[k] = m
+		}
+	}
+	for name, sw := range o.pins {
+		in := instance(name)
+		if in == nil {
+			continue
+		}
+		if sw == config.SwitchSecondary && slices.ContainsFunc(in.Rules, func(r *config.Rule) bool { return r.Secondary == nil }) {
+			continue
+		}
+		if n.pins == nil {
+			n.pins = map[string]config.Switch{}
+		}
+		n.pins[name] = sw
+	}
+	return n
+}

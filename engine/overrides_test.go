@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/gtm-project/gtm/internal/metrictest"
 	"github.com/miekg/dns"
 )
@@ -300,5 +302,61 @@ func TestForcedUpShowsItsFailure(t *testing.T) {
 		if u != tc.up || a != tc.answered {
 			t.Errorf("%s: address_up %v (want %v), address_answered %v (want %v)", tc.addr, u, tc.up, a, tc.answered)
 		}
+	}
+}
+
+// Overrides that no longer fit the configuration go with it, whether a
+// whole configuration is applied or a reload replaces the engine: a pin
+// to a secondary the instance no longer has would answer SERVFAIL for a
+// healthy instance, and a mode would come back with an address added
+// again.
+func TestOverridesThatNoLongerFit(t *testing.T) {
+	const both = "pool a {\n address 192.0.2.1 192.0.2.2\n}\npool b {\n address 198.51.100.1\n}\n" +
+		"instance www {\n all-down servfail\n primary a\n secondary b\n}"
+	const noSecondary = "pool a {\n address 192.0.2.1\n}\ninstance www {\n all-down servfail\n primary a\n}"
+	www := "www.example.org."
+	e := started(t, both)
+	if err := e.Apply(Change{Pins: map[string]config.Switch{www: config.SwitchSecondary},
+		Modes: map[health.Key]config.Mode{{Pool: "a", Address: "192.0.2.2"}: config.ModeDown}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(Change{Config: parseConfig(t, noSecondary)}); err != nil {
+		t.Fatal(err)
+	}
+	if m := query(t, e, www, dns.TypeA); m.Rcode != dns.RcodeSuccess || !slices.Equal(values(m), []string{"192.0.2.1"}) {
+		t.Errorf("after the secondary went, www answers %s %v", dns.RcodeToString[m.Rcode], values(m))
+	}
+	if err := e.Apply(Change{Config: parseConfig(t, both)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(query(t, e, www, dns.TypeA)); len(got) != 2 {
+		t.Errorf("192.0.2.2 came back with its old mode: www answers %v", got)
+	}
+
+	// Across a reload: the new engine takes the overrides that still fit.
+	if err := e.Apply(Change{Pins: map[string]config.Switch{www: config.SwitchSecondary}}); err != nil {
+		t.Fatal(err)
+	}
+	next := Start(newEngine(t, noSecondary))
+	defer next.Stop()
+	if m := query(t, next, www, dns.TypeA); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+		t.Errorf("after a reload without the secondary, www answers %s %v", dns.RcodeToString[m.Rcode], values(m))
+	}
+}
+
+// A whole configuration is held to what the running GeoIP database can
+// do, as at load: subdivision rules need a City database.
+func TestApplyConfigChecksTheDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "country.mmdb")
+	geotest.Write(t, path, "GeoIP2-Country", geotest.Fixture)
+	e := newEngine(t, "geoip "+path+"\npool a {\n address 192.0.2.1\n}\ninstance www {\n rule country DE {\n  primary a\n }\n rule default {\n  primary a\n }\n}")
+	if err := e.LoadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	Start(e)
+	defer e.Stop()
+	next := parseConfig(t, "geoip "+path+"\npool a {\n address 192.0.2.1\n}\ninstance www {\n rule subdivision DE-BY {\n  primary a\n }\n rule default {\n  primary a\n }\n}")
+	if err := e.Apply(Change{Config: next}); err == nil || !strings.Contains(err.Error(), "subdivision rules need a City database") {
+		t.Errorf("subdivision rules over a Country database: %v", err)
 	}
 }

@@ -40,11 +40,14 @@ func running(e *Engine) bool {
 // starts for zones another engine serves takes over from it (its verdicts,
 // manual-failback holds, reported states and series).
 func Start(e *Engine) *Engine {
+	// writer is read under reportMu, taken before proc.mu as shutdown does.
+	reportMu.Lock()
 	proc.mu.Lock()
 	for o := range proc.engines {
 		if o.key == e.key {
 			o.users++
 			proc.mu.Unlock()
+			reportMu.Unlock()
 			return o
 		}
 	}
@@ -57,6 +60,7 @@ func Start(e *Engine) *Engine {
 	}
 	proc.engines[e] = true
 	proc.mu.Unlock()
+	reportMu.Unlock()
 	e.start(pred)
 	return e
 }

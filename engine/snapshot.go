@@ -327,15 +327,21 @@ func compileWith(cfg *config.Config, idx *configIndex, view health.View, prev *s
 		hosts: make(map[string]*host, len(cfg.NS)),
 		cfg:   cfg,
 	}
-	if prev != nil {
-		s.over = prev.over // kept across a reload, as across any change
-	}
+
 	// The serial follows the configuration, not health: it changes when the
 	// configuration does, and nodes with the same configuration agree. It is
 	// 32 bits of the configuration's Sum (config.Sum), so it does not grow
 	// (RFC 1982 order means nothing here; gtm transfers no zones).
 	if s.idx = idx; idx == nil {
 		s.idx = newIndex(cfg)
+	}
+	if prev != nil {
+		// Overrides are kept across a reload, as across any change, as long
+		// as they still fit the configuration.
+		s.over = prev.over
+		if prev.cfg != cfg {
+			s.over = prev.over.fit(cfg.Instance, s.idx.pools.get)
+		}
 	}
 	s.serial = uint32(s.idx.sum[0])
 	for _, name := range cfg.Zones {

@@ -245,8 +245,10 @@ func (d *DB) Built() time.Time { return d.records.Metadata().BuildTime() }
 // found it: a file that failed to load is then not tried again until it
 // changes once more.
 func (d *DB) Refused(st os.FileInfo) *DB {
+	// The old database's verification may still run: pass its result on
+	// when it comes, without waiting for it here.
 	verified := make(chan error, 1)
-	verified <- d.Verified()
+	go func() { verified <- d.Verified() }()
 	return &DB{path: d.path, kind: d.kind, loaded: d.loaded, modTime: st.ModTime(), size: st.Size(),
 		records: d.records, tree: d.tree, cache: d.cache, verified: verified}
 }
