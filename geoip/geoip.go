@@ -35,9 +35,7 @@ type DB struct {
 	tree    *maxminddb.Reader // finds records: no allocation per lookup
 	cache   []atomic.Pointer[entry]
 
-	verified  chan error // one result: of the whole-file verification
-	once      sync.Once
-	verifyErr error
+	v *verification
 }
 
 type entry struct {
@@ -76,7 +74,7 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	loaded.Lock()
-	if d := loaded.m[path]; d != nil && d.modTime.Equal(st.ModTime()) && d.size == st.Size() {
+	if d := loaded.m[path]; d != nil && d.modTime.Equal(st.ModTime()) && d.size == st.Size() && !d.failed() {
 		loaded.Unlock()
 		return d, nil
 	}
@@ -86,14 +84,45 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	if st.Size() > verifyInline {
-		go func() { d.verified <- d.tree.Verify() }()
+		go func() { d.v.finish(d.tree.Verify()) }()
 	} else {
-		d.verified <- nil
+		d.v.finish(nil)
 	}
+	remember(path, d)
+	return d, nil
+}
+
+// remember keeps d as the database of path, and no other path's: a
+// configuration that moved to another file does not keep the old one (60
+// MB and more) in memory for the life of the process.
+func remember(path string, d *DB) {
 	loaded.Lock()
+	clear(loaded.m)
 	loaded.m[path] = d
 	loaded.Unlock()
-	return d, nil
+}
+
+// failed reports whether the whole-file verification has finished and
+// found damage, without waiting for it.
+func (d *DB) failed() bool {
+	select {
+	case <-d.v.done:
+		return d.v.err != nil
+	default:
+		return false
+	}
+}
+
+// verification is the result of a whole-file verification, shared by the
+// copies Refused makes: err is set before done is closed.
+type verification struct {
+	done chan struct{}
+	err  error
+}
+
+func (v *verification) finish(err error) {
+	v.err = err
+	close(v.done)
 }
 
 // OpenVerified is Open with the whole file verified before it returns,
@@ -107,10 +136,8 @@ func OpenVerified(path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.verified <- nil
-	loaded.Lock()
-	loaded.m[path] = d
-	loaded.Unlock()
+	d.v.finish(nil)
+	remember(path, d)
 	return d, nil
 }
 
@@ -132,7 +159,7 @@ func open(path string, st os.FileInfo, verify bool) (*DB, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	d := &DB{path: path, kind: kind, loaded: time.Now(), modTime: st.ModTime(), size: st.Size(),
-		records: records, tree: tree, cache: make([]atomic.Pointer[entry], cacheSize), verified: make(chan error, 1)}
+		records: records, tree: tree, cache: make([]atomic.Pointer[entry], cacheSize), v: &verification{done: make(chan struct{})}}
 	// Catch a truncated or corrupt file now rather than on a query.
 	if verify {
 		if err := tree.Verify(); err != nil {
@@ -173,8 +200,8 @@ func (d *DB) sample() error {
 // without it: it blocks until the verification is done and returns its
 // error, the same every time.
 func (d *DB) Verified() error {
-	d.once.Do(func() { d.verifyErr = <-d.verified })
-	return d.verifyErr
+	<-d.v.done
+	return d.v.err
 }
 
 // Lookup places a. bits is the length of the database network around a in
@@ -245,10 +272,7 @@ func (d *DB) Built() time.Time { return d.records.Metadata().BuildTime() }
 // found it: a file that failed to load is then not tried again until it
 // changes once more.
 func (d *DB) Refused(st os.FileInfo) *DB {
-	// The old database's verification may still run: pass its result on
-	// when it comes, without waiting for it here.
-	verified := make(chan error, 1)
-	go func() { verified <- d.Verified() }()
+	// The old database's verification (it may still run) is shared.
 	return &DB{path: d.path, kind: d.kind, loaded: d.loaded, modTime: st.ModTime(), size: st.Size(),
-		records: d.records, tree: d.tree, cache: d.cache, verified: verified}
+		records: d.records, tree: d.tree, cache: d.cache, v: d.v}
 }

@@ -86,3 +86,40 @@ func TestGeoLite2CityOpensFast(t *testing.T) {
 		t.Errorf("81.2.69.160: %+v", loc)
 	}
 }
+
+// The process keeps the database of one path only, and never hands out
+// again one whose whole-file verification failed.
+func TestOpenCache(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.mmdb"), filepath.Join(dir, "b.mmdb")
+	geotest.Write(t, a, "GeoIP2-City", geotest.Fixture)
+	geotest.Write(t, b, "GeoIP2-Country", geotest.Fixture)
+	da, err := Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(b); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := Open(a); err != nil || again == da {
+		t.Errorf("the first path's database was still kept after another path was opened (%v)", err)
+	}
+
+	defer func(v int64) { verifyInline = v }(verifyInline)
+	verifyInline = 0
+	data, _ := os.ReadFile(a)
+	bad := append([]byte(nil), data...)
+	bad[strings.LastIndex(string(bad), "\xab\xcd\xefMaxMind.com")-40] ^= 0x80
+	flipped := filepath.Join(dir, "flipped.mmdb")
+	os.WriteFile(flipped, bad, 0o644)
+	d, err := Open(flipped)
+	if err != nil {
+		return // the sampled lookups found the damage: nothing cached
+	}
+	if d.Verified() == nil {
+		t.Fatal("the background verification passed a bit-flipped file")
+	}
+	if again, _ := Open(flipped); again == d {
+		t.Error("a database that failed verification was handed out again")
+	}
+}
