@@ -59,14 +59,8 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 		return nil, Pass
 	}
 
-	m := new(dns.Msg)
-	m.SetReply(q.Req)
-	m.Authoritative = true
-	ecs, err := queryECS(q.Req)
-	if err != nil {
-		m.Authoritative = false
-		m.Rcode = dns.RcodeFormatError
-		withEDNS(q.Req, m, nil, 0)
+	m, ecs, ok := reply(q)
+	if !ok {
 		return m, Reply
 	}
 	scope := 0
@@ -159,8 +153,10 @@ func hostAnswer(m *dns.Msg, h *host, qtype uint16) {
 	}
 }
 
-func (e *Engine) serveExplain(q Query, s *snapshot, in *instance) *dns.Msg {
-	m := new(dns.Msg)
+// reply starts the authoritative reply to q and reads its ECS option; a
+// malformed option makes the reply a finished FORMERR (ok false).
+func reply(q Query) (m *dns.Msg, ecs *dns.EDNS0_SUBNET, ok bool) {
+	m = new(dns.Msg)
 	m.SetReply(q.Req)
 	m.Authoritative = true
 	ecs, err := queryECS(q.Req)
@@ -168,6 +164,14 @@ func (e *Engine) serveExplain(q Query, s *snapshot, in *instance) *dns.Msg {
 		m.Authoritative = false
 		m.Rcode = dns.RcodeFormatError
 		withEDNS(q.Req, m, nil, 0)
+		return m, nil, false
+	}
+	return m, ecs, true
+}
+
+func (e *Engine) serveExplain(q Query, s *snapshot, in *instance) *dns.Msg {
+	m, ecs, ok := reply(q)
+	if !ok {
 		return m
 	}
 	switch {

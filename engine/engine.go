@@ -149,6 +149,24 @@ func (e *Engine) ready() bool {
 	return ready
 }
 
+// useChecks makes checks the ones the engine answers from (all of them:
+// at start, or when a whole configuration is applied).
+func (e *Engine) useChecks(checks map[health.Key]*health.Check, carried int) {
+	cm := newKShards[health.Key, *health.Check](len(checks), maphash.Comparable[health.Key])
+	for k, c := range checks {
+		cm.put(k, c)
+	}
+	e.checks.Store(cm)
+	e.byCheck = grouped(len(checks), func(yield func(*health.Check, string)) {
+		for k, c := range checks {
+			yield(c, k.Pool)
+		}
+	})
+	if carried > 0 {
+		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
+	}
+}
+
 // HealthChanged implements health.Owner.
 func (e *Engine) HealthChanged(c *health.Check, verdict bool) {
 	e.changedMu.Lock()
@@ -218,20 +236,7 @@ func (e *Engine) start(pred *Engine) {
 	e.changed, e.moved = map[*health.Check]bool{}, map[*health.Check]bool{}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	all := specs(e.cfg.Pools, e.cfg.Monitors, e.keys.String)
-	checks, carried := proc.health.Acquire(e, all)
-	cm := newKShards[health.Key, *health.Check](len(checks), maphash.Comparable[health.Key])
-	for k, c := range checks {
-		cm.put(k, c)
-	}
-	e.checks.Store(cm)
-	e.byCheck = grouped(len(checks), func(yield func(*health.Check, string)) {
-		for k, c := range checks {
-			yield(c, k.Pool)
-		}
-	})
-	if carried > 0 {
-		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
-	}
+	e.useChecks(proc.health.Acquire(e, all))
 	var prev *snapshot
 	if pred != nil {
 		prev = pred.snap.Load()
@@ -691,21 +696,8 @@ func (e *Engine) applyConfig(c *Change) error {
 	// keep their check and verdict, then the old ones go.
 	added := specs(next.Pools, next.Monitors, e.keys.String)
 	removed := specs(cur.cfg.Pools, cur.cfg.Monitors, nil)
-	got, carried := proc.health.Acquire(e, added)
+	e.useChecks(proc.health.Acquire(e, added))
 	proc.health.Release(e, removed)
-	cm := newKShards[health.Key, *health.Check](len(got), maphash.Comparable[health.Key])
-	for k, ch := range got {
-		cm.put(k, ch)
-	}
-	e.checks.Store(cm)
-	e.byCheck = grouped(len(got), func(yield func(*health.Check, string)) {
-		for k, ch := range got {
-			yield(ch, k.Pool)
-		}
-	})
-	if carried > 0 {
-		log.Infof("kept the health of %d probes whose settings changed only in interval, rise or fall", carried)
-	}
 	base := *cur
 	// The overrides that still fit the new configuration, then the change's.
 	base.over = cur.over.fit(instance, idx.pools.get).with(c, instance, idx.pools.get)

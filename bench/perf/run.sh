@@ -239,19 +239,12 @@ dnsperf_cmd() { # dnsperf_cmd ID PORT SECONDS: the dnsperf command line
     echo dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/${queries[$id]}" -l "$secs" -c "$clients" -q "$outstanding" -t 2 -e "${e[@]}"
 }
 
-run_case() { # run_case ROUND ID
-    local round=$1 id=$2 port rport tpid spid i log out tf subnet="" ready="" probes="-"
-    wait_quiet
-    port=$("$pk" port)
-    rport=$("$pk" port)
-    log=$tmp/server-$round-$id.log
-    out=$tmp/dnsperf-$round-$id.txt
-    tf=$tmp/time-$round-$id.txt
-    # The server, bounded in time; taskset execs coredns, timeout's child.
-    local t_start
-    t_start=$(date +%s.%N)
-    # 100,000 instances take a while to load on one core: room for that.
-    PERF_READY_PORT=$rport timeout --kill-after=5 $((seconds + warmup + 150)) \
+# start_server ID PORT READYPORT LOG LIFE: case ID's server on CPU 0, bounded
+# to LIFE seconds; sets tpid to its timeout wrapper and spid to the server
+# (taskset execs coredns, timeout's child), for the caller to stop and read.
+start_server() {
+    local id=$1 port=$2 rport=$3 log=$4 life=$5 i
+    PERF_READY_PORT=$rport timeout --kill-after=5 "$life" \
         taskset -c 0 "$tmp/coredns" -conf "$tmp/${corefile[$id]}" -dns.port "$port" -quiet >"$log" 2>&1 &
     tpid=$!
     pids+=("$tpid")
@@ -262,6 +255,20 @@ run_case() { # run_case ROUND ID
         sleep 0.02
     done
     [ -n "$spid" ] || { echo "run.sh: case $id: server did not start" >&2; cat "$log" >&2; exit 1; }
+}
+
+run_case() { # run_case ROUND ID
+    local round=$1 id=$2 port rport tpid spid i log out tf subnet="" ready="" probes="-"
+    wait_quiet
+    port=$("$pk" port)
+    rport=$("$pk" port)
+    log=$tmp/server-$round-$id.log
+    out=$tmp/dnsperf-$round-$id.txt
+    tf=$tmp/time-$round-$id.txt
+    local t_start
+    t_start=$(date +%s.%N)
+    # 100,000 instances take a while to load on one core: room for that.
+    start_server "$id" "$port" "$rport" "$log" $((seconds + warmup + 150))
     if [ "$id" = d ]; then subnet=$ECS_SUBNET; fi
     case $id in d | f | g) ready=http://127.0.0.1:$rport/ready ;; esac
     if ! "$pk" wait -addr "127.0.0.1:$port" -name "${qname[$id]}" -min "${minans[$id]}" \
@@ -350,17 +357,7 @@ run_paired() {
     for id in "${ids[@]}"; do
         port=$("$pk" port)
         rport=$("$pk" port)
-        PERF_READY_PORT=$rport timeout --kill-after=5 $((rounds * ${#ids[@]} * (seconds + 10) + 300)) \
-            taskset -c 0 "$tmp/coredns" -conf "$tmp/${corefile[$id]}" -dns.port "$port" -quiet >"$tmp/paired-$id.log" 2>&1 &
-        tpid=$!
-        pids+=("$tpid")
-        spid=""
-        for ((i = 0; i < 50; i++)); do
-            spid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null) || true
-            [ -n "$spid" ] && break
-            sleep 0.02
-        done
-        [ -n "$spid" ] || { echo "run.sh: case $id: server did not start" >&2; exit 1; }
+        start_server "$id" "$port" "$rport" "$tmp/paired-$id.log" $((rounds * ${#ids[@]} * (seconds + 10) + 300))
         subnet="" ready=""
         [ "$id" = d ] && subnet=$ECS_SUBNET
         case $id in d | f | g) ready=http://127.0.0.1:$rport/ready ;; esac
