@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/internal/geotest"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -19,9 +20,9 @@ import (
 // config or an error, never panic, and what it accepts must compile and
 // answer.
 func FuzzParse(f *testing.F) {
-	f.Add(block(twoSites))
-	f.Add(block(poolA + "\ninstance www {\n primary a\n}"))
-	f.Add(block("pool a {\n address 192.0.2.1 weight 5 mode down\n method weight\n max-answers 2\n min-available 50%\n}\ninstance @ {\n rule default {\n  primary a {\n   pool a weight 3\n  }\n }\n all-down fallback 192.0.2.9\n}"))
+	f.Add(testkit.Block(twoSites))
+	f.Add(testkit.Block(poolA + "\ninstance www {\n primary a\n}"))
+	f.Add(testkit.Block("pool a {\n address 192.0.2.1 weight 5 mode down\n method weight\n max-answers 2\n min-available 50%\n}\ninstance @ {\n rule default {\n  primary a {\n   pool a weight 3\n  }\n }\n all-down fallback 192.0.2.9\n}"))
 	f.Add("gtm example.org {\n pool a {\n address\n}")
 	f.Fuzz(func(t *testing.T, input string) {
 		cfg, _, err := corefile.Parse(caddy.NewTestController("dns", input))
@@ -41,7 +42,7 @@ func FuzzParse(f *testing.F) {
 func fuzzGTM(f *testing.F) *GTM {
 	path := filepath.Join(f.TempDir(), "geo.mmdb")
 	geotest.Write(f, path, "GeoIP2-City", geotest.Fixture)
-	g := newGTM(f, "geoip "+path+"\nexplain 0.0.0.0/0 ::/0\n"+geoPools+geoInstance+`
+	g := newGTM(f, "geoip "+path+"\nexplain 0.0.0.0/0 ::/0\n"+geotest.Pools+geotest.Instance+`
 pool v6 {
 	address 2001:db8::1 2001:db8::2
 }

@@ -13,52 +13,15 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/gtm-project/gtm/internal/geotest"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
-
-const geoPools = `
-pool cidr {
-	address 192.0.2.1
-}
-pool bavaria {
-	address 192.0.2.2
-}
-pool germany {
-	address 192.0.2.3
-}
-pool europe {
-	address 192.0.2.4
-}
-pool world {
-	address 192.0.2.5
-}
-`
-
-const geoInstance = `
-instance www {
-	rule cidr 81.2.69.128/25 10.0.0.0/8 {
-		primary cidr
-	}
-	rule subdivision DE-BY {
-		primary bavaria
-	}
-	rule country DE {
-		primary germany
-	}
-	rule continent EU {
-		primary europe
-	}
-	rule default {
-		primary world
-	}
-}
-`
 
 func newGeoGTM(t *testing.T, dbType string) (*GTM, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
 	geotest.Write(t, path, dbType, geotest.Fixture)
-	g := newGTM(t, "geoip "+path+"\n"+geoPools+geoInstance)
+	g := newGTM(t, "geoip "+path+"\n"+geotest.Pools+geotest.Instance)
 	if err := g.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +95,7 @@ func TestGeoPrecedence(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.subnet, func(t *testing.T) {
 			m := ask(t, g, "127.0.0.1", tc.subnet)
-			if got := strings.Join(values(m), " "); got != tc.want {
+			if got := strings.Join(testkit.Values(m), " "); got != tc.want {
 				t.Fatalf("answer %q, want %q", got, tc.want)
 			}
 			scope := scopeOf(t, m)
@@ -155,25 +118,25 @@ func TestGeoPrecedence(t *testing.T) {
 // even when ECS is present, and the scope is 0.
 func TestGeoClientAddress(t *testing.T) {
 	g, _ := newGeoGTM(t, "GeoIP2-City")
-	if got := values(ask(t, g, "2.125.160.7", "")); len(got) != 1 || got[0] != "192.0.2.2" {
+	if got := testkit.Values(ask(t, g, "2.125.160.7", "")); len(got) != 1 || got[0] != "192.0.2.2" {
 		t.Fatalf("source 2.125.160.7 (DE-BY) answered %v", got)
 	}
-	if got := values(ask(t, g, "::1", "")); len(got) != 1 || got[0] != "192.0.2.5" {
+	if got := testkit.Values(ask(t, g, "::1", "")); len(got) != 1 || got[0] != "192.0.2.5" {
 		t.Fatalf("IPv6 source ::1 answered %v, want the default", got)
 	}
-	off := newGTM(t, "geoip "+g.Engine().Config().GeoIP+"\n"+geoPools+strings.Replace(geoInstance, "instance www {", "instance www {\n\tecs off", 1))
+	off := newGTM(t, "geoip "+g.Engine().Config().GeoIP+"\n"+geotest.Pools+strings.Replace(geotest.Instance, "instance www {", "instance www {\n\tecs off", 1))
 	if err := off.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
 	m := ask(t, off, "2.126.0.9", "81.2.69.200/32")
-	if got := values(m); len(got) != 1 || got[0] != "192.0.2.3" {
+	if got := testkit.Values(m); len(got) != 1 || got[0] != "192.0.2.3" {
 		t.Fatalf("ecs off: answered %v, want the source's country DE", got)
 	}
 	if s := scopeOf(t, m); s != 0 {
 		t.Fatalf("ecs off: scope %d, want 0", s)
 	}
 	// A default-only instance never depends on the client.
-	d := newGTM(t, geoPools+"instance www {\n primary world\n}")
+	d := newGTM(t, geotest.Pools+"instance www {\n primary world\n}")
 	if s := scopeOf(t, ask(t, d, "127.0.0.1", "81.2.69.0/24")); s != 0 {
 		t.Fatalf("default-only instance: scope %d, want 0", s)
 	}
@@ -183,15 +146,15 @@ func TestGeoClientAddress(t *testing.T) {
 func TestGeoCountryDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "country.mmdb")
 	geotest.Write(t, path, "GeoIP2-Country", geotest.Fixture)
-	g := newGTM(t, "geoip "+path+"\n"+geoPools+strings.Replace(geoInstance, "rule subdivision DE-BY {\n\t\tprimary bavaria\n\t}", "", 1))
+	g := newGTM(t, "geoip "+path+"\n"+geotest.Pools+strings.Replace(geotest.Instance, "rule subdivision DE-BY {\n\t\tprimary bavaria\n\t}", "", 1))
 	if err := g.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
-	if got := values(ask(t, g, "127.0.0.1", "2.125.160.0/24")); len(got) != 1 || got[0] != "192.0.2.3" {
+	if got := testkit.Values(ask(t, g, "127.0.0.1", "2.125.160.0/24")); len(got) != 1 || got[0] != "192.0.2.3" {
 		t.Fatalf("country database, DE: %v", got)
 	}
 	// Subdivision rules need a City database.
-	g2 := newGTM(t, "geoip "+path+"\n"+geoPools+geoInstance)
+	g2 := newGTM(t, "geoip "+path+"\n"+geotest.Pools+geotest.Instance)
 	if err := g2.Engine().LoadGeo(); err == nil || !strings.Contains(err.Error(), "subdivision rules need a City database") {
 		t.Fatalf("subdivision rules with a Country database: %v", err)
 	}
@@ -234,12 +197,12 @@ func TestGeoHotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.OnShutdown()
-	if got := values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.5" {
+	if got := testkit.Values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.5" {
 		t.Fatalf("before the update, AU: %v", got)
 	}
 	// A client the database does not place takes the default rule, counted.
 	misses := metric(t, "geoip_misses_total", "www.example.org.")
-	if got := values(ask(t, g, "127.0.0.1", "203.0.113.0/24")); got[0] != "192.0.2.5" {
+	if got := testkit.Values(ask(t, g, "127.0.0.1", "203.0.113.0/24")); got[0] != "192.0.2.5" {
 		t.Fatalf("unplaced client: %v, want the default", got)
 	}
 	if n := metric(t, "geoip_misses_total", "www.example.org."); n != misses+1 {
@@ -249,16 +212,16 @@ func TestGeoHotReload(t *testing.T) {
 	moved := append([]geotest.Place{{Network: "1.0.0.0/24", Continent: "EU", Country: "DE", Subdivision: "HE"}}, geotest.Fixture[:3]...)
 	time.Sleep(10 * time.Millisecond) // a modification time the check can tell apart
 	geotest.Write(t, path, "GeoIP2-City", moved)
-	eventually(t, "reload", 3*time.Second, func() bool { return values(ask(t, g, "127.0.0.1", "1.0.0.0/24"))[0] == "192.0.2.3" })
+	testkit.Eventually(t, "reload", 3*time.Second, func() bool { return testkit.Values(ask(t, g, "127.0.0.1", "1.0.0.0/24"))[0] == "192.0.2.3" })
 
 	failures := metric(t, "geoip_reloads_total", "failure")
 	if err := os.WriteFile(path, []byte("this is not a MaxMind database"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "failed reload counted", 3*time.Second, func() bool {
+	testkit.Eventually(t, "failed reload counted", 3*time.Second, func() bool {
 		return metric(t, "geoip_reloads_total", "failure") > failures
 	})
-	if got := values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.3" {
+	if got := testkit.Values(ask(t, g, "127.0.0.1", "1.0.0.0/24")); got[0] != "192.0.2.3" {
 		t.Fatalf("after a corrupt update the old database must stay: %v", got)
 	}
 }
@@ -271,7 +234,7 @@ func TestGeoSetupErrors(t *testing.T) {
 		{filepath.Join(dir, "missing.mmdb"), "no such file"},
 		{bad, "is not a MaxMind database"},
 	} {
-		c := caddy.NewTestController("dns", block("geoip "+tc.path+"\n"+geoPools+geoInstance))
+		c := caddy.NewTestController("dns", testkit.Block("geoip "+tc.path+"\n"+geotest.Pools+geotest.Instance))
 		err := setup(c)
 		if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "Testfile:2") {
 			t.Errorf("geoip %s: error %v, want %q at Testfile:2", tc.path, err, tc.err)
@@ -303,7 +266,7 @@ func explainQueryOver(t *testing.T, g *GTM, tcp bool, src, subnet string, qtype 
 func TestExplain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
 	geotest.Write(t, path, "GeoIP2-City", geotest.Fixture)
-	g := newGTM(t, "geoip "+path+"\nexplain 127.0.0.0/8\n"+geoPools+geoInstance)
+	g := newGTM(t, "geoip "+path+"\nexplain 127.0.0.0/8\n"+geotest.Pools+geotest.Instance)
 	if err := g.Engine().LoadGeo(); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +311,7 @@ func TestECSCorners(t *testing.T) {
 	mrec := dnstest.NewRecorder(&test.ResponseWriter{})
 	g.ServeDNS(context.Background(), mrec, mq)
 	m := mrec.Msg
-	if got := values(m); len(got) != 1 || got[0] != "192.0.2.4" {
+	if got := testkit.Values(m); len(got) != 1 || got[0] != "192.0.2.4" {
 		t.Fatalf("mapped ::ffff:81.2.69.0/120: %v, want the answer for 81.2.69.0/24", got)
 	}
 	if s := scopeOf(t, m); s != 96+25 {
@@ -357,7 +320,7 @@ func TestECSCorners(t *testing.T) {
 
 	// Only IPv4 rules, an IPv6 client: the answer still depends on the
 	// client, so the scope must not be 0.
-	v4 := newGTM(t, geoPools+"instance www {\n rule cidr 10.0.0.0/8 {\n  primary cidr\n }\n rule default {\n  primary world\n }\n}")
+	v4 := newGTM(t, geotest.Pools+"instance www {\n rule cidr 10.0.0.0/8 {\n  primary cidr\n }\n rule default {\n  primary world\n }\n}")
 	if s := scopeOf(t, ask(t, v4, "127.0.0.1", "2001:db8:1::/48")); s == 0 {
 		t.Fatal("IPv6 client against IPv4-only rules: scope 0 would cover IPv4 clients too")
 	}
@@ -369,8 +332,8 @@ func TestECSCorners(t *testing.T) {
 	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET})
 	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: "2.126.0.9"})
 	g.ServeDNS(context.Background(), rec, q)
-	if rec.Msg.Rcode != dns.RcodeSuccess || strings.Join(values(rec.Msg), " ") != "192.0.2.3" {
-		t.Fatalf("ECS 0/0: rcode %s answer %v, want the source's country DE", dns.RcodeToString[rec.Msg.Rcode], values(rec.Msg))
+	if rec.Msg.Rcode != dns.RcodeSuccess || strings.Join(testkit.Values(rec.Msg), " ") != "192.0.2.3" {
+		t.Fatalf("ECS 0/0: rcode %s answer %v, want the source's country DE", dns.RcodeToString[rec.Msg.Rcode], testkit.Values(rec.Msg))
 	}
 	if s := scopeOf(t, rec.Msg); s != 0 {
 		t.Fatalf("ECS 0/0: scope %d, want 0", s)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gtm-project/gtm/internal/testkit"
 )
 
 // TestGeoLite2Country checks a real GeoLite2 Country database, which .ci/run
@@ -58,7 +60,7 @@ instance www {
 		{"200.160.0.0/24", "192.0.2.4"},      // NIC.br: BR, no rule
 	} {
 		m := ask(t, g, "127.0.0.1", tc.subnet)
-		if got := values(m); len(got) != 1 || got[0] != tc.want {
+		if got := testkit.Values(m); len(got) != 1 || got[0] != tc.want {
 			t.Errorf("ECS %s: answered %v, want %s", tc.subnet, got, tc.want)
 		}
 		if s := scopeOf(t, m); s == 0 {

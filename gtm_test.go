@@ -3,7 +3,6 @@ package gtm
 import (
 	"context"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,18 +13,9 @@ import (
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
-
-// block wraps pool and instance text in a gtm block for the zone example.org,
-// with a name server (last, so that the body's line numbers stay as written)
-// unless the body has its own.
-func block(body string) string {
-	if !strings.Contains(body, "\nns ") {
-		body += "\nns ns1.example.org 192.0.2.53"
-	}
-	return "gtm example.org {\n" + body + "\n}"
-}
 
 const poolA = `
 pool a {
@@ -37,7 +27,7 @@ pool a {
 // see that a query went on.
 func newGTM(t testing.TB, body string) *GTM {
 	t.Helper()
-	cfg, fl, err := corefile.Parse(caddy.NewTestController("dns", block(body)))
+	cfg, fl, err := corefile.Parse(caddy.NewTestController("dns", testkit.Block(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,24 +54,6 @@ func query(t testing.TB, g *GTM, name string, qtype uint16, edns bool) (*dns.Msg
 		t.Fatalf("ServeDNS: %v", err)
 	}
 	return rec.Msg, rc
-}
-
-func values(m *dns.Msg) []string {
-	var out []string
-	for _, rr := range m.Answer {
-		switch x := rr.(type) {
-		case *dns.A:
-			out = append(out, x.A.String())
-		case *dns.AAAA:
-			out = append(out, x.AAAA.String())
-		case *dns.CNAME:
-			out = append(out, x.Target)
-		default:
-			out = append(out, rr.String())
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 const twoSites = `
@@ -221,7 +193,7 @@ instance www {
 }`)
 	for range 200 {
 		m, _ := query(t, g, "www.example.org.", dns.TypeA, false)
-		if got := strings.Join(values(m), " "); got != "192.0.2.1 192.0.2.2" {
+		if got := strings.Join(testkit.Values(m), " "); got != "192.0.2.1 192.0.2.2" {
 			t.Fatalf("answer %q, want the two usable addresses only", got)
 		}
 	}
@@ -266,7 +238,7 @@ pool b {
 			g := newGTM(t, pools+"instance www {\n"+tc.inst+"\n}")
 			withHealth(g, tc.health)
 			m, _ := query(t, g, "www.example.org.", dns.TypeA, false)
-			got := strings.Join(values(m), " ")
+			got := strings.Join(testkit.Values(m), " ")
 			switch {
 			case m.Rcode != dns.RcodeSuccess:
 				got = dns.RcodeToString[m.Rcode]
@@ -294,7 +266,7 @@ instance www {
 }`)
 	withHealth(g, health.Static{{Pool: "a", Address: "192.0.2.1"}: health.Unhealthy})
 	m, _ := query(t, g, "www.example.org.", dns.TypeA, false)
-	if got := strings.Join(values(m), " "); got != "192.0.2.1" {
+	if got := strings.Join(testkit.Values(m), " "); got != "192.0.2.1" {
 		t.Fatalf("fail-open answered %q, want 192.0.2.1 only (192.0.2.2 is forced down)", got)
 	}
 }
@@ -318,7 +290,7 @@ instance wt {
 	primary w
 }`)
 	m, _ := query(t, g, "seq.example.org.", dns.TypeA, false)
-	if got := strings.Join(values(m), " "); got != "192.0.2.1 192.0.2.2" {
+	if got := strings.Join(testkit.Values(m), " "); got != "192.0.2.1 192.0.2.2" {
 		t.Errorf("sequence with max-answers 2 answered %q", got)
 	}
 	counts := map[string]int{}
@@ -327,7 +299,7 @@ instance wt {
 		if len(m.Answer) != 1 {
 			t.Fatalf("weight answered %d records, want 1", len(m.Answer))
 		}
-		counts[values(m)[0]]++
+		counts[testkit.Values(m)[0]]++
 	}
 	if share := float64(counts["192.0.2.2"]) / 4000; share < 0.72 || share > 0.78 {
 		t.Errorf("weight 3 of 4 answered %.3f of the time, want 0.75 ± 0.03", share)

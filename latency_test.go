@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -69,16 +70,16 @@ instance www {
 	defer g.OnShutdown()
 	answer := func() string {
 		m, _ := query(t, g, "www.example.org.", dns.TypeA, false)
-		return strings.Join(values(m), " ")
+		return strings.Join(testkit.Values(m), " ")
 	}
-	eventually(t, "the near pool alone", 5*time.Second, func() bool { return answer() == "127.0.0.61" })
+	testkit.Eventually(t, "the near pool alone", 5*time.Second, func() bool { return answer() == "127.0.0.61" })
 
 	// The near one slows down past the far one.
 	near.Store(int64(80 * time.Millisecond))
 	far.Store(0)
-	eventually(t, "the far pool alone", 5*time.Second, func() bool { return answer() == "127.0.0.62" })
+	testkit.Eventually(t, "the far pool alone", 5*time.Second, func() bool { return answer() == "127.0.0.62" })
 
 	// Both fast: within the tie band, both answer.
 	near.Store(0)
-	eventually(t, "both pools", 5*time.Second, func() bool { return answer() == "127.0.0.61 127.0.0.62" })
+	testkit.Eventually(t, "both pools", 5*time.Second, func() bool { return answer() == "127.0.0.61 127.0.0.62" })
 }

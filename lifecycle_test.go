@@ -2,7 +2,6 @@ package gtm
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,54 +10,9 @@ import (
 	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
-
-// failoverBody is a primary whose probes fail (nothing listens on deadPort)
-// and a healthy secondary, probed every 50ms.
-func failoverBody(deadPort, livePort int, extra string) string {
-	return fmt.Sprintf(`
-monitor dead {
-	protocol tcp
-	port %d
-	interval 100ms
-	timeout 80ms
-	fall 1
-	rise 1
-}
-monitor live {
-	protocol tcp
-	port %d
-	interval 100ms
-	timeout 80ms
-}
-pool a {
-	monitor dead
-	address 127.0.0.1
-}
-pool b {
-	monitor live
-	address 127.0.0.2
-}
-instance www {
-	ttl 60
-	primary a
-	secondary b
-	failback manual
-}
-%s`, deadPort, livePort, extra)
-}
-
-func deadPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
-}
 
 func newGTMZone(t *testing.T, zone, body string) *GTM {
 	t.Helper()
@@ -94,17 +48,17 @@ func instanceEvents(g *GTM, since int) []health.Event {
 // Item 14: a reload records the switches that really happen, no others, and
 // keeps a manual-failback hold whose rule is unchanged.
 func TestReloadTellsTheTruth(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
-	dead := deadPort(t)
-	g1 := started(t, failoverBody(dead, live, ""))
-	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == engine.StateSecondary })
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
+	dead := testkit.DeadPort(t)
+	g1 := started(t, testkit.FailoverBody(dead, live, ""))
+	testkit.Eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == engine.StateSecondary })
 	toSecondary := metric(t, "switchovers_total", "www.example.org.", "default", string(engine.StateSecondary))
 	toPrimary := metric(t, "switchovers_total", "www.example.org.", "default", string(engine.StatePrimary))
 	n := len(g1.Events())
 
 	// A reload that adds an unrelated instance: no answer changes, so
 	// nothing is recorded.
-	g2 := started(t, failoverBody(dead, live, "instance other {\n primary b\n}"))
+	g2 := started(t, testkit.FailoverBody(dead, live, "instance other {\n primary b\n}"))
 	g1.OnShutdown()
 	if st := state(g2); st != engine.StateSecondary {
 		t.Fatalf("after a reload that did not touch www it answers from %s", st)
@@ -119,13 +73,13 @@ func TestReloadTellsTheTruth(t *testing.T) {
 
 	// The primary's address forced up and the hold released: the reload
 	// moves the answer back to the primary, and says so once.
-	body := strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)
+	body := strings.Replace(testkit.FailoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)
 	g3 := started(t, strings.Replace(body, "failback manual", "failback preemptive", 1))
 	g2.OnShutdown()
 	if st := state(g3); st != engine.StatePrimary {
 		t.Fatalf("with the primary forced up, www answers from %s", st)
 	}
-	eventually(t, "the reload's event", 3*time.Second, func() bool { return len(instanceEvents(g3, n)) > 0 })
+	testkit.Eventually(t, "the reload's event", 3*time.Second, func() bool { return len(instanceEvents(g3, n)) > 0 })
 	time.Sleep(100 * time.Millisecond) // room for a wrong second event
 	ev := instanceEvents(g3, n)
 	if len(ev) != 1 || ev[0].Old != string(engine.StateSecondary) || ev[0].New != string(engine.StatePrimary) {
@@ -140,12 +94,12 @@ func TestReloadTellsTheTruth(t *testing.T) {
 // every verdict, so the node stays ready and a known-dead address is never
 // answered again.
 func TestReloadKeepsVerdictsAndReadiness(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
-	dead := deadPort(t)
-	g1 := started(t, failoverBody(dead, live, ""))
-	eventually(t, "ready", 3*time.Second, g1.Ready)
-	eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == engine.StateSecondary })
-	body := strings.ReplaceAll(failoverBody(dead, live, ""), "interval 100ms", "interval 5s")
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
+	dead := testkit.DeadPort(t)
+	g1 := started(t, testkit.FailoverBody(dead, live, ""))
+	testkit.Eventually(t, "ready", 3*time.Second, g1.Ready)
+	testkit.Eventually(t, "failover", 3*time.Second, func() bool { return state(g1) == engine.StateSecondary })
+	body := strings.ReplaceAll(testkit.FailoverBody(dead, live, ""), "interval 100ms", "interval 5s")
 	body = strings.Replace(body, "rise 1", "rise 3", 1)
 	g2 := started(t, body)
 	if !g2.Ready() {
@@ -163,11 +117,11 @@ func TestReloadKeepsVerdictsAndReadiness(t *testing.T) {
 // Item 11: the ready plugin asks one gtm handler; it answers for every gtm
 // configuration the process runs.
 func TestReadyCoversEveryBlock(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
 	g1 := started(t, fmt.Sprintf("monitor m {\n protocol tcp\n port %d\n interval 100ms\n timeout 80ms\n}\npool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}", live))
-	eventually(t, "first block ready", 3*time.Second, g1.Ready)
+	testkit.Eventually(t, "first block ready", 3*time.Second, g1.Ready)
 	// A second block whose only probe hangs until its 500ms timeout.
-	_, slow := listenTCP(t, "127.0.0.3:0")
+	_, slow := testkit.ListenTCP(t, "127.0.0.3:0")
 	g2 := newGTMZone(t, "example.net", fmt.Sprintf("monitor s {\n protocol tcp\n port %d\n tls\n interval 5s\n timeout 500ms\n}\npool a {\n monitor s\n address 127.0.0.3\n}\ninstance www2 {\n primary a\n}", slow))
 	if err := g2.OnStartup(); err != nil {
 		t.Fatal(err)
@@ -176,13 +130,13 @@ func TestReadyCoversEveryBlock(t *testing.T) {
 	if g1.Ready() {
 		t.Error("the first block's handler says ready while the second block has no verdict yet")
 	}
-	eventually(t, "both ready", 3*time.Second, func() bool { return g1.Ready() && g2.Ready() })
+	testkit.Eventually(t, "both ready", 3*time.Second, func() bool { return g1.Ready() && g2.Ready() })
 }
 
 // Item 13: blocks that probe the same target with the same probe share one
 // check, whatever their zones and pool names.
 func TestOneCheckPerTarget(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
 	mon := fmt.Sprintf("monitor m {\n protocol tcp\n port %d\n interval 100ms\n timeout 80ms\n}\n", live)
 	before := engine.Checks()
 	g1 := started(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}")

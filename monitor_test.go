@@ -2,7 +2,6 @@ package gtm
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,37 +9,17 @@ import (
 	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/internal/metrictest"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 )
 
-func listenTCP(t *testing.T, addr string) (net.Listener, int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln, ln.Addr().(*net.TCPAddr).Port
-}
-
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Ready stays false until every address has had a first probe, however long
 // that probe takes (bounded by its timeout).
 func TestReadyAfterFirstRound(t *testing.T) {
-	_, port := listenTCP(t, "127.0.0.1:0") // accepts, never speaks TLS: the probe runs to its timeout
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0") // accepts, never speaks TLS: the probe runs to its timeout
 	g := newGTM(t, fmt.Sprintf(`
 monitor slow {
 	protocol tcp
@@ -67,9 +46,9 @@ instance www {
 	if m, _ := query(t, g, "www.example.org.", dns.TypeA, false); len(m.Answer) != 1 {
 		t.Fatalf("before the first round, answer %v, want the unprobed address", m.Answer)
 	}
-	eventually(t, "ready", 3*time.Second, g.Ready)
+	testkit.Eventually(t, "ready", 3*time.Second, g.Ready)
 	// The probe timed out: the address is down, and says why.
-	eventually(t, "down event", time.Second, func() bool {
+	testkit.Eventually(t, "down event", time.Second, func() bool {
 		for _, e := range g.Events() {
 			if e.Object == "address a/127.0.0.1" && e.New == "unhealthy" && e.Reason == "timeout after 400ms" {
 				return true
@@ -80,7 +59,7 @@ instance www {
 }
 
 func TestEventsAndMetrics(t *testing.T) {
-	ln, port := listenTCP(t, "127.0.0.1:0")
+	ln, port := testkit.ListenTCP(t, "127.0.0.1:0")
 	g := newGTM(t, fmt.Sprintf(`
 monitor check {
 	protocol tcp
@@ -104,7 +83,7 @@ instance www {
 	if err := g.OnStartup(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "ready", 3*time.Second, g.Ready)
+	testkit.Eventually(t, "ready", 3*time.Second, g.Ready)
 	for range 3 {
 		query(t, g, "www.example.org.", dns.TypeA, false)
 	}
@@ -112,7 +91,7 @@ instance www {
 		t.Errorf("answers_total for pool main = %v after 3 answers", n)
 	}
 	ln.Close()
-	eventually(t, "switch to secondary", 3*time.Second, func() bool { return state(g) == engine.StateSecondary })
+	testkit.Eventually(t, "switch to secondary", 3*time.Second, func() bool { return state(g) == engine.StateSecondary })
 	var addrEv, instEv *health.Event
 	for _, e := range g.Events() {
 		switch {

@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -37,7 +38,7 @@ func TestSerialFollowsConfig(t *testing.T) {
 		t.Errorf("serial changed on a health change: %d -> %d", serial, got)
 	}
 	// positive: the same configuration in another handler, on other lines
-	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", "\n\n\n"+block(oneName)))
+	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", "\n\n\n"+testkit.Block(oneName)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestSerialFollowsConfig(t *testing.T) {
 // is counted, instead of silence. The unpackable name stands for a defect
 // past validation, like the root zone's "hostmaster.." of issue #8.
 func TestUnwritableReplyIsServFail(t *testing.T) {
-	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", block(oneName)))
+	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", testkit.Block(oneName)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/gtm-project/gtm/internal/testkit"
 )
 
 // scaleConfig is n instances, each with its own pool of two addresses, half
@@ -56,32 +58,18 @@ func scaleConfig(n int) *Config {
 	return c
 }
 
-func heapMB() float64 {
-	mb, _ := heap()
-	return mb
-}
-
-// heap is the live heap in MB and in objects: the collector's marking work
-// grows with the objects as much as with the bytes.
-func heap() (float64, float64) {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return float64(m.HeapAlloc) / (1 << 20), float64(m.HeapObjects)
-}
-
 // BenchmarkScaleConfigHeap is the heap a 100,000-instance configuration
 // holds once built (and validated, which fills in pool types).
 func BenchmarkScaleConfigHeap(b *testing.B) {
 	var c *Config
 	for b.Loop() {
 		c = nil
-		mb, objs := heap()
+		mb, objs := testkit.Heap()
 		c = scaleConfig(100_000)
 		if err := c.Validate(); err != nil {
 			b.Fatal(err)
 		}
-		mb1, objs1 := heap()
+		mb1, objs1 := testkit.Heap()
 		b.ReportMetric(mb1-mb, "heap-MB")
 		b.ReportMetric(objs1-objs, "heap-objects")
 	}

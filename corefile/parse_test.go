@@ -7,17 +7,8 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/internal/testkit"
 )
-
-// block wraps pool and instance text in a gtm block for the zone example.org,
-// with a name server (last, so that the body's line numbers stay as written)
-// unless the body has its own.
-func block(body string) string {
-	if !strings.Contains(body, "\nns ") {
-		body += "\nns ns1.example.org 192.0.2.53"
-	}
-	return "gtm example.org {\n" + body + "\n}"
-}
 
 const poolA = `
 pool a {
@@ -32,8 +23,8 @@ var parseTests = []struct {
 	line  int    // the line the error must name
 }{
 	// positive
-	{"minimal", block(poolA + "\ninstance www {\n primary a\n}"), "", 0},
-	{"everything", block(`
+	{"minimal", testkit.Block(poolA + "\ninstance www {\n primary a\n}"), "", 0},
+	{"everything", testkit.Block(`
 soa ns1.example.org. hostmaster.example.org.
 ns ns1.example.org. 192.0.2.53 2001:db8::53
 ns ns2.example.net.
@@ -70,9 +61,9 @@ instance api.example.org. {
 	all-down servfail
 }
 fallthrough`), "", 0},
-	{"apex instance", block(poolA + "\ninstance @ {\n primary a\n}"), "", 0},
+	{"apex instance", testkit.Block(poolA + "\ninstance @ {\n primary a\n}"), "", 0},
 	{"pinned secondary, every rule has one", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n switch secondary\n primary a\n secondary a\n rule country DE {\n  primary a\n  secondary a\n }\n}\nns ns1.example.org 192.0.2.53\n}", "", 0},
-	{"ipv6 and cname pools", block(`
+	{"ipv6 and cname pools", testkit.Block(`
 pool v6 {
 	address 2001:db8::1 2001:db8::2
 }
@@ -87,7 +78,7 @@ instance alias {
 	all-down nodata
 }`), "", 0},
 
-	{"monitors", block(`
+	{"monitors", testkit.Block(`
 monitor web {
 	protocol https
 	interval 5s
@@ -129,9 +120,9 @@ instance www {
 }`), "", 0},
 
 	{"root zone", "gtm . {\n" + poolA + "\ninstance www.example.net {\n primary a\n}\nns ns1.example.net 192.0.2.53\n}", "", 0},
-	{"several name servers", block(poolA + "\ninstance www {\n primary a\n}\nns ns1.example.org 192.0.2.53 2001:db8::53\nns ns2.example.org 198.51.100.53\nns ns.example.com"), "", 0},
+	{"several name servers", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nns ns1.example.org 192.0.2.53 2001:db8::53\nns ns2.example.org 198.51.100.53\nns ns.example.com"), "", 0},
 	{"fallthrough needs no ns", "gtm example.org {\n" + poolA + "\ninstance www {\n primary a\n}\nfallthrough\n}", "", 0},
-	{"repeatable properties", block(`
+	{"repeatable properties", testkit.Block(`
 ns ns1.example.org. 192.0.2.53
 ns ns2.example.org. 192.0.2.54
 explain 10.0.0.0/8
@@ -163,144 +154,144 @@ instance www {
 		primary b
 	}
 }`), "", 0},
-	{"tie on a latency instance", block(poolA + "\ninstance www {\n tie 20%\n policy latency\n primary a\n}"), "", 0},
-	{"failback manual switching automatically", block(poolA + "\ninstance www {\n switch auto\n failback manual\n primary a\n secondary a\n}"), "", 0},
-	{"pinned with failback preemptive", block(poolA + "\ninstance www {\n switch primary\n failback preemptive\n primary a\n}"), "", 0},
+	{"tie on a latency instance", testkit.Block(poolA + "\ninstance www {\n tie 20%\n policy latency\n primary a\n}"), "", 0},
+	{"failback manual switching automatically", testkit.Block(poolA + "\ninstance www {\n switch auto\n failback manual\n primary a\n secondary a\n}"), "", 0},
+	{"pinned with failback preemptive", testkit.Block(poolA + "\ninstance www {\n switch primary\n failback preemptive\n primary a\n}"), "", 0},
 
 	// negative
 	{"no name server", "gtm example.org {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "zone 'example.org.' needs its name servers", 1},
-	{"in-zone ns without address", block("ns ns1.example.org"), "ns 'ns1.example.org.' is inside the plugin's zones but has no address", 2},
-	{"out-of-zone ns with address", block("ns ns1.example.net 192.0.2.53"), "ns 'ns1.example.net.' is outside the plugin's zones", 2},
-	{"ns address first", block("ns 192.0.2.53"), "ns '192.0.2.53' is an address", 2},
-	{"ns bad address", block("ns ns1.example.org 192.0.2"), "'192.0.2' is not an IPv4 or IPv6 address", 2},
-	{"ns names on one line", block("ns ns1.example.org ns2.example.org"), "one name server per line", 2},
-	{"duplicate ns", block("ns ns1.example.org 192.0.2.53\nns ns1.example.org 192.0.2.54"), "ns 'ns1.example.org.' appears twice (first at line 2)", 3},
-	{"ns address twice", block("ns ns1.example.org 192.0.2.53 192.0.2.53"), "address 192.0.2.53 of ns 'ns1.example.org.' is given twice", 2},
-	{"ns is an instance", block(poolA + "\ninstance ns1 {\n primary a\n}\nns ns1.example.org 192.0.2.53"), "ns 'ns1.example.org.' is also an instance", 9},
-	{"bad soa name", block("soa ns1..example.org hostmaster.example.org"), "SOA name 'ns1..example.org.' of zone 'example.org.' is not a valid domain name", 1},
+	{"in-zone ns without address", testkit.Block("ns ns1.example.org"), "ns 'ns1.example.org.' is inside the plugin's zones but has no address", 2},
+	{"out-of-zone ns with address", testkit.Block("ns ns1.example.net 192.0.2.53"), "ns 'ns1.example.net.' is outside the plugin's zones", 2},
+	{"ns address first", testkit.Block("ns 192.0.2.53"), "ns '192.0.2.53' is an address", 2},
+	{"ns bad address", testkit.Block("ns ns1.example.org 192.0.2"), "'192.0.2' is not an IPv4 or IPv6 address", 2},
+	{"ns names on one line", testkit.Block("ns ns1.example.org ns2.example.org"), "one name server per line", 2},
+	{"duplicate ns", testkit.Block("ns ns1.example.org 192.0.2.53\nns ns1.example.org 192.0.2.54"), "ns 'ns1.example.org.' appears twice (first at line 2)", 3},
+	{"ns address twice", testkit.Block("ns ns1.example.org 192.0.2.53 192.0.2.53"), "address 192.0.2.53 of ns 'ns1.example.org.' is given twice", 2},
+	{"ns is an instance", testkit.Block(poolA + "\ninstance ns1 {\n primary a\n}\nns ns1.example.org 192.0.2.53"), "ns 'ns1.example.org.' is also an instance", 9},
+	{"bad soa name", testkit.Block("soa ns1..example.org hostmaster.example.org"), "SOA name 'ns1..example.org.' of zone 'example.org.' is not a valid domain name", 1},
 	{"default soa name too long", "gtm xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd {\n" + poolA + "\ninstance www {\n primary a\n}\nfallthrough\n}", "SOA name 'hostmaster.xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.' of zone 'xxxxx.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.' is not a valid domain name", 1},
-	{"tie on a geo instance", block(poolA + "\ninstance www {\n primary a\n tie 20% 10ms\n}"), "tie has no effect: instance 'www.example.org.' uses the geo policy", 8},
-	{"tie before policy geo", block(poolA + "\ninstance www {\n tie 5ms\n policy geo\n primary a\n}"), "tie has no effect", 7},
-	{"failback manual pinned to primary", block(poolA + "\ninstance www {\n switch primary\n primary a\n failback manual\n}"), "failback manual has no effect: instance 'www.example.org.' is pinned to its primary collection ('switch primary')", 9},
-	{"failback manual pinned to secondary", block(poolA + "\ninstance www {\n failback manual\n switch secondary\n primary a\n secondary a\n}"), "is pinned to its secondary collection ('switch secondary')", 7},
-	{"tls-skip-verify on tcp without tls", block("monitor m {\n protocol tcp\n port 443\n tls-skip-verify\n}"), "tls-skip-verify has no effect: monitor 'm' makes no TLS handshake (only https, and tcp with 'tls', do)", 5},
-	{"tls-server-name on tcp without tls", block("monitor m {\n protocol tcp\n tls-server-name www.example.org\n port 443\n}"), "tls-server-name has no effect: monitor 'm' makes no TLS handshake", 4},
-	{"tls-server-name on http", block("monitor m {\n protocol http\n tls-server-name www.example.org\n}"), "option 'tls-server-name' does not apply to a http monitor", 4},
-	{"tls-skip-verify on ping", block("monitor m {\n protocol ping\n tls-skip-verify\n}"), "option 'tls-skip-verify' does not apply to a ping monitor", 4},
-	{"soa twice", block("soa ns1.example.org. hostmaster.example.org.\nsoa ns2.example.org. hostmaster.example.org.\n" + poolA), "'soa' is given twice in the gtm block (first at line 2): give it once", 3},
-	{"geoip twice", block("geoip a.mmdb\ngeoip b.mmdb"), "'geoip' is given twice in the gtm block (first at line 2)", 3},
-	{"fallthrough twice", block("fallthrough\nfallthrough a.example.org"), "'fallthrough' is given twice in the gtm block", 3},
-	{"protocol twice", block("monitor m {\n protocol tcp\n port 80\n protocol http\n}"), "'protocol' is given twice in monitor 'm' (first at line 3)", 5},
-	{"interval twice", block("monitor m {\n protocol ping\n interval 5s\n interval 10s\n}"), "'interval' is given twice in monitor 'm' (first at line 4)", 5},
-	{"tls twice", block("monitor m {\n protocol tcp\n port 443\n tls\n tls\n}"), "'tls' is given twice in monitor 'm'", 6},
-	{"pool method twice", block("pool a {\n address 192.0.2.1\n method weight\n method all\n}"), "'method' is given twice in pool 'a' (first at line 4)", 5},
-	{"pool monitor twice", block("pool a {\n monitor x\n address 192.0.2.1\n monitor y\n}"), "'monitor' is given twice in pool 'a' (first at line 3)", 5},
-	{"max-answers twice", block("pool a {\n address 192.0.2.1\n max-answers 1\n max-answers 2\n}"), "'max-answers' is given twice in pool 'a'", 5},
-	{"ttl twice", block(poolA + "\ninstance www {\n ttl 30\n primary a\n ttl 60\n}"), "'ttl' is given twice in instance 'www' (first at line 7)", 9},
-	{"all-down twice", block(poolA + "\ninstance www {\n primary a\n all-down nodata\n all-down servfail\n}"), "'all-down' is given twice in instance 'www'", 9},
-	{"switch twice", block(poolA + "\ninstance www {\n primary a\n switch auto\n switch primary\n}"), "'switch' is given twice in instance 'www'", 9},
-	{"secondary twice in a rule", block(poolA + "\ninstance www {\n rule default {\n  primary a\n  secondary a\n  secondary a\n }\n}"), "'secondary' is given twice in rule 'default' (first at line 9)", 10},
-	{"collection method twice", block(poolA + "\ninstance www {\n primary a {\n  method weight\n  method all\n }\n}"), "'method' is given twice in the primary collection (first at line 8)", 9},
-	{"one-line pool block", block("pool a { address 192.0.2.1 }"), "'}' on the line of 'pool': write a block across lines, each property and the closing '}' on a line of its own", 2},
-	{"one-line collection block", block(poolA + "\ninstance www {\n primary { pool a weight 2 }\n}"), "'}' on the line of 'primary'", 7},
-	{"property on the line of '{'", block("pool a { address 192.0.2.1\n}"), "'address' follows '{' on the same line: write a block across lines", 2},
-	{"'}' at the end of a property", block("pool a {\n address 192.0.2.1 }\ninstance www {\n primary a\n}"), "'}' on the line of 'address'", 3},
-	{"empty one-line block", block(poolA + "\ninstance www {\n primary a { }\n}"), "'}' on the line of 'primary'", 7},
-	{"'{' after a property without a block", block("pool a {\n address 192.0.2.1 {\n }\n}"), "unexpected '{' after 'address': it opens no block", 3},
-	{"monitor without protocol", block("monitor m {\n interval 5s\n}"), "monitor 'm' needs a protocol", 2},
-	{"timeout not below interval", block("monitor m {\n protocol tcp\n port 80\n interval 2s\n timeout 2s\n}"), "timeout 2s of monitor 'm' must be below its interval 2s", 2},
-	{"bad interval", block("monitor m {\n protocol tcp\n interval soon\n}"), "interval 'soon' is not a duration", 4},
-	{"rise out of range", block("monitor m {\n protocol tcp\n port 80\n rise 0\n}"), "rise 0 of monitor 'm' is out of range", 2},
-	{"port out of range", block("monitor m {\n protocol tcp\n port 70000\n}"), "port 70000 of monitor 'm' is out of range (1 to 65535)", 4},
-	{"tcp needs port", block("monitor m {\n protocol tcp\n}"), "a tcp check needs a port", 2},
-	{"unknown protocol", block("monitor m {\n protocol smtp\n}"), "unknown protocol 'smtp'", 3},
-	{"unknown monitor option", block("monitor m {\n protocol http\n colour red\n}"), "unknown property 'colour' in monitor 'm'", 4},
-	{"option of another protocol", block("monitor m {\n protocol tcp\n port 80\n path /x\n}"), "option 'path' does not apply to a tcp monitor", 5},
-	{"bad expect", block("monitor m {\n protocol http\n expect 299-200\n}"), "expected status '299-200' is not a code or a range", 4},
-	{"bad regexp", block("monitor m {\n protocol http\n body-regexp (\n}"), "body-regexp '(' does not compile", 4},
-	{"host as a header", block("monitor m {\n protocol http\n header host www.example.org\n}"), "'header host' is not allowed: set the Host header with 'host www.example.org'", 4},
-	{"follow-redirects count", block("monitor m {\n protocol http\n follow-redirects 50\n}"), "follow-redirects 50 of monitor 'm' is out of range (1 to 20)", 4},
-	{"redirect-hosts with a port", block("monitor m {\n protocol http\n follow-redirects\n redirect-hosts a.example:80\n}"), "redirect host 'a.example:80' is not a host name or address", 5},
-	{"redirect-hosts without following", block("monitor m {\n protocol http\n redirect-hosts a.example\n}"), "monitor 'm' has redirect-hosts but does not follow redirects", 2},
-	{"redirect-hosts for tcp", block("monitor m {\n protocol tcp\n port 80\n redirect-hosts a.example\n}"), "option 'redirect-hosts' does not apply to a tcp monitor", 5},
-	{"bad max-loss", block("monitor m {\n protocol ping\n max-loss 20\n}"), "max-loss '20' is not a share like 20%", 4},
-	{"unknown monitor", block("pool a {\n monitor nope\n address 192.0.2.1\n}"), "unknown monitor 'nope'", 2},
-	{"unknown address monitor", block("pool a {\n address 192.0.2.1 monitor nope\n}"), "unknown monitor 'nope'", 3},
-	{"duplicate monitor", block("monitor m {\n protocol ping\n}\nmonitor m {\n protocol ping\n}"), "duplicate monitor 'm'", 5},
-	{"bad probe target", block("pool a {\n address 192.0.2.1 probe 300.1.1.1/8\n}"), "probe target '300.1.1.1/8'", 3},
-	{"unknown failback", block(poolA + "\ninstance www {\n primary a\n failback later\n}"), "unknown failback 'later' (one of preemptive, manual)", 8},
-	{"degraded ttl above ttl", block(poolA + "\ninstance www {\n primary a\n ttl 10\n degraded-ttl 20\n}"), "degraded-ttl 20 of instance 'www.example.org.' is above its ttl 10", 6},
-	{"unknown property", block("colour blue"), "unknown property 'colour'", 2},
-	{"unknown pool property", block("pool a {\n address 192.0.2.1\n shape round\n}"), "unknown property 'shape' in pool 'a'", 4},
-	{"unknown instance property", block(poolA + "\ninstance www {\n primary a\n colour red\n}"), "unknown property 'colour' in instance 'www'", 8},
-	{"unknown pool", block(poolA + "\ninstance www {\n primary b\n}"), "unknown pool 'b'", 7},
-	{"unknown pool in block", block(poolA + "\ninstance www {\n primary {\n  pool nope weight 2\n }\n}"), "unknown pool 'nope'", 8},
-	{"duplicate pool", block(poolA + poolA + "\ninstance www {\n primary a\n}"), "duplicate pool 'a' (first defined at line 3)", 6},
-	{"duplicate instance", block(poolA + "\ninstance www {\n primary a\n}\ninstance www.example.org. {\n primary a\n}"), "duplicate instance 'www.example.org.'", 9},
-	{"mixed pool types", block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a b\n}"), "collection mixes pool types", 10},
-	{"secondary of another type", block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a\n secondary b\n}"), "collection serves AAAA records but instance 'www.example.org.' already serves A", 11},
-	{"weight too high", block("pool a {\n address 192.0.2.1 weight 101\n}"), "weight 101 of address 192.0.2.1 is out of range (1 to 100)", 3},
-	{"weight zero", block("pool a {\n address 192.0.2.1 weight 0\n}"), "weight 0 of address 192.0.2.1 is out of range", 3},
-	{"pool weight out of range", block(poolA + "\ninstance www {\n primary {\n  pool a weight 500\n }\n}"), "weight 500 of pool 'a' is out of range", 8},
-	{"weight not a number", block("pool a {\n address 192.0.2.1 weight heavy\n}"), "weight 'heavy' is not a whole number", 3},
-	{"ipv6 in an A pool", block("pool a {\n address 192.0.2.1\n address 2001:db8::1\n}"), "address 2001:db8::1 is AAAA data but pool 'a' holds A records", 4},
-	{"name in an A pool", block("pool a {\n address 192.0.2.1\n address app.example.com\n}"), "is CNAME data but pool 'a' holds A records", 4},
-	{"instance outside zones", block(poolA + "\ninstance www.example.com. {\n primary a\n}"), "instance 'www.example.com.' is outside the plugin's zones", 6},
-	{"empty pool", block("pool a {\n}"), "pool 'a' has no addresses", 2},
-	{"pool without block", block("pool a\n"), "pool 'a' needs a block", 2},
-	{"bad duration", block(poolA + "\ninstance www {\n ttl 30 seconds\n primary a\n}"), "'ttl' has too many values", 7},
-	{"bad duration unit", block(poolA + "\ninstance www {\n ttl 3x\n primary a\n}"), "ttl '3x' is not a number of seconds or a duration", 7},
-	{"ttl out of range", block(poolA + "\ninstance www {\n ttl 90000\n primary a\n}"), "ttl 90000 of instance 'www.example.org.' is out of range", 6},
-	{"ttl fraction", block(poolA + "\ninstance www {\n ttl 1.5s\n primary a\n}"), "ttl '1.5s' must be whole seconds", 7},
-	{"missing ttl value", block(poolA + "\ninstance www {\n ttl\n primary a\n}"), "'ttl' is missing a value", 7},
-	{"missing method value", block("pool a {\n address 192.0.2.1\n method\n}"), "'method' is missing a value", 4},
-	{"missing address value", block("pool a {\n address\n}"), "'address' is missing a value", 3},
-	{"missing mode value", block("pool a {\n address 192.0.2.1 mode\n}"), "'address' needs a value after 'mode'", 3},
-	{"unknown method", block("pool a {\n address 192.0.2.1\n method random\n}"), "unknown method 'random'", 4},
-	{"unknown mode", block("pool a {\n address 192.0.2.1 mode drain\n}"), "unknown mode 'drain'", 3},
-	{"bad address", block("pool a {\n address 300.1.1.1\n}"), "'300.1.1.1' is neither an IP address nor a domain name", 3},
-	{"mapped address", block("pool a {\n address ::ffff:192.0.2.1\n}"), "is IPv4-mapped IPv6; write it as 192.0.2.1", 3},
-	{"duplicate address", block("pool a {\n address 192.0.2.1\n address 192.0.2.1\n}"), "address 192.0.2.1 appears twice in pool 'a' (also at line 3)", 4},
-	{"max-answers zero", block("pool a {\n address 192.0.2.1\n max-answers 0\n}"), "max-answers 0 of pool 'a' is out of range (1 to 64)", 4},
-	{"min-available above size", block("pool a {\n address 192.0.2.1\n min-available 2\n}"), "min-available 2 of pool 'a' can never be met", 2},
-	{"min-available share", block("pool a {\n address 192.0.2.1\n min-available 150%\n}"), "min-available 150% of pool 'a' is out of range (1% to 100%)", 4},
-	{"min-available not a number", block("pool a {\n address 192.0.2.1\n min-available most\n}"), "min-available 'most' is not a count of at least 1 or a share like 50%", 4},
-	{"address with a zone", block("pool a {\n address fe80::1%eth0\n}"), "address 'fe80::1%eth0' has a zone", 3},
-	{"ns address with a zone", block("ns ns1.example.org fe80::1%eth0"), "ns 'ns1.example.org.': 'fe80::1%eth0' is not an IPv4 or IPv6 address", 2},
-	{"max-answers not a number", block("pool a {\n address 192.0.2.1\n max-answers many\n}"), "max-answers 'many' is not a whole number", 4},
-	{"ttl zero", block(poolA + "\ninstance www {\n ttl 0s\n primary a\n}"), "ttl 0 of instance 'www.example.org.' is out of range", 6},
-	{"collection min-available", block(poolA + "\ninstance www {\n primary a {\n  min-available 3\n }\n}"), "min-available 3 of collection can never be met", 7},
-	{"instance without collection", block(poolA + "\ninstance www {\n ttl 30\n}"), "instance 'www.example.org.' has no access rule", 6},
-	{"second primary", block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "'primary' is given twice in instance 'www' (first at line 7): give it once", 8},
-	{"second default rule", block(poolA + "\ninstance www {\n primary a\n rule default {\n  primary a\n }\n}"), "second 'default' rule", 8},
-	{"unknown rule match", block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (one of default, continent, country, subdivision, cidr)", 7},
-	{"rule without primary", block(poolA + "\ninstance www {\n rule default {\n  secondary a\n }\n}"), "rule 'default' of instance 'www.example.org.' has no primary collection", 7},
-	{"unknown switch", block(poolA + "\ninstance www {\n primary a\n switch sideways\n}"), "unknown switch 'sideways' (one of auto, primary, secondary)", 8},
-	{"unknown all-down", block(poolA + "\ninstance www {\n primary a\n all-down panic\n}"), "unknown all-down behaviour 'panic'", 8},
-	{"fallback without address", block(poolA + "\ninstance www {\n primary a\n all-down fallback\n}"), "'all-down fallback' is missing a value", 8},
-	{"fallback of wrong type", block(poolA + "\ninstance www {\n primary a\n all-down fallback 2001:db8::9\n}"), "fallback 2001:db8::9 is AAAA data but instance 'www.example.org.' serves A records", 8},
-	{"nodata takes no values", block(poolA + "\ninstance www {\n primary a\n all-down nodata 192.0.2.1\n}"), "'all-down nodata' takes no values", 8},
+	{"tie on a geo instance", testkit.Block(poolA + "\ninstance www {\n primary a\n tie 20% 10ms\n}"), "tie has no effect: instance 'www.example.org.' uses the geo policy", 8},
+	{"tie before policy geo", testkit.Block(poolA + "\ninstance www {\n tie 5ms\n policy geo\n primary a\n}"), "tie has no effect", 7},
+	{"failback manual pinned to primary", testkit.Block(poolA + "\ninstance www {\n switch primary\n primary a\n failback manual\n}"), "failback manual has no effect: instance 'www.example.org.' is pinned to its primary collection ('switch primary')", 9},
+	{"failback manual pinned to secondary", testkit.Block(poolA + "\ninstance www {\n failback manual\n switch secondary\n primary a\n secondary a\n}"), "is pinned to its secondary collection ('switch secondary')", 7},
+	{"tls-skip-verify on tcp without tls", testkit.Block("monitor m {\n protocol tcp\n port 443\n tls-skip-verify\n}"), "tls-skip-verify has no effect: monitor 'm' makes no TLS handshake (only https, and tcp with 'tls', do)", 5},
+	{"tls-server-name on tcp without tls", testkit.Block("monitor m {\n protocol tcp\n tls-server-name www.example.org\n port 443\n}"), "tls-server-name has no effect: monitor 'm' makes no TLS handshake", 4},
+	{"tls-server-name on http", testkit.Block("monitor m {\n protocol http\n tls-server-name www.example.org\n}"), "option 'tls-server-name' does not apply to a http monitor", 4},
+	{"tls-skip-verify on ping", testkit.Block("monitor m {\n protocol ping\n tls-skip-verify\n}"), "option 'tls-skip-verify' does not apply to a ping monitor", 4},
+	{"soa twice", testkit.Block("soa ns1.example.org. hostmaster.example.org.\nsoa ns2.example.org. hostmaster.example.org.\n" + poolA), "'soa' is given twice in the gtm block (first at line 2): give it once", 3},
+	{"geoip twice", testkit.Block("geoip a.mmdb\ngeoip b.mmdb"), "'geoip' is given twice in the gtm block (first at line 2)", 3},
+	{"fallthrough twice", testkit.Block("fallthrough\nfallthrough a.example.org"), "'fallthrough' is given twice in the gtm block", 3},
+	{"protocol twice", testkit.Block("monitor m {\n protocol tcp\n port 80\n protocol http\n}"), "'protocol' is given twice in monitor 'm' (first at line 3)", 5},
+	{"interval twice", testkit.Block("monitor m {\n protocol ping\n interval 5s\n interval 10s\n}"), "'interval' is given twice in monitor 'm' (first at line 4)", 5},
+	{"tls twice", testkit.Block("monitor m {\n protocol tcp\n port 443\n tls\n tls\n}"), "'tls' is given twice in monitor 'm'", 6},
+	{"pool method twice", testkit.Block("pool a {\n address 192.0.2.1\n method weight\n method all\n}"), "'method' is given twice in pool 'a' (first at line 4)", 5},
+	{"pool monitor twice", testkit.Block("pool a {\n monitor x\n address 192.0.2.1\n monitor y\n}"), "'monitor' is given twice in pool 'a' (first at line 3)", 5},
+	{"max-answers twice", testkit.Block("pool a {\n address 192.0.2.1\n max-answers 1\n max-answers 2\n}"), "'max-answers' is given twice in pool 'a'", 5},
+	{"ttl twice", testkit.Block(poolA + "\ninstance www {\n ttl 30\n primary a\n ttl 60\n}"), "'ttl' is given twice in instance 'www' (first at line 7)", 9},
+	{"all-down twice", testkit.Block(poolA + "\ninstance www {\n primary a\n all-down nodata\n all-down servfail\n}"), "'all-down' is given twice in instance 'www'", 9},
+	{"switch twice", testkit.Block(poolA + "\ninstance www {\n primary a\n switch auto\n switch primary\n}"), "'switch' is given twice in instance 'www'", 9},
+	{"secondary twice in a rule", testkit.Block(poolA + "\ninstance www {\n rule default {\n  primary a\n  secondary a\n  secondary a\n }\n}"), "'secondary' is given twice in rule 'default' (first at line 9)", 10},
+	{"collection method twice", testkit.Block(poolA + "\ninstance www {\n primary a {\n  method weight\n  method all\n }\n}"), "'method' is given twice in the primary collection (first at line 8)", 9},
+	{"one-line pool block", testkit.Block("pool a { address 192.0.2.1 }"), "'}' on the line of 'pool': write a block across lines, each property and the closing '}' on a line of its own", 2},
+	{"one-line collection block", testkit.Block(poolA + "\ninstance www {\n primary { pool a weight 2 }\n}"), "'}' on the line of 'primary'", 7},
+	{"property on the line of '{'", testkit.Block("pool a { address 192.0.2.1\n}"), "'address' follows '{' on the same line: write a block across lines", 2},
+	{"'}' at the end of a property", testkit.Block("pool a {\n address 192.0.2.1 }\ninstance www {\n primary a\n}"), "'}' on the line of 'address'", 3},
+	{"empty one-line block", testkit.Block(poolA + "\ninstance www {\n primary a { }\n}"), "'}' on the line of 'primary'", 7},
+	{"'{' after a property without a block", testkit.Block("pool a {\n address 192.0.2.1 {\n }\n}"), "unexpected '{' after 'address': it opens no block", 3},
+	{"monitor without protocol", testkit.Block("monitor m {\n interval 5s\n}"), "monitor 'm' needs a protocol", 2},
+	{"timeout not below interval", testkit.Block("monitor m {\n protocol tcp\n port 80\n interval 2s\n timeout 2s\n}"), "timeout 2s of monitor 'm' must be below its interval 2s", 2},
+	{"bad interval", testkit.Block("monitor m {\n protocol tcp\n interval soon\n}"), "interval 'soon' is not a duration", 4},
+	{"rise out of range", testkit.Block("monitor m {\n protocol tcp\n port 80\n rise 0\n}"), "rise 0 of monitor 'm' is out of range", 2},
+	{"port out of range", testkit.Block("monitor m {\n protocol tcp\n port 70000\n}"), "port 70000 of monitor 'm' is out of range (1 to 65535)", 4},
+	{"tcp needs port", testkit.Block("monitor m {\n protocol tcp\n}"), "a tcp check needs a port", 2},
+	{"unknown protocol", testkit.Block("monitor m {\n protocol smtp\n}"), "unknown protocol 'smtp'", 3},
+	{"unknown monitor option", testkit.Block("monitor m {\n protocol http\n colour red\n}"), "unknown property 'colour' in monitor 'm'", 4},
+	{"option of another protocol", testkit.Block("monitor m {\n protocol tcp\n port 80\n path /x\n}"), "option 'path' does not apply to a tcp monitor", 5},
+	{"bad expect", testkit.Block("monitor m {\n protocol http\n expect 299-200\n}"), "expected status '299-200' is not a code or a range", 4},
+	{"bad regexp", testkit.Block("monitor m {\n protocol http\n body-regexp (\n}"), "body-regexp '(' does not compile", 4},
+	{"host as a header", testkit.Block("monitor m {\n protocol http\n header host www.example.org\n}"), "'header host' is not allowed: set the Host header with 'host www.example.org'", 4},
+	{"follow-redirects count", testkit.Block("monitor m {\n protocol http\n follow-redirects 50\n}"), "follow-redirects 50 of monitor 'm' is out of range (1 to 20)", 4},
+	{"redirect-hosts with a port", testkit.Block("monitor m {\n protocol http\n follow-redirects\n redirect-hosts a.example:80\n}"), "redirect host 'a.example:80' is not a host name or address", 5},
+	{"redirect-hosts without following", testkit.Block("monitor m {\n protocol http\n redirect-hosts a.example\n}"), "monitor 'm' has redirect-hosts but does not follow redirects", 2},
+	{"redirect-hosts for tcp", testkit.Block("monitor m {\n protocol tcp\n port 80\n redirect-hosts a.example\n}"), "option 'redirect-hosts' does not apply to a tcp monitor", 5},
+	{"bad max-loss", testkit.Block("monitor m {\n protocol ping\n max-loss 20\n}"), "max-loss '20' is not a share like 20%", 4},
+	{"unknown monitor", testkit.Block("pool a {\n monitor nope\n address 192.0.2.1\n}"), "unknown monitor 'nope'", 2},
+	{"unknown address monitor", testkit.Block("pool a {\n address 192.0.2.1 monitor nope\n}"), "unknown monitor 'nope'", 3},
+	{"duplicate monitor", testkit.Block("monitor m {\n protocol ping\n}\nmonitor m {\n protocol ping\n}"), "duplicate monitor 'm'", 5},
+	{"bad probe target", testkit.Block("pool a {\n address 192.0.2.1 probe 300.1.1.1/8\n}"), "probe target '300.1.1.1/8'", 3},
+	{"unknown failback", testkit.Block(poolA + "\ninstance www {\n primary a\n failback later\n}"), "unknown failback 'later' (one of preemptive, manual)", 8},
+	{"degraded ttl above ttl", testkit.Block(poolA + "\ninstance www {\n primary a\n ttl 10\n degraded-ttl 20\n}"), "degraded-ttl 20 of instance 'www.example.org.' is above its ttl 10", 6},
+	{"unknown property", testkit.Block("colour blue"), "unknown property 'colour'", 2},
+	{"unknown pool property", testkit.Block("pool a {\n address 192.0.2.1\n shape round\n}"), "unknown property 'shape' in pool 'a'", 4},
+	{"unknown instance property", testkit.Block(poolA + "\ninstance www {\n primary a\n colour red\n}"), "unknown property 'colour' in instance 'www'", 8},
+	{"unknown pool", testkit.Block(poolA + "\ninstance www {\n primary b\n}"), "unknown pool 'b'", 7},
+	{"unknown pool in block", testkit.Block(poolA + "\ninstance www {\n primary {\n  pool nope weight 2\n }\n}"), "unknown pool 'nope'", 8},
+	{"duplicate pool", testkit.Block(poolA + poolA + "\ninstance www {\n primary a\n}"), "duplicate pool 'a' (first defined at line 3)", 6},
+	{"duplicate instance", testkit.Block(poolA + "\ninstance www {\n primary a\n}\ninstance www.example.org. {\n primary a\n}"), "duplicate instance 'www.example.org.'", 9},
+	{"mixed pool types", testkit.Block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a b\n}"), "collection mixes pool types", 10},
+	{"secondary of another type", testkit.Block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a\n secondary b\n}"), "collection serves AAAA records but instance 'www.example.org.' already serves A", 11},
+	{"weight too high", testkit.Block("pool a {\n address 192.0.2.1 weight 101\n}"), "weight 101 of address 192.0.2.1 is out of range (1 to 100)", 3},
+	{"weight zero", testkit.Block("pool a {\n address 192.0.2.1 weight 0\n}"), "weight 0 of address 192.0.2.1 is out of range", 3},
+	{"pool weight out of range", testkit.Block(poolA + "\ninstance www {\n primary {\n  pool a weight 500\n }\n}"), "weight 500 of pool 'a' is out of range", 8},
+	{"weight not a number", testkit.Block("pool a {\n address 192.0.2.1 weight heavy\n}"), "weight 'heavy' is not a whole number", 3},
+	{"ipv6 in an A pool", testkit.Block("pool a {\n address 192.0.2.1\n address 2001:db8::1\n}"), "address 2001:db8::1 is AAAA data but pool 'a' holds A records", 4},
+	{"name in an A pool", testkit.Block("pool a {\n address 192.0.2.1\n address app.example.com\n}"), "is CNAME data but pool 'a' holds A records", 4},
+	{"instance outside zones", testkit.Block(poolA + "\ninstance www.example.com. {\n primary a\n}"), "instance 'www.example.com.' is outside the plugin's zones", 6},
+	{"empty pool", testkit.Block("pool a {\n}"), "pool 'a' has no addresses", 2},
+	{"pool without block", testkit.Block("pool a\n"), "pool 'a' needs a block", 2},
+	{"bad duration", testkit.Block(poolA + "\ninstance www {\n ttl 30 seconds\n primary a\n}"), "'ttl' has too many values", 7},
+	{"bad duration unit", testkit.Block(poolA + "\ninstance www {\n ttl 3x\n primary a\n}"), "ttl '3x' is not a number of seconds or a duration", 7},
+	{"ttl out of range", testkit.Block(poolA + "\ninstance www {\n ttl 90000\n primary a\n}"), "ttl 90000 of instance 'www.example.org.' is out of range", 6},
+	{"ttl fraction", testkit.Block(poolA + "\ninstance www {\n ttl 1.5s\n primary a\n}"), "ttl '1.5s' must be whole seconds", 7},
+	{"missing ttl value", testkit.Block(poolA + "\ninstance www {\n ttl\n primary a\n}"), "'ttl' is missing a value", 7},
+	{"missing method value", testkit.Block("pool a {\n address 192.0.2.1\n method\n}"), "'method' is missing a value", 4},
+	{"missing address value", testkit.Block("pool a {\n address\n}"), "'address' is missing a value", 3},
+	{"missing mode value", testkit.Block("pool a {\n address 192.0.2.1 mode\n}"), "'address' needs a value after 'mode'", 3},
+	{"unknown method", testkit.Block("pool a {\n address 192.0.2.1\n method random\n}"), "unknown method 'random'", 4},
+	{"unknown mode", testkit.Block("pool a {\n address 192.0.2.1 mode drain\n}"), "unknown mode 'drain'", 3},
+	{"bad address", testkit.Block("pool a {\n address 300.1.1.1\n}"), "'300.1.1.1' is neither an IP address nor a domain name", 3},
+	{"mapped address", testkit.Block("pool a {\n address ::ffff:192.0.2.1\n}"), "is IPv4-mapped IPv6; write it as 192.0.2.1", 3},
+	{"duplicate address", testkit.Block("pool a {\n address 192.0.2.1\n address 192.0.2.1\n}"), "address 192.0.2.1 appears twice in pool 'a' (also at line 3)", 4},
+	{"max-answers zero", testkit.Block("pool a {\n address 192.0.2.1\n max-answers 0\n}"), "max-answers 0 of pool 'a' is out of range (1 to 64)", 4},
+	{"min-available above size", testkit.Block("pool a {\n address 192.0.2.1\n min-available 2\n}"), "min-available 2 of pool 'a' can never be met", 2},
+	{"min-available share", testkit.Block("pool a {\n address 192.0.2.1\n min-available 150%\n}"), "min-available 150% of pool 'a' is out of range (1% to 100%)", 4},
+	{"min-available not a number", testkit.Block("pool a {\n address 192.0.2.1\n min-available most\n}"), "min-available 'most' is not a count of at least 1 or a share like 50%", 4},
+	{"address with a zone", testkit.Block("pool a {\n address fe80::1%eth0\n}"), "address 'fe80::1%eth0' has a zone", 3},
+	{"ns address with a zone", testkit.Block("ns ns1.example.org fe80::1%eth0"), "ns 'ns1.example.org.': 'fe80::1%eth0' is not an IPv4 or IPv6 address", 2},
+	{"max-answers not a number", testkit.Block("pool a {\n address 192.0.2.1\n max-answers many\n}"), "max-answers 'many' is not a whole number", 4},
+	{"ttl zero", testkit.Block(poolA + "\ninstance www {\n ttl 0s\n primary a\n}"), "ttl 0 of instance 'www.example.org.' is out of range", 6},
+	{"collection min-available", testkit.Block(poolA + "\ninstance www {\n primary a {\n  min-available 3\n }\n}"), "min-available 3 of collection can never be met", 7},
+	{"instance without collection", testkit.Block(poolA + "\ninstance www {\n ttl 30\n}"), "instance 'www.example.org.' has no access rule", 6},
+	{"second primary", testkit.Block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "'primary' is given twice in instance 'www' (first at line 7): give it once", 8},
+	{"second default rule", testkit.Block(poolA + "\ninstance www {\n primary a\n rule default {\n  primary a\n }\n}"), "second 'default' rule", 8},
+	{"unknown rule match", testkit.Block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (one of default, continent, country, subdivision, cidr)", 7},
+	{"rule without primary", testkit.Block(poolA + "\ninstance www {\n rule default {\n  secondary a\n }\n}"), "rule 'default' of instance 'www.example.org.' has no primary collection", 7},
+	{"unknown switch", testkit.Block(poolA + "\ninstance www {\n primary a\n switch sideways\n}"), "unknown switch 'sideways' (one of auto, primary, secondary)", 8},
+	{"unknown all-down", testkit.Block(poolA + "\ninstance www {\n primary a\n all-down panic\n}"), "unknown all-down behaviour 'panic'", 8},
+	{"fallback without address", testkit.Block(poolA + "\ninstance www {\n primary a\n all-down fallback\n}"), "'all-down fallback' is missing a value", 8},
+	{"fallback of wrong type", testkit.Block(poolA + "\ninstance www {\n primary a\n all-down fallback 2001:db8::9\n}"), "fallback 2001:db8::9 is AAAA data but instance 'www.example.org.' serves A records", 8},
+	{"nodata takes no values", testkit.Block(poolA + "\ninstance www {\n primary a\n all-down nodata 192.0.2.1\n}"), "'all-down nodata' takes no values", 8},
 	{"relative name with two zones", "gtm example.org example.net {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "instance name 'www' is relative but the plugin serves 2 zones", 6},
 	{"zone needing escapes", "gtm exa\\\"mple.org {\n" + poolA + "\ninstance www {\n primary a\n}\n}", "is not a valid domain name", 1},
-	{"bad domain address", block("pool a {\n address app..example.com\n}"), "is neither an IP address nor a domain name", 3},
-	{"cname at the apex", block("pool n {\n address app.example.com\n}\ninstance @ {\n primary n\n}"), "instance 'example.org.' is a zone apex: it cannot be a CNAME", 5},
-	{"pinned secondary without one", block(poolA + "\ninstance www {\n primary a\n switch secondary\n}"), "rule 'default' of instance 'www.example.org.' has no secondary collection, but the instance is pinned to its secondary ('switch secondary')", 7},
+	{"bad domain address", testkit.Block("pool a {\n address app..example.com\n}"), "is neither an IP address nor a domain name", 3},
+	{"cname at the apex", testkit.Block("pool n {\n address app.example.com\n}\ninstance @ {\n primary n\n}"), "instance 'example.org.' is a zone apex: it cannot be a CNAME", 5},
+	{"pinned secondary without one", testkit.Block(poolA + "\ninstance www {\n primary a\n switch secondary\n}"), "rule 'default' of instance 'www.example.org.' has no secondary collection, but the instance is pinned to its secondary ('switch secondary')", 7},
 	{"pinned secondary, one rule without", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n switch secondary\n primary a\n secondary a\n rule country DE AT {\n  primary a\n }\n}\n}", "rule 'country DE AT' of instance 'www.example.org.' has no secondary collection", 11},
-	{"wildcard name", block(poolA + "\ninstance *.www {\n primary a\n}"), "is not a valid domain name", 6},
-	{"geo rule without database", block(poolA + "\ninstance www {\n primary a\n rule country DE {\n  primary a\n }\n}"), "rule 'country' needs a GeoIP database", 8},
+	{"wildcard name", testkit.Block(poolA + "\ninstance *.www {\n primary a\n}"), "is not a valid domain name", 6},
+	{"geo rule without database", testkit.Block(poolA + "\ninstance www {\n primary a\n rule country DE {\n  primary a\n }\n}"), "rule 'country' needs a GeoIP database", 8},
 	{"unknown country", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n primary a\n rule country XX {\n  primary a\n }\n}\n}", "unknown country code 'XX'", 9},
 	{"unknown continent", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n primary a\n rule continent XY {\n  primary a\n }\n}\n}", "unknown continent code 'XY'", 9},
 	{"unknown subdivision", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n primary a\n rule subdivision US-ZZ {\n  primary a\n }\n}\n}", "unknown subdivision code 'US-ZZ'", 9},
-	{"bad cidr", block(poolA + "\ninstance www {\n primary a\n rule cidr 10.0.0.0/33 {\n  primary a\n }\n}"), "'10.0.0.0/33' is not a CIDR prefix", 8},
-	{"cidr with host bits", block(poolA + "\ninstance www {\n primary a\n rule cidr 10.1.2.3/8 {\n  primary a\n }\n}"), "prefix '10.1.2.3/8' has bits set past its length; write 10.0.0.0/8", 8},
-	{"mapped cidr", block(poolA + "\ninstance www {\n primary a\n rule cidr ::ffff:10.0.0.0/104 {\n  primary a\n }\n}"), "is IPv4-mapped; write the IPv4 prefix", 8},
-	{"same cidr twice", block(poolA + "\ninstance www {\n primary a\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "has 'cidr 10.0.0.0/8' in two rules (first at line 8)", 11},
-	{"rule without values", block(poolA + "\ninstance www {\n primary a\n rule cidr {\n  primary a\n }\n}"), "rule 'cidr' needs at least one value", 8},
-	{"no default rule", block(poolA + "\ninstance www {\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "has no default rule", 6},
-	{"latency with rules", block(poolA + "\ninstance www {\n policy latency\n primary a\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "uses the latency policy: it takes only a default rule", 9},
-	{"unknown policy", block(poolA + "\ninstance www {\n policy random\n primary a\n}"), "unknown policy 'random' (one of geo, latency)", 7},
-	{"bad ecs", block(poolA + "\ninstance www {\n ecs maybe\n primary a\n}"), "unknown ecs 'maybe' (one of on, off)", 7},
-	{"bad tie", block(poolA + "\ninstance www {\n tie soon\n primary a\n}"), "tie 'soon' is neither a share", 7},
+	{"bad cidr", testkit.Block(poolA + "\ninstance www {\n primary a\n rule cidr 10.0.0.0/33 {\n  primary a\n }\n}"), "'10.0.0.0/33' is not a CIDR prefix", 8},
+	{"cidr with host bits", testkit.Block(poolA + "\ninstance www {\n primary a\n rule cidr 10.1.2.3/8 {\n  primary a\n }\n}"), "prefix '10.1.2.3/8' has bits set past its length; write 10.0.0.0/8", 8},
+	{"mapped cidr", testkit.Block(poolA + "\ninstance www {\n primary a\n rule cidr ::ffff:10.0.0.0/104 {\n  primary a\n }\n}"), "is IPv4-mapped; write the IPv4 prefix", 8},
+	{"same cidr twice", testkit.Block(poolA + "\ninstance www {\n primary a\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "has 'cidr 10.0.0.0/8' in two rules (first at line 8)", 11},
+	{"rule without values", testkit.Block(poolA + "\ninstance www {\n primary a\n rule cidr {\n  primary a\n }\n}"), "rule 'cidr' needs at least one value", 8},
+	{"no default rule", testkit.Block(poolA + "\ninstance www {\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "has no default rule", 6},
+	{"latency with rules", testkit.Block(poolA + "\ninstance www {\n policy latency\n primary a\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "uses the latency policy: it takes only a default rule", 9},
+	{"unknown policy", testkit.Block(poolA + "\ninstance www {\n policy random\n primary a\n}"), "unknown policy 'random' (one of geo, latency)", 7},
+	{"bad ecs", testkit.Block(poolA + "\ninstance www {\n ecs maybe\n primary a\n}"), "unknown ecs 'maybe' (one of on, off)", 7},
+	{"bad tie", testkit.Block(poolA + "\ninstance www {\n tie soon\n primary a\n}"), "tie 'soon' is neither a share", 7},
 	{"no block", "gtm example.org", "gtm needs a configuration block", 1},
 	{"unclosed block", "gtm example.org {\n pool a {\n address 192.0.2.1\n", "Unexpected EOF", 3},
 }
@@ -334,7 +325,7 @@ func TestParse(t *testing.T) {
 
 // TestParseValues checks that what was written is what the model holds.
 func TestParseValues(t *testing.T) {
-	c := caddy.NewTestController("dns", block(`
+	c := caddy.NewTestController("dns", testkit.Block(`
 soa ns1.example.org. hostmaster.example.org.
 pool a {
 	address 192.0.2.1 192.0.2.2 weight 10
@@ -402,14 +393,14 @@ func TestParseRootZoneNames(t *testing.T) {
 }
 
 func TestParseOnce(t *testing.T) {
-	c := caddy.NewTestController("dns", block(poolA+"\ninstance www {\n primary a\n}")+"\n"+block(poolA+"\ninstance www {\n primary a\n}"))
+	c := caddy.NewTestController("dns", testkit.Block(poolA+"\ninstance www {\n primary a\n}")+"\n"+testkit.Block(poolA+"\ninstance www {\n primary a\n}"))
 	if _, _, err := Parse(c); err == nil {
 		t.Fatal("two gtm blocks in one server block must be refused")
 	}
 }
 
 func TestUnusedMonitorWarns(t *testing.T) {
-	cfg, _, err := Parse(caddy.NewTestController("dns", block("monitor idle {\n protocol ping\n}\n"+poolA+"\ninstance www {\n primary a\n}")))
+	cfg, _, err := Parse(caddy.NewTestController("dns", testkit.Block("monitor idle {\n protocol ping\n}\n"+poolA+"\ninstance www {\n primary a\n}")))
 	if err != nil {
 		t.Fatal(err)
 	}

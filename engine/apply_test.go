@@ -10,6 +10,7 @@ import (
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/internal/metrictest"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -25,7 +26,7 @@ func poolOf(name string, monitor string, ips ...string) *config.Pool {
 // once, everything else is untouched, bad changes leave everything as it
 // was, and health checks follow the pools.
 func TestApplyPools(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
 	e := started(t, "monitor m {\n protocol tcp\n port "+itoa(live)+"\n interval 100ms\n timeout 80ms\n}\n"+
 		"pool a {\n address 192.0.2.1 192.0.2.2\n}\npool b {\n address 198.51.100.1\n}\n"+
 		"instance www {\n primary a\n secondary b\n}\ninstance other {\n primary b\n}")
@@ -40,7 +41,7 @@ func TestApplyPools(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := query(t, e, "www.example.org.", dns.TypeA)
-	if got := strings.Join(values(m), " "); len(m.Answer) != 3 || !strings.Contains(got, "192.0.2.3") {
+	if got := strings.Join(testkit.Values(m), " "); len(m.Answer) != 3 || !strings.Contains(got, "192.0.2.3") {
 		t.Errorf("after adding an address www answers %v", got)
 	}
 	after := e.snap.Load()
@@ -105,10 +106,10 @@ const poolOfText = "pool a {\n address 192.0.2.1\n}\ninstance www {\n primary a\
 // whole, with the validator's message, when it breaks a rule or changes
 // what belongs to the server block.
 func TestApplyWholeConfig(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
 	mon := "monitor m {\n protocol tcp\n port " + itoa(live) + "\n interval 100ms\n timeout 80ms\n}\n"
 	e := started(t, mon+"pool a {\n monitor m\n address 127.0.0.2\n}\ninstance www {\n primary a\n}\ninstance old {\n primary a\n}")
-	eventually(t, "first verdict", 3*time.Second, func() bool { return Ready() })
+	testkit.Eventually(t, "first verdict", 3*time.Second, func() bool { return Ready() })
 	checks := Checks()
 	query(t, e, "www.example.org.", dns.TypeA)
 	before := e.snap.Load()
@@ -118,7 +119,7 @@ func TestApplyWholeConfig(t *testing.T) {
 	if err := e.Apply(Change{Config: next}); err != nil {
 		t.Fatal(err)
 	}
-	if got := values(query(t, e, "new.example.org.", dns.TypeA)); len(got) != 2 {
+	if got := testkit.Values(query(t, e, "new.example.org.", dns.TypeA)); len(got) != 2 {
 		t.Errorf("the new instance answers %v", got)
 	}
 	if m := query(t, e, "old.example.org.", dns.TypeA); m.Rcode != dns.RcodeNameError {

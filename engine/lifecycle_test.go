@@ -8,6 +8,7 @@ import (
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/internal/metrictest"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -15,15 +16,15 @@ import (
 // run (a reload), only the newer one writes the series, whatever the older
 // one compiles.
 func TestOneWriterPerSeries(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
-	dead := deadPort(t)
-	old := started(t, failoverBody(dead, live, ""))
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
+	dead := testkit.DeadPort(t)
+	old := started(t, testkit.FailoverBody(dead, live, ""))
 	state := func(e *Engine) State { return e.State("www.example.org.", "default") }
-	eventually(t, "failover", 3*time.Second, func() bool { return state(old) == StateSecondary })
+	testkit.Eventually(t, "failover", 3*time.Second, func() bool { return state(old) == StateSecondary })
 	// The new configuration forces the dead address up.
-	e := Start(newEngine(t, strings.Replace(failoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)))
+	e := Start(newEngine(t, strings.Replace(testkit.FailoverBody(dead, live, ""), "address 127.0.0.1", "address 127.0.0.1 mode up", 1)))
 	up := func() float64 { v, _ := metrictest.Value(t, "address_answered", "127.0.0.1", "a"); return v }
-	eventually(t, "the new configuration's first report", 3*time.Second, func() bool { return up() == 1 })
+	testkit.Eventually(t, "the new configuration's first report", 3*time.Second, func() bool { return up() == 1 })
 	for range 5 {
 		old.recompile(map[string]bool{"a": true, "b": true}) // what its compile loop does on a verdict
 		if v := up(); v != 1 {

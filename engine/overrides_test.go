@@ -14,6 +14,7 @@ import (
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/gtm-project/gtm/internal/metrictest"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -47,7 +48,7 @@ func TestOverrides(t *testing.T) {
 	if err := e.Apply(Change{Modes: map[health.Key]config.Mode{down: config.ModeDown}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := values(query(t, e, www, dns.TypeA)); !slices.Equal(got, []string{"192.0.2.2"}) {
+	if got := testkit.Values(query(t, e, www, dns.TypeA)); !slices.Equal(got, []string{"192.0.2.2"}) {
 		t.Errorf("with 192.0.2.1 forced down, www answers %v", got)
 	}
 	if e.snap.Load().instance("plain.example.org.") != plain {
@@ -66,7 +67,7 @@ func TestOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := query(t, e, www, dns.TypeA)
-	if got := values(m); !slices.Equal(got, []string{"198.51.100.1"}) || m.Answer[0].Header().Ttl != 60 {
+	if got := testkit.Values(m); !slices.Equal(got, []string{"198.51.100.1"}) || m.Answer[0].Header().Ttl != 60 {
 		t.Errorf("pinned to secondary, www answers %v (ttl %d)", got, m.Answer[0].Header().Ttl)
 	}
 	if s := e.State(www, "default"); s != StateSecondary {
@@ -77,7 +78,7 @@ func TestOverrides(t *testing.T) {
 	if err := e.Apply(Change{Modes: map[health.Key]config.Mode{down: config.ModeAuto}, Pins: map[string]config.Switch{www: config.SwitchAuto}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := values(query(t, e, www, dns.TypeA)); len(got) != 2 {
+	if got := testkit.Values(query(t, e, www, dns.TypeA)); len(got) != 2 {
 		t.Errorf("after the overrides went, www answers %v", got)
 	}
 	if o := e.snap.Load().over; len(o.Modes()) != 0 || len(o.Pins()) != 0 {
@@ -125,18 +126,18 @@ func TestOverridesRefused(t *testing.T) {
 // A manual-failback hold keeps the instance on its secondary after the
 // primary recovers, until an operator releases it.
 func TestReleaseManualFailback(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
-	dead := deadPort(t)
-	e := started(t, failoverBody(dead, live, ""))
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
+	dead := testkit.DeadPort(t)
+	e := started(t, testkit.FailoverBody(dead, live, ""))
 	www := "www.example.org."
-	eventually(t, "failover", 3*time.Second, func() bool { return e.State(www, "default") == StateSecondary })
+	testkit.Eventually(t, "failover", 3*time.Second, func() bool { return e.State(www, "default") == StateSecondary })
 	// The primary comes back: the hold keeps the secondary.
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", dead))
 	if err != nil {
 		t.Skipf("the primary's port was taken meanwhile: %v", err)
 	}
 	defer ln.Close()
-	eventually(t, "primary healthy", 3*time.Second, func() bool {
+	testkit.Eventually(t, "primary healthy", 3*time.Second, func() bool {
 		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Healthy
 	})
 	time.Sleep(150 * time.Millisecond) // a compile after the verdict
@@ -149,7 +150,7 @@ func TestReleaseManualFailback(t *testing.T) {
 	if s := e.State(www, "default"); s != StatePrimary {
 		t.Fatalf("after the release, state %q", s)
 	}
-	if got := values(query(t, e, www, dns.TypeA)); !slices.Equal(got, []string{"127.0.0.1"}) {
+	if got := testkit.Values(query(t, e, www, dns.TypeA)); !slices.Equal(got, []string{"127.0.0.1"}) {
 		t.Errorf("after the release www answers %v", got)
 	}
 }
@@ -171,11 +172,11 @@ func explainText(t *testing.T, e *Engine, name string) string {
 // ASCII within the TXT limit; sub-millisecond times are written "us", and
 // one rule is "1 rule".
 func TestExplainIsASCII(t *testing.T) {
-	_, live := listenTCP(t, "127.0.0.2:0")
+	_, live := testkit.ListenTCP(t, "127.0.0.2:0")
 	e := started(t, "explain\nmonitor m {\n protocol tcp\n port "+itoa(live)+"\n interval 100ms\n timeout 80ms\n}\n"+
 		"pool a {\n monitor m\n address 127.0.0.2\n}\npool b {\n address 192.0.2.9\n}\n"+
 		"instance www {\n policy latency\n primary a b\n}")
-	eventually(t, "a latency measured", 3*time.Second, func() bool {
+	testkit.Eventually(t, "a latency measured", 3*time.Second, func() bool {
 		return strings.Contains(explainText(t, e, "www.example.org."), "latency ")
 	})
 	time.Sleep(150 * time.Millisecond) // a compile with the latency in
@@ -229,7 +230,7 @@ func TestFailOpenAnswersUsableFirst(t *testing.T) {
 	www, pinned := "www.example.org.", "pinned.example.org."
 	answer := func(name string) ([]string, uint32) {
 		m := query(t, e, name, dns.TypeA)
-		got := values(m)
+		got := testkit.Values(m)
 		slices.Sort(got)
 		ttl := uint32(0)
 		if len(m.Answer) > 0 {
@@ -271,18 +272,18 @@ func TestFailOpenAnswersUsableFirst(t *testing.T) {
 // it is still answered, and address_up shows the probes' verdict while
 // address_answered shows that it is answered. The same for mode down.
 func TestForcedUpShowsItsFailure(t *testing.T) {
-	dead := deadPort(t)
+	dead := testkit.DeadPort(t)
 	e := started(t, "monitor m {\n protocol tcp\n port "+itoa(dead)+"\n interval 100ms\n timeout 80ms\n fall 1\n}\n"+
 		"pool a {\n monitor m\n address 127.0.0.1 mode up\n address 127.0.0.3 mode down\n}\n"+
 		"instance www {\n ttl 60\n degraded-ttl 5\n primary a\n}")
 	www := "www.example.org."
-	eventually(t, "the forced-up address's failure", 3*time.Second, func() bool {
+	testkit.Eventually(t, "the forced-up address's failure", 3*time.Second, func() bool {
 		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Unhealthy &&
 			e.Status(health.Key{Pool: "a", Address: "127.0.0.3"}) == health.Unhealthy
 	})
 	time.Sleep(150 * time.Millisecond) // the compile after the verdicts
 	m := query(t, e, www, dns.TypeA)
-	if got := values(m); !slices.Equal(got, []string{"127.0.0.1"}) || m.Answer[0].Header().Ttl != 5 {
+	if got := testkit.Values(m); !slices.Equal(got, []string{"127.0.0.1"}) || m.Answer[0].Header().Ttl != 5 {
 		t.Errorf("a failing forced-up address: answered %v ttl %d, want it with the degraded TTL", got, m.Answer[0].Header().Ttl)
 	}
 	var up, down bool
@@ -323,13 +324,13 @@ func TestOverridesThatNoLongerFit(t *testing.T) {
 	if err := e.Apply(Change{Config: parseConfig(t, noSecondary)}); err != nil {
 		t.Fatal(err)
 	}
-	if m := query(t, e, www, dns.TypeA); m.Rcode != dns.RcodeSuccess || !slices.Equal(values(m), []string{"192.0.2.1"}) {
-		t.Errorf("after the secondary went, www answers %s %v", dns.RcodeToString[m.Rcode], values(m))
+	if m := query(t, e, www, dns.TypeA); m.Rcode != dns.RcodeSuccess || !slices.Equal(testkit.Values(m), []string{"192.0.2.1"}) {
+		t.Errorf("after the secondary went, www answers %s %v", dns.RcodeToString[m.Rcode], testkit.Values(m))
 	}
 	if err := e.Apply(Change{Config: parseConfig(t, both)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := values(query(t, e, www, dns.TypeA)); len(got) != 2 {
+	if got := testkit.Values(query(t, e, www, dns.TypeA)); len(got) != 2 {
 		t.Errorf("192.0.2.2 came back with its old mode: www answers %v", got)
 	}
 
@@ -340,7 +341,7 @@ func TestOverridesThatNoLongerFit(t *testing.T) {
 	next := Start(newEngine(t, noSecondary))
 	defer next.Stop()
 	if m := query(t, next, www, dns.TypeA); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
-		t.Errorf("after a reload without the secondary, www answers %s %v", dns.RcodeToString[m.Rcode], values(m))
+		t.Errorf("after a reload without the secondary, www answers %s %v", dns.RcodeToString[m.Rcode], testkit.Values(m))
 	}
 }
 

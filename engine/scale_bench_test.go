@@ -9,7 +9,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,44 +16,19 @@ import (
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
-// scaleBody is n instances, each with its own pool of two addresses, half of
-// the pools probed: the shape issue 9's numbers are measured on.
-func scaleBody(n int) string {
-	var b strings.Builder
-	b.WriteString("monitor m {\n protocol tcp\n port 9\n interval 1h\n timeout 1s\n}\n")
-	for i := range n {
-		fmt.Fprintf(&b, "pool p%d {\n", i)
-		if i%2 == 0 {
-			b.WriteString(" monitor m\n")
-		}
-		fmt.Fprintf(&b, " address %s %s\n}\ninstance i%d {\n primary p%d\n}\n", scaleAddr(2*i), scaleAddr(2*i+1), i, i)
-	}
-	return b.String()
-}
-
-// scaleAddr is the nth loopback address from 127.1.0.0: probes of them are
-// refused at once by this machine, and go nowhere else.
-func scaleAddr(n int) string { return fmt.Sprintf("127.%d.%d.%d", 1+n>>16, n>>8&255, n&255) }
-
 func scaleConfig(b *testing.B, n int) *config.Config {
 	b.Helper()
-	return parseConfig(b, scaleBody(n))
-}
-
-func heapMB() float64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return float64(m.HeapAlloc) / (1 << 20)
+	return parseConfig(b, testkit.ScaleBody(n))
 }
 
 // BenchmarkScaleLoad parses, validates and compiles 100,000 instances.
 func BenchmarkScaleLoad(b *testing.B) {
-	body := block(scaleBody(100_000))
-	before := heapMB()
+	body := testkit.Block(testkit.ScaleBody(100_000))
+	before := testkit.HeapMB()
 	var s *snapshot
 	for b.Loop() {
 		cfg, _, err := corefile.Parse(caddy.NewTestController("dns", body))
@@ -63,7 +37,7 @@ func BenchmarkScaleLoad(b *testing.B) {
 		}
 		s = compile(cfg, health.Static{}, nil, true)
 	}
-	b.ReportMetric(heapMB()-before, "heap-MB")
+	b.ReportMetric(testkit.HeapMB()-before, "heap-MB")
 	runtime.KeepAlive(s)
 }
 
@@ -88,7 +62,7 @@ func BenchmarkScaleHealthChange(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		p := fmt.Sprintf("p%d", (i*7919)%100_000)
-		k := health.Key{Pool: p, Address: scaleAddr(2 * ((i * 7919) % 100_000))}
+		k := health.Key{Pool: p, Address: testkit.ScaleAddr(2 * ((i * 7919) % 100_000))}
 		if view[k] == health.Unhealthy {
 			view[k] = health.Healthy
 		} else {
@@ -129,7 +103,7 @@ func BenchmarkScaleApply(b *testing.B) {
 		n := (i * 7919) % 100_000
 		old := g.snap.Load().idx.pools.get(fmt.Sprintf("p%d", n))
 		p := *old
-		p.Addresses = append(slices.Clone(old.Addresses), &config.Address{IP: netip.MustParseAddr(scaleAddr(200_000 + i)), Weight: 1})
+		p.Addresses = append(slices.Clone(old.Addresses), &config.Address{IP: netip.MustParseAddr(testkit.ScaleAddr(200_000 + i)), Weight: 1})
 		start := time.Now()
 		if err := g.Apply(Change{Pools: []*config.Pool{&p}}); err != nil {
 			b.Fatal(err)
@@ -150,7 +124,7 @@ func BenchmarkScaleStart(b *testing.B) {
 		for !Ready() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		b.ReportMetric(heapMB(), "heap-MB")
+		b.ReportMetric(testkit.HeapMB(), "heap-MB")
 		if path := os.Getenv("GTM_HEAP_PROFILE"); path != "" {
 			f, err := os.Create(path)
 			if err != nil {
@@ -167,7 +141,7 @@ func BenchmarkScaleStart(b *testing.B) {
 // of 100,000 instances and answering: parse, validate, compile, start the
 // checks. (Run with -cpu 1 for the one-core figure.)
 func BenchmarkScaleAnswering(b *testing.B) {
-	body := block(scaleBody(100_000))
+	body := testkit.Block(testkit.ScaleBody(100_000))
 	for b.Loop() {
 		cfg, _, err := corefile.Parse(caddy.NewTestController("dns", body))
 		if err != nil {

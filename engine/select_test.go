@@ -9,47 +9,12 @@ import (
 	"github.com/gtm-project/gtm/policy"
 )
 
-const geoBody = `
-pool cidr {
-	address 192.0.2.1
-}
-pool bavaria {
-	address 192.0.2.2
-}
-pool germany {
-	address 192.0.2.3
-}
-pool europe {
-	address 192.0.2.4
-}
-pool world {
-	address 192.0.2.5
-}
-instance www {
-	rule cidr 81.2.69.128/25 10.0.0.0/8 {
-		primary cidr
-	}
-	rule subdivision DE-BY {
-		primary bavaria
-	}
-	rule country DE {
-		primary germany
-	}
-	rule continent EU {
-		primary europe
-	}
-	rule default {
-		primary world
-	}
-}
-`
-
 // The selection path (rule match, collection, method) allocates nothing,
 // whatever kind of rule decides.
 func TestSelectionAllocs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
 	geotest.Write(t, path, "GeoIP2-City", geotest.Fixture)
-	e := newEngine(t, "geoip "+path+"\n"+geoBody)
+	e := newEngine(t, "geoip "+path+"\n"+geotest.Pools+geotest.Instance)
 	if err := e.LoadGeo(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gtm-project/gtm/internal/geotest"
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -68,7 +69,7 @@ func TestGeoThroughCoreDNS(t *testing.T) {
 	} {
 		for _, proto := range []string{"udp", "tcp"} {
 			r := s.ask(t, proto, "www.example.org.", dns.TypeA, withECS(tc.subnet))
-			if got := addrs(r); !slices.Equal(got, []string{tc.want}) {
+			if got := testkit.Values(r); !slices.Equal(got, []string{tc.want}) {
 				t.Fatalf("query %d %s ECS %s: %v, want %s", i, proto, tc.subnet, got, tc.want)
 			}
 			var scope uint8 = 255

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -36,18 +37,18 @@ func TestPrimaryBackup(t *testing.T) {
 	s := start(t, fmt.Sprintf(primaryBackup, "mode auto"))
 	for _, proto := range []string{"udp", "tcp"} {
 		r := s.ask(t, proto, "www.example.org.", dns.TypeA)
-		if got := addrs(r); !slices.Equal(got, []string{"192.0.2.10"}) || !r.Authoritative {
+		if got := testkit.Values(r); !slices.Equal(got, []string{"192.0.2.10"}) || !r.Authoritative {
 			t.Fatalf("%s: primary up: got %v (aa=%v), want 192.0.2.10 authoritative", proto, got, r.Authoritative)
 		}
 	}
 	s.reload(t, fmt.Sprintf(primaryBackup, "mode down"))
 	for _, proto := range []string{"udp", "tcp"} {
-		if got := addrs(s.ask(t, proto, "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"198.51.100.10"}) {
+		if got := testkit.Values(s.ask(t, proto, "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"198.51.100.10"}) {
 			t.Fatalf("%s: primary forced down: got %v, want the backup 198.51.100.10", proto, got)
 		}
 	}
 	s.reload(t, fmt.Sprintf(primaryBackup, "mode up"))
-	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10"}) {
+	if got := testkit.Values(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10"}) {
 		t.Fatalf("primary back: got %v, want 192.0.2.10", got)
 	}
 }
@@ -71,7 +72,7 @@ func TestSeveralActive(t *testing.T) {
 	for i := range 60 {
 		proto := []string{"udp", "tcp"}[i%2]
 		r := s.ask(t, proto, "app.example.org.", dns.TypeA)
-		if got := addrs(r); !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
+		if got := testkit.Values(r); !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
 			t.Fatalf("%s: got %v, want the three active addresses", proto, got)
 		}
 		firsts[r.Answer[0].(*dns.A).A.String()] = true
@@ -108,7 +109,7 @@ func TestWeighted(t *testing.T) {
 	const n = 3000
 	counts := map[string]int{}
 	for range n {
-		got := addrs(s.ask(t, "udp", "app.example.org.", dns.TypeA))
+		got := testkit.Values(s.ask(t, "udp", "app.example.org.", dns.TypeA))
 		if len(got) != 1 {
 			t.Fatalf("got %v, want one address", got)
 		}
@@ -145,10 +146,10 @@ static	3600 IN A 203.0.113.5
 	}
 	file `+zone+`
 }`)
-	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.1"}) {
+	if got := testkit.Values(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.1"}) {
 		t.Fatalf("managed name: got %v", got)
 	}
-	if got := addrs(s.ask(t, "udp", "static.example.org.", dns.TypeA)); !slices.Equal(got, []string{"203.0.113.5"}) {
+	if got := testkit.Values(s.ask(t, "udp", "static.example.org.", dns.TypeA)); !slices.Equal(got, []string{"203.0.113.5"}) {
 		t.Fatalf("name for the file plugin: got %v, want 203.0.113.5", got)
 	}
 	if r := s.ask(t, "udp", "example.org.", dns.TypeSOA); len(r.Answer) != 1 || r.Answer[0].(*dns.SOA).Mbox != "admin.example.org." {
@@ -224,7 +225,7 @@ func TestCorefileExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := start(t, strings.Replace(string(body), ":1053", ":0", 1))
-	if got := addrs(s.ask(t, "udp", "www.gtm.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10", "192.0.2.11"}) {
+	if got := testkit.Values(s.ask(t, "udp", "www.gtm.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10", "192.0.2.11"}) {
 		t.Fatalf("Corefile.example: www.gtm.example.net A = %v, want 192.0.2.10 and 192.0.2.11", got)
 	}
 	checkDelegation(t, s, "gtm.example.net.")
@@ -250,7 +251,7 @@ func checkDelegation(t *testing.T, s *server, zone string) {
 		if !dns.IsSubDomain(zone, ns) {
 			continue
 		}
-		if got := addrs(s.ask(t, "udp", ns, dns.TypeA)); len(got) == 0 {
+		if got := testkit.Values(s.ask(t, "udp", ns, dns.TypeA)); len(got) == 0 {
 			t.Errorf("%s: name server %s has no address: the delegation is lame", zone, ns)
 		}
 		if !glue[ns] {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -84,7 +85,7 @@ func (s *server) waitFor(t *testing.T, name string, want []string, within time.D
 	start := time.Now()
 	var got []string
 	for time.Since(start) < within {
-		got = addrs(s.ask(t, "udp", name, dns.TypeA))
+		got = testkit.Values(s.ask(t, "udp", name, dns.TypeA))
 		if slices.Equal(got, want) {
 			return time.Since(start)
 		}
@@ -172,7 +173,7 @@ func TestHealthManualFailback(t *testing.T) {
 	primary.up(t)
 	// Several probe intervals with the primary healthy again: still the backup.
 	time.Sleep(1500 * time.Millisecond)
-	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.13"}) {
+	if got := testkit.Values(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.13"}) {
 		t.Fatalf("manual failback: answers moved back on their own to %v", got)
 	}
 	// A reload that keeps the rule keeps the hold: the same Corefile, and
@@ -180,7 +181,7 @@ func TestHealthManualFailback(t *testing.T) {
 	s.reload(t, cf)
 	s.reload(t, strings.Replace(cf, "instance www {", "instance other {\n\t\t\tprimary site-a\n\t\t}\n\t\tinstance www {", 1))
 	time.Sleep(500 * time.Millisecond)
-	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.13"}) {
+	if got := testkit.Values(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.13"}) {
 		t.Fatalf("a reload that kept the rule released the manual failback hold: answers %v", got)
 	}
 	s.reload(t, strings.Replace(cf, "failback manual", "failback preemptive", 1)) // the operator's switch back
@@ -292,7 +293,7 @@ func TestReloadKeepsHealth(t *testing.T) {
 	s := start(t, cf)
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.15"}, 3*time.Second)
 	s.reload(t, cf)
-	if got := addrs(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.15"}) {
+	if got := testkit.Values(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.15"}) {
 		t.Fatalf("right after a reload: %v, want the backup still (the primary is known to be down)", got)
 	}
 }

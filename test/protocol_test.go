@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
 
@@ -66,7 +67,7 @@ func TestRootZone(t *testing.T) {
 }`)
 	for _, proto := range []string{"udp", "tcp"} {
 		// positive: data, and every reply that carries the SOA
-		if got := addrs(s.ask(t, proto, "www.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.1"}) {
+		if got := testkit.Values(s.ask(t, proto, "www.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.1"}) {
 			t.Errorf("%s: www.example.net A = %v", proto, got)
 		}
 		for _, q := range []struct {
@@ -145,7 +146,7 @@ func TestNameServersAndGlue(t *testing.T) {
 		{"ns9.gtm.example.net.", dns.TypeA, nil, dns.RcodeNameError},
 	} {
 		r := s.ask(t, "udp", tc.name, tc.qtype)
-		if got := addrs(r); !slices.Equal(got, tc.want) || r.Rcode != tc.rcode || !r.Authoritative {
+		if got := testkit.Values(r); !slices.Equal(got, tc.want) || r.Rcode != tc.rcode || !r.Authoritative {
 			t.Errorf("%s %s: %v rcode %s aa %v, want %v %s", tc.name, dns.TypeToString[tc.qtype], got, dns.RcodeToString[r.Rcode], r.Authoritative, tc.want, dns.RcodeToString[tc.rcode])
 		}
 	}

@@ -3,7 +3,6 @@
 package test
 
 import (
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -95,20 +94,4 @@ func (s *server) ask(t *testing.T, proto, name string, qtype uint16, opts ...opt
 		t.Fatalf("%s query %s %s: %v", proto, name, dns.TypeToString[qtype], err)
 	}
 	return r
-}
-
-func addrs(m *dns.Msg) []string {
-	var out []string
-	for _, rr := range m.Answer {
-		switch x := rr.(type) {
-		case *dns.A:
-			out = append(out, x.A.String())
-		case *dns.AAAA:
-			out = append(out, x.AAAA.String())
-		case *dns.CNAME:
-			out = append(out, x.Target)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -31,6 +31,49 @@ var Fixture = []Place{
 	{"2001:db8::/32", "EU", "FR", "IDF"},
 }
 
+// The geo tests' configuration, as gtm block text.
+
+// Pools are one pool per answer of Instance, one address each.
+const Pools = `
+pool cidr {
+	address 192.0.2.1
+}
+pool bavaria {
+	address 192.0.2.2
+}
+pool germany {
+	address 192.0.2.3
+}
+pool europe {
+	address 192.0.2.4
+}
+pool world {
+	address 192.0.2.5
+}
+`
+
+// Instance has a rule of every kind over Fixture's places: CIDR,
+// subdivision, country, continent and default, most specific first.
+const Instance = `
+instance www {
+	rule cidr 81.2.69.128/25 10.0.0.0/8 {
+		primary cidr
+	}
+	rule subdivision DE-BY {
+		primary bavaria
+	}
+	rule country DE {
+		primary germany
+	}
+	rule continent EU {
+		primary europe
+	}
+	rule default {
+		primary world
+	}
+}
+`
+
 // Write writes a database of type dbType ("GeoIP2-City" or
 // "GeoIP2-Country") to path, replacing the file whole. Reserved networks
 // (loopback, documentation ranges) are allowed.
