@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
+	"github.com/gtm-project/gtm/api"
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/engine"
 	"github.com/miekg/dns"
@@ -28,7 +29,8 @@ type GTM struct {
 
 	zones   []string
 	engine  *engine.Engine
-	started bool // under reload.mu
+	api     *api.Service // the control API, nil when off
+	started bool         // under reload.mu
 }
 
 // New returns a handler for a validated configuration.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/coredns/coredns/plugin"
 	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/health"
 )
@@ -32,6 +33,11 @@ func (g *GTM) OnStartup() error {
 	}
 	reload.mu.Unlock()
 	g.engine = engine.Start(g.engine)
+	if g.api != nil {
+		if err := g.api.Start(g.engine); err != nil {
+			return plugin.Error(pluginName, err)
+		}
+	}
 	return nil
 }
 
@@ -50,6 +56,9 @@ func (g *GTM) OnShutdown() error {
 		reload.reloading, reload.pending = false, nil
 	}
 	reload.mu.Unlock()
+	if g.api != nil {
+		g.api.Stop()
+	}
 	g.engine.Stop()
 	return nil
 }
@@ -60,6 +69,11 @@ func (g *GTM) OnRestart() error {
 	reload.mu.Lock()
 	reload.reloading, reload.pending = true, nil
 	reload.mu.Unlock()
+	// Like the health plugin: free the API's address for the new
+	// configuration, and take it back if the reload fails.
+	if g.api != nil {
+		g.api.Pause()
+	}
 	return nil
 }
 
@@ -73,6 +87,14 @@ func (g *GTM) OnRestartFailed() error {
 	reload.mu.Unlock()
 	for _, p := range failed {
 		p.OnShutdown()
+	}
+	reload.mu.Lock()
+	started := g.started
+	reload.mu.Unlock()
+	if g.api != nil && started {
+		if err := g.api.Resume(); err != nil {
+			log.Errorf("api: after a failed reload: %v", err)
+		}
 	}
 	return nil
 }

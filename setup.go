@@ -4,6 +4,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/gtm-project/gtm/api"
 	"github.com/gtm-project/gtm/corefile"
 )
 
@@ -20,9 +21,20 @@ func setup(c *caddy.Controller) error {
 	for _, w := range cfg.Warnings {
 		log.Warning(w)
 	}
+	var svc *api.Service
+	if cfg.API != nil {
+		// The running configuration is the Corefile's and the store's.
+		var err error
+		if svc, cfg, err = api.New(cfg); err != nil {
+			return plugin.Error(pluginName, err)
+		}
+	}
 	g := New(cfg)
-	g.Fall = fl
+	g.Fall, g.api = fl, svc
 	if err := g.engine.LoadGeo(); err != nil {
+		if svc != nil {
+			svc.Stop()
+		}
 		return plugin.Error(pluginName, err)
 	}
 	c.OnStartup(g.OnStartup)

@@ -431,6 +431,10 @@ type Config struct {
 	// queries; empty means explain is off.
 	ExplainFrom []netip.Prefix
 
+	// API is the control API's settings, nil when it is off. It is not
+	// part of what the configuration answers (nor of its digest).
+	API *API
+
 	Warnings []string // filled by Validate: legal but probably unintended
 }
 

@@ -33,9 +33,9 @@ type jsonConfig struct {
 	SOA       *jsonSOA       `json:"soa,omitempty"`
 	NS        []jsonNS       `json:"ns,omitempty"`
 	Explain   []netip.Prefix `json:"explain,omitempty"`
-	Monitors  []jsonMonitor  `json:"monitors,omitempty"`
-	Pools     []jsonPool     `json:"pools,omitempty"`
-	Instances []jsonInstance `json:"instances,omitempty"`
+	Monitors  []MonitorJSON  `json:"monitors,omitempty"`
+	Pools     []PoolJSON     `json:"pools,omitempty"`
+	Instances []InstanceJSON `json:"instances,omitempty"`
 }
 
 type jsonSOA struct {
@@ -48,9 +48,9 @@ type jsonNS struct {
 	Addresses []netip.Addr `json:"addresses,omitempty"`
 }
 
-// jsonMonitor has a field for each entry of MonitorOptions, named alike.
-type jsonMonitor struct {
-	Name            string         `json:"name"`
+// MonitorJSON has a field for each entry of MonitorOptions, named alike.
+type MonitorJSON struct {
+	Name            string         `json:"name" required:"false" doc:"unique among monitors; taken from the path when left out"`
 	Protocol        Protocol       `json:"protocol,omitempty"`
 	Interval        *Duration      `json:"interval,omitempty"`
 	Timeout         *Duration      `json:"timeout,omitempty"`
@@ -73,17 +73,17 @@ type jsonMonitor struct {
 	MaxLoss         *Percent       `json:"max-loss,omitempty"`
 }
 
-type jsonPool struct {
-	Name         string        `json:"name"`
+type PoolJSON struct {
+	Name         string        `json:"name" required:"false" doc:"unique among pools; taken from the path when left out"`
 	Type         Type          `json:"type,omitempty"`
-	Addresses    []jsonAddress `json:"addresses"`
+	Addresses    []AddressJSON `json:"addresses"`
 	Method       Method        `json:"method,omitempty"`
 	MaxAnswers   *int          `json:"max-answers,omitempty"`
 	MinAvailable *Threshold    `json:"min-available,omitempty"`
 	Monitor      string        `json:"monitor,omitempty"`
 }
 
-type jsonAddress struct {
+type AddressJSON struct {
 	Address string `json:"address"`
 	Weight  *int   `json:"weight,omitempty"`
 	Mode    Mode   `json:"mode,omitempty"`
@@ -91,40 +91,40 @@ type jsonAddress struct {
 	Probe   string `json:"probe,omitempty"`
 }
 
-type jsonInstance struct {
-	Name        string     `json:"name"`
+type InstanceJSON struct {
+	Name        string     `json:"name" required:"false" doc:"the name answered, inside a zone; taken from the path when left out"`
 	TTL         *uint32    `json:"ttl,omitempty"`
 	Policy      Policy     `json:"policy,omitempty"`
-	ECS         *onOff     `json:"ecs,omitempty"`
-	Tie         *jsonTie   `json:"tie,omitempty"`
+	ECS         *OnOff     `json:"ecs,omitempty"`
+	Tie         *TieJSON   `json:"tie,omitempty"`
 	Switch      Switch     `json:"switch,omitempty"`
 	Failback    Failback   `json:"failback,omitempty"`
 	AllDown     AllDown    `json:"all-down,omitempty"`
 	Fallback    []string   `json:"fallback,omitempty"`
 	DegradedTTL *uint32    `json:"degraded-ttl,omitempty"`
-	Rules       []jsonRule `json:"rules"`
+	Rules       []RuleJSON `json:"rules"`
 }
 
-// jsonTie is "tie [PERCENT%] [DURATION]": given, what it leaves out is 0.
-type jsonTie struct {
+// TieJSON is "tie [PERCENT%] [DURATION]": given, what it leaves out is 0.
+type TieJSON struct {
 	Percent  Percent  `json:"percent,omitempty"`
 	Duration Duration `json:"duration,omitempty"`
 }
 
-type jsonRule struct {
+type RuleJSON struct {
 	Match     MatchKind       `json:"match"`
 	Values    []string        `json:"values,omitempty"`
-	Primary   *jsonCollection `json:"primary,omitempty"`
-	Secondary *jsonCollection `json:"secondary,omitempty"`
+	Primary   *CollectionJSON `json:"primary,omitempty"`
+	Secondary *CollectionJSON `json:"secondary,omitempty"`
 }
 
-type jsonCollection struct {
-	Pools        []jsonMember `json:"pools"`
+type CollectionJSON struct {
+	Pools        []MemberJSON `json:"pools"`
 	Method       Method       `json:"method,omitempty"`
 	MinAvailable *Threshold   `json:"min-available,omitempty"`
 }
 
-type jsonMember struct {
+type MemberJSON struct {
 	Pool   string `json:"pool"`
 	Weight *int   `json:"weight,omitempty"`
 }
@@ -184,57 +184,71 @@ func toJSON(c *Config) *jsonConfig {
 		jc.NS = append(jc.NS, jsonNS{Name: ns.Name, Addresses: ns.Addrs})
 	}
 	for _, m := range c.Monitors {
-		jm := jsonMonitor{
-			Name: m.Name, Protocol: m.Protocol,
-			Interval: ptr(Duration(m.Interval), Duration(DefaultInterval), m.Props.Has("interval")),
-			Timeout:  ptr(Duration(m.Timeout), Duration(DefaultTimeout), m.Props.Has("timeout")),
-			Rise:     ptr(m.Rise, DefaultRise, m.Props.Has("rise")), Fall: ptr(m.Fall, DefaultFall, m.Props.Has("fall")),
-			Port: ptr(m.Port, 0, m.Props.Has("port")), TLS: ptr(m.TLS, false, m.Props.Has("tls")),
-			Method: ptr(m.Method, DefaultMethod, m.Props.Has("method")), Host: ptr(m.Host, "", m.Props.Has("host")), Path: ptr(m.Path, DefaultPath, m.Props.Has("path")),
-			Expect: m.Expect, Body: ptr(m.BodyMatch, "", m.Props.Has("body")), BodyRegexp: m.BodyRegexp, Header: m.Headers,
-			FollowRedirects: ptr(m.MaxRedirects, 0, m.Props.Has("follow-redirects")), RedirectHosts: m.RedirectHosts,
-			TLSSkipVerify: ptr(m.SkipVerify, false, m.Props.Has("tls-skip-verify")), TLSServerName: ptr(m.ServerName, "", m.Props.Has("tls-server-name")),
-			Count: ptr(m.Count, DefaultCount, m.Props.Has("count")), MaxLoss: ptr(Percent(m.MaxLoss), 0, m.Props.Has("max-loss")),
-		}
-		jc.Monitors = append(jc.Monitors, jm)
+		jc.Monitors = append(jc.Monitors, MonitorDoc(m))
 	}
 	for _, p := range c.Pools {
-		jp := jsonPool{Name: p.Name, Type: p.Type, Method: p.Method, Monitor: p.Monitor,
-			MaxAnswers: ptr(p.MaxAnswers, 0, p.Props.Has("max-answers")), MinAvailable: ptr(p.MinAvailable, DefaultThreshold, p.Props.Has("min-available"))}
-		for _, a := range p.Addresses {
-			jp.Addresses = append(jp.Addresses, jsonAddress{Address: a.Value(), Weight: ptr(a.Weight, DefaultWeight, false),
-				Mode: a.Mode, Monitor: a.Monitor, Probe: a.Probe})
-		}
-		jc.Pools = append(jc.Pools, jp)
+		jc.Pools = append(jc.Pools, PoolDoc(p))
 	}
 	for _, in := range c.Instances {
-		ji := jsonInstance{Name: in.Name, TTL: &in.TTL, Policy: in.Policy, Switch: in.Switch,
-			Failback: in.Failback, AllDown: in.AllDown, DegradedTTL: ptr(in.DegradedTTL, 0, in.Props.Has("degraded-ttl"))}
-		if in.IgnoreECS {
-			ji.ECS = new(onOff)
-		}
-		if in.Props.Has("tie") || in.TiePercent != DefaultTiePercent || in.Tie != DefaultTie {
-			ji.Tie = &jsonTie{Percent: Percent(in.TiePercent), Duration: Duration(in.Tie)}
-		}
-		for _, a := range in.Fallbacks {
-			ji.Fallback = append(ji.Fallback, a.Value())
-		}
-		for _, r := range in.Rules {
-			ji.Rules = append(ji.Rules, jsonRule{Match: r.Match, Values: r.Values,
-				Primary: collectionJSON(r.Primary), Secondary: collectionJSON(r.Secondary)})
-		}
-		jc.Instances = append(jc.Instances, ji)
+		jc.Instances = append(jc.Instances, InstanceDoc(in))
 	}
 	return jc
 }
 
-func collectionJSON(col *Collection) *jsonCollection {
+// MonitorDoc is a monitor's JSON form.
+func MonitorDoc(m *Monitor) MonitorJSON {
+	return MonitorJSON{
+		Name: m.Name, Protocol: m.Protocol,
+		Interval: ptr(Duration(m.Interval), Duration(DefaultInterval), m.Props.Has("interval")),
+		Timeout:  ptr(Duration(m.Timeout), Duration(DefaultTimeout), m.Props.Has("timeout")),
+		Rise:     ptr(m.Rise, DefaultRise, m.Props.Has("rise")), Fall: ptr(m.Fall, DefaultFall, m.Props.Has("fall")),
+		Port: ptr(m.Port, 0, m.Props.Has("port")), TLS: ptr(m.TLS, false, m.Props.Has("tls")),
+		Method: ptr(m.Method, DefaultMethod, m.Props.Has("method")), Host: ptr(m.Host, "", m.Props.Has("host")), Path: ptr(m.Path, DefaultPath, m.Props.Has("path")),
+		Expect: m.Expect, Body: ptr(m.BodyMatch, "", m.Props.Has("body")), BodyRegexp: m.BodyRegexp, Header: m.Headers,
+		FollowRedirects: ptr(m.MaxRedirects, 0, m.Props.Has("follow-redirects")), RedirectHosts: m.RedirectHosts,
+		TLSSkipVerify: ptr(m.SkipVerify, false, m.Props.Has("tls-skip-verify")), TLSServerName: ptr(m.ServerName, "", m.Props.Has("tls-server-name")),
+		Count: ptr(m.Count, DefaultCount, m.Props.Has("count")), MaxLoss: ptr(Percent(m.MaxLoss), 0, m.Props.Has("max-loss")),
+	}
+}
+
+// PoolDoc is a pool's JSON form.
+func PoolDoc(p *Pool) PoolJSON {
+	jp := PoolJSON{Name: p.Name, Type: p.Type, Method: p.Method, Monitor: p.Monitor,
+		MaxAnswers: ptr(p.MaxAnswers, 0, p.Props.Has("max-answers")), MinAvailable: ptr(p.MinAvailable, DefaultThreshold, p.Props.Has("min-available"))}
+	for _, a := range p.Addresses {
+		jp.Addresses = append(jp.Addresses, AddressJSON{Address: a.Value(), Weight: ptr(a.Weight, DefaultWeight, false),
+			Mode: a.Mode, Monitor: a.Monitor, Probe: a.Probe})
+	}
+	return jp
+}
+
+// InstanceDoc is an instance's JSON form.
+func InstanceDoc(in *Instance) InstanceJSON {
+	ji := InstanceJSON{Name: in.Name, TTL: &in.TTL, Policy: in.Policy, Switch: in.Switch,
+		Failback: in.Failback, AllDown: in.AllDown, DegradedTTL: ptr(in.DegradedTTL, 0, in.Props.Has("degraded-ttl"))}
+	if in.IgnoreECS {
+		ji.ECS = new(OnOff)
+	}
+	if in.Props.Has("tie") || in.TiePercent != DefaultTiePercent || in.Tie != DefaultTie {
+		ji.Tie = &TieJSON{Percent: Percent(in.TiePercent), Duration: Duration(in.Tie)}
+	}
+	for _, a := range in.Fallbacks {
+		ji.Fallback = append(ji.Fallback, a.Value())
+	}
+	for _, r := range in.Rules {
+		ji.Rules = append(ji.Rules, RuleJSON{Match: r.Match, Values: r.Values,
+			Primary: collectionJSON(r.Primary), Secondary: collectionJSON(r.Secondary)})
+	}
+	return ji
+}
+
+func collectionJSON(col *Collection) *CollectionJSON {
 	if col == nil {
 		return nil
 	}
-	jc := &jsonCollection{Pools: []jsonMember{}, Method: col.Method, MinAvailable: ptr(col.MinAvailable, DefaultThreshold, col.Props.Has("min-available"))}
+	jc := &CollectionJSON{Pools: []MemberJSON{}, Method: col.Method, MinAvailable: ptr(col.MinAvailable, DefaultThreshold, col.Props.Has("min-available"))}
 	for _, m := range col.Members {
-		jc.Pools = append(jc.Pools, jsonMember{Pool: m.Pool, Weight: ptr(m.Weight, DefaultWeight, false)})
+		jc.Pools = append(jc.Pools, MemberJSON{Pool: m.Pool, Weight: ptr(m.Weight, DefaultWeight, false)})
 	}
 	return jc
 }
@@ -273,113 +287,135 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 	for _, p := range jc.Explain {
 		c.ExplainFrom = append(c.ExplainFrom, p.Masked())
 	}
-	for i, jm := range jc.Monitors {
-		path := fmt.Sprintf("$.monitors[%d]", i)
-		m := NewMonitor(at(path), jm.Name)
-		m.Protocol = jm.Protocol
-		setDuration(&m.Interval, jm.Interval)
-		setDuration(&m.Timeout, jm.Timeout)
-		set(&m.Rise, jm.Rise)
-		set(&m.Fall, jm.Fall)
-		set(&m.Port, jm.Port)
-		set(&m.TLS, jm.TLS)
-		set(&m.Method, jm.Method)
-		set(&m.Host, jm.Host)
-		set(&m.Path, jm.Path)
-		m.Expect = nonEmpty(jm.Expect)
-		set(&m.BodyMatch, jm.Body)
-		m.BodyRegexp = jm.BodyRegexp
-		m.Headers = nonEmpty(jm.Header)
-		set(&m.MaxRedirects, jm.FollowRedirects)
-		m.RedirectHosts = nonEmpty(jm.RedirectHosts)
-		set(&m.SkipVerify, jm.TLSSkipVerify)
-		set(&m.ServerName, jm.TLSServerName)
-		set(&m.Count, jm.Count)
-		if jm.MaxLoss != nil {
-			m.MaxLoss = int(*jm.MaxLoss)
-		}
-		// Each option field is named after its entry in MonitorOptions.
-		v := reflect.ValueOf(jm)
-		for i, f := range jsonMonitorFields {
-			if f != "name" && !v.Field(i).IsZero() {
-				m.Props.Set(f, at(path+"."+f))
-			}
-		}
-		c.Monitors = append(c.Monitors, m)
+	for i := range jc.Monitors {
+		c.Monitors = append(c.Monitors, MonitorFrom(&jc.Monitors[i], fmt.Sprintf("$.monitors[%d]", i)))
 	}
-	for i, jp := range jc.Pools {
-		path := fmt.Sprintf("$.pools[%d]", i)
-		p := arena.Pool(at(path), jp.Name)
-		p.Type, p.Method, p.Monitor = jp.Type, jp.Method, jp.Monitor
-		set(&p.MaxAnswers, jp.MaxAnswers)
-		set(&p.MinAvailable, jp.MinAvailable)
-		given(&arena, &p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil})
-		vals := make([]Address, len(jp.Addresses))
-		for j, ja := range jp.Addresses {
-			apath := fmt.Sprintf("%s.addresses[%d]", path, j)
-			a, err := ParseAddressValue(at(apath), ja.Address)
-			if err != nil {
-				return nil, at(apath).Errorf("%v", err)
-			}
-			set(&a.Weight, ja.Weight)
-			a.Mode, a.Monitor, a.Probe = ja.Mode, ja.Monitor, ja.Probe
-			vals[j] = a
+	for i := range jc.Pools {
+		p, err := poolFrom(&arena, &jc.Pools[i], fmt.Sprintf("$.pools[%d]", i))
+		if err != nil {
+			return nil, err
 		}
-		p.Addresses = arena.Addresses(vals)
 		c.Pools = append(c.Pools, p)
 	}
-	for i, ji := range jc.Instances {
-		path := fmt.Sprintf("$.instances[%d]", i)
-		in := arena.Instance(at(path), Fqdn(ji.Name))
-		set(&in.TTL, ji.TTL)
-		set(&in.DegradedTTL, ji.DegradedTTL)
-		in.Policy, in.Switch, in.Failback, in.AllDown = ji.Policy, ji.Switch, ji.Failback, ji.AllDown
-		if ji.ECS != nil {
-			in.IgnoreECS = !bool(*ji.ECS)
+	for i := range jc.Instances {
+		in, err := instanceFrom(&arena, &jc.Instances[i], fmt.Sprintf("$.instances[%d]", i))
+		if err != nil {
+			return nil, err
 		}
-		if ji.Tie != nil {
-			in.TiePercent, in.Tie = int(ji.Tie.Percent), time.Duration(ji.Tie.Duration)
-		}
-		given(&arena, &in.Props, path, map[string]bool{
-			"ttl": ji.TTL != nil, "degraded-ttl": ji.DegradedTTL != nil, "ecs": ji.ECS != nil, "tie": ji.Tie != nil,
-			"policy": has(ji.Policy), "switch": has(ji.Switch), "failback": has(ji.Failback), "all-down": has(ji.AllDown),
-		})
-		vals := make([]Address, len(ji.Fallback))
-		for j, s := range ji.Fallback {
-			fpath := fmt.Sprintf("%s.fallback[%d]", path, j)
-			a, err := ParseAddressValue(at(fpath), s)
-			if err != nil {
-				return nil, at(fpath).Errorf("%v", err)
-			}
-			vals[j] = a
-		}
-		in.Fallbacks = arena.Addresses(vals)
-		rules := make([]*Rule, 0, len(ji.Rules))
-		for j, jr := range ji.Rules {
-			rpath := fmt.Sprintf("%s.rules[%d]", path, j)
-			r := arena.Rule()
-			*r = Rule{Pos: at(rpath), Match: jr.Match, Values: nonEmpty(jr.Values),
-				Primary:   collectionFromJSON(&arena, jr.Primary, rpath+".primary"),
-				Secondary: collectionFromJSON(&arena, jr.Secondary, rpath+".secondary")}
-			rules = append(rules, r)
-		}
-		in.Rules = arena.Rules(rules)
 		c.Instances = append(c.Instances, in)
 	}
 	return c, nil
 }
 
-// jsonMonitorFields are the JSON names of jsonMonitor's fields, in order.
-var jsonMonitorFields = func() []string {
+// MonitorFrom converts a monitor's JSON form, placed at path, with its
+// defaults; it is not validated.
+func MonitorFrom(jm *MonitorJSON, path string) *Monitor {
+	m := NewMonitor(at(path), jm.Name)
+	m.Protocol = jm.Protocol
+	setDuration(&m.Interval, jm.Interval)
+	setDuration(&m.Timeout, jm.Timeout)
+	set(&m.Rise, jm.Rise)
+	set(&m.Fall, jm.Fall)
+	set(&m.Port, jm.Port)
+	set(&m.TLS, jm.TLS)
+	set(&m.Method, jm.Method)
+	set(&m.Host, jm.Host)
+	set(&m.Path, jm.Path)
+	m.Expect = nonEmpty(jm.Expect)
+	set(&m.BodyMatch, jm.Body)
+	m.BodyRegexp = jm.BodyRegexp
+	m.Headers = nonEmpty(jm.Header)
+	set(&m.MaxRedirects, jm.FollowRedirects)
+	m.RedirectHosts = nonEmpty(jm.RedirectHosts)
+	set(&m.SkipVerify, jm.TLSSkipVerify)
+	set(&m.ServerName, jm.TLSServerName)
+	set(&m.Count, jm.Count)
+	if jm.MaxLoss != nil {
+		m.MaxLoss = int(*jm.MaxLoss)
+	}
+	// Each option field is named after its entry in MonitorOptions.
+	v := reflect.ValueOf(jm).Elem()
+	for i, f := range monitorJSONFields {
+		if f != "name" && !v.Field(i).IsZero() {
+			m.Props.Set(f, at(path+"."+f))
+		}
+	}
+	return m
+}
+
+// poolFrom converts a pool's JSON form, placed at path; it is not validated.
+func poolFrom(arena *Arena, jp *PoolJSON, path string) (*Pool, error) {
+	p := arena.Pool(at(path), jp.Name)
+	p.Type, p.Method, p.Monitor = jp.Type, jp.Method, jp.Monitor
+	set(&p.MaxAnswers, jp.MaxAnswers)
+	set(&p.MinAvailable, jp.MinAvailable)
+	given(arena, &p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil})
+	vals := make([]Address, len(jp.Addresses))
+	for j, ja := range jp.Addresses {
+		apath := fmt.Sprintf("%s.addresses[%d]", path, j)
+		a, err := ParseAddressValue(at(apath), ja.Address)
+		if err != nil {
+			return nil, at(apath).Errorf("%v", err)
+		}
+		set(&a.Weight, ja.Weight)
+		a.Mode, a.Monitor, a.Probe = ja.Mode, ja.Monitor, ja.Probe
+		vals[j] = a
+	}
+	p.Addresses = arena.Addresses(vals)
+	return p, nil
+}
+
+// instanceFrom converts an instance's JSON form, placed at path; it is not
+// validated.
+func instanceFrom(arena *Arena, ji *InstanceJSON, path string) (*Instance, error) {
+	in := arena.Instance(at(path), Fqdn(ji.Name))
+	set(&in.TTL, ji.TTL)
+	set(&in.DegradedTTL, ji.DegradedTTL)
+	in.Policy, in.Switch, in.Failback, in.AllDown = ji.Policy, ji.Switch, ji.Failback, ji.AllDown
+	if ji.ECS != nil {
+		in.IgnoreECS = !bool(*ji.ECS)
+	}
+	if ji.Tie != nil {
+		in.TiePercent, in.Tie = int(ji.Tie.Percent), time.Duration(ji.Tie.Duration)
+	}
+	given(arena, &in.Props, path, map[string]bool{
+		"ttl": ji.TTL != nil, "degraded-ttl": ji.DegradedTTL != nil, "ecs": ji.ECS != nil, "tie": ji.Tie != nil,
+		"policy": has(ji.Policy), "switch": has(ji.Switch), "failback": has(ji.Failback), "all-down": has(ji.AllDown),
+	})
+	vals := make([]Address, len(ji.Fallback))
+	for j, s := range ji.Fallback {
+		fpath := fmt.Sprintf("%s.fallback[%d]", path, j)
+		a, err := ParseAddressValue(at(fpath), s)
+		if err != nil {
+			return nil, at(fpath).Errorf("%v", err)
+		}
+		vals[j] = a
+	}
+	in.Fallbacks = arena.Addresses(vals)
+	rules := make([]*Rule, 0, len(ji.Rules))
+	for j, jr := range ji.Rules {
+		rpath := fmt.Sprintf("%s.rules[%d]", path, j)
+		r := arena.Rule()
+		*r = Rule{Pos: at(rpath), Match: jr.Match, Values: nonEmpty(jr.Values),
+			Primary:   collectionFromJSON(arena, jr.Primary, rpath+".primary"),
+			Secondary: collectionFromJSON(arena, jr.Secondary, rpath+".secondary")}
+		rules = append(rules, r)
+	}
+	in.Rules = arena.Rules(rules)
+	return in, nil
+}
+
+// monitorJSONFields are the JSON names of MonitorJSON's fields, in order.
+var monitorJSONFields = func() []string {
 	var out []string
-	for f := range reflect.TypeFor[jsonMonitor]().Fields() {
+	for f := range reflect.TypeFor[MonitorJSON]().Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		out = append(out, name)
 	}
 	return out
 }()
 
-func collectionFromJSON(arena *Arena, jc *jsonCollection, path string) *Collection {
+func collectionFromJSON(arena *Arena, jc *CollectionJSON, path string) *Collection {
 	if jc == nil {
 		return nil
 	}

@@ -90,7 +90,7 @@ func TestParseJSONErrors(t *testing.T) {
 // for each entry of MonitorOptions, named alike, and no other but its name.
 func TestJSONMonitorFields(t *testing.T) {
 	fields := map[string]bool{}
-	for _, f := range jsonMonitorFields {
+	for _, f := range monitorJSONFields {
 		fields[f] = true
 	}
 	for _, o := range MonitorOptions {

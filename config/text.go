@@ -115,17 +115,17 @@ func (p *Percent) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// onOff is a switch written as "on" or "off".
-type onOff bool
+// OnOff is a switch written as "on" or "off".
+type OnOff bool
 
-func (o onOff) MarshalText() ([]byte, error) {
+func (o OnOff) MarshalText() ([]byte, error) {
 	if o {
 		return []byte("on"), nil
 	}
 	return []byte("off"), nil
 }
 
-func (o *onOff) UnmarshalText(b []byte) error {
+func (o *OnOff) UnmarshalText(b []byte) error {
 	switch string(b) {
 	case "on":
 		*o = true

@@ -3,6 +3,7 @@ package corefile
 
 import (
 	"math"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -104,6 +105,12 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 					}
 					cfg.ExplainFrom = append(cfg.ExplainFrom, pr.Masked())
 				}
+			case "api":
+				api, err := p.api()
+				if err != nil {
+					return err
+				}
+				cfg.API = api
 			case "geoip":
 				cfg.GeoIPPos = p.pos()
 				path, err := p.arg(prop, "FILE")
@@ -124,6 +131,104 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 		return nil, fl, c.Err("gtm: no configuration")
 	}
 	return cfg, fl, nil
+}
+
+// api reads "api [ADDRESS[:PORT]] [{ ... }]": the control API.
+func (p *parser) api() (*config.API, error) {
+	a := &config.API{Pos: p.pos(), Address: config.DefaultAPIAddress, Store: config.DefaultStoreFile}
+	if addr, ok := p.nextArg(); ok {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil { // a host or address alone
+			host, port = strings.Trim(addr, "[]"), "8053"
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return nil, p.c.Errf("api: '%s' is not an address like 127.0.0.1:8053 (port 0 to 65535)", addr)
+		}
+		a.Address = net.JoinHostPort(host, port)
+	}
+	if p.openBlock() {
+		err := p.body("api", "", nil, []string{"webhook"}, func(prop string) error {
+			var err error
+			switch prop {
+			case "store":
+				a.Store, err = p.arg(prop, "FILE")
+			case "token", "tokens":
+				a.Tokens, err = p.arg(prop, "FILE")
+			case "tls":
+				var args []string
+				if args, err = p.args(prop, 2, 2, "CERT KEY"); err == nil {
+					a.TLSCert, a.TLSKey = args[0], args[1]
+				}
+			case "max-body":
+				var s string
+				if s, err = p.arg(prop, "BYTES"); err == nil {
+					n, perr := strconv.ParseInt(s, 10, 64)
+					if perr != nil || n < 1024 || n > 64<<20 {
+						return p.c.Errf("max-body: '%s' is not a size from 1024 to 67108864 bytes", s)
+					}
+					a.MaxBody = n
+				}
+			case "webhook":
+				var w config.Webhook
+				if w, err = p.webhook(); err == nil {
+					a.Webhooks = append(a.Webhooks, w)
+				}
+			default:
+				return p.c.Errf("unknown property '%s' in api block (store, token, tls, max-body, webhook)", prop)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else if extra, ok := p.nextArg(); ok {
+		return nil, p.c.Errf("api: unexpected '%s' (usage: api [ADDRESS[:PORT]] [{ ... }])", extra)
+	}
+	return a, nil
+}
+
+// webhook reads "webhook NAME URL [{ secret S; events KIND...; timeout D }]".
+func (p *parser) webhook() (config.Webhook, error) {
+	w := config.Webhook{Pos: p.pos()}
+	args := []string{}
+	for len(args) < 3 {
+		a, ok := p.nextArg()
+		if !ok {
+			break
+		}
+		args = append(args, a)
+	}
+	if len(args) != 2 {
+		return w, p.c.Errf("'webhook' needs a name and a URL (usage: webhook NAME URL [{ ... }])")
+	}
+	w.Name, w.URL = args[0], args[1]
+	if p.openBlock() {
+		err := p.body("webhook", w.Name, nil, nil, func(prop string) error {
+			var err error
+			switch prop {
+			case "secret":
+				w.Secret, err = p.arg(prop, "SECRET")
+			case "events":
+				w.Events, err = p.args(prop, 1, 8, "KIND...")
+			case "timeout":
+				var s string
+				if s, err = p.arg(prop, "DURATION"); err == nil {
+					d, perr := time.ParseDuration(s)
+					if perr != nil || d <= 0 {
+						return p.c.Errf("timeout: '%s' is not a positive duration like 5s", s)
+					}
+					w.Timeout = d
+				}
+			default:
+				return p.c.Errf("unknown property '%s' in webhook '%s' (secret, events, timeout)", prop, w.Name)
+			}
+			return err
+		})
+		if err != nil {
+			return w, err
+		}
+	}
+	return w, nil
 }
 
 // nameServer reads "ns NAME [ADDRESS...]": one server per line, with the

@@ -746,3 +746,6 @@ func (e *Engine) UseHealth(view health.View) {
 	cur := e.snap.Load()
 	e.snap.Store(compile(cur.cfg, view, cur, e.counting))
 }
+
+// Overrides are the operators' overrides the engine answers with now.
+func (e *Engine) Overrides() *Overrides { return e.snap.Load().over }

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Role is what a token may do; each role may do what the ones before it may.
+type Role int
+
+const (
+	RoleNone     Role = iota
+	RoleViewer        // reads
+	RoleOperator      // overrides: drain, force, pin, switch back
+	RoleAdmin         // configuration: create, change, delete, roll back
+)
+
+var roleNames = map[string]Role{"viewer": RoleViewer, "operator": RoleOperator, "admin": RoleAdmin}
+
+func (r Role) String() string {
+	for k, v := range roleNames {
+		if v == r {
+			return k
+		}
+	}
+	return "none"
+}
+
+// token is one line of the token file. Only the secret's digest is kept,
+// so that comparing takes the same time whatever the secret's length.
+type token struct {
+	name   string
+	role   Role
+	digest [32]byte
+}
+
+// MinSecret is the shortest secret a token file may hold.
+const MinSecret = 16
+
+// readTokens reads a token file: one token per line, "NAME ROLE SECRET",
+// with '#' comments and blank lines. Errors name the file and line, never
+// the secret.
+func readTokens(path string) ([]token, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	defer f.Close()
+	var out []token
+	names := map[string]int{}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		fields := strings.Fields(text)
+		if len(fields) != 3 {
+			return nil, fmt.Errorf("%s:%d: a token is 'NAME ROLE SECRET' (%d fields given)", path, line, len(fields))
+		}
+		role, ok := roleNames[fields[1]]
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: role '%s' is not one of viewer, operator, admin", path, line, fields[1])
+		}
+		if len(fields[2]) < MinSecret {
+			return nil, fmt.Errorf("%s:%d: the secret of token '%s' is shorter than %d characters", path, line, fields[0], MinSecret)
+		}
+		if first, dup := names[fields[0]]; dup {
+			return nil, fmt.Errorf("%s:%d: token name '%s' is used twice (first at line %d)", path, line, fields[0], first)
+		}
+		names[fields[0]] = line
+		out = append(out, token{name: fields[0], role: role, digest: sha256.Sum256([]byte(fields[2]))})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("token file %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("token file %s holds no token", path)
+	}
+	return out, nil
+}
+
+// caller is who makes a request.
+type caller struct {
+	name string
+	role Role
+}
+
+type callerKey struct{}
+
+func callerOf(ctx context.Context) caller {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c
+}
+
+// identify finds the token a request presents. Every token is compared,
+// in constant time, so that timing says nothing about which one nearly
+// matched.
+func identify(tokens []token, header string) (caller, bool) {
+	secret, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		return caller{}, false
+	}
+	d := sha256.Sum256([]byte(strings.TrimSpace(secret)))
+	found := -1
+	for i := range tokens {
+		if subtle.ConstantTimeCompare(d[:], tokens[i].digest[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return caller{}, false
+	}
+	return caller{name: tokens[found].name, role: tokens[found].role}, true
+}
+
+// roleKey is the operation metadata entry naming the role it needs.
+const roleKey = "x-gtm-role"
+
+// authorize is the middleware that checks the bearer token against the
+// role the operation needs: 401 without a valid token, 403 with one whose
+// role is too low. Without tokens (allowed on loopback only) every caller
+// is an admin named "local".
+func (s *Service) authorize(api huma.API) func(ctx huma.Context, next func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		need, _ := ctx.Operation().Metadata[roleKey].(Role)
+		if need == RoleNone { // the OpenAPI document
+			next(ctx)
+			return
+		}
+		c := caller{name: "local", role: RoleAdmin}
+		if s.tokens != nil {
+			var ok bool
+			c, ok = identify(s.tokens, ctx.Header("Authorization"))
+			if !ok {
+				ctx.SetHeader("WWW-Authenticate", `Bearer realm="gtm"`)
+				huma.WriteErr(api, ctx, 401, "a valid bearer token is needed: 'Authorization: Bearer SECRET'")
+				return
+			}
+		}
+		if c.role < need {
+			huma.WriteErr(api, ctx, 403, fmt.Sprintf("token '%s' has role %s; this needs %s", c.name, c.role, need))
+			return
+		}
+		next(huma.WithValue(ctx, callerKey{}, c))
+	}
+}

@@ -1,0 +1,37 @@
+package config
+
+import "time"
+
+// DefaultAPIAddress is where the control API listens when 'api' names no
+// address: this host only, on a port beside DNS's 53.
+const DefaultAPIAddress = "127.0.0.1:8053"
+
+// DefaultStoreFile is the embedded store's file when 'store' is not given,
+// relative to the working directory (or to $STATE_DIRECTORY, which systemd
+// sets for a unit with StateDirectory=).
+const DefaultStoreFile = "gtm.db"
+
+// API is the control API of one gtm block ('api' in the Corefile). It is
+// not part of the configuration's digest: where the API listens does not
+// change what gtm answers.
+type API struct {
+	Pos
+	Address string // host:port
+	Store   string // the embedded store's file
+	Tokens  string // the token file; "" for none (loopback only)
+	TLSCert string
+	TLSKey  string
+	// MaxBody is the largest request body accepted.
+	MaxBody  int64
+	Webhooks []Webhook
+}
+
+// Webhook is an alert receiver: gtm POSTs its events there.
+type Webhook struct {
+	Pos
+	Name    string
+	URL     string
+	Secret  string   // signs each body with HMAC-SHA256; "" for none
+	Events  []string // kinds sent; empty for switchovers and address changes
+	Timeout time.Duration
+}

@@ -1,0 +1,247 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gtm-project/gtm/internal/testkit"
+	"github.com/miekg/dns"
+)
+
+// client talks to a running control API.
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+// call sends a request with a JSON body (nil for none) and returns the
+// status, the body and the ETag.
+func (c *client) call(method, path string, body any, header ...string) (int, []byte, string) {
+	c.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, resp.Header.Get("ETag")
+}
+
+// must sends a request that must answer want.
+func (c *client) must(want int, method, path string, body any, header ...string) []byte {
+	c.t.Helper()
+	code, out, _ := c.call(method, path, body, header...)
+	if code != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, out)
+	}
+	return out
+}
+
+func apiCorefile(apiPort int, storeFile string, live int) string {
+	return fmt.Sprintf(`example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		ns ns1.example.org 127.0.0.53
+		api 127.0.0.1:%d {
+			store %s
+		}
+		monitor tcp-live {
+			protocol tcp
+			port %d
+			interval 100ms
+			timeout 80ms
+			rise 1
+			fall 1
+		}
+	}
+}
+`, apiPort, storeFile, live)
+}
+
+// TestAPIThroughCoreDNS drives a real CoreDNS through its control API: a
+// monitor, pools and an instance created over HTTP answer over DNS; a
+// drained address leaves the answer; a pin moves the instance to its
+// secondary; a rollback restores an earlier revision; and everything is
+// still there after the server restarts on the same store.
+func TestAPIThroughCoreDNS(t *testing.T) {
+	live, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	_ = live
+	apiPort := freePort(t)
+	storeFile := filepath.Join(t.TempDir(), "gtm.db")
+	corefile := apiCorefile(apiPort, storeFile, port)
+	s := start(t, corefile)
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+
+	// The Corefile's monitor is listed, owned by the Corefile.
+	var mons []map[string]any
+	json.Unmarshal(c.must(200, "GET", "/api/v1/monitors", nil), &mons)
+	if len(mons) != 1 || mons[0]["name"] != "tcp-live" || mons[0]["owner"].(map[string]any)["layer"] != "corefile" {
+		t.Fatalf("monitors: %v", mons)
+	}
+	// It cannot be changed through the API.
+	code, body, _ := c.call("DELETE", "/api/v1/monitors/tcp-live", nil)
+	if code != 409 || !strings.Contains(string(body), "Corefile, line 8") {
+		t.Fatalf("deleting a Corefile monitor: %d %s", code, body)
+	}
+
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "main", "monitor": "tcp-live",
+		"addresses": []map[string]any{{"address": "127.0.0.1"}, {"address": "127.0.0.2"}}})
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "spare", "monitor": "tcp-live",
+		"addresses": []map[string]any{{"address": "127.0.0.9"}}})
+	c.must(200, "PUT", "/api/v1/instances/www.example.org", map[string]any{"ttl": 5,
+		"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "main"}}},
+			"secondary": map[string]any{"pools": []map[string]any{{"pool": "spare"}}}}}})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1", "127.0.0.2"}, 5*time.Second)
+
+	// Drain one address: it leaves the answer.
+	out := c.must(200, "PUT", "/api/v1/overrides/addresses/main/127.0.0.2", map[string]any{"mode": "drain", "reason": "maintenance"})
+	var res struct{ Revision uint64 }
+	json.Unmarshal(out, &res)
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
+	drained := res.Revision
+
+	// Pin to the secondary.
+	c.must(200, "PUT", "/api/v1/overrides/pins/www.example.org", map[string]any{"switch": "secondary"})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.9"}, 2*time.Second)
+
+	// A stale If-Match is refused, and changes nothing.
+	code, body, _ = c.call("DELETE", "/api/v1/overrides/pins/www.example.org", nil, "If-Match", fmt.Sprintf(`"%d"`, drained))
+	if code != 412 {
+		t.Fatalf("stale If-Match: %d %s", code, body)
+	}
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.9"}, time.Second)
+
+	// Roll back to the revision with only the drain.
+	c.must(200, "POST", "/api/v1/rollback", map[string]any{"revision": drained})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
+
+	// History lists every change, newest first.
+	var hist []struct {
+		Revision uint64
+		Change   string
+		Who      string
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/history", nil), &hist)
+	if len(hist) != 6 || !strings.HasPrefix(hist[0].Change, fmt.Sprintf("rollback to revision %d", drained)) || hist[0].Who != "local" {
+		t.Fatalf("history: %+v", hist)
+	}
+
+	// A restart on the same store answers the same.
+	s.inst.Stop()
+	s.inst.ShutdownCallbacks()
+	s2 := start(t, corefile)
+	s2.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 5*time.Second)
+	var ovr struct {
+		Addresses []struct{ Pool, Address, Mode, Who, Reason string }
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/overrides", nil), &ovr)
+	if len(ovr.Addresses) != 1 || ovr.Addresses[0].Reason != "maintenance" || ovr.Addresses[0].Mode != "drain" {
+		t.Fatalf("overrides after restart: %+v", ovr)
+	}
+	var ins []map[string]any
+	json.Unmarshal(c.must(200, "GET", "/api/v1/instances", nil), &ins)
+	if len(ins) != 1 || ins[0]["name"] != "www.example.org." || ins[0]["owner"].(map[string]any)["layer"] != "api" {
+		t.Fatalf("instances after restart: %v", ins)
+	}
+	_ = dns.TypeA
+}
+
+// TestAPIRefusesBadRequests sends every kind of bad request and checks
+// that each gets its status and message, and that the store, the engine
+// and the answers stay as they were.
+func TestAPIRefusesBadRequests(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	apiPort := freePort(t)
+	storeFile := filepath.Join(t.TempDir(), "gtm.db")
+	s := start(t, apiCorefile(apiPort, storeFile, port))
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "main", "addresses": []map[string]any{{"address": "127.0.0.1"}}})
+	c.must(201, "POST", "/api/v1/instances", map[string]any{"name": "www.example.org", "rules": []map[string]any{{"match": "default",
+		"primary": map[string]any{"pools": []map[string]any{{"pool": "main"}}}}}})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
+	_, before, etagBefore := c.call("GET", "/api/v1/pools", nil)
+
+	raw := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	cases := []struct {
+		method, path, body string
+		code               int
+		says               string
+	}{
+		{"POST", "/api/v1/pools", `{"name": "x", "addresses": [`, 400, ""},
+		{"POST", "/api/v1/pools", `{"name": "x", "addresses": [{"address": "127.0.0.3"}], "colour": "red"}`, 422, "colour"},
+		{"POST", "/api/v1/pools", `{"name": "x", "addresses": [{"address": "127.0.0.3", "weight": "heavy"}]}`, 422, "weight"},
+		{"POST", "/api/v1/pools", `{"name": "x", "addresses": [{"address": "127.0.0.3", "weight": 1000}]}`, 422, "weight"},
+		{"POST", "/api/v1/pools", `{"name": "x", "addresses": [{"address": "not-an-address!"}]}`, 422, "not-an-address"},
+		{"POST", "/api/v1/pools", `{"name": "x", "monitor": "nope", "addresses": [{"address": "127.0.0.3"}]}`, 422, "unknown monitor 'nope'"},
+		{"POST", "/api/v1/pools", `{"name": "main", "addresses": [{"address": "127.0.0.3"}]}`, 409, "exists"},
+		{"POST", "/api/v1/instances", `{"name": "b.example.org", "rules": [{"match": "default", "primary": {"pools": [{"pool": "ghost"}]}}]}`, 422, "ghost"},
+		{"DELETE", "/api/v1/pools/main", ``, 409, "instance 'www.example.org.'"},
+		{"DELETE", "/api/v1/pools/ghost", ``, 404, "no pool 'ghost'"},
+		{"PUT", "/api/v1/pools/other", `{"name": "main", "addresses": [{"address": "127.0.0.3"}]}`, 422, "path"},
+		{"PUT", "/api/v1/overrides/addresses/main/127.0.0.77", `{"mode": "drain"}`, 404, "no address"},
+		{"PUT", "/api/v1/overrides/addresses/main/127.0.0.1", `{"mode": "sideways"}`, 422, "mode"},
+		{"PUT", "/api/v1/overrides/pins/www.example.org", `{"switch": "secondary"}`, 409, "no secondary"},
+		{"POST", "/api/v1/pools", `{"name": "big", "addresses": [{"address": "127.0.0.3", "probe": "` + strings.Repeat("a", 2<<20) + `"}]}`, 413, ""},
+	}
+	for _, tc := range cases {
+		code, body := raw(tc.method, tc.path, tc.body)
+		if code != tc.code || !strings.Contains(body, tc.says) {
+			t.Errorf("%s %s %.60s: status %d, want %d with %q: %.300s", tc.method, tc.path, tc.body, code, tc.code, tc.says, body)
+		}
+		if ct := ""; code >= 400 && !strings.Contains(body, "title") {
+			t.Errorf("%s %s: error body is not a problem: %s%s", tc.method, tc.path, body, ct)
+		}
+	}
+	_, after, etagAfter := c.call("GET", "/api/v1/pools", nil)
+	if !bytes.Equal(before, after) || etagBefore != etagAfter {
+		t.Errorf("bad requests changed the pools: %s -> %s (%s -> %s)", before, after, etagBefore, etagAfter)
+	}
+	var hist []struct{ Revision uint64 }
+	json.Unmarshal(c.must(200, "GET", "/api/v1/history", nil), &hist)
+	if len(hist) != 2 {
+		t.Errorf("bad requests were committed: %d revisions", len(hist))
+	}
+	if got := testkit.Values(s.ask(t, "udp", "www.example.org.", dns.TypeA)); !slices.Equal(got, []string{"127.0.0.1"}) {
+		t.Errorf("answers changed: %v", got)
+	}
+}
