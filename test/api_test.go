@@ -245,3 +245,5 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 		t.Errorf("answers changed: %v", got)
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
