@@ -22,19 +22,11 @@ type WriteOptions struct {
 
 // WriteResult is what a write did, or would do on a dry run.
 type WriteResult struct {
-	Revision uint64   `json:"revision" doc:"the new revision; on a dry run, the one it was checked against"`
-	DryRun   bool     `json:"dry-run"`
-	Change   string   `json:"change" doc:"what changed, as history records it"`
-	Dropped  []string `json:"dropped,omitempty" doc:"overrides dropped because what they referred to is gone"`
-	Answers  []Effect `json:"answers,omitempty" doc:"instances whose answers change, and how"`
-}
-
-// Effect is how one instance's answers change.
-type Effect struct {
-	Instance string `json:"instance"`
-	Rule     string `json:"rule,omitempty"`
-	Before   string `json:"before"`
-	After    string `json:"after"`
+	Revision uint64          `json:"revision" doc:"the new revision; on a dry run, the one it was checked against"`
+	DryRun   bool            `json:"dry-run"`
+	Change   string          `json:"change" doc:"what changed, as history records it"`
+	Dropped  []string        `json:"dropped,omitempty" doc:"overrides dropped because what they referred to is gone"`
+	Answers  []engine.Effect `json:"answers,omitempty" doc:"on a dry run, the rules whose answers would change, and how"`
 }
 
 // WriteOutput is a write's response: the result with the new ETag.
@@ -104,7 +96,7 @@ func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ..
 	}
 	res := WriteResult{Revision: s.rev, DryRun: o.DryRun, Change: what, Dropped: dropped}
 	if o.DryRun {
-		eff, err := s.preview(change)
+		eff, err := s.eng.Preview(change)
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity(err.Error())
 		}
@@ -135,10 +127,4 @@ func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ..
 
 func configChanged(a, b config.Layer) bool {
 	return string(state{Config: a}.encode()) != string(state{Config: b}.encode())
-}
-
-// preview says which instances' answers a change would alter, from the
-// engine's current verdicts, without applying it.
-func (s *Service) preview(c engine.Change) ([]Effect, error) {
-	return nil, nil
 }

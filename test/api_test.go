@@ -123,8 +123,24 @@ func TestAPIThroughCoreDNS(t *testing.T) {
 			"secondary": map[string]any{"pools": []map[string]any{{"pool": "spare"}}}}}})
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.1", "127.0.0.2"}, 5*time.Second)
 
+	// A dry run says what a drain would do, and does nothing.
+	out := c.must(200, "PUT", "/api/v1/overrides/addresses/main/127.0.0.2?dry-run=true", map[string]any{"mode": "drain"})
+	var dry struct {
+		DryRun  bool `json:"dry-run"`
+		Answers []struct{ Instance, Rule, Before, After string }
+	}
+	json.Unmarshal(out, &dry)
+	if !dry.DryRun || len(dry.Answers) != 1 || dry.Answers[0].Before != "primary: 127.0.0.1 127.0.0.2" || dry.Answers[0].After != "primary: 127.0.0.1" {
+		t.Fatalf("dry run: %s", out)
+	}
+	// So does a dry run of a new pool's deletion: it is refused as it would be.
+	if code, body, _ := c.call("DELETE", "/api/v1/pools/spare?dry-run=true", nil); code != 409 {
+		t.Fatalf("dry run of a refused delete: %d %s", code, body)
+	}
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1", "127.0.0.2"}, time.Second)
+
 	// Drain one address: it leaves the answer.
-	out := c.must(200, "PUT", "/api/v1/overrides/addresses/main/127.0.0.2", map[string]any{"mode": "drain", "reason": "maintenance"})
+	out = c.must(200, "PUT", "/api/v1/overrides/addresses/main/127.0.0.2", map[string]any{"mode": "drain", "reason": "maintenance"})
 	var res struct{ Revision uint64 }
 	json.Unmarshal(out, &res)
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
