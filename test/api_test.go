@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -263,3 +264,62 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestAPIAcrossReloads checks the API's listener through CoreDNS reloads:
+// a reload on the same port keeps serving the same store, a reload that
+// changes the Corefile's objects keeps the API's, and a reload that fails
+// after gtm started gives the address back to the running configuration.
+func TestAPIAcrossReloads(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	apiPort := freePort(t)
+	storeFile := filepath.Join(t.TempDir(), "gtm.db")
+	corefile := apiCorefile(apiPort, storeFile, port)
+	s := start(t, corefile)
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "main", "addresses": []map[string]any{{"address": "127.0.0.1"}}})
+	c.must(201, "POST", "/api/v1/instances", map[string]any{"name": "www.example.org", "rules": []map[string]any{{"match": "default",
+		"primary": map[string]any{"pools": []map[string]any{{"pool": "main"}}}}}})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
+
+	// The same Corefile, then one with another object of its own.
+	s.reload(t, corefile)
+	c.must(200, "GET", "/api/v1/pools/main", nil)
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
+	withPool := strings.Replace(corefile, "\t\tmonitor tcp-live {", "\t\tpool corefile-pool {\n\t\t\taddress 127.0.0.5\n\t\t}\n\t\tinstance cf {\n\t\t\tprimary corefile-pool\n\t\t}\n\t\tmonitor tcp-live {", 1)
+	s.reload(t, withPool)
+	s.waitFor(t, "cf.example.org.", []string{"127.0.0.5"}, 2*time.Second)
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
+	var ps []map[string]any
+	json.Unmarshal(c.must(200, "GET", "/api/v1/pools", nil), &ps)
+	if len(ps) != 2 {
+		t.Fatalf("pools after reload: %v", ps)
+	}
+
+	// A Corefile that now defines the API's pool itself is refused, naming
+	// both; the running configuration goes on.
+	clash := strings.Replace(corefile, "\t\tmonitor tcp-live {", "\t\tpool main {\n\t\t\taddress 127.0.0.6\n\t\t}\n\t\tmonitor tcp-live {", 1)
+	mu.Lock()
+	_, err := s.inst.Restart(input(clash))
+	mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "duplicate pool 'main'") {
+		t.Fatalf("a Corefile clashing with the store: %v", err)
+	}
+	c.must(200, "GET", "/api/v1/pools/main", nil)
+
+	// A reload that fails after gtm started: its block's port is taken.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	failing := withPool + fmt.Sprintf("example.net:%d {\n\tbind 127.0.0.1\n\twhoami\n}\n", taken.Addr().(*net.TCPAddr).Port)
+	mu.Lock()
+	_, err = s.inst.Restart(input(failing))
+	mu.Unlock()
+	if err == nil {
+		t.Fatal("the reload onto a taken port succeeded")
+	}
+	c.must(200, "GET", "/api/v1/pools/main", nil)
+	c.must(200, "PUT", "/api/v1/overrides/addresses/main/127.0.0.1", map[string]any{"mode": "drain"})
+	s.waitFor(t, "www.example.org.", nil, 2*time.Second)
+}
