@@ -22,7 +22,7 @@ type Options struct {
 	Attempts    int               // attempts per delivery, the first included; default 8
 	BackoffBase time.Duration     // delay before the first retry; default 1s, doubling
 	BackoffMax  time.Duration     // cap on any delay, Retry-After included; default 1 min
-	Transport   http.RoundTripper // default a clone of http.DefaultTransport, the dispatcher's own
+	Transport   http.RoundTripper // default a clone of http.DefaultTransport, closed by Close; one given is the caller's to close
 }
 
 // The defaults of Options.

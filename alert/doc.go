@@ -3,19 +3,20 @@
 // bounded queue per webhook with retries and backoff.
 //
 // The event path (health verdicts, compiles, answers) calls Dispatcher.Send,
-// which never blocks and never does I/O: it appends the event to each
-// interested webhook's queue and returns. Each webhook has its own delivery
-// goroutine, so a slow or dead receiver delays only its own events. Events
-// of one webhook are delivered one at a time, in the order they were sent
-// (a receiver never sees "up" before the "down" it follows).
+// which never waits for a receiver: it appends the event to each interested
+// webhook's queue under that queue's lock and returns. Each webhook has its
+// own delivery goroutine, so a slow or dead receiver delays only its own
+// events. Events of one webhook are delivered one at a time, in the order
+// they were sent, so a receiver never sees an "up" before the "down" it
+// follows; while one is retried, those after it wait.
 //
 // # Queue
 //
 // Each webhook's queue holds Options.QueueSize events (default 1000) waiting
 // for delivery, besides the one being delivered. When it is full, the OLDEST
 // waiting event is dropped to make room and counted as dropped: a receiver
-// that falls behind still learns the latest state of every object, which is
-// what an alert is for. Close discards what is still queued; those events
+// that falls behind still gets the newest changes, which say how things
+// stand now, and that is what an alert is for. Close discards what is still queued; those events
 // are not counted.
 //
 // # Delivery and retries
@@ -70,6 +71,8 @@
 // always present; reason, instance, rule, address and pools only when they
 // apply to the event. The body bytes are the same on every attempt; only
 // the headers X-GTM-Attempt, X-GTM-Timestamp and X-GTM-Signature change.
+// (Header names are case-insensitive; Go sends them as X-Gtm-Event and so
+// on.)
 //
 // # Signature
 //
