@@ -79,6 +79,9 @@ func TestReadme(t *testing.T) {
 				}
 			}
 		}
+		if strings.Contains(ex, " api 127.0.0.1:8053") {
+			ex = apiExample(t, ex, freePort(t), "ci admin 0123456789abcdef0123")
+		}
 		s := start(t, ex)
 		zone := dns.Fqdn(strings.Fields(ex)[0])
 		r := s.ask(t, "udp", zone, dns.TypeSOA)
