@@ -252,6 +252,7 @@ func (e *Engine) start(pred *Engine) {
 	}
 	e.writer = true
 	reportMu.Unlock()
+	event(startEvent(e, pred))
 	go e.compileLoop()
 	if e.geo.Load() != nil {
 		e.geoStop, e.geoDone = make(chan struct{}), make(chan struct{})
@@ -350,8 +351,7 @@ func verdict(_ *health.Check, keys []health.Key, old, now health.Status, r healt
 	case config.ModeDown:
 		reason += "; mode down: not answered"
 	}
-	event(health.Event{Time: time.Now(), Object: "address " + health.KeyNames(keys),
-		Old: old.String(), New: now.String(), Reason: reason})
+	event(addressEvent(keys, old, now, reason))
 }
 
 // forcedMode is the mode the running configurations answer an address
@@ -504,11 +504,7 @@ func (e *Engine) reportChanged(instances []*instance) {
 				continue
 			}
 			in.counts.switched(r.name, string(r.state))
-			object := "instance " + in.name
-			if r.name != config.MatchDefault.String() {
-				object += " rule " + r.name
-			}
-			event(health.Event{Time: time.Now(), Object: object, Old: string(old.state), New: string(r.state), Reason: r.why})
+			event(switchEvent(in, r, old.state))
 		}
 	}
 }
@@ -524,11 +520,6 @@ func (in *instance) rule(name string) *rule {
 		}
 	}
 	return nil
-}
-
-func event(e health.Event) {
-	proc.events.Add(e)
-	log.Info(e.String())
 }
 
 func b2f(b bool) float64 {
@@ -659,8 +650,7 @@ func (e *Engine) apply(c *Change) error {
 		e.reportChanged(changed)
 	}
 	reportMu.Unlock()
-	event(health.Event{Time: time.Now(), Object: c.describe(), Old: "", New: "applied",
-		Reason: fmt.Sprintf("%d instances compiled again", len(changed))})
+	event(changeEvent(c, fmt.Sprintf("%d instances compiled again", len(changed))))
 	return nil
 }
 
@@ -715,8 +705,7 @@ func (e *Engine) applyConfig(c *Change) error {
 		e.reportLocked()
 	}
 	reportMu.Unlock()
-	event(health.Event{Time: time.Now(), Object: c.describe(), Old: "", New: "applied",
-		Reason: fmt.Sprintf("%d instances compiled", len(next.Instances))})
+	event(changeEvent(c, fmt.Sprintf("%d instances compiled", len(next.Instances))))
 	return nil
 }
 

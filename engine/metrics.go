@@ -40,6 +40,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "geoip_misses_total",
 		Help: "Counter of queries to an instance with geographic rules whose client the GeoIP database does not place (answered by the default rule).",
 	}, []string{"instance"})
+	eventsDropped = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "events_dropped_total",
+		Help: "Counter of events not delivered to a subscriber whose buffer was full.",
+	})
 )
 
 // live holds the configuration of every running engine, so that one that

@@ -26,6 +26,7 @@ var proc = struct {
 func init() {
 	h := proc.health
 	h.Observe, h.OnVerdict, h.OnPanic = newProbeMetrics, verdict, panicked
+	proc.events.OnDrop = eventsDropped.Inc
 }
 
 func running(e *Engine) bool {
@@ -92,9 +93,6 @@ func Ready() bool {
 	}
 	return true
 }
-
-// Events returns the process's recent state changes, oldest first.
-func Events() []health.Event { return proc.events.List() }
 
 // Checks is the number of health checks the process runs.
 func Checks() int { return proc.health.Len() }
