@@ -69,6 +69,7 @@ func (s *Service) routes() http.Handler {
 	s.registerOverrides(api)
 	s.registerHistory(api)
 	s.registerZones(api)
+	s.registerEvents(api)
 	return mux
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/gtm-project/gtm/alert"
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/store"
@@ -42,6 +43,12 @@ type Service struct {
 	state state
 	rev   uint64 // the store's revision the engine answers from
 
+	hooks    []alert.Webhook
+	alerts   dispatcher
+	pumpStop chan struct{}
+	pumpDone chan struct{}
+	str      streams
+
 	lnMu    sync.Mutex
 	srv     *http.Server
 	serving chan struct{} // closed when the server goroutine ends
@@ -57,6 +64,7 @@ type Service struct {
 func New(base *config.Config) (*Service, *config.Config, error) {
 	set := base.API
 	s := &Service{set: set, base: base}
+	var err error
 	if set.Tokens != "" {
 		t, err := readTokens(set.Tokens)
 		if err != nil {
@@ -72,6 +80,9 @@ func New(base *config.Config) (*Service, *config.Config, error) {
 			return nil, nil, set.Errorf("api: tls: %v", err)
 		}
 		s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if s.hooks, err = webhooks(set); err != nil {
+		return nil, nil, err
 	}
 	st, err := openShared(storePath(set.Store))
 	if err != nil {
@@ -217,6 +228,9 @@ func (s *Service) listen() error {
 		}
 	}(s.serving)
 	log.Infof("api: listening on %s", ln.Addr())
+	if err := s.startAlerts(); err != nil {
+		log.Errorf("api: alerts: %v", err)
+	}
 	return nil
 }
 
@@ -242,7 +256,9 @@ func (s *Service) Pause() {
 		delete(listeners.m, s.set.Address)
 	}
 	listeners.Unlock()
-	// Streams (events) would hold Shutdown; their contexts end with Close.
+	s.stopAlerts()
+	// Event streams would hold Shutdown until its timeout.
+	s.endStreams()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if srv.Shutdown(ctx) != nil {

@@ -1,18 +1,22 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gtm-project/gtm/alert"
+	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
@@ -322,4 +326,99 @@ func TestAPIAcrossReloads(t *testing.T) {
 	c.must(200, "GET", "/api/v1/pools/main", nil)
 	c.must(200, "PUT", "/api/v1/overrides/addresses/main/127.0.0.1", map[string]any{"mode": "drain"})
 	s.waitFor(t, "www.example.org.", nil, 2*time.Second)
+}
+
+// TestAPIEventsStreamAndWebhooks follows a failover through the API: the
+// event stream delivers the address and switchover events as they happen,
+// the event list filters them, and a signed webhook receives them.
+func TestAPIEventsStreamAndWebhooks(t *testing.T) {
+	hooked := make(chan alert.Body, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if err := alert.Verify("hook-secret", b, r.Header); err != nil {
+			t.Errorf("webhook signature: %v", err)
+			w.WriteHeader(400)
+			return
+		}
+		var body alert.Body
+		json.Unmarshal(b, &body)
+		select {
+		case hooked <- body:
+		default:
+		}
+	}))
+	defer recv.Close()
+	e := listen(t, "127.0.0.1:0")
+	apiPort := freePort(t)
+	corefile := strings.Replace(apiCorefile(apiPort, filepath.Join(t.TempDir(), "gtm.db"), e.port()),
+		"\t\t\tstore ", fmt.Sprintf("\t\t\twebhook ops %s {\n\t\t\t\tsecret hook-secret\n\t\t\t}\n\t\t\tstore ", recv.URL), 1)
+	s := start(t, corefile)
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "main", "monitor": "tcp-live", "addresses": []map[string]any{{"address": "127.0.0.1"}}})
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "spare", "addresses": []map[string]any{{"address": "127.0.0.9"}}})
+	c.must(201, "POST", "/api/v1/instances", map[string]any{"name": "www.example.org", "rules": []map[string]any{{"match": "default",
+		"primary": map[string]any{"pools": []map[string]any{{"pool": "main"}}}, "secondary": map[string]any{"pools": []map[string]any{{"pool": "spare"}}}}}})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 3*time.Second)
+
+	resp, err := http.Get(c.base + "/api/v1/events/stream?instance=www.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("stream content type %q", ct)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	downAt := time.Now()
+	e.down()
+	var got health.Event
+	deadline := time.After(3 * time.Second)
+	for got.Kind != health.KindSwitchover {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			if d, ok := strings.CutPrefix(l, "data: "); ok {
+				json.Unmarshal([]byte(d), &got)
+			}
+		case <-deadline:
+			t.Fatal("no switchover on the stream within 3 s")
+		}
+	}
+	t.Logf("switchover streamed %s after the backend went down", time.Since(downAt).Round(time.Millisecond))
+	if got.Old != "primary" || got.New != "secondary" || !slices.Contains(got.Instances, "www.example.org.") {
+		t.Errorf("streamed switchover: %+v", got)
+	}
+	var list []health.Event
+	json.Unmarshal(c.must(200, "GET", "/api/v1/events?kind=switchover&instance=www.example.org", nil), &list)
+	if len(list) == 0 || list[0].New != "secondary" {
+		t.Errorf("event list: %+v", list)
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/events?pool=spare&kind=address", nil), &list)
+	if len(list) != 0 {
+		t.Errorf("filtered by another pool: %+v", list)
+	}
+	for deadline := time.After(5 * time.Second); ; {
+		select {
+		case b := <-hooked:
+			if b.Event.Kind == alert.KindSwitchover && b.Event.New == "secondary" && b.Webhook == "ops" {
+				var st []alert.WebhookStatus
+				json.Unmarshal(c.must(200, "GET", "/api/v1/alerts", nil), &st)
+				if len(st) != 1 || st[0].Name != "ops" {
+					t.Errorf("alerts status: %+v", st)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no switchover webhook within 5 s")
+		}
+	}
 }

@@ -1,0 +1,278 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/sse"
+	"github.com/gtm-project/gtm/alert"
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/engine"
+	"github.com/gtm-project/gtm/health"
+)
+
+// EventFilter selects events; empty fields select all.
+type EventFilter struct {
+	Instance string    `query:"instance" maxLength:"255" doc:"events concerning this instance"`
+	Pool     string    `query:"pool" maxLength:"255" doc:"events concerning this pool"`
+	Address  string    `query:"address" maxLength:"255" doc:"events concerning this address"`
+	Kind     string    `query:"kind" enum:"address,switchover,config,override," doc:"one kind of event"`
+	Since    time.Time `query:"since" doc:"events at or after this time (RFC 3339)"`
+	Until    time.Time `query:"until" doc:"events before this time (RFC 3339)"`
+}
+
+func (f *EventFilter) match(e *health.Event) bool {
+	if f.Kind != "" && e.Kind != f.Kind {
+		return false
+	}
+	if f.Instance != "" && !slices.Contains(e.Instances, config.Fqdn(f.Instance)) {
+		return false
+	}
+	if f.Pool != "" && !slices.Contains(e.Pools, f.Pool) {
+		return false
+	}
+	if f.Address != "" && !slices.Contains(e.Addresses, f.Address) {
+		return false
+	}
+	if !f.Since.IsZero() && e.Time.Before(f.Since) {
+		return false
+	}
+	if !f.Until.IsZero() && !e.Time.Before(f.Until) {
+		return false
+	}
+	return true
+}
+
+// ours reports whether an event concerns this block: events of instances
+// in other zones belong to another block's API.
+func (s *Service) ours(e *health.Event) bool {
+	if len(e.Instances) == 0 {
+		return true
+	}
+	for _, name := range e.Instances {
+		for _, z := range s.base.Zones {
+			if name == z || strings.HasSuffix(name, "."+z) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type eventsInput struct {
+	EventFilter
+	Limit int `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+}
+
+type eventsOutput struct {
+	Body []health.Event
+}
+
+type streamInput struct {
+	EventFilter
+	LastEventID uint64 `header:"Last-Event-ID" doc:"resume after this event's seq"`
+}
+
+// Ping is sent on an idle stream every StreamPing, so that proxies and
+// browsers keep it open.
+type Ping struct {
+	Time time.Time `json:"time"`
+}
+
+// StreamPing is how often an idle event stream is pinged.
+var StreamPing = 15 * time.Second
+
+func (s *Service) registerEvents(api huma.API) {
+	tag := []string{"Events"}
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Tags: tag,
+		Summary: "List recent events (health changes, switchovers, configuration changes, overrides), newest first"}),
+		func(ctx context.Context, in *eventsInput) (*eventsOutput, error) {
+			out := &eventsOutput{Body: []health.Event{}}
+			all := engine.Events()
+			for i := len(all) - 1; i >= 0 && len(out.Body) < in.Limit; i-- {
+				if e := &all[i]; s.ours(e) && in.match(e) {
+					out.Body = append(out.Body, *e)
+				}
+			}
+			return out, nil
+		})
+	sse.Register(api, op(RoleViewer, huma.Operation{OperationID: "stream-events", Method: http.MethodGet, Path: "/api/v1/events/stream", Tags: tag,
+		Summary: "Follow events as they happen (Server-Sent Events); resumes after Last-Event-ID"}),
+		map[string]any{"event": health.Event{}, "ping": Ping{}},
+		func(ctx context.Context, in *streamInput, send sse.Sender) {
+			sub := engine.Subscribe(1024)
+			defer sub.Close()
+			// A first message sends the headers: a client knows at once
+			// that it follows.
+			if send.Data(Ping{Time: time.Now().UTC()}) != nil {
+				return
+			}
+			last := in.LastEventID
+			emit := func(e *health.Event) bool {
+				if e.Seq <= last {
+					return true
+				}
+				last = e.Seq
+				if !s.ours(e) || !in.match(e) {
+					return true
+				}
+				return send(sse.Message{ID: int(e.Seq), Data: *e}) == nil
+			}
+			if in.LastEventID > 0 {
+				for _, e := range engine.EventsSince(in.LastEventID) {
+					if !emit(&e) {
+						return
+					}
+				}
+			}
+			stop := s.streamsDone()
+			tick := time.NewTicker(StreamPing)
+			defer tick.Stop()
+			for {
+				select {
+				case e, ok := <-sub.C:
+					if !ok || !emit(&e) {
+						return
+					}
+				case now := <-tick.C:
+					if send.Data(Ping{Time: now.UTC()}) != nil {
+						return
+					}
+				case <-ctx.Done():
+					return
+				case <-stop:
+					return
+				}
+			}
+		})
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "list-alerts", Method: http.MethodGet, Path: "/api/v1/alerts", Tags: []string{"Alerts"},
+		Summary: "Webhooks and their deliveries"}),
+		func(ctx context.Context, _ *struct{}) (*alertsOutput, error) {
+			out := &alertsOutput{Body: []alert.WebhookStatus{}}
+			if d := s.alerts.get(); d != nil {
+				out.Body = d.Status()
+			}
+			return out, nil
+		})
+}
+
+type alertsOutput struct {
+	Body []alert.WebhookStatus
+}
+
+// streams ends event streams when the listener closes (a reload's pause),
+// which http.Server.Shutdown does not do by itself.
+type streams struct {
+	mu   sync.Mutex
+	done chan struct{}
+}
+
+func (s *Service) streamsDone() <-chan struct{} {
+	s.str.mu.Lock()
+	defer s.str.mu.Unlock()
+	if s.str.done == nil {
+		s.str.done = make(chan struct{})
+	}
+	return s.str.done
+}
+
+func (s *Service) endStreams() {
+	s.str.mu.Lock()
+	defer s.str.mu.Unlock()
+	if s.str.done != nil {
+		close(s.str.done)
+		s.str.done = nil
+	}
+}
+
+// dispatcher holds the block's alert dispatcher while the API serves.
+type dispatcher struct {
+	mu sync.Mutex
+	d  *alert.Dispatcher
+}
+
+func (d *dispatcher) get() *alert.Dispatcher {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.d
+}
+
+// webhooks converts the Corefile's webhooks, checking each.
+func webhooks(set *config.API) ([]alert.Webhook, error) {
+	var out []alert.Webhook
+	for _, w := range set.Webhooks {
+		aw := alert.Webhook{Name: w.Name, URL: w.URL, Secret: w.Secret, Events: w.Events, Timeout: w.Timeout}
+		if err := aw.Validate(); err != nil {
+			return nil, w.Errorf("api: %v", err)
+		}
+		out = append(out, aw)
+	}
+	return out, nil
+}
+
+// pump forwards the process's events to the webhooks until stop closes.
+func (s *Service) pump(sub *health.Subscription, d *alert.Dispatcher, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	defer sub.Close()
+	for {
+		select {
+		case e, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			if !s.ours(&e) {
+				continue
+			}
+			ae := alert.Event{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Object: e.Object, Old: e.Old, New: e.New,
+				Reason: e.Reason, Rule: e.Rule, Pools: e.Pools}
+			if len(e.Instances) > 0 {
+				ae.Instance = e.Instances[0]
+			}
+			if len(e.Addresses) > 0 {
+				ae.Address = e.Addresses[0]
+			}
+			d.Send(ae)
+		case <-stop:
+			return
+		}
+	}
+}
+
+// startAlerts starts the dispatcher and its pump; stopAlerts ends them.
+func (s *Service) startAlerts() error {
+	if len(s.hooks) == 0 {
+		return nil
+	}
+	s.alerts.mu.Lock()
+	defer s.alerts.mu.Unlock()
+	if s.alerts.d != nil {
+		return nil
+	}
+	d, err := alert.New(s.hooks, alert.Options{})
+	if err != nil {
+		return err
+	}
+	s.alerts.d = d
+	s.pumpStop, s.pumpDone = make(chan struct{}), make(chan struct{})
+	go s.pump(engine.Subscribe(4096), d, s.pumpStop, s.pumpDone)
+	return nil
+}
+
+func (s *Service) stopAlerts() {
+	s.alerts.mu.Lock()
+	d := s.alerts.d
+	s.alerts.d = nil
+	stop, done := s.pumpStop, s.pumpDone
+	s.alerts.mu.Unlock()
+	if d == nil {
+		return
+	}
+	close(stop)
+	<-done
+	d.Close()
+}
