@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -164,6 +165,7 @@ func (b *Bolt) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		limit = DefaultEventLimit
 	}
 	limit = min(limit, MaxEventLimit)
+	needles := f.needles()
 	var stop time.Time // events older than this end the walk
 	if !f.Since.IsZero() {
 		stop = f.Since.Add(-EventClockSlack)
@@ -192,6 +194,9 @@ func (b *Bolt) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 			if seq <= f.After {
 				break
 			}
+			if !containsAll(v, needles) {
+				continue
+			}
 			var e Event
 			if json.Unmarshal(v, &e) != nil {
 				continue
@@ -213,6 +218,35 @@ func (b *Bolt) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// needles are what the JSON of a matching event must contain, as
+// json.Marshal writes it, so that most events that cannot match are passed
+// over without decoding them: decoding is most of a listing's cost.
+func (f *EventFilter) needles() [][]byte {
+	var n [][]byte
+	for _, c := range []struct{ field, value string }{
+		{"kind", f.Kind}, {"instance", f.Instance}, {"address", f.Address}, {"", f.Pool},
+	} {
+		if c.value == "" {
+			continue
+		}
+		q, _ := json.Marshal(c.value) //nolint:errcheck // a string always marshals
+		if c.field != "" {
+			q = append([]byte(`"`+c.field+`":`), q...)
+		}
+		n = append(n, q)
+	}
+	return n
+}
+
+func containsAll(v []byte, needles [][]byte) bool {
+	for _, n := range needles {
+		if !bytes.Contains(v, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // matches is every condition of f but Since, After and Before, which the

@@ -133,11 +133,15 @@ func TestEventFilters(t *testing.T) {
 		{Kind: "health", Address: "192.0.2.1", Pools: []string{"a"}},
 		{Kind: "health", Address: "192.0.2.2", Pools: []string{"a", "b"}},
 		{Kind: "switchover", Instance: "www.example.org.", Pools: []string{"a"}},
-		{Kind: "config"},
+		{Kind: "config", Object: "b"}, // not pool b, though its JSON holds "b"
 		{Kind: "override", Address: "192.0.2.1", Pools: []string{"b"}},
 		{Kind: "switchover", Instance: "api.example.org.", Pools: []string{"b"}},
 		{Kind: "health", Address: "192.0.2.1", Pools: []string{"a", "b"}},
 		{Kind: "override", Instance: "www.example.org."},
+		// Values JSON escapes, and another field that holds the text of
+		// a match: only the field itself counts.
+		{Kind: `odd "kind" <&>`, Instance: "é\u2028", Address: `"192.0.2.1"`, Pools: []string{`"b"`},
+			Reason: `"kind":"health","address":"192.0.2.1","pools":["b"]`, Object: "a"},
 	}
 	for i := range evs {
 		evs[i].Time = t0.Add(time.Duration(i) * time.Minute)
@@ -150,18 +154,19 @@ func TestEventFilters(t *testing.T) {
 		want []uint64
 	}{
 		// positive
-		{"none", EventFilter{}, []uint64{8, 7, 6, 5, 4, 3, 2, 1}},
+		{"none", EventFilter{}, []uint64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
 		{"kind", EventFilter{Kind: "health"}, []uint64{7, 2, 1}},
+		{"escaped values", EventFilter{Kind: `odd "kind" <&>`, Instance: "é\u2028", Address: `"192.0.2.1"`, Pool: `"b"`}, []uint64{9}},
 		{"instance", EventFilter{Instance: "www.example.org."}, []uint64{8, 3}},
 		{"address", EventFilter{Address: "192.0.2.1"}, []uint64{7, 5, 1}},
 		{"pool, first of several", EventFilter{Pool: "a"}, []uint64{7, 3, 2, 1}},
 		{"pool, second of several", EventFilter{Pool: "b"}, []uint64{7, 6, 5, 2}},
-		{"since, inclusive", EventFilter{Since: t0.Add(5 * time.Minute)}, []uint64{8, 7, 6}},
+		{"since, inclusive", EventFilter{Since: t0.Add(5 * time.Minute)}, []uint64{9, 8, 7, 6}},
 		{"until, exclusive", EventFilter{Until: t0.Add(2 * time.Minute)}, []uint64{2, 1}},
 		{"since and until", EventFilter{Since: t0.Add(2 * time.Minute), Until: t0.Add(4 * time.Minute)}, []uint64{4, 3}},
-		{"after", EventFilter{After: 5}, []uint64{8, 7, 6}},
+		{"after", EventFilter{After: 5}, []uint64{9, 8, 7, 6}},
 		{"before", EventFilter{Before: 3}, []uint64{2, 1}},
-		{"before past the newest", EventFilter{Before: 100}, []uint64{8, 7, 6, 5, 4, 3, 2, 1}},
+		{"before past the newest", EventFilter{Before: 100}, []uint64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
 		{"after and before", EventFilter{After: 2, Before: 5}, []uint64{4, 3}},
 		{"kind and pool", EventFilter{Kind: "health", Pool: "b"}, []uint64{7, 2}},
 		{"address, kind and since", EventFilter{Address: "192.0.2.1", Kind: "override", Since: t0.Add(time.Minute)}, []uint64{5}},
@@ -172,7 +177,7 @@ func TestEventFilters(t *testing.T) {
 		{"pool of none", EventFilter{Pool: "c"}, nil},
 		{"since after the newest", EventFilter{Since: t0.Add(time.Hour)}, nil},
 		{"until before the oldest", EventFilter{Until: t0}, nil},
-		{"after the newest", EventFilter{After: 8}, nil},
+		{"after the newest", EventFilter{After: 9}, nil},
 		{"before the oldest", EventFilter{Before: 1}, nil},
 		{"kind and instance that never meet", EventFilter{Kind: "health", Instance: "www.example.org."}, nil},
 	} {
