@@ -51,8 +51,10 @@ func eventDamage(err *error) {
 	}
 }
 
-// AppendEvents implements EventLog: one transaction, so one fsync, however
-// many events; the oldest events beyond the store's bound are pruned in it.
+// AppendEvents implements EventLog: one transaction however many events
+// (bbolt's commit, whose two fdatasyncs, of the pages and then of the meta
+// page, are nearly all its cost), so callers batch; the oldest events beyond
+// the store's bound are pruned in it.
 func (b *Bolt) AppendEvents(ctx context.Context, events []Event) ([]Event, error) {
 	if err := b.live(); err != nil {
 		return nil, err
