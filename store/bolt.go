@@ -16,8 +16,9 @@ import (
 // fsynced before it is acknowledged, so a commit survives kill -9 and a
 // power cut, and a file cut short or corrupted is refused at Open.
 type Bolt struct {
-	db   *bolt.DB
-	path string
+	db         *bolt.DB
+	path       string
+	keepEvents int
 
 	mu      sync.Mutex
 	signals map[chan struct{}]bool // one per watcher: "there is more"
@@ -33,6 +34,9 @@ var (
 )
 
 // format is the layout of the file; a file of another layout is refused.
+// The events bucket did not change it: it is an addition that Open makes
+// to a file without one, and that gtm before it ignores, so a file still
+// opens with either version.
 const format = "gtm-store 1"
 
 // record is a revision as stored.
@@ -47,7 +51,11 @@ type record struct {
 // OpenBolt opens the store in path, creating it if it does not exist. A
 // file that is not a gtm store, is corrupt, or is locked by another process
 // for more than a second is an error naming the file: it is never replaced.
-func OpenBolt(path string) (*Bolt, error) {
+func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
+	b := &Bolt{path: path, keepEvents: KeepEvents, signals: map[chan struct{}]bool{}, closed: make(chan struct{})}
+	for _, o := range opts {
+		o(b)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -66,6 +74,9 @@ func OpenBolt(path string) (*Bolt, error) {
 				return err
 			}
 			if _, err := tx.CreateBucket(bucketRevs); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(bucketEvents); err != nil {
 				return err
 			}
 			return meta.Put(keyFormat, []byte(format))
@@ -89,13 +100,18 @@ func OpenBolt(path string) (*Bolt, error) {
 				return fmt.Errorf("its current revision %d is missing or unreadable", binary.BigEndian.Uint64(cur))
 			}
 		}
+		// A file from before the event log gets one. Should that fail,
+		// the revisions are still served and the event log reports why
+		// it cannot be used.
+		tx.CreateBucketIfNotExists(bucketEvents) //nolint:errcheck // see above
 		return nil
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	return &Bolt{db: db, path: path, signals: map[chan struct{}]bool{}, closed: make(chan struct{})}, nil
+	b.db = db
+	return b, nil
 }
 
 func bucketNames(tx *bolt.Tx) [][]byte {

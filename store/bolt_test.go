@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,8 +264,9 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 	}
 }
 
-// killWriterEnv makes the test binary a writer that commits in a loop,
-// printing each revision once Commit has returned, until it is killed.
+// killWriterEnv makes the test binary a writer that commits a revision and
+// appends an event in a loop, printing the revision and the event's Seq
+// once both have returned, until it is killed.
 const killWriterEnv = "GTM_STORE_KILL_WRITER"
 
 func init() {
@@ -272,7 +274,7 @@ func init() {
 	if path == "" {
 		return
 	}
-	b, err := OpenBolt(path)
+	b, err := OpenBolt(path, WithKeepEvents(killKeepEvents))
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(3)
@@ -290,13 +292,28 @@ func init() {
 			fmt.Println("commit:", err)
 			os.Exit(3)
 		}
-		fmt.Println(next)
+		evs, err := b.AppendEvents(ctx, []Event{killEvent(next), killEvent(next)})
+		if err != nil {
+			fmt.Println("append:", err)
+			os.Exit(3)
+		}
+		fmt.Println(next, evs[1].Seq)
 	}
+}
+
+// killKeepEvents is small so that the writer prunes on most appends.
+const killKeepEvents = 15
+
+// killEvent is the kill writer's event for revision rev, a few KB.
+func killEvent(rev uint64) Event {
+	r := strconv.FormatUint(rev, 10)
+	return Event{Kind: "config", Object: "rev " + r, Reason: strings.Repeat(r+";", 300)}
 }
 
 // A committed revision survives kill -9 at any moment: after each kill the
 // store opens, the last acknowledged revision is there and whole, and no
-// revision is there half.
+// revision is there half. So do appended events: the acknowledged ones
+// are there, whole, the pruning bound holds, and Seqs never go back.
 func TestCommitSurvivesKill(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -304,6 +321,7 @@ func TestCommitSurvivesKill(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "gtm.db")
 	const kills = 50
+	var lastSeq uint64 // the newest event's Seq after the previous kill
 	for i := range kills {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), killWriterEnv+"="+path)
@@ -317,19 +335,17 @@ func TestCommitSurvivesKill(t *testing.T) {
 		// Let it acknowledge a few commits, then kill it at a moment that
 		// varies from run to run.
 		sc := bufio.NewScanner(out)
-		var acked uint64
+		var acked, ackedSeq uint64
 		want := 2 + i%7
 		for n := 0; n < want && sc.Scan(); n++ {
-			if acked, err = strconv.ParseUint(sc.Text(), 10, 64); err != nil {
+			if _, err := fmt.Sscan(sc.Text(), &acked, &ackedSeq); err != nil {
 				t.Fatalf("writer said %q", sc.Text())
 			}
 		}
 		time.Sleep(time.Duration(i%5) * time.Millisecond)
 		cmd.Process.Kill()
 		for sc.Scan() { // what it acknowledged before the kill landed
-			if v, err := strconv.ParseUint(sc.Text(), 10, 64); err == nil {
-				acked = v
-			}
+			fmt.Sscan(sc.Text(), &acked, &ackedSeq) //nolint:errcheck // a line cut by the kill is not an acknowledgement
 		}
 		cmd.Wait()
 		if acked == 0 {
@@ -348,9 +364,38 @@ func TestCommitSurvivesKill(t *testing.T) {
 				err = fmt.Errorf("revision %d is not whole (%d bytes)", cur.Rev, len(cur.Data))
 			}
 		}
+		if err == nil {
+			err = checkKillEvents(b, cur.Rev, ackedSeq, &lastSeq)
+		}
 		b.Close()
 		if err != nil {
 			t.Fatalf("kill %d: %v", i, err)
 		}
 	}
+}
+
+// checkKillEvents checks the event log after a kill: the newest event is at
+// least the last acknowledged and not older than after the previous kill,
+// exactly the newest killKeepEvents are kept, and each is whole and from a
+// committed revision.
+func checkKillEvents(b *Bolt, rev, acked uint64, last *uint64) error {
+	evs, err := b.Events(context.Background(), EventFilter{Limit: MaxEventLimit})
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 || evs[0].Seq < acked || evs[0].Seq < *last {
+		return fmt.Errorf("events %v after %d acknowledged and %d seen", seqs(evs), acked, *last)
+	}
+	*last = evs[0].Seq
+	if want := min(killKeepEvents, int(evs[0].Seq)); len(evs) != want {
+		return fmt.Errorf("%d events kept, want %d", len(evs), want)
+	}
+	for i, e := range evs {
+		var r uint64
+		if _, err := fmt.Sscanf(e.Object, "rev %d", &r); err != nil || r > rev || e.Seq != evs[0].Seq-uint64(i) ||
+			!reflect.DeepEqual(e, Event{Seq: e.Seq, Time: e.Time, Kind: "config", Object: e.Object, Reason: killEvent(r).Reason}) {
+			return fmt.Errorf("event %d is not whole, or not in order: %.80v", e.Seq, e)
+		}
+	}
+	return nil
 }

@@ -7,6 +7,10 @@
 // any kept revision restored. The interface is what an etcd-backed store of
 // a cluster implements as well (etcd's revisions, transactions on a key's
 // mod revision and watches map onto it); Bolt is the embedded default.
+//
+// Beside the revisions, a store keeps a bounded log of gtm's events
+// (health changes, switchovers, configuration changes, overrides), so the
+// API can list them after a restart.
 package store
 
 import (
@@ -27,8 +31,13 @@ type Revision struct {
 	Data []byte
 }
 
-// Store is a revisioned, compare-and-swap store of one state.
+// Store is a revisioned, compare-and-swap store of one state, and the
+// event log kept beside it. The log is part of Store rather than a store of
+// its own because it needs what the revisions need: the same durability,
+// and in a cluster the same shared place, so any node's API lists every
+// node's events; the etcd store keeps events next to its revisions too.
 type Store interface {
+	EventLog
 	// Current is the newest revision; Rev 0 and no data when empty.
 	Current(ctx context.Context) (Revision, error)
 	// Get is revision rev, or ErrNotFound when it was never written or
@@ -57,6 +66,70 @@ var (
 	ErrNotFound = errors.New("store: no such revision")
 	// ErrClosed is a call on a closed store.
 	ErrClosed = errors.New("store: closed")
+)
+
+// Event is one thing that happened in gtm, as the event log keeps it. The
+// store reads only Seq, Time and the fields a filter names; the rest is the
+// caller's.
+type Event struct {
+	// Seq is assigned by the store on append: strictly increasing in the
+	// order appends commit, never reused, even after pruning.
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"` // the caller's; the time of the append if zero
+	// Kind is what happened: "health", "switchover", "config", "override".
+	Kind     string   `json:"kind,omitempty"`
+	Object   string   `json:"object,omitempty"` // "address site-a/192.0.2.1", "instance www.example.org."
+	Old      string   `json:"old,omitempty"`
+	New      string   `json:"new,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	Instance string   `json:"instance,omitempty"`
+	Rule     string   `json:"rule,omitempty"`
+	Address  string   `json:"address,omitempty"`
+	Pools    []string `json:"pools,omitempty"`
+	Node     string   `json:"node,omitempty"` // the node it happened on
+}
+
+// EventFilter selects events; a zero field matches every event. Strings
+// match exactly.
+type EventFilter struct {
+	Instance string // Event.Instance
+	Pool     string // one of Event.Pools
+	Address  string // Event.Address
+	Kind     string // Event.Kind
+	// Since and Until bound Event.Time: Since <= Time < Until. Events are
+	// kept in Seq order, and callers' clocks are assumed to move forward
+	// but for small disorder (events batched late, a clock stepped back):
+	// a listing stops at the first event older than Since by more than
+	// EventClockSlack, so an event out of order by more than that may be
+	// left out of a Since listing.
+	Since, Until time.Time
+	After        uint64 // only events with Seq > After
+	Before       uint64 // only events with Seq < Before: the next page
+	// Limit is the most events listed: DefaultEventLimit if 0 or less,
+	// MaxEventLimit at most.
+	Limit int
+}
+
+// EventLog is a bounded log of events, the newest KeepEvents kept.
+type EventLog interface {
+	// AppendEvents stores events in one durable step and returns them
+	// with their Seq (consecutive, in the order given) and Time set.
+	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
+	// Events lists the kept events that match f, newest (highest Seq)
+	// first, at most f's limit.
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+}
+
+const (
+	// KeepEvents is how many events a store keeps; older ones are pruned
+	// as new ones are appended.
+	KeepEvents = 10000
+	// DefaultEventLimit and MaxEventLimit bound a listing.
+	DefaultEventLimit = 100
+	MaxEventLimit     = 1000
+	// EventClockSlack is how far out of time order events may be and
+	// still be found by a Since filter.
+	EventClockSlack = time.Minute
 )
 
 // Keep is how many revisions a store keeps at least; older ones are pruned
