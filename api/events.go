@@ -14,6 +14,7 @@ import (
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/store"
 )
 
 // EventFilter selects events; empty fields select all.
@@ -66,11 +67,18 @@ func (s *Service) ours(e *health.Event) bool {
 
 type eventsInput struct {
 	EventFilter
-	Limit int `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+	Before uint64 `query:"before" doc:"events older than this seq (paging)"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
 type eventsOutput struct {
-	Body []health.Event
+	Body []LoggedEvent
+}
+
+// LoggedEvent is an event as the store's log keeps it; its seq is the
+// log's order, not the process's (which the stream uses).
+type LoggedEvent struct {
+	store.Event
 }
 
 type streamInput struct {
@@ -90,14 +98,26 @@ var StreamPing = 15 * time.Second
 func (s *Service) registerEvents(api huma.API) {
 	tag := []string{"Events"}
 	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Tags: tag,
-		Summary: "List recent events (health changes, switchovers, configuration changes, overrides), newest first"}),
+		Summary:     "List events (health changes, switchovers, configuration changes, overrides) from the store's log, newest first",
+		Description: "The log keeps the newest 10,000 events across restarts; seq is the log's own order."}),
 		func(ctx context.Context, in *eventsInput) (*eventsOutput, error) {
-			out := &eventsOutput{Body: []health.Event{}}
-			all := engine.Events()
-			for i := len(all) - 1; i >= 0 && len(out.Body) < in.Limit; i-- {
-				if e := &all[i]; s.ours(e) && in.match(e) {
-					out.Body = append(out.Body, *e)
-				}
+			s.mu.RLock()
+			st := s.st
+			s.mu.RUnlock()
+			if st == nil {
+				return nil, huma.Error503ServiceUnavailable("the API is not running")
+			}
+			f := store.EventFilter{Pool: in.Pool, Address: in.Address, Kind: in.Kind, Since: in.Since, Until: in.Until, Before: in.Before, Limit: in.Limit}
+			if in.Instance != "" {
+				f.Instance = config.Fqdn(in.Instance)
+			}
+			evs, err := st.Events(ctx, f)
+			if err != nil {
+				return nil, huma.Error500InternalServerError("event log: " + err.Error())
+			}
+			out := &eventsOutput{Body: make([]LoggedEvent, 0, len(evs))}
+			for _, e := range evs {
+				out.Body = append(out.Body, LoggedEvent{e})
 			}
 			return out, nil
 		})
@@ -215,19 +235,32 @@ func webhooks(set *config.API) ([]alert.Webhook, error) {
 	return out, nil
 }
 
-// pump forwards the process's events to the webhooks until stop closes.
+// pump forwards the process's events to the store's event log (in
+// batches: a commit costs two syncs, whatever it holds) and to the
+// webhooks, until stop closes. It first records what the process's history
+// holds that this store has not seen, so that the events of a start or a
+// reload are kept too.
 func (s *Service) pump(sub *health.Subscription, d *alert.Dispatcher, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	defer sub.Close()
-	for {
-		select {
-		case e, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			if !s.ours(&e) {
-				continue
-			}
+	var batch []store.Event
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := s.st.AppendEvents(ctx, batch); err != nil {
+			log.Errorf("api: event log: %v", err)
+		}
+		cancel()
+		batch = batch[:0]
+	}
+	take := func(e *health.Event) {
+		if !s.ours(e) || !s.st.recorded(e.Seq) {
+			return
+		}
+		batch = append(batch, storeEvent(e))
+		if d != nil {
 			ae := alert.Event{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Object: e.Object, Old: e.Old, New: e.New,
 				Reason: e.Reason, Rule: e.Rule, Pools: e.Pools}
 			if len(e.Instances) > 0 {
@@ -237,25 +270,52 @@ func (s *Service) pump(sub *health.Subscription, d *alert.Dispatcher, stop <-cha
 				ae.Address = e.Addresses[0]
 			}
 			d.Send(ae)
+		}
+	}
+	for _, e := range engine.EventsSince(0) {
+		take(&e)
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case e, ok := <-sub.C:
+			if !ok {
+				flush()
+				return
+			}
+			take(&e)
+			if len(batch) >= 100 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
 		case <-stop:
+			flush()
 			return
 		}
 	}
 }
 
-// startAlerts starts the dispatcher and its pump; stopAlerts ends them.
-func (s *Service) startAlerts() error {
-	if len(s.hooks) == 0 {
-		return nil
-	}
+func storeEvent(e *health.Event) store.Event {
+	return store.Event{Time: e.Time, Kind: e.Kind, Object: e.Object, Old: e.Old, New: e.New, Reason: e.Reason,
+		Instances: e.Instances, Rule: e.Rule, Pools: e.Pools, Addresses: e.Addresses}
+}
+
+// startPump starts the event pump and the webhooks' dispatcher, if any;
+// stopPump ends them.
+func (s *Service) startPump() error {
 	s.alerts.mu.Lock()
 	defer s.alerts.mu.Unlock()
-	if s.alerts.d != nil {
+	if s.pumpStop != nil {
 		return nil
 	}
-	d, err := alert.New(s.hooks, alert.Options{})
-	if err != nil {
-		return err
+	var d *alert.Dispatcher
+	if len(s.hooks) > 0 {
+		var err error
+		if d, err = alert.New(s.hooks, alert.Options{}); err != nil {
+			return err
+		}
 	}
 	s.alerts.d = d
 	s.pumpStop, s.pumpDone = make(chan struct{}), make(chan struct{})
@@ -263,16 +323,18 @@ func (s *Service) startAlerts() error {
 	return nil
 }
 
-func (s *Service) stopAlerts() {
+func (s *Service) stopPump() {
 	s.alerts.mu.Lock()
 	d := s.alerts.d
-	s.alerts.d = nil
 	stop, done := s.pumpStop, s.pumpDone
+	s.alerts.d, s.pumpStop, s.pumpDone = nil, nil, nil
 	s.alerts.mu.Unlock()
-	if d == nil {
+	if stop == nil {
 		return
 	}
 	close(stop)
 	<-done
-	d.Close()
+	if d != nil {
+		d.Close()
+	}
 }

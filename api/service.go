@@ -228,8 +228,8 @@ func (s *Service) listen() error {
 		}
 	}(s.serving)
 	log.Infof("api: listening on %s", ln.Addr())
-	if err := s.startAlerts(); err != nil {
-		log.Errorf("api: alerts: %v", err)
+	if err := s.startPump(); err != nil {
+		log.Errorf("api: events: %v", err)
 	}
 	return nil
 }
@@ -256,7 +256,7 @@ func (s *Service) Pause() {
 		delete(listeners.m, s.set.Address)
 	}
 	listeners.Unlock()
-	s.stopAlerts()
+	s.stopPump()
 	// Event streams would hold Shutdown until its timeout.
 	s.endStreams()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -291,6 +291,22 @@ func (s *Service) Handler() http.Handler { return s.http }
 type shared struct {
 	*store.Bolt
 	refs int
+
+	mu   sync.Mutex
+	seen uint64 // the newest process event recorded in the log
+}
+
+// recorded reports whether the process event seq is new to this store,
+// and marks it seen: a reload's new service must not record again what
+// its predecessor did.
+func (s *shared) recorded(seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq <= s.seen {
+		return false
+	}
+	s.seen = seq
+	return true
 }
 
 var stores = struct {

@@ -228,7 +228,7 @@ func (b *Bolt) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 func (f *EventFilter) needles() [][]byte {
 	var n [][]byte
 	for _, c := range []struct{ field, value string }{
-		{"kind", f.Kind}, {"instance", f.Instance}, {"address", f.Address}, {"", f.Pool},
+		{"kind", f.Kind}, {"", f.Instance}, {"", f.Address}, {"", f.Pool},
 	} {
 		if c.value == "" {
 			continue
@@ -255,8 +255,8 @@ func containsAll(v []byte, needles [][]byte) bool {
 // walk handles.
 func (f *EventFilter) matches(e *Event) bool {
 	return (f.Kind == "" || e.Kind == f.Kind) &&
-		(f.Instance == "" || e.Instance == f.Instance) &&
-		(f.Address == "" || e.Address == f.Address) &&
+		(f.Instance == "" || slices.Contains(e.Instances, f.Instance)) &&
+		(f.Address == "" || slices.Contains(e.Addresses, f.Address)) &&
 		(f.Pool == "" || slices.Contains(e.Pools, f.Pool)) &&
 		(f.Until.IsZero() || e.Time.Before(f.Until))
 }

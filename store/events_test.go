@@ -95,9 +95,9 @@ func TestAppendEvents(t *testing.T) {
 	}
 	in := []Event{
 		{Time: t0, Kind: "health", Object: "address site-a/192.0.2.1", Old: "up", New: "down", Reason: "tcp: connection refused",
-			Address: "192.0.2.1", Pools: []string{"site-a", "all"}, Node: "n1"},
+			Addresses: []string{"192.0.2.1"}, Pools: []string{"site-a", "all"}, Node: "n1"},
 		{Time: t0.Add(time.Second), Kind: "switchover", Object: "instance www.example.org.", Old: "primary", New: "backup",
-			Reason: "pool site-a down", Instance: "www.example.org.", Rule: "default", Pools: []string{"site-a"}, Node: "n1"},
+			Reason: "pool site-a down", Instances: []string{"www.example.org."}, Rule: "default", Pools: []string{"site-a"}, Node: "n1"},
 		{Kind: "config", Reason: "pool b added"}, // no Time: the store's
 	}
 	before := time.Now()
@@ -130,17 +130,17 @@ func TestEventFilters(t *testing.T) {
 	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
 	// Seq i+1 at t0 + i minutes.
 	evs := []Event{
-		{Kind: "health", Address: "192.0.2.1", Pools: []string{"a"}},
-		{Kind: "health", Address: "192.0.2.2", Pools: []string{"a", "b"}},
-		{Kind: "switchover", Instance: "www.example.org.", Pools: []string{"a"}},
+		{Kind: "health", Addresses: []string{"192.0.2.1"}, Pools: []string{"a"}},
+		{Kind: "health", Addresses: []string{"192.0.2.2"}, Pools: []string{"a", "b"}},
+		{Kind: "switchover", Instances: []string{"www.example.org."}, Pools: []string{"a"}},
 		{Kind: "config", Object: "b"}, // not pool b, though its JSON holds "b"
-		{Kind: "override", Address: "192.0.2.1", Pools: []string{"b"}},
-		{Kind: "switchover", Instance: "api.example.org.", Pools: []string{"b"}},
-		{Kind: "health", Address: "192.0.2.1", Pools: []string{"a", "b"}},
-		{Kind: "override", Instance: "www.example.org."},
+		{Kind: "override", Addresses: []string{"192.0.2.1"}, Pools: []string{"b"}},
+		{Kind: "switchover", Instances: []string{"api.example.org."}, Pools: []string{"b"}},
+		{Kind: "health", Addresses: []string{"192.0.2.1"}, Pools: []string{"a", "b"}},
+		{Kind: "override", Instances: []string{"www.example.org."}},
 		// Values JSON escapes, and another field that holds the text of
 		// a match: only the field itself counts.
-		{Kind: `odd "kind" <&>`, Instance: "é\u2028", Address: `"192.0.2.1"`, Pools: []string{`"b"`},
+		{Kind: `odd "kind" <&>`, Instances: []string{"é\u2028"}, Addresses: []string{`"192.0.2.1"`}, Pools: []string{`"b"`},
 			Reason: `"kind":"health","address":"192.0.2.1","pools":["b"]`, Object: "a"},
 	}
 	for i := range evs {
@@ -366,8 +366,8 @@ func TestEventsSurviveReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gtm.db")
 	b := open(t, path)
 	want := appendEvents(t, b,
-		Event{Time: t0, Kind: "health", Object: "address a/192.0.2.1", Old: "up", New: "down", Address: "192.0.2.1", Pools: []string{"a"}, Node: "n1"},
-		Event{Kind: "config", Reason: "reload", Instance: "www.example.org.", Rule: "eu"})
+		Event{Time: t0, Kind: "health", Object: "address a/192.0.2.1", Old: "up", New: "down", Addresses: []string{"192.0.2.1"}, Pools: []string{"a"}, Node: "n1"},
+		Event{Kind: "config", Reason: "reload", Instances: []string{"www.example.org."}, Rule: "eu"})
 	b.Close()
 	if _, err := b.AppendEvents(ctx, []Event{{}}); !errors.Is(err, ErrClosed) {
 		t.Errorf("append to a closed store: %v", err)
@@ -594,7 +594,7 @@ func TestDamagedEventPages(t *testing.T) {
 // benchEvent is an event of the size the engine writes.
 var benchEvent = Event{
 	Kind: "health", Object: "address site-a/192.0.2.1", Old: "up", New: "down", Reason: "http: status 503",
-	Address: "192.0.2.1", Pools: []string{"site-a"}, Node: "gtm-1.example.org",
+	Addresses: []string{"192.0.2.1"}, Pools: []string{"site-a"}, Node: "gtm-1.example.org",
 }
 
 // BenchmarkAppendEvents appends to a full log, so each append prunes as

@@ -77,24 +77,24 @@ type Event struct {
 	Seq  uint64    `json:"seq"`
 	Time time.Time `json:"time"` // the caller's; the time of the append if zero
 	// Kind is what happened: "health", "switchover", "config", "override".
-	Kind     string   `json:"kind,omitempty"`
-	Object   string   `json:"object,omitempty"` // "address site-a/192.0.2.1", "instance www.example.org."
-	Old      string   `json:"old,omitempty"`
-	New      string   `json:"new,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
-	Instance string   `json:"instance,omitempty"`
-	Rule     string   `json:"rule,omitempty"`
-	Address  string   `json:"address,omitempty"`
-	Pools    []string `json:"pools,omitempty"`
-	Node     string   `json:"node,omitempty"` // the node it happened on
+	Kind      string   `json:"kind,omitempty"`
+	Object    string   `json:"object,omitempty"` // "address site-a/192.0.2.1", "instance www.example.org."
+	Old       string   `json:"old,omitempty"`
+	New       string   `json:"new,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
+	Instances []string `json:"instances,omitempty"`
+	Rule      string   `json:"rule,omitempty"`
+	Pools     []string `json:"pools,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	Node      string   `json:"node,omitempty"` // the node it happened on
 }
 
 // EventFilter selects events; a zero field matches every event. Strings
 // match exactly.
 type EventFilter struct {
-	Instance string // Event.Instance
+	Instance string // one of Event.Instances
 	Pool     string // one of Event.Pools
-	Address  string // Event.Address
+	Address  string // one of Event.Addresses
 	Kind     string // Event.Kind
 	// Since and Until bound Event.Time: Since <= Time < Until. Events are
 	// kept in Seq order, and callers' clocks are assumed to move forward

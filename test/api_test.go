@@ -18,6 +18,7 @@ import (
 	"github.com/gtm-project/gtm/alert"
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/internal/testkit"
+	"github.com/gtm-project/gtm/store"
 	"github.com/miekg/dns"
 )
 
@@ -99,8 +100,10 @@ func apiCorefile(apiPort int, storeFile string, live int) string {
 // secondary; a rollback restores an earlier revision; and everything is
 // still there after the server restarts on the same store.
 func TestAPIThroughCoreDNS(t *testing.T) {
-	live, port := testkit.ListenTCP(t, "127.0.0.1:0")
-	_ = live
+	// Both addresses of pool main answer the monitor's probes.
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	testkit.ListenTCP(t, fmt.Sprintf("127.0.0.2:%d", port))
+	testkit.ListenTCP(t, fmt.Sprintf("127.0.0.9:%d", port))
 	apiPort := freePort(t)
 	storeFile := filepath.Join(t.TempDir(), "gtm.db")
 	corefile := apiCorefile(apiPort, storeFile, port)
@@ -188,6 +191,12 @@ func TestAPIThroughCoreDNS(t *testing.T) {
 	json.Unmarshal(c.must(200, "GET", "/api/v1/overrides", nil), &ovr)
 	if len(ovr.Addresses) != 1 || ovr.Addresses[0].Reason != "maintenance" || ovr.Addresses[0].Mode != "drain" {
 		t.Fatalf("overrides after restart: %+v", ovr)
+	}
+	// The event log outlives the restart.
+	var evs []store.Event
+	json.Unmarshal(c.must(200, "GET", "/api/v1/events?kind=override&address=127.0.0.2", nil), &evs)
+	if len(evs) == 0 {
+		t.Errorf("the drain's event is not in the log after the restart")
 	}
 	var ins []map[string]any
 	json.Unmarshal(c.must(200, "GET", "/api/v1/instances", nil), &ins)
@@ -397,14 +406,23 @@ func TestAPIEventsStreamAndWebhooks(t *testing.T) {
 	if got.Old != "primary" || got.New != "secondary" || !slices.Contains(got.Instances, "www.example.org.") {
 		t.Errorf("streamed switchover: %+v", got)
 	}
-	var list []health.Event
-	json.Unmarshal(c.must(200, "GET", "/api/v1/events?kind=switchover&instance=www.example.org", nil), &list)
-	if len(list) == 0 || list[0].New != "secondary" {
-		t.Errorf("event list: %+v", list)
+	var list []store.Event
+	testkit.Eventually(t, "the switchover in the event log", 2*time.Second, func() bool {
+		json.Unmarshal(c.must(200, "GET", "/api/v1/events?kind=switchover&instance=www.example.org", nil), &list)
+		return len(list) > 0 && list[0].New == "secondary"
+	})
+	json.Unmarshal(c.must(200, "GET", "/api/v1/events?pool=main&kind=address", nil), &list)
+	if len(list) == 0 {
+		t.Error("no address event of pool main")
 	}
-	json.Unmarshal(c.must(200, "GET", "/api/v1/events?pool=spare&kind=address", nil), &list)
+	for _, e := range list {
+		if e.Kind != "address" || !slices.Contains(e.Pools, "main") {
+			t.Errorf("filtered by pool main: %+v", e)
+		}
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/events?pool=ghost", nil), &list)
 	if len(list) != 0 {
-		t.Errorf("filtered by another pool: %+v", list)
+		t.Errorf("filtered by a pool that does not exist: %+v", list)
 	}
 	for deadline := time.After(5 * time.Second); ; {
 		select {
