@@ -617,6 +617,9 @@ func (e *Engine) apply(c *Change) error {
 	for name := range c.Pins {
 		instances[name] = true
 	}
+	for k := range c.RulePins {
+		instances[k.Instance] = true
+	}
 	for _, name := range c.Release {
 		instances[name], released[name] = true, true
 	}

@@ -62,6 +62,13 @@ func (e *Engine) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c 
 	scope = ecsScope(in, c, scope)
 	add("rule %s", r.name)
 	add("state %s: %s", r.state, r.why)
+	if sw, scope, ok := s.over.pin(in.name, r.name); ok {
+		instead := in.src.Switch
+		if scope == "rule" {
+			instead = s.over.Switch(in.src)
+		}
+		add("switch %s: the %s is pinned by an operator (instead of %s)", sw, scope, instead)
+	}
 	ttl := fmt.Sprint(r.ttl)
 	if r.degraded {
 		ttl += " (degraded)"

@@ -569,18 +569,19 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		if len(in.rules) > 0 {
 			r = new(rule)
 		}
-		compileRule(r, ci, sw, cr, healthy, openPool, prevState)
+		r.name = cr.Name()
+		rsw := s.over.ruleSwitch(ci.Name, r.name, sw) // a rule's pin wins over its instance's
+		compileRule(r, ci, rsw, cr, healthy, openPool, prevState)
 		r.src = cr
 		if in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
 		}
-		r.name = cr.Name()
 		in.rules = append(in.rules, r)
 		in.index(cr, r)
 		// Serving anything but the primary is degraded, unless an operator
 		// pinned the secondary on purpose.
 		r.ttl = ci.TTL
-		r.degraded = r.state != StatePrimary && !(sw == config.SwitchSecondary && r.state == StateSecondary)
+		r.degraded = r.state != StatePrimary && !(rsw == config.SwitchSecondary && r.state == StateSecondary)
 		if r.active != nil {
 			for _, m := range r.active.Members {
 				if cp := s.pools.get(m.Pool.Name); r.state != StateFallback && cp != nil && (cp.sick || cp.unsure) {
@@ -634,8 +635,8 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 	}
 }
 
-// compileRule decides a rule's answer with the instance switched as sw,
-// into r.
+// compileRule decides a rule's answer with the rule switched as sw (its
+// pin, else its instance's switch), into r.
 func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule, healthy,
 	openPool func(string) *policy.Pool, prevState State) {
 	r.primary = &r.cols[0]
