@@ -141,7 +141,7 @@ func TestReleaseManualFailback(t *testing.T) {
 	}
 	defer ln.Close()
 	testkit.Eventually(t, "primary healthy", 3*time.Second, func() bool {
-		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Healthy
+		return e.Health(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Healthy
 	})
 	time.Sleep(150 * time.Millisecond) // a compile after the verdict
 	if s := e.State(www, "default"); s != StateSecondary {
@@ -281,8 +281,8 @@ func TestForcedUpShowsItsFailure(t *testing.T) {
 		"instance www {\n ttl 60\n degraded-ttl 5\n primary a\n}")
 	www := "www.example.org."
 	testkit.Eventually(t, "the forced-up address's failure", 3*time.Second, func() bool {
-		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Unhealthy &&
-			e.Status(health.Key{Pool: "a", Address: "127.0.0.3"}) == health.Unhealthy
+		return e.Health(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Unhealthy &&
+			e.Health(health.Key{Pool: "a", Address: "127.0.0.3"}) == health.Unhealthy
 	})
 	time.Sleep(150 * time.Millisecond) // the compile after the verdicts
 	m := query(t, e, www, dns.TypeA)
@@ -399,8 +399,8 @@ func TestRulePins(t *testing.T) {
 	e := started(t, rulePinBody(t))
 	www, cidr := "www.example.org.", RuleKey{"www.example.org.", "cidr 10.0.0.0/8"}
 	testkit.Eventually(t, "both pools healthy", 3*time.Second, func() bool {
-		return e.Status(health.Key{Pool: "a", Address: "127.0.0.2"}) == health.Healthy &&
-			e.Status(health.Key{Pool: "b", Address: "127.0.0.3"}) == health.Healthy
+		return e.Health(health.Key{Pool: "a", Address: "127.0.0.2"}) == health.Healthy &&
+			e.Health(health.Key{Pool: "b", Address: "127.0.0.3"}) == health.Healthy
 	})
 	testkit.Eventually(t, "answers from the healthy primary", 3*time.Second, func() bool {
 		m := queryFrom(t, e, www, "10.1.2.3")

@@ -290,6 +290,7 @@ type rule struct {
 	why                string // the reason for the state, for events
 	ttl                uint32 // the configured TTL, or the degraded one
 	degraded           bool   // an address is down or unknown, or the primary is not answering
+	held               bool   // on the secondary only by a manual-failback hold: the primary is available
 	src                *config.Rule
 
 	// Where primary and secondary live, with their member lists: in the
@@ -657,6 +658,7 @@ func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule
 			r.active, r.state, r.why = r.secondary, StateSecondary, "primary below its availability rule"
 			if r.primary.Available {
 				r.why = "manual failback: primary available again, waiting for an operator"
+				r.held = true
 			}
 		}
 	case config.SwitchPrimary:
