@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -459,6 +460,13 @@ func TestRulePins(t *testing.T) {
 	}
 	if got, _ := answer("127.0.0.1"); got != "127.0.0.3" {
 		t.Errorf("the other rule of an instance pinned to its secondary answers %s", got)
+	}
+	x, err := e.Explain(www, netip.MustParsePrefix("10.9.9.9/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Pin == nil || *x.Pin != (Pin{Switch: "auto", Scope: "rule", Replaces: "secondary"}) {
+		t.Errorf("Explain's pin for the rule pinned under a pinned instance: %+v", x.Pin)
 	}
 	// Pinning a rule to what its instance answers with drops the pin.
 	if err := e.Apply(Change{Pins: map[string]config.Switch{www: config.SwitchAuto},
