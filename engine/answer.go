@@ -7,6 +7,7 @@ import (
 
 	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Query is a question for one of the engine's zones, as the CoreDNS glue
@@ -214,6 +215,12 @@ func (e *Engine) client(remote net.Addr, in *instance, ecs *dns.EDNS0_SUBNET) cl
 // prefix length around the client within which every address gets the same
 // rule (0 when the answer does not depend on the client).
 func (e *Engine) decide(in *instance, c clientAddr) (r *rule, scope int) {
+	return e.decideCounting(in, c, in.geoMisses)
+}
+
+// decideCounting is decide, counting a client the GeoIP database does not
+// place in misses (nil: nowhere, for an explanation that is no query).
+func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Counter) (r *rule, scope int) {
 	if !in.byClient || !c.addr.IsValid() {
 		return in.def, 0
 	}
@@ -235,8 +242,8 @@ func (e *Engine) decide(in *instance, c clientAddr) (r *rule, scope int) {
 	loc, bits, found := db.Lookup(c.addr)
 	scope = max(bits, foreign)
 	if !found {
-		if in.geoMisses != nil {
-			in.geoMisses.Inc()
+		if misses != nil {
+			misses.Inc()
 		}
 		return r, scope
 	}

@@ -128,7 +128,7 @@ func TestApplyWholeConfig(t *testing.T) {
 	if Checks() != checks {
 		t.Errorf("%d checks after a change that probes the same address, want %d", Checks(), checks)
 	}
-	if st := e.Status(health.Key{Pool: "a", Address: "127.0.0.2"}); st != health.Healthy {
+	if st := e.Health(health.Key{Pool: "a", Address: "127.0.0.2"}); st != health.Healthy {
 		t.Errorf("the unchanged probe's verdict was not kept: %s", st)
 	}
 	if n, _ := metrictest.Value(t, "answers_total", "www.example.org.", "a"); n < 1 {

@@ -78,7 +78,7 @@ func New(cfg *config.Config) *Engine {
 	// counting on); compiling here too would double the load time at
 	// 100,000 instances. Handlers used before OnStartup (tests) compile on
 	// first use.
-	e.snap.init = func() *snapshot { return compileWith(cfg, e.idx, e, nil, false) }
+	e.snap.init = func() *snapshot { return compileWith(cfg, e.idx, view{e}, nil, false) }
 	return e
 }
 
@@ -107,16 +107,23 @@ func (e *Engine) check(k health.Key) *health.Check {
 	return nil
 }
 
-// Status implements health.View from the checks the engine uses. Before it
-// starts, every address is unknown.
-func (e *Engine) Status(k health.Key) health.Status {
+// Health is an address's verdict from the check the engine probes it
+// with. Before it starts, every address is unknown.
+func (e *Engine) Health(k health.Key) health.Status {
 	if c := e.check(k); c != nil {
 		return c.Status()
 	}
 	return health.Unknown
 }
 
-// Latency implements health.View.
+// view is the engine's checks as the health.View compiles read (the
+// engine's own Status is the whole configuration's, for the control API).
+type view struct{ *Engine }
+
+// Status implements health.View.
+func (v view) Status(k health.Key) health.Status { return v.Health(k) }
+
+// Latency is an address's smoothed round trip, if measured.
 func (e *Engine) Latency(k health.Key) (time.Duration, bool) {
 	if c := e.check(k); c != nil {
 		l := c.Record().Latency
@@ -241,7 +248,7 @@ func (e *Engine) start(pred *Engine) {
 	if pred != nil {
 		prev = pred.snap.Load()
 	}
-	e.snap.Store(compileWith(e.cfg, e.idx, e, prev, true))
+	e.snap.Store(compileWith(e.cfg, e.idx, view{e}, prev, true))
 	reportMu.Lock()
 	e.pred = pred
 	if pred != nil && pred.writer {
@@ -459,7 +466,7 @@ func (e *Engine) recompile(pools map[string]bool) {
 	if len(pools) == 0 {
 		return
 	}
-	next, changed := e.snap.Load().update(e, pools, e.counting)
+	next, changed := e.snap.Load().update(view{e}, pools, e.counting)
 	e.snap.Store(next)
 	reportMu.Lock()
 	if e.writer {
@@ -608,6 +615,9 @@ func (e *Engine) apply(c *Change) error {
 	for name := range c.Pins {
 		instances[name] = true
 	}
+	for k := range c.RulePins {
+		instances[k.Instance] = true
+	}
 	for _, name := range c.Release {
 		instances[name], released[name] = true, true
 	}
@@ -640,7 +650,7 @@ func (e *Engine) apply(c *Change) error {
 
 	base := *cur
 	base.cfg, base.idx, base.serial, base.over = &next, &nidx, uint32(nidx.sum[0]), over
-	s, changed := base.updateWith(e, dirty, instances, released, e.counting)
+	s, changed := base.updateWith(view{e}, dirty, instances, released, e.counting)
 	for _, z := range s.zones {
 		z.serial.Store(s.serial)
 	}
@@ -691,13 +701,13 @@ func (e *Engine) applyConfig(c *Change) error {
 	base := *cur
 	// The overrides that still fit the new configuration, then the change's.
 	base.over = cur.over.fit(instance, idx.pools.get).with(c, instance, idx.pools.get)
-	s := compileWith(next, idx, e, &base, e.counting)
+	s := compileWith(next, idx, view{e}, &base, e.counting)
 	released := map[string]bool{}
 	for _, name := range c.Release {
 		released[name] = true
 	}
 	if len(released) > 0 {
-		s, _ = s.updateWith(e, nil, released, released, e.counting)
+		s, _ = s.updateWith(view{e}, nil, released, released, e.counting)
 	}
 	e.snap.Store(s)
 	reportMu.Lock()

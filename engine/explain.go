@@ -1,15 +1,16 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/gtm-project/gtm/config"
-	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // explainLabel prefixes an instance name in a debug query:
@@ -27,105 +28,302 @@ func explainAllowed(s *snapshot, src netip.Addr) bool {
 	return false
 }
 
-// explain fills m with TXT records describing the decision for the client.
-func (e *Engine) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c clientAddr, ecs *dns.EDNS0_SUBNET) {
-	var lines []string
-	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+// ErrNoInstance is Explain's error for a name that is no instance.
+var ErrNoInstance = errors.New("no such instance")
 
-	kind := config.PolicyGeo
-	if in.latency {
-		kind = config.PolicyLatency
+// Explanation is why a client gets the answer it gets from an instance:
+// the decision the DNS explain query (_explain.NAME TXT) describes, as
+// data. Lines are that query's text, rendered from the rest.
+type Explanation struct {
+	Instance string          `json:"instance"`
+	Type     string          `json:"type"`   // A, AAAA or CNAME
+	Policy   string          `json:"policy"` // geo or latency
+	Client   ExplainedClient `json:"client"`
+	// GeoIP is where the database places the client, when the instance
+	// has geographic rules and a database is loaded.
+	GeoIP *GeoIPLookup `json:"geoip,omitempty"`
+	Rule  string       `json:"rule"` // the rule that matched, as written
+	// MatchedBy is how: cidr, geo (a continent, country or subdivision
+	// rule), or default.
+	MatchedBy        string `json:"matched-by"`
+	State            State  `json:"state"`
+	Why              string `json:"why"`
+	ActiveCollection string `json:"active-collection,omitempty"` // as in RuleStatus
+	Pin              *Pin   `json:"pin,omitempty"`               // the operator's pin the rule answers with
+	FailbackHold     bool   `json:"failback-hold"`               // as in RuleStatus
+	TTL              uint32 `json:"ttl"`
+	Degraded         bool   `json:"degraded"`
+	// ECSScope is the scope of the reply's client-subnet option: the
+	// prefix within which every client gets this answer (0 when it does
+	// not depend on the client, or the client came from no ECS option).
+	ECSScope int `json:"ecs-scope"`
+	// Collections are the rule's primary and secondary.
+	Collections []CollectionExplanation `json:"collections"`
+	// LatencyPools are the pools a latency instance answers from: the
+	// fastest measured within the tie band.
+	LatencyPools []string `json:"latency-pools,omitempty"`
+	// Answer is what an answer would hold now (a draw of the rule's
+	// method, as an answer makes); empty for nodata and servfail.
+	Answer []string `json:"answer"`
+	Lines  []string `json:"lines"`
+
+	rules int // the instance's, for the first line
+}
+
+// ExplainedClient is who asks, as far as the instance's rules care.
+type ExplainedClient struct {
+	// From is where the address came from: "ecs" (a client-subnet
+	// option), "query-source", or "none" when the instance has only a
+	// default rule and the client does not matter.
+	From         string     `json:"from"`
+	Address      netip.Addr `json:"address,omitzero"`
+	PrefixLength int        `json:"prefix-length,omitempty"` // the ECS option's source prefix
+	// ECSIgnored: there was an ECS option, and the instance says ecs off.
+	ECSIgnored bool `json:"ecs-ignored,omitempty"`
+}
+
+// GeoIPLookup is where the GeoIP database places an address.
+type GeoIPLookup struct {
+	Network     netip.Prefix `json:"network"` // the database's network around the address
+	Found       bool         `json:"found"`
+	Continent   string       `json:"continent,omitempty"`
+	Country     string       `json:"country,omitempty"`
+	Subdivision string       `json:"subdivision,omitempty"` // as rules write it: "DE-BY"
+	Database    string       `json:"database"`              // its kind: "GeoLite2-City"
+}
+
+// CollectionExplanation is one collection of the rule as the decision saw
+// it.
+type CollectionExplanation struct {
+	Name           string         `json:"name"` // primary or secondary
+	Available      bool           `json:"available"`
+	Why            string         `json:"why"`
+	AvailablePools int            `json:"available-pools"`
+	Method         string         `json:"method"`
+	MinAvailable   string         `json:"min-available"`
+	Pools          []MemberStatus `json:"pools"`
+}
+
+// MemberStatus is a pool in a collection: its weight there, and its state.
+type MemberStatus struct {
+	Weight int `json:"weight"`
+	PoolStatus
+}
+
+// Explain is the decision an answer makes for client, as the DNS explain
+// query gives it, whether or not explain is on for DNS. client is a
+// subnet, as a client-subnet (ECS) option with that source prefix gives
+// it, or a single address (/32, /128), as the query's source address; an
+// instance with ecs off decides by the query source, for which the
+// subnet's address stands in. The answer's draw is not counted in
+// answers_total, nor a GeoIP miss in geoip_misses_total. An unknown name
+// is ErrNoInstance.
+func (e *Engine) Explain(name string, client netip.Prefix) (Explanation, error) {
+	if !client.IsValid() {
+		return Explanation{}, errors.New("the client is neither an address nor a subnet")
 	}
-	add("instance %s policy %s, %s", in.name, kind, count(len(in.rules), "rule"))
+	if client.Bits() == 0 {
+		return Explanation{}, fmt.Errorf("client %s: a prefix of length 0 says nothing of the client", client)
+	}
+	s := e.snap.Load()
+	in := s.instance(config.Fqdn(name))
+	if in == nil {
+		return Explanation{}, fmt.Errorf("%w: '%s'", ErrNoInstance, name)
+	}
+	client = client.Masked()
+	a, subnet := client.Addr(), !client.IsSingleIP()
+	var c clientAddr
 	switch {
 	case !in.byClient:
-		add("client: not used (only a default rule)")
-	case c.fromECS:
-		add("client %s/%d from the ECS option", c.addr, ecs.SourceNetmask)
-	case ecs != nil && in.ignoreECS:
-		add("client %s (query source; ECS ignored: ecs off)", c.addr)
+	case subnet && !in.ignoreECS:
+		c = clientAddr{addr: a.Unmap(), fromECS: true, mapped: a.Is4In6()}
 	default:
-		add("client %s (query source)", c.addr)
+		c = clientAddr{addr: a.Unmap()}
 	}
-	if in.geo && c.addr.IsValid() {
-		if db := e.geo.Load(); db != nil {
-			loc, bits, found := db.Lookup(c.addr)
-			net := netip.PrefixFrom(c.addr, bits).Masked()
-			if found {
-				add("geoip %s: continent %s country %s subdivision %s (%s)", net, orDash(loc.Continent), orDash(loc.Country), orDash(loc.Subdivision), db.Kind())
-			} else {
-				add("geoip %s: not in the database (%s)", net, db.Kind())
-			}
-		}
+	bits := 0
+	if subnet {
+		bits = client.Bits()
 	}
-	r, scope := e.decide(in, c)
-	scope = ecsScope(in, c, scope)
-	add("rule %s", r.name)
-	add("state %s: %s", r.state, r.why)
-	ttl := fmt.Sprint(r.ttl)
-	if r.degraded {
-		ttl += " (degraded)"
+	return e.explanation(s, in, c, bits, subnet, true, nil), nil
+}
+
+// explain fills m with TXT records describing the decision for the client.
+func (e *Engine) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c clientAddr, ecs *dns.EDNS0_SUBNET) {
+	bits := 0
+	if ecs != nil {
+		bits = int(ecs.SourceNetmask)
 	}
-	add("ttl %s, ecs scope %d", ttl, scope)
-	for _, col := range []struct {
-		name string
-		c    *policy.Collection
-	}{{"primary", r.primary}, {"secondary", r.secondary}} {
-		if col.c == nil {
-			continue
-		}
-		add("collection %s: %s, %d of %d pools available, method %s", col.name, availableWord(col.c.Available), len(col.c.Avail), len(col.c.Members), col.c.Method)
-		for _, mem := range col.c.Members {
-			p := mem.Pool
-			add("  pool %s: %s, %d of %d addresses usable, method %s, weight %d", p.Name, availableWord(p.Available), p.Usable, p.Total, p.Method, mem.Weight)
-			e.explainAddresses(&lines, s, p.Name)
-		}
-	}
-	if r.active != nil && in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
-		var names []string
-		for _, mem := range r.active.Avail {
-			names = append(names, mem.Pool.Name)
-		}
-		add("latency: answering from %s (the fastest measured pools within the tie band; all when none is measured)", strings.Join(names, ", "))
-	}
-	for _, l := range lines {
+	// No draw: the DNS explain leaves the answers' random source alone.
+	x := e.explanation(s, in, c, bits, ecs != nil, false, in.geoMisses)
+	for _, l := range x.Lines {
 		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: chunk(printable(l))})
 	}
 }
 
-// explainAddresses describes each address as the snapshot that made the
-// answer saw it, not as the live table has it since.
-func (e *Engine) explainAddresses(lines *[]string, s *snapshot, pool string) {
-	cp, compiled := s.idx.pools.get(pool), s.pools.get(pool)
-	if cp == nil || compiled == nil {
-		return
+// explanation is the decision for client c of in, from s. ecsBits is the
+// ECS option's source prefix and ecs whether there was one; with draw the
+// answer's addresses are drawn; misses counts a GeoIP miss (nil: none).
+func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits int, ecs, draw bool, misses prometheus.Counter) Explanation {
+	x := Explanation{Instance: in.name, Type: typeName(in.qtype), Policy: in.src.Policy.String(), rules: len(in.rules),
+		Collections: []CollectionExplanation{}, Answer: []string{}}
+	switch {
+	case !in.byClient:
+		x.Client.From = "none"
+	case c.fromECS:
+		x.Client = ExplainedClient{From: "ecs", Address: c.addr, PrefixLength: ecsBits}
+	default:
+		x.Client = ExplainedClient{From: "query-source", Address: c.addr, ECSIgnored: ecs && in.ignoreECS}
 	}
-	for i, a := range cp.Addresses {
-		var rec health.Record
-		probed := false
-		if compiled.records != nil {
-			rec, probed = compiled.records[i], compiled.probed[i]
+	if in.geo && c.addr.IsValid() {
+		if db := e.geo.Load(); db != nil {
+			loc, bits, found := db.Lookup(c.addr)
+			x.GeoIP = &GeoIPLookup{Network: netip.PrefixFrom(c.addr, bits).Masked(), Found: found, Database: db.Kind()}
+			if found {
+				x.GeoIP.Continent, x.GeoIP.Country, x.GeoIP.Subdivision = loc.Continent, loc.Country, loc.Subdivision
+			}
 		}
-		mode := s.over.Mode(pool, a)
-		line := fmt.Sprintf("    address %s: mode %s, health %s", a.Value(), mode, rec.Status)
-		if probed && !rec.Last.Start.IsZero() {
-			ago := time.Since(rec.Last.Start).Round(time.Millisecond)
-			if rec.Last.OK {
-				line += fmt.Sprintf(", last probe passed in %s, %s ago", ascii(rec.Last.RTT.Round(time.Microsecond)), ascii(ago))
+	}
+	r, scope := e.decideCounting(in, c, misses)
+	x.ECSScope = ecsScope(in, c, scope)
+	x.Rule, x.State, x.Why, x.TTL, x.Degraded = r.name, r.state, r.why, r.ttl, r.degraded
+	x.ActiveCollection, x.FailbackHold = activeCollection(r.state), r.held
+	x.Pin = s.over.pinOf(in.src, r.name)
+	switch r.src.Match {
+	case config.MatchCIDR:
+		x.MatchedBy = "cidr"
+	case config.MatchDefault:
+		x.MatchedBy = "default"
+	default:
+		x.MatchedBy = "geo"
+	}
+	sw := s.over.ruleSwitch(in.name, r.name, s.over.Switch(in.src))
+	for _, col := range []struct {
+		name   string
+		c      *policy.Collection
+		cfg    *config.Collection
+		pinned bool
+	}{{"primary", r.primary, r.src.Primary, sw == config.SwitchPrimary}, {"secondary", r.secondary, r.src.Secondary, sw == config.SwitchSecondary}} {
+		if col.c == nil {
+			continue
+		}
+		ce := CollectionExplanation{Name: col.name, Available: col.c.Available, AvailablePools: len(col.c.Avail),
+			Method: col.c.Method.String(), MinAvailable: col.cfg.MinAvailable.String(), Pools: make([]MemberStatus, len(col.c.Members))}
+		ce.Why = fmt.Sprintf("%d of %d pools available, min-available %s", len(col.c.Avail), len(col.c.Members), ce.MinAvailable)
+		if col.pinned {
+			ce.Why = fmt.Sprintf("pinned: every pool with a usable address answers (%d of %d)", len(col.c.Avail), len(col.c.Members))
+		}
+		for i, mem := range col.c.Members {
+			p := mem.Pool
+			// The pool as the rule compiled it, its addresses as the
+			// snapshot has them.
+			ms := MemberStatus{Weight: mem.Weight, PoolStatus: PoolStatus{Name: p.Name, Available: p.Available,
+				Method: p.Method.String(), Usable: p.Usable, Total: p.Total}}
+			if conf := s.idx.pools.get(p.Name); conf != nil {
+				ps := e.poolStatus(s, conf)
+				ps.Available, ps.Method, ps.Usable, ps.Total = p.Available, p.Method.String(), p.Usable, p.Total
+				ms.PoolStatus = ps
+			}
+			ce.Pools[i] = ms
+		}
+		x.Collections = append(x.Collections, ce)
+	}
+	if r.active != nil && in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
+		x.LatencyPools = []string{}
+		for _, mem := range r.active.Avail {
+			x.LatencyPools = append(x.LatencyPools, mem.Pool.Name)
+		}
+	}
+	if draw && r.active != nil {
+		var buf [16]*policy.Addr
+		picks := r.active.Pick(buf[:0], e.Rand)
+		if in.qtype == dns.TypeCNAME && len(picks) > 1 {
+			picks = picks[:1]
+		}
+		for _, a := range picks {
+			if a.Target != "" {
+				x.Answer = append(x.Answer, a.Target)
 			} else {
-				line += fmt.Sprintf(", last probe failed (%v), %s ago", rec.Last.Err, ascii(ago))
+				x.Answer = append(x.Answer, a.IP.String())
 			}
-			if rec.Latency.Samples > 0 {
-				line += fmt.Sprintf(", latency %s from %s", ascii(rec.Latency.EWMA.Round(time.Microsecond)), rec.Latency.Vantage)
-			}
-		} else if mode == config.ModeAuto {
-			line += ", not probed"
 		}
-		if s.over.overridden(health.Key{Pool: pool, Address: a.Value()}) {
-			line += fmt.Sprintf(" (operator override; configured %s)", a.Mode)
-		}
-		*lines = append(*lines, line)
 	}
+	x.Lines = x.text(time.Now())
+	return x
+}
+
+// text is the explanation as the DNS explain query's lines; now dates the
+// probes ("716us ago").
+func (x *Explanation) text(now time.Time) []string {
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	add("instance %s policy %s, %s", x.Instance, x.Policy, count(x.rules, "rule"))
+	switch {
+	case x.Client.From == "none":
+		add("client: not used (only a default rule)")
+	case x.Client.From == "ecs":
+		add("client %s/%d from the ECS option", x.Client.Address, x.Client.PrefixLength)
+	case x.Client.ECSIgnored:
+		add("client %s (query source; ECS ignored: ecs off)", x.Client.Address)
+	default:
+		add("client %s (query source)", x.Client.Address)
+	}
+	if g := x.GeoIP; g != nil {
+		if g.Found {
+			add("geoip %s: continent %s country %s subdivision %s (%s)", g.Network, orDash(g.Continent), orDash(g.Country), orDash(g.Subdivision), g.Database)
+		} else {
+			add("geoip %s: not in the database (%s)", g.Network, g.Database)
+		}
+	}
+	add("rule %s", x.Rule)
+	add("state %s: %s", x.State, x.Why)
+	if x.Pin != nil {
+		add("switch %s: the %s is pinned by an operator (instead of %s)", x.Pin.Switch, x.Pin.Scope, x.Pin.Replaces)
+	}
+	ttl := fmt.Sprint(x.TTL)
+	if x.Degraded {
+		ttl += " (degraded)"
+	}
+	add("ttl %s, ecs scope %d", ttl, x.ECSScope)
+	for _, c := range x.Collections {
+		add("collection %s: %s, %d of %d pools available, method %s", c.Name, availableWord(c.Available), c.AvailablePools, len(c.Pools), c.Method)
+		for _, p := range c.Pools {
+			add("  pool %s: %s, %d of %d addresses usable, method %s, weight %d", p.Name, availableWord(p.Available), p.Usable, p.Total, p.Method, p.Weight)
+			for _, a := range p.Addresses {
+				lines = append(lines, addressLine(&a, now))
+			}
+		}
+	}
+	if x.LatencyPools != nil {
+		add("latency: answering from %s (the fastest measured pools within the tie band; all when none is measured)", strings.Join(x.LatencyPools, ", "))
+	}
+	return lines
+}
+
+// addressLine describes an address as the snapshot that made the answer
+// saw it, not as the live table has it since.
+func addressLine(a *AddressStatus, now time.Time) string {
+	line := fmt.Sprintf("    address %s: mode %s, health %s", a.Value, a.EffectiveMode, a.Health)
+	if p := a.LastProbe; p != nil {
+		ago := now.Sub(p.Time).Round(time.Millisecond)
+		if p.OK {
+			line += fmt.Sprintf(", last probe passed in %s, %s ago", ascii(time.Duration(p.RTT).Round(time.Microsecond)), ascii(ago))
+		} else {
+			errText := p.Error
+			if errText == "" {
+				errText = "<nil>"
+			}
+			line += fmt.Sprintf(", last probe failed (%s), %s ago", errText, ascii(ago))
+		}
+		if l := a.Latency; l != nil {
+			line += fmt.Sprintf(", latency %s from %s", ascii(time.Duration(l.Average).Round(time.Microsecond)), l.Vantage)
+		}
+	} else if a.EffectiveMode == config.ModeAuto.String() {
+		line += ", not probed"
+	}
+	if a.Override != "" {
+		line += fmt.Sprintf(" (operator override; configured %s)", a.Mode)
+	}
+	return line
 }
 
 // ascii writes a duration in ASCII: "716us", not Go's "716µs", which dig

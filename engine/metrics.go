@@ -204,7 +204,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			for _, a := range p.Addresses {
 				if first('a', p.Name, a.Value()) {
-					st := e.Status(health.Key{Pool: p.Name, Address: a.Value()})
+					st := e.Health(health.Key{Pool: p.Name, Address: a.Value()})
 					gauge(addressUpDesc, st != health.Unhealthy, p.Name, a.Value())
 					gauge(addressAnsweredDesc, health.Usable(s.over.Mode(p.Name, a), st), p.Name, a.Value())
 				}

@@ -11,15 +11,21 @@ import (
 )
 
 // Overrides are an operator's decisions at run time that the configuration
-// does not hold: an address forced up or down, an instance pinned to one of
-// its collections. They outlive health changes and changes of other
-// objects, and are part of the snapshot they were compiled into, so an
-// answer and its explanation agree. The zero value overrides nothing; a
-// value is never changed once a snapshot holds it.
+// does not hold: an address forced up or down, an instance or one of its
+// rules pinned to one of its collections. They outlive health changes and
+// changes of other objects, and are part of the snapshot they were compiled
+// into, so an answer and its explanation agree. The zero value overrides
+// nothing; a value is never changed once a snapshot holds it.
 type Overrides struct {
 	modes map[health.Key]config.Mode // by pool and address
 	pins  map[string]config.Switch   // by instance name
+	rules map[RuleKey]config.Switch  // by instance and rule name; wins over pins
 }
+
+// RuleKey names one rule of one instance: the instance's name as the
+// configuration holds it ("www.example.org."), and the rule's Name()
+// ("default", "country DE AT").
+type RuleKey struct{ Instance, Rule string }
 
 // Mode is the mode an address answers with: the override, else its own.
 func (o *Overrides) Mode(pool string, a *config.Address) config.Mode {
@@ -41,6 +47,32 @@ func (o *Overrides) Switch(in *config.Instance) config.Switch {
 	return in.Switch
 }
 
+// ruleSwitch is the switch mode a rule answers with: its pin, else sw, the
+// instance's.
+func (o *Overrides) ruleSwitch(instance, rule string, sw config.Switch) config.Switch {
+	if o != nil && len(o.rules) > 0 {
+		if p, ok := o.rules[RuleKey{instance, rule}]; ok {
+			return p
+		}
+	}
+	return sw
+}
+
+// pin is the operator's pin a rule answers with, if any: the rule's own,
+// else its instance's. scope says which ("rule", "instance").
+func (o *Overrides) pin(instance, rule string) (sw config.Switch, scope string, ok bool) {
+	if o == nil {
+		return 0, "", false
+	}
+	if sw, ok := o.rules[RuleKey{instance, rule}]; ok {
+		return sw, "rule", true
+	}
+	if sw, ok := o.pins[instance]; ok {
+		return sw, "instance", true
+	}
+	return 0, "", false
+}
+
 // Modes lists the address modes overridden.
 func (o *Overrides) Modes() map[health.Key]config.Mode {
 	if o == nil {
@@ -55,6 +87,14 @@ func (o *Overrides) Pins() map[string]config.Switch {
 		return nil
 	}
 	return maps.Clone(o.pins)
+}
+
+// RulePins lists the rules pinned.
+func (o *Overrides) RulePins() map[RuleKey]config.Switch {
+	if o == nil {
+		return nil
+	}
+	return maps.Clone(o.rules)
 }
 
 // Change is one change to a running engine, applied entirely or not at
@@ -74,6 +114,10 @@ type Change struct {
 	// Pins override instances' switch modes. An instance pinned to the
 	// mode it is configured with drops its pin.
 	Pins map[string]config.Switch
+	// RulePins override one rule's switch mode, over its instance's pin.
+	// A rule pinned to the mode its instance answers with (pinned or
+	// configured, once Pins are in) drops its pin.
+	RulePins map[RuleKey]config.Switch
 	// Release ends the manual-failback hold of these instances: a rule
 	// held on its secondary goes back to its primary if that is available.
 	Release []string
@@ -81,7 +125,7 @@ type Change struct {
 
 // empty reports whether the change changes nothing.
 func (c *Change) empty() bool {
-	return c.Config == nil && len(c.Pools) == 0 && len(c.Modes) == 0 && len(c.Pins) == 0 && len(c.Release) == 0
+	return c.Config == nil && len(c.Pools) == 0 && len(c.Modes) == 0 && len(c.Pins) == 0 && len(c.RulePins) == 0 && len(c.Release) == 0
 }
 
 // validateOverrides checks the override part of c against the
@@ -105,6 +149,9 @@ func validateOverrides(c *Change, instance func(string) *config.Instance, pool f
 		if in == nil {
 			return fmt.Errorf("pin of '%s': there is no such instance", name)
 		}
+		if sw > config.SwitchSecondary {
+			return fmt.Errorf("pin of '%s': unknown switch mode %d", name, sw)
+		}
 		if sw != config.SwitchSecondary {
 			continue
 		}
@@ -115,6 +162,23 @@ func validateOverrides(c *Change, instance func(string) *config.Instance, pool f
 			}
 		}
 	}
+	for k, sw := range c.RulePins {
+		where := fmt.Sprintf("pin of rule '%s' of '%s'", k.Rule, k.Instance)
+		in := instance(k.Instance)
+		if in == nil {
+			return fmt.Errorf("%s: there is no such instance", where)
+		}
+		r := ruleOf(in, k.Rule)
+		if r == nil {
+			return fmt.Errorf("%s: the instance has no such rule", where)
+		}
+		if sw > config.SwitchSecondary {
+			return fmt.Errorf("%s: unknown switch mode %d", where, sw)
+		}
+		if sw == config.SwitchSecondary && r.Secondary == nil {
+			return fmt.Errorf("%s to its secondary: the rule has no secondary collection", where)
+		}
+	}
 	for _, name := range c.Release {
 		in := instance(name)
 		if in == nil {
@@ -122,6 +186,16 @@ func validateOverrides(c *Change, instance func(string) *config.Instance, pool f
 		}
 		if in.Failback != config.Manual {
 			return fmt.Errorf("release of '%s': the instance fails back by itself (failback auto): there is no hold to release", name)
+		}
+	}
+	return nil
+}
+
+// ruleOf is the instance's rule of that Name(), or nil.
+func ruleOf(in *config.Instance, name string) *config.Rule {
+	for _, r := range in.Rules {
+		if r.Name() == name {
+			return r
 		}
 	}
 	return nil
@@ -139,10 +213,10 @@ func addressOf(p *config.Pool, value string) *config.Address {
 // with returns o with c's overrides in, dropping those that say what the
 // configuration says.
 func (o *Overrides) with(c *Change, instance func(string) *config.Instance, pool func(string) *config.Pool) *Overrides {
-	if len(c.Modes) == 0 && len(c.Pins) == 0 {
+	if len(c.Modes) == 0 && len(c.Pins) == 0 && len(c.RulePins) == 0 {
 		return o
 	}
-	n := &Overrides{modes: o.Modes(), pins: o.Pins()}
+	n := &Overrides{modes: o.Modes(), pins: o.Pins(), rules: o.RulePins()}
 	for k, m := range c.Modes {
 		if n.modes == nil {
 			n.modes = map[health.Key]config.Mode{}
@@ -163,6 +237,18 @@ func (o *Overrides) with(c *Change, instance func(string) *config.Instance, pool
 			n.pins[name] = sw
 		}
 	}
+	// After the instances' pins: a rule pin says how the rule differs
+	// from its instance as the change leaves it.
+	for k, sw := range c.RulePins {
+		if n.rules == nil {
+			n.rules = map[RuleKey]config.Switch{}
+		}
+		if n.Switch(instance(k.Instance)) == sw {
+			delete(n.rules, k)
+		} else {
+			n.rules[k] = sw
+		}
+	}
 	return n
 }
 
@@ -181,7 +267,7 @@ func (o *Overrides) prune(pools map[string]*config.Pool) *Overrides {
 	if len(stale) == 0 {
 		return o
 	}
-	n := &Overrides{modes: o.Modes(), pins: o.pins}
+	n := &Overrides{modes: o.Modes(), pins: o.pins, rules: o.rules}
 	for _, k := range stale {
 		delete(n.modes, k)
 	}
@@ -227,6 +313,14 @@ func (c *Change) describe() string {
 		slices.Sort(ps)
 		parts = append(parts, "instances "+strings.Join(ps, ", "))
 	}
+	if len(c.RulePins) > 0 {
+		var ps []string
+		for k, sw := range c.RulePins {
+			ps = append(ps, k.Rule+" of "+k.Instance+" switch "+sw.String())
+		}
+		slices.Sort(ps)
+		parts = append(parts, "rules "+strings.Join(ps, ", "))
+	}
 	if len(c.Release) > 0 {
 		parts = append(parts, "released "+strings.Join(slices.Sorted(slices.Values(c.Release)), ", "))
 	}
@@ -235,12 +329,13 @@ func (c *Change) describe() string {
 
 // fit returns o without the overrides that no longer fit a configuration
 // (instance and pool look its objects up): modes of addresses it does not
-// have, pins of instances it does not have, and pins to the secondary of
-// an instance with a rule that has none (it would answer the all-down
-// answer however healthy its primary). A reload or a whole configuration
-// applied keeps every override that still means what it meant.
+// have, pins of instances or rules it does not have, and pins to the
+// secondary of an instance or rule without one (it would answer the
+// all-down answer however healthy its primary). A reload or a whole
+// configuration applied keeps every override that still means what it
+// meant.
 func (o *Overrides) fit(instance func(string) *config.Instance, pool func(string) *config.Pool) *Overrides {
-	if o == nil || len(o.modes) == 0 && len(o.pins) == 0 {
+	if o == nil || len(o.modes) == 0 && len(o.pins) == 0 && len(o.rules) == 0 {
 		return o
 	}
 	n := &Overrides{}
@@ -264,6 +359,20 @@ func (o *Overrides) fit(instance func(string) *config.Instance, pool func(string
 			n.pins = map[string]config.Switch{}
 		}
 		n.pins[name] = sw
+	}
+	for k, sw := range o.rules {
+		in := instance(k.Instance)
+		if in == nil {
+			continue
+		}
+		r := ruleOf(in, k.Rule)
+		if r == nil || sw == config.SwitchSecondary && r.Secondary == nil {
+			continue
+		}
+		if n.rules == nil {
+			n.rules = map[RuleKey]config.Switch{}
+		}
+		n.rules[k] = sw
 	}
 	return n
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -73,6 +74,9 @@ func TestOverrides(t *testing.T) {
 	if s := e.State(www, "default"); s != StateSecondary {
 		t.Errorf("state %q when pinned to the secondary", s)
 	}
+	if txt := explainText(t, e, www); !strings.Contains(txt, "state secondary: pinned to secondary\nswitch secondary: the instance is pinned by an operator (instead of auto)\n") {
+		t.Errorf("explain does not say whose pin it is:\n%s", txt)
+	}
 
 	// Back to what the configuration says: both overrides go.
 	if err := e.Apply(Change{Modes: map[health.Key]config.Mode{down: config.ModeAuto}, Pins: map[string]config.Switch{www: config.SwitchAuto}}); err != nil {
@@ -138,7 +142,7 @@ func TestReleaseManualFailback(t *testing.T) {
 	}
 	defer ln.Close()
 	testkit.Eventually(t, "primary healthy", 3*time.Second, func() bool {
-		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Healthy
+		return e.Health(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Healthy
 	})
 	time.Sleep(150 * time.Millisecond) // a compile after the verdict
 	if s := e.State(www, "default"); s != StateSecondary {
@@ -278,8 +282,8 @@ func TestForcedUpShowsItsFailure(t *testing.T) {
 		"instance www {\n ttl 60\n degraded-ttl 5\n primary a\n}")
 	www := "www.example.org."
 	testkit.Eventually(t, "the forced-up address's failure", 3*time.Second, func() bool {
-		return e.Status(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Unhealthy &&
-			e.Status(health.Key{Pool: "a", Address: "127.0.0.3"}) == health.Unhealthy
+		return e.Health(health.Key{Pool: "a", Address: "127.0.0.1"}) == health.Unhealthy &&
+			e.Health(health.Key{Pool: "a", Address: "127.0.0.3"}) == health.Unhealthy
 	})
 	time.Sleep(150 * time.Millisecond) // the compile after the verdicts
 	m := query(t, e, www, dns.TypeA)
@@ -359,5 +363,210 @@ func TestApplyConfigChecksTheDatabase(t *testing.T) {
 	next := parseConfig(t, "geoip "+path+"\npool a {\n address 192.0.2.1\n}\ninstance www {\n rule subdivision DE-BY {\n  primary a\n }\n rule default {\n  primary a\n }\n}")
 	if err := e.Apply(Change{Config: next}); err == nil || !strings.Contains(err.Error(), "subdivision rules need a City database") {
 		t.Errorf("subdivision rules over a Country database: %v", err)
+	}
+}
+
+// rulePinBody is an instance of two rules over two probed pools (a on
+// 127.0.0.2, b on 127.0.0.3): clients in 10.0.0.0/8 get the CIDR rule,
+// everyone else the default one. solo's CIDR rule has no secondary.
+func rulePinBody(t *testing.T) string {
+	_, pa := testkit.ListenTCP(t, "127.0.0.2:0")
+	_, pb := testkit.ListenTCP(t, "127.0.0.3:0")
+	return "explain 127.0.0.0/8 10.0.0.0/8\n" +
+		"monitor ma {\n protocol tcp\n port " + itoa(pa) + "\n interval 100ms\n timeout 80ms\n}\n" +
+		"monitor mb {\n protocol tcp\n port " + itoa(pb) + "\n interval 100ms\n timeout 80ms\n}\n" +
+		"pool a {\n monitor ma\n address 127.0.0.2\n}\npool b {\n monitor mb\n address 127.0.0.3\n}\n" +
+		"instance www {\n ttl 60\n degraded-ttl 5\n rule cidr 10.0.0.0/8 {\n  primary a\n  secondary b\n }\n rule default {\n  primary a\n  secondary b\n }\n}\n" +
+		"instance solo {\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n rule default {\n  primary a\n  secondary b\n }\n}\n"
+}
+
+// queryFrom is query from another source address.
+func queryFrom(t testing.TB, e *Engine, name string, src string) *dns.Msg {
+	t.Helper()
+	r := new(dns.Msg)
+	r.SetQuestion(name, dns.TypeA)
+	m, out := e.Answer(Query{Req: r, Name: name, Type: dns.TypeA, Zone: "example.org.",
+		Remote: &net.UDPAddr{IP: net.ParseIP(src), Port: 53}})
+	if out != Reply {
+		t.Fatalf("%s from %s: the engine passed the query on", name, src)
+	}
+	return m
+}
+
+// An operator pins one rule of a two-rule instance to its secondary: only
+// that rule's clients move, with the full TTL, explain says whose pin it
+// is, and the pin outranks its instance's.
+func TestRulePins(t *testing.T) {
+	e := started(t, rulePinBody(t))
+	www, cidr := "www.example.org.", RuleKey{"www.example.org.", "cidr 10.0.0.0/8"}
+	testkit.Eventually(t, "both pools healthy", 3*time.Second, func() bool {
+		return e.Health(health.Key{Pool: "a", Address: "127.0.0.2"}) == health.Healthy &&
+			e.Health(health.Key{Pool: "b", Address: "127.0.0.3"}) == health.Healthy
+	})
+	testkit.Eventually(t, "answers from the healthy primary", 3*time.Second, func() bool {
+		m := queryFrom(t, e, www, "10.1.2.3")
+		return len(m.Answer) == 1 && m.Answer[0].Header().Ttl == 60
+	})
+	answer := func(src string) (string, uint32) {
+		m := queryFrom(t, e, www, src)
+		if len(m.Answer) != 1 {
+			t.Fatalf("from %s: %v", src, testkit.Values(m))
+		}
+		return testkit.Values(m)[0], m.Answer[0].Header().Ttl
+	}
+	if got, _ := answer("10.1.2.3"); got != "127.0.0.2" {
+		t.Fatalf("before any pin, the CIDR rule answers %s", got)
+	}
+
+	if err := e.Apply(Change{RulePins: map[RuleKey]config.Switch{cidr: config.SwitchSecondary}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ttl := answer("10.1.2.3"); got != "127.0.0.3" || ttl != 60 {
+		t.Errorf("pinned to its secondary, the CIDR rule answers %s ttl %d, want 127.0.0.3 ttl 60", got, ttl)
+	}
+	if got, ttl := answer("127.0.0.1"); got != "127.0.0.2" || ttl != 60 {
+		t.Errorf("the default rule, not pinned, answers %s ttl %d, want 127.0.0.2 ttl 60", got, ttl)
+	}
+	if s, d := e.State(www, cidr.Rule), e.State(www, "default"); s != StateSecondary || d != StatePrimary {
+		t.Errorf("states %q and %q, want secondary for the pinned rule and primary for the other", s, d)
+	}
+	if got := e.snap.Load().over.RulePins(); len(got) != 1 || got[cidr] != config.SwitchSecondary {
+		t.Errorf("rule pins %v", got)
+	}
+	// Over DNS, from a client of the rule and from one of the other.
+	r := new(dns.Msg)
+	r.SetQuestion(explainLabel+www, dns.TypeTXT)
+	m, _ := e.Answer(Query{Req: r, Name: explainLabel + www, Type: dns.TypeTXT, Zone: "example.org.", TCP: true,
+		Remote: &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 53}})
+	var txt []string
+	for _, rr := range m.Answer {
+		txt = append(txt, strings.Join(rr.(*dns.TXT).Txt, ""))
+	}
+	if all := strings.Join(txt, "\n"); !strings.Contains(all, "rule cidr 10.0.0.0/8\nstate secondary: pinned to secondary\nswitch secondary: the rule is pinned by an operator (instead of auto)\nttl 60,") {
+		t.Errorf("explain for the pinned rule:\n%s", all)
+	}
+	if txt := explainText(t, e, www); strings.Contains(txt, "pinned") {
+		t.Errorf("explain for the rule not pinned speaks of a pin:\n%s", txt)
+	}
+
+	// The instance pinned to its secondary: the rule pinned to auto keeps
+	// its own way, the other follows the instance.
+	if err := e.Apply(Change{Pins: map[string]config.Switch{www: config.SwitchSecondary},
+		RulePins: map[RuleKey]config.Switch{cidr: config.SwitchAuto}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := answer("10.1.2.3"); got != "127.0.0.2" {
+		t.Errorf("a rule pinned to auto under an instance pinned to its secondary answers %s", got)
+	}
+	if got, _ := answer("127.0.0.1"); got != "127.0.0.3" {
+		t.Errorf("the other rule of an instance pinned to its secondary answers %s", got)
+	}
+	x, err := e.Explain(www, netip.MustParsePrefix("10.9.9.9/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Pin == nil || *x.Pin != (Pin{Switch: "auto", Scope: "rule", Replaces: "secondary"}) {
+		t.Errorf("Explain's pin for the rule pinned under a pinned instance: %+v", x.Pin)
+	}
+	// Pinning a rule to what its instance answers with drops the pin.
+	if err := e.Apply(Change{Pins: map[string]config.Switch{www: config.SwitchAuto},
+		RulePins: map[RuleKey]config.Switch{cidr: config.SwitchAuto}}); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.snap.Load().over; len(o.RulePins()) != 0 || len(o.Pins()) != 0 {
+		t.Errorf("pins left after pinning to what the configuration says: %v %v", o.Pins(), o.RulePins())
+	}
+	var applied []string
+	for _, ev := range Events() {
+		if ev.New == "applied" {
+			applied = append(applied, ev.Object)
+		}
+	}
+	if !slices.Contains(applied, "rules cidr 10.0.0.0/8 of www.example.org. switch secondary") {
+		t.Errorf("events of the changes: %q", applied)
+	}
+}
+
+// A rule pin that breaks a rule is refused whole, with the rule, and
+// nothing changes: not even the valid parts of the change.
+func TestRulePinsRefused(t *testing.T) {
+	e := started(t, rulePinBody(t))
+	before := e.snap.Load()
+	ok := map[RuleKey]config.Switch{{"www.example.org.", "default"}: config.SwitchSecondary}
+	for _, tc := range []struct {
+		pins map[RuleKey]config.Switch
+		err  string
+	}{
+		{map[RuleKey]config.Switch{{"nope.example.org.", "default"}: config.SwitchPrimary},
+			"pin of rule 'default' of 'nope.example.org.': there is no such instance"},
+		{map[RuleKey]config.Switch{{"www.example.org.", "country DE"}: config.SwitchPrimary},
+			"pin of rule 'country DE' of 'www.example.org.': the instance has no such rule"},
+		{map[RuleKey]config.Switch{{"solo.example.org.", "cidr 10.0.0.0/8"}: config.SwitchSecondary},
+			"pin of rule 'cidr 10.0.0.0/8' of 'solo.example.org.' to its secondary: the rule has no secondary collection"},
+		{map[RuleKey]config.Switch{{"www.example.org.", "default"}: 7}, "unknown switch mode 7"},
+		// The valid pin does not go in with the bad one.
+		{map[RuleKey]config.Switch{{"www.example.org.", "default"}: config.SwitchSecondary,
+			{"solo.example.org.", "cidr 10.0.0.0/8"}: config.SwitchSecondary}, "the rule has no secondary collection"},
+	} {
+		c := Change{RulePins: tc.pins}
+		err := e.Apply(c)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: error %v, want %q", c.describe(), err, tc.err)
+		}
+		if e.snap.Load() != before {
+			t.Fatalf("%s: a refused change replaced the snapshot", c.describe())
+		}
+	}
+	// The other rule of solo has a secondary: its pin is fine.
+	if err := e.Apply(Change{RulePins: map[RuleKey]config.Switch{{"solo.example.org.", "default"}: config.SwitchSecondary}}); err != nil {
+		t.Errorf("pinning solo's default rule, which has a secondary: %v", err)
+	}
+	if err := e.Apply(Change{RulePins: ok}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rule pins that no longer fit a new configuration go with it; those that
+// still fit stay, across a whole configuration applied and a reload.
+func TestRulePinsThatNoLongerFit(t *testing.T) {
+	const both = "pool a {\n address 192.0.2.1\n}\npool b {\n address 198.51.100.1\n}\n" +
+		"instance www {\n all-down servfail\n rule cidr 10.0.0.0/8 {\n  primary a\n  secondary b\n }\n rule default {\n  primary a\n  secondary b\n }\n}"
+	const noSecondary = "pool a {\n address 192.0.2.1\n}\npool b {\n address 198.51.100.1\n}\n" +
+		"instance www {\n all-down servfail\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n rule default {\n  primary a\n  secondary b\n }\n}"
+	const renamed = "pool a {\n address 192.0.2.1\n}\npool b {\n address 198.51.100.1\n}\n" +
+		"instance www {\n all-down servfail\n rule cidr 10.0.0.0/16 {\n  primary a\n  secondary b\n }\n rule default {\n  primary a\n  secondary b\n }\n}"
+	www := "www.example.org."
+	cidr, def := RuleKey{www, "cidr 10.0.0.0/8"}, RuleKey{www, "default"}
+	e := started(t, both)
+	if err := e.Apply(Change{RulePins: map[RuleKey]config.Switch{cidr: config.SwitchSecondary, def: config.SwitchSecondary}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(Change{Config: parseConfig(t, noSecondary)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.snap.Load().over.RulePins(); len(got) != 1 || got[def] != config.SwitchSecondary {
+		t.Errorf("after the CIDR rule lost its secondary, rule pins %v, want only the default rule's", got)
+	}
+	if m := queryFrom(t, e, www, "10.1.2.3"); m.Rcode != dns.RcodeSuccess || !slices.Equal(testkit.Values(m), []string{"192.0.2.1"}) {
+		t.Errorf("the CIDR rule answers %s %v, want its primary", dns.RcodeToString[m.Rcode], testkit.Values(m))
+	}
+	if got := testkit.Values(queryFrom(t, e, www, "127.0.0.1")); !slices.Equal(got, []string{"198.51.100.1"}) {
+		t.Errorf("the default rule, still pinned, answers %v", got)
+	}
+	// A reload that renames the CIDR rule: its pin cannot follow, the
+	// default rule's does.
+	if err := e.Apply(Change{Config: parseConfig(t, both)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(Change{RulePins: map[RuleKey]config.Switch{cidr: config.SwitchSecondary}}); err != nil {
+		t.Fatal(err)
+	}
+	next := Start(newEngine(t, renamed))
+	defer next.Stop()
+	if got := next.snap.Load().over.RulePins(); len(got) != 1 || got[def] != config.SwitchSecondary {
+		t.Errorf("after a reload that renamed the CIDR rule, rule pins %v", got)
+	}
+	if got := testkit.Values(queryFrom(t, next, www, "10.0.2.3")); !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Errorf("the renamed rule answers %v, want its primary", got)
 	}
 }

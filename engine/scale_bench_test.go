@@ -192,3 +192,20 @@ func BenchmarkScaleQuery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScaleStatus is the control API's whole status at 100,000
+// instances and pools (half of them probed), read from one snapshot.
+func BenchmarkScaleStatus(b *testing.B) {
+	e := Start(New(scaleConfig(b, 100_000)))
+	defer e.Stop()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !Ready() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if st := e.Status(); len(st.Instances) != 100_000 || len(st.Pools) != 100_000 {
+			b.Fatalf("%d instances, %d pools", len(st.Instances), len(st.Pools))
+		}
+	}
+}

@@ -290,6 +290,7 @@ type rule struct {
 	why                string // the reason for the state, for events
 	ttl                uint32 // the configured TTL, or the degraded one
 	degraded           bool   // an address is down or unknown, or the primary is not answering
+	held               bool   // on the secondary only by a manual-failback hold: the primary is available
 	src                *config.Rule
 
 	// Where primary and secondary live, with their member lists: in the
@@ -569,18 +570,19 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		if len(in.rules) > 0 {
 			r = new(rule)
 		}
-		compileRule(r, ci, sw, cr, healthy, openPool, prevState)
+		r.name = cr.Name()
+		rsw := s.over.ruleSwitch(ci.Name, r.name, sw) // a rule's pin wins over its instance's
+		compileRule(r, ci, rsw, cr, healthy, openPool, prevState)
 		r.src = cr
 		if in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
 		}
-		r.name = cr.Name()
 		in.rules = append(in.rules, r)
 		in.index(cr, r)
 		// Serving anything but the primary is degraded, unless an operator
 		// pinned the secondary on purpose.
 		r.ttl = ci.TTL
-		r.degraded = r.state != StatePrimary && !(sw == config.SwitchSecondary && r.state == StateSecondary)
+		r.degraded = r.state != StatePrimary && !(rsw == config.SwitchSecondary && r.state == StateSecondary)
 		if r.active != nil {
 			for _, m := range r.active.Members {
 				if cp := s.pools.get(m.Pool.Name); r.state != StateFallback && cp != nil && (cp.sick || cp.unsure) {
@@ -634,8 +636,8 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 	}
 }
 
-// compileRule decides a rule's answer with the instance switched as sw,
-// into r.
+// compileRule decides a rule's answer with the rule switched as sw (its
+// pin, else its instance's switch), into r.
 func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule, healthy,
 	openPool func(string) *policy.Pool, prevState State) {
 	r.primary = &r.cols[0]
@@ -656,6 +658,7 @@ func compileRule(r *rule, ci *config.Instance, sw config.Switch, cr *config.Rule
 			r.active, r.state, r.why = r.secondary, StateSecondary, "primary below its availability rule"
 			if r.primary.Available {
 				r.why = "manual failback: primary available again, waiting for an operator"
+				r.held = true
 			}
 		}
 	case config.SwitchPrimary:

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gtm-project/gtm/config"
 )
@@ -467,6 +468,9 @@ func (m *Manager) result(s *Scheduler, t *Target, r Result) {
 	c.status, c.streak = tr.status, int32(tr.streak)
 	rec := c.Record()
 	rec.Status, rec.Last, rec.Vantage = now, r, LocalVantage
+	if changed {
+		rec.Since = time.Now()
+	}
 	moved := true
 	switch {
 	case r.OK:

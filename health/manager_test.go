@@ -151,3 +151,34 @@ func TestSchedulerAddRemove(t *testing.T) {
 		t.Errorf("the remaining targets stalled: %d results", n)
 	}
 }
+
+// A record says since when its verdict holds: set by the first verdict and
+// by every change, kept while probes only agree.
+func TestManagerVerdictSince(t *testing.T) {
+	ln, _ := acceptor(t, "127.0.0.1:0")
+	m := &Manager{}
+	o := &owner{}
+	s := tcpSpec(t, ln, "a", 50*time.Millisecond)
+	before := time.Now()
+	cs, _ := m.Acquire(o, []Spec{s})
+	c := cs[s.Key]
+	waitFor(t, "first verdict", func() bool { return c.Status() == Healthy })
+	first := c.Record().Since
+	if first.Before(before) || first.After(time.Now()) {
+		t.Fatalf("since %v for a first verdict reached after %v", first, before)
+	}
+	// More passing probes: the verdict stands, and so does its time.
+	n := c.Record().Last.Start
+	waitFor(t, "two more probes", func() bool { return c.Record().Last.Start.Sub(n) >= 80*time.Millisecond })
+	if got := c.Record().Since; !got.Equal(first) {
+		t.Errorf("since moved from %v to %v while the verdict stood", first, got)
+	}
+	// The listener goes: the next verdict is unhealthy, with its own time.
+	ln.Close()
+	waitFor(t, "unhealthy", func() bool { return c.Status() == Unhealthy })
+	if got := c.Record().Since; !got.After(first) {
+		t.Errorf("since %v after the verdict changed, first verdict at %v", got, first)
+	}
+	m.Release(o, []Spec{s})
+	m.Wait()
+}

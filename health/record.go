@@ -10,7 +10,10 @@ type Record struct {
 	// Vantage is where the verdict was reached: this node ("local") today;
 	// a cluster merges the records of several nodes, each with its own.
 	Vantage string
-	Last    Result // the most recent probe
+	// Since is when Status last changed (the first verdict counts as a
+	// change): an operator asks how long an address has been down.
+	Since time.Time
+	Last  Result // the most recent probe
 	// Latency is the smoothed round trip of passing probes as seen from
 	// one vantage point. Today that is always this node (Vantage "local");
 	// a later multi-node version merges records of several vantages.
