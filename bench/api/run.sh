@@ -46,7 +46,7 @@
 # machine. All traffic stays on loopback; everything started is stopped.
 set -euo pipefail
 duration=60s clients=200 write_share=0.2 dns_workers=8 changes=50 record=1
-command_line="bash bench/api/run.sh $*"
+command_line="bash bench/api/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
     case "$1" in
     --duration) duration=${2:?}; shift 2 ;;
@@ -65,10 +65,12 @@ trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/coredns" ./cmd/coredns
 go build -o "$tmp/load" ./bench/api/load
 start=$(date +%s)
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 status=0
 "$tmp/load" -bin "$tmp/coredns" -duration "$duration" -clients "$clients" -write-share "$write_share" \
     -dns-workers "$dns_workers" -changes "$changes" -md "$tmp/table.md" || status=$?
 elapsed=$(($(date +%s) - start))
+load_after=$(cut -d' ' -f1 /proc/loadavg)
 if [ "$record" = 1 ] && [ -s "$tmp/table.md" ]; then
     commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     if [ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ]; then commit="$commit (working tree had uncommitted changes)"; fi
@@ -77,7 +79,7 @@ if [ "$record" = 1 ] && [ -s "$tmp/table.md" ]; then
         echo
         echo "## $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit — control API under load"
         echo
-        echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $(uname -sr), $(go env GOVERSION); server, HTTP clients and DNS loops share it, unpinned"
+        echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $(uname -sr), $(go env GOVERSION); server, HTTP clients and DNS loops share it, unpinned; 1-minute load average $load_before before the run, $load_after at its end"
         echo "- command: \`$command_line\` ($clients HTTP clients for $duration, write share $write_share, $dns_workers DNS loops, $changes changes during and after the load; took ${elapsed} s after the build)"
         [ "$status" = 0 ] || echo "- the run FAILED (exit $status): see the table"
         echo

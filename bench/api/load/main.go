@@ -460,7 +460,7 @@ func run(bin string, clients int, duration time.Duration, writeShare float64, dn
 	}
 	lagLoad := make(chan lagResult, 1)
 	go func() {
-		lagLoad <- measureLag(a, srv.dns, changes, duration/time.Duration(2*changes), "127.0.99.1", stop)
+		lagLoad <- measureLag(a, srv.dns, changes, duration/time.Duration(4*changes), "127.0.99.1", stop)
 	}()
 	cpu0 := srv.cpu()
 	time.Sleep(duration)
@@ -585,10 +585,10 @@ func run(bin string, clients int, duration time.Duration, writeShare float64, dn
 		fmt.Sprintf("| DNS QPS (%d workers, one query in flight each) | %.0f (%d answers) |", dnsWorkers, float64(total)/secs, total),
 		fmt.Sprintf("| DNS answers not of a version current during the query | %d |", incorrect),
 		fmt.Sprintf("| DNS errors (timeouts, not NOERROR, foreign address) | %d |", int(dnsErrs.Load())+bad),
-		fmt.Sprintf("| config change to answer, during the load (%d changes) | median %s, p99 %s, max %s (PUT alone: median %s, p99 %s) |",
-			len(underLoad.lag), ms(pct(underLoad.lag, 0.5)), ms(pct(underLoad.lag, 0.99)), ms(pct(underLoad.lag, 1)), ms(pct(underLoad.put, 0.5)), ms(pct(underLoad.put, 0.99))),
-		fmt.Sprintf("| config change to answer, idle (%d changes) | median %s, p99 %s, max %s (PUT alone: median %s, p99 %s) |",
-			len(idle.lag), ms(pct(idle.lag, 0.5)), ms(pct(idle.lag, 0.99)), ms(pct(idle.lag, 1)), ms(pct(idle.put, 0.5)), ms(pct(idle.put, 0.99))),
+		fmt.Sprintf("| config change to answer, during the load (%d changes) | median %s, p99 %s, max %s (PUT alone: median %s, p99 %s; %d answered before the PUT's response) |",
+			len(underLoad.lag), ms(pct(underLoad.lag, 0.5)), ms(pct(underLoad.lag, 0.99)), ms(pct(underLoad.lag, 1)), ms(pct(underLoad.put, 0.5)), ms(pct(underLoad.put, 0.99)), underLoad.early),
+		fmt.Sprintf("| config change to answer, idle (%d changes) | median %s, p99 %s, max %s (PUT alone: median %s, p99 %s; %d answered before the PUT's response) |",
+			len(idle.lag), ms(pct(idle.lag, 0.5)), ms(pct(idle.lag, 0.99)), ms(pct(idle.lag, 1)), ms(pct(idle.put, 0.5)), ms(pct(idle.put, 0.99)), idle.early),
 		fmt.Sprintf("| lag instance: answers neither the old nor the new address | %d |", underLoad.wrong+idle.wrong),
 		fmt.Sprintf("| server CPU during the load | %.2f cores |", cpu.Seconds()/secs),
 		fmt.Sprintf("| server peak RSS | %s |", peak),
@@ -769,6 +769,7 @@ func dnsLoop(server string, w int, stop chan struct{}, since func() int64, errs 
 type lagResult struct {
 	lag, put []time.Duration
 	wrong    int
+	early    int    // changes answered before their PUT's response arrived
 	last     string // the address the pool has at the end
 	err      error
 }
@@ -833,6 +834,9 @@ func measureLag(a *api, server string, n int, gap time.Duration, old string, sto
 		}
 		if err := <-put; err != nil && res.err == nil {
 			res.err = err
+		}
+		if seen && res.lag[len(res.lag)-1] <= res.put[len(res.put)-1] {
+			res.early++
 		}
 		if !seen && res.err == nil {
 			res.err = fmt.Errorf("%s never answered", next)
