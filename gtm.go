@@ -31,6 +31,7 @@ type GTM struct {
 	engine  *engine.Engine
 	api     *api.Service // the control API, nil when off
 	started bool         // under reload.mu
+	up      bool         // started, and its API serving; under reload.mu
 }
 
 // New returns a handler for a validated configuration.

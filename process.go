@@ -38,6 +38,9 @@ func (g *GTM) OnStartup() error {
 			return plugin.Error(pluginName, err)
 		}
 	}
+	reload.mu.Lock()
+	g.up = g.started
+	reload.mu.Unlock()
 	return nil
 }
 
@@ -48,7 +51,7 @@ func (g *GTM) OnShutdown() error {
 		reload.mu.Unlock()
 		return nil
 	}
-	g.started = false
+	g.started, g.up = false, false
 	if i := slices.Index(reload.pending, g); i >= 0 {
 		reload.pending = slices.Delete(reload.pending, i, i+1)
 	} else {
@@ -105,9 +108,9 @@ func (g *GTM) OnRestartFailed() error {
 // a verdict, from its first probe or carried over a reload.
 func (g *GTM) Ready() bool {
 	reload.mu.Lock()
-	started := g.started
+	up := g.up
 	reload.mu.Unlock()
-	return started && engine.Ready()
+	return up && engine.Ready()
 }
 
 // Events returns the process's recent state changes, oldest first.

@@ -18,9 +18,6 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	for _, w := range cfg.Warnings {
-		log.Warning(w)
-	}
 	var svc *api.Service
 	if cfg.API != nil {
 		// The running configuration is the Corefile's and the store's.
@@ -28,6 +25,11 @@ func setup(c *caddy.Controller) error {
 		if svc, cfg, err = api.New(cfg); err != nil {
 			return plugin.Error(pluginName, err)
 		}
+	}
+	// Warnings are of the whole configuration: the store's pools may use
+	// a monitor the Corefile defines.
+	for _, w := range cfg.Warnings {
+		log.Warning(w)
 	}
 	g := New(cfg)
 	g.Fall, g.api = fl, svc

@@ -70,6 +70,7 @@ func (s *Service) routes() http.Handler {
 	s.registerHistory(api)
 	s.registerZones(api)
 	s.registerEvents(api)
+	s.registerStatus(api)
 	return mux
 }
 
@@ -165,7 +166,7 @@ func (s *Service) registerOverrides(api huma.API) {
 				o.Addresses = []AddressOverride{}
 			}
 			if o.Pins == nil {
-				o.Pins = []Pin{}
+				o.Pins = []PinOverride{}
 			}
 			return &overridesOutput{ETag: etag(s.rev), Body: o}, nil
 		})
@@ -225,11 +226,11 @@ func (s *Service) registerOverrides(api huma.API) {
 					}
 				}
 				list := &next.Overrides.Pins
-				*list = slices.DeleteFunc(*list, func(p Pin) bool { return p.Instance == name && p.Rule == in.Body.Rule })
+				*list = slices.DeleteFunc(*list, func(p PinOverride) bool { return p.Instance == name && p.Rule == in.Body.Rule })
 				if in.Body.Rule != "" || sw != inst.Switch {
-					*list = append(*list, Pin{Instance: name, Rule: in.Body.Rule, Switch: in.Body.Switch, Who: who.name, Time: time.Now().UTC(), Reason: in.Body.Reason})
+					*list = append(*list, PinOverride{Instance: name, Rule: in.Body.Rule, Switch: in.Body.Switch, Who: who.name, Time: time.Now().UTC(), Reason: in.Body.Reason})
 				}
-				return fmt.Sprintf("%s pinned to %s", pinName(Pin{Instance: name, Rule: in.Body.Rule}), in.Body.Switch), nil
+				return fmt.Sprintf("%s pinned to %s", pinName(PinOverride{Instance: name, Rule: in.Body.Rule}), in.Body.Switch), nil
 			})
 		})
 	huma.Register(api, op(RoleOperator, huma.Operation{OperationID: "unpin-instance", Method: http.MethodDelete, Path: "/api/v1/overrides/pins/{instance}", Tags: tag,
@@ -239,11 +240,11 @@ func (s *Service) registerOverrides(api huma.API) {
 			return s.write(ctx, in.WriteOptions, func(next *state, cfg *config.Config) (string, error) {
 				list := &next.Overrides.Pins
 				n := len(*list)
-				*list = slices.DeleteFunc(*list, func(p Pin) bool { return p.Instance == name && p.Rule == in.Rule })
+				*list = slices.DeleteFunc(*list, func(p PinOverride) bool { return p.Instance == name && p.Rule == in.Rule })
 				if len(*list) == n {
-					return "", huma.Error404NotFound(fmt.Sprintf("%s has no pin", pinName(Pin{Instance: name, Rule: in.Rule})))
+					return "", huma.Error404NotFound(fmt.Sprintf("%s has no pin", pinName(PinOverride{Instance: name, Rule: in.Rule})))
 				}
-				return fmt.Sprintf("pin of %s removed", pinName(Pin{Instance: name, Rule: in.Rule})), nil
+				return fmt.Sprintf("pin of %s removed", pinName(PinOverride{Instance: name, Rule: in.Rule})), nil
 			})
 		})
 	huma.Register(api, op(RoleOperator, huma.Operation{OperationID: "switch-back", Method: http.MethodPost, Path: "/api/v1/instances/{instance}/switch-back", Tags: tag,
@@ -380,7 +381,7 @@ func (s *Service) registerHistory(api huma.API) {
 				o.Addresses = []AddressOverride{}
 			}
 			if o.Pins == nil {
-				o.Pins = []Pin{}
+				o.Pins = []PinOverride{}
 			}
 			return &revisionOutput{ETag: etag(rev), Body: RevisionState{Entry: entryOf(r), Config: data.Config, Overrides: o}}, nil
 		})

@@ -179,7 +179,7 @@ func (s *Service) syncLocked(ctx context.Context) error {
 		log.Warningf("api: %s", d)
 	}
 	oc := s.state.Overrides.change(cfg, s.eng.Overrides())
-	change.Modes, change.Pins = oc.Modes, oc.Pins
+	change.Modes, change.Pins, change.RulePins = oc.Modes, oc.Pins, oc.RulePins
 	return s.eng.Apply(change)
 }
 

@@ -24,7 +24,7 @@ type state struct {
 // switch pins, each with who made it, when and why.
 type Overrides struct {
 	Addresses []AddressOverride `json:"addresses" nullable:"false"`
-	Pins      []Pin             `json:"pins" nullable:"false"`
+	Pins      []PinOverride     `json:"pins" nullable:"false"`
 }
 
 // AddressOverride sets an address's mode whatever its configuration says.
@@ -37,8 +37,8 @@ type AddressOverride struct {
 	Reason  string    `json:"reason,omitempty"`
 }
 
-// Pin holds an instance (or one of its rules) on a collection.
-type Pin struct {
+// PinOverride holds an instance (or one of its rules) on a collection.
+type PinOverride struct {
 	Instance string    `json:"instance"`
 	Rule     string    `json:"rule,omitempty" doc:"one rule, named as its match reads ('default', 'country DE AT'); empty for the whole instance"`
 	Switch   string    `json:"switch" enum:"auto,primary,secondary"`
@@ -87,7 +87,7 @@ func modeName(m config.Mode) string {
 // returns the descriptions of those dropped.
 func (o Overrides) fit(cfg *config.Config) (Overrides, []string) {
 	var dropped []string
-	out := Overrides{Addresses: []AddressOverride{}, Pins: []Pin{}}
+	out := Overrides{Addresses: []AddressOverride{}, Pins: []PinOverride{}}
 	for _, a := range o.Addresses {
 		p := cfg.Pool(a.Pool)
 		if p == nil || addressIn(p, a.Address) == nil {
@@ -107,7 +107,7 @@ func (o Overrides) fit(cfg *config.Config) (Overrides, []string) {
 	return out, dropped
 }
 
-func pinName(p Pin) string {
+func pinName(p PinOverride) string {
 	if p.Rule != "" {
 		return fmt.Sprintf("%s rule '%s'", p.Instance, p.Rule)
 	}
@@ -136,7 +136,7 @@ func ruleIn(in *config.Instance, name string) *config.Rule {
 // with the overrides o: every override in o, and for those the engine
 // holds that o no longer has, the configured mode (which drops them).
 func (o Overrides) change(cfg *config.Config, running *engine.Overrides) engine.Change {
-	c := engine.Change{Modes: map[health.Key]config.Mode{}, Pins: map[string]config.Switch{}}
+	c := engine.Change{Modes: map[health.Key]config.Mode{}, Pins: map[string]config.Switch{}, RulePins: map[engine.RuleKey]config.Switch{}}
 	for k := range running.Modes() {
 		if p := cfg.Pool(k.Pool); p != nil {
 			if a := addressIn(p, k.Address); a != nil {
@@ -149,13 +149,29 @@ func (o Overrides) change(cfg *config.Config, running *engine.Overrides) engine.
 			c.Pins[name] = in.Switch
 		}
 	}
+	// A rule pin goes by pinning the rule to what its instance answers
+	// with: the instance's pin, else its configuration.
+	instSwitch := func(in *config.Instance) config.Switch {
+		for _, p := range o.Pins {
+			if p.Instance == in.Name && p.Rule == "" {
+				sw, _ := config.ParseSwitch(p.Switch)
+				return sw
+			}
+		}
+		return in.Switch
+	}
+	for k := range running.RulePins() {
+		if in := cfg.Instance(k.Instance); in != nil && ruleIn(in, k.Rule) != nil {
+			c.RulePins[k] = instSwitch(in)
+		}
+	}
 	for _, a := range o.Addresses {
 		c.Modes[health.Key{Pool: a.Pool, Address: a.Address}] = modeOf[a.Mode]
 	}
 	for _, p := range o.Pins {
 		sw, _ := config.ParseSwitch(p.Switch)
 		if p.Rule != "" {
-			_ = sw
+			c.RulePins[engine.RuleKey{Instance: p.Instance, Rule: p.Rule}] = sw
 		} else {
 			c.Pins[p.Instance] = sw
 		}

@@ -63,6 +63,14 @@ type edit func(next *state, cfg *config.Config) (string, error)
 // release names instances whose manual-failback hold ends with the change.
 func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ...string) (*WriteOutput, error) {
 	who := callerOf(ctx)
+	// A stale revision is refused at once, not after the writes queued
+	// before it; it is checked again under the lock.
+	s.mu.RLock()
+	stale := !matches(o.IfMatch, s.rev)
+	s.mu.RUnlock()
+	if stale {
+		return nil, huma.Error412PreconditionFailed(fmt.Sprintf("the revision is newer than %s: read again, then change", o.IfMatch))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.eng == nil || s.st == nil {
@@ -90,7 +98,7 @@ func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ..
 	var dropped []string
 	next.Overrides, dropped = next.Overrides.fit(cfg)
 	oc := next.Overrides.change(cfg, s.eng.Overrides())
-	change.Modes, change.Pins = oc.Modes, oc.Pins
+	change.Modes, change.Pins, change.RulePins = oc.Modes, oc.Pins, oc.RulePins
 	if what == "" {
 		what = describe(s.state, next)
 	}

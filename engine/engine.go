@@ -144,8 +144,8 @@ func (e *Engine) Get(k health.Key) (health.Record, bool) {
 // probed or carried over a reload.
 func (e *Engine) ready() bool {
 	m := e.checks.Load()
-	if m == nil {
-		return true
+	if m == nil { // registered, not yet started
+		return false
 	}
 	ready := true
 	m.each(func(_ health.Key, c *health.Check) {

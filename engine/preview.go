@@ -44,13 +44,13 @@ func (e *Engine) Preview(c Change) ([]Effect, error) {
 	}
 	base := *cur
 	base.over = cur.over.fit(instance, idx.pools.get).with(&c, instance, idx.pools.get)
-	next := compileWith(cfg, idx, e, &base, false)
+	next := compileWith(cfg, idx, view{e}, &base, false)
 	if len(c.Release) > 0 {
 		released := map[string]bool{}
 		for _, name := range c.Release {
 			released[name] = true
 		}
-		next, _ = next.updateWith(e, nil, released, released, false)
+		next, _ = next.updateWith(view{e}, nil, released, released, false)
 	}
 	before, after := answers(cur), answers(next)
 	var out []Effect

@@ -154,6 +154,49 @@ func TestAPIThroughCoreDNS(t *testing.T) {
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
 	drained := res.Revision
 
+	// Status shows the drain with its reason; explain says the same as DNS.
+	var ps struct {
+		Available bool
+		Addresses []struct {
+			Value, Override, Health string
+			EffectiveMode           string `json:"effective-mode"`
+		}
+	}
+	testkit.Eventually(t, "127.0.0.1 probed healthy", 2*time.Second, func() bool {
+		json.Unmarshal(c.must(200, "GET", "/api/v1/status/pools/main", nil), &ps)
+		return len(ps.Addresses) == 2 && ps.Addresses[0].Health == "healthy"
+	})
+	if !ps.Available || len(ps.Addresses) != 2 || ps.Addresses[1].Override == "" || ps.Addresses[1].EffectiveMode != "down" || ps.Addresses[0].Health != "healthy" {
+		t.Errorf("pool status after the drain: %+v", ps)
+	}
+	var st struct {
+		Revision  uint64
+		Overrides struct{ Addresses []struct{ Reason string } }
+		Instances []struct {
+			Name  string
+			Rules []struct {
+				State  string
+				Active string `json:"active-collection"`
+			}
+		}
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/status", nil), &st)
+	if st.Revision != drained || len(st.Overrides.Addresses) != 1 || st.Overrides.Addresses[0].Reason != "maintenance" ||
+		len(st.Instances) != 1 || st.Instances[0].Rules[0].Active != "primary" {
+		t.Errorf("status after the drain: %+v", st)
+	}
+	var x struct {
+		Instance string
+		Answer   []string
+		Lines    []string
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/explain?name=www.example.org&client=198.51.100.7", nil), &x)
+	if x.Instance != "www.example.org." || len(x.Lines) == 0 {
+		t.Errorf("explain: %+v", x)
+	}
+	c.must(404, "GET", "/api/v1/explain?name=nope.example.org&client=198.51.100.7", nil)
+	c.must(422, "GET", "/api/v1/explain?name=www.example.org&client=not-an-ip", nil)
+
 	// Pin to the secondary.
 	c.must(200, "PUT", "/api/v1/overrides/pins/www.example.org", map[string]any{"switch": "secondary"})
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.9"}, 2*time.Second)

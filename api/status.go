@@ -1,0 +1,145 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/gtm-project/gtm/alert"
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/engine"
+)
+
+// StatusBody is the block's state now: every instance's rules (active
+// collection and why, degraded or not, the TTL served), every pool and
+// address (verdict, since when, last probe, latency, mode and override),
+// the operators' overrides with who set them, and the webhooks.
+type StatusBody struct {
+	Revision uint64 `json:"revision" doc:"the store's revision the answers come from"`
+	engine.Status
+	Overrides Overrides             `json:"overrides"`
+	Alerts    []alert.WebhookStatus `json:"alerts"`
+}
+
+type statusOutput struct {
+	ETag string `header:"ETag"`
+	Body StatusBody
+}
+
+type instanceStatusOutput struct {
+	ETag string `header:"ETag"`
+	Body engine.InstanceStatus
+}
+
+type poolStatusOutput struct {
+	ETag string `header:"ETag"`
+	Body engine.PoolStatus
+}
+
+type explainInput struct {
+	Name   string `query:"name" required:"true" maxLength:"255" doc:"the instance"`
+	Client string `query:"client" required:"true" maxLength:"64" doc:"an address (as a query's source) or a subnet (as an ECS option)"`
+}
+
+type explainOutput struct {
+	Body engine.Explanation
+}
+
+// ParseClient reads an address or a subnet.
+func ParseClient(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("client '%s' is not an address or a subnet like 198.51.100.0/24", s)
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("client '%s' is not an address or a subnet like 198.51.100.0/24", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (s *Service) registerStatus(api huma.API) {
+	tag := []string{"Status"}
+	running := func() (*engine.Engine, uint64, Overrides, error) {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if s.eng == nil {
+			return nil, 0, Overrides{}, huma.Error503ServiceUnavailable("the API is not running")
+		}
+		return s.eng, s.rev, s.state.Overrides, nil
+	}
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "get-status", Method: http.MethodGet, Path: "/api/v1/status", Tags: tag,
+		Summary: "Every instance's, pool's and address's state now"}),
+		func(ctx context.Context, _ *struct{}) (*statusOutput, error) {
+			e, rev, o, err := running()
+			if err != nil {
+				return nil, err
+			}
+			body := StatusBody{Revision: rev, Status: e.Status(), Overrides: o, Alerts: []alert.WebhookStatus{}}
+			if body.Overrides.Addresses == nil {
+				body.Overrides.Addresses = []AddressOverride{}
+			}
+			if body.Overrides.Pins == nil {
+				body.Overrides.Pins = []PinOverride{}
+			}
+			if d := s.alerts.get(); d != nil {
+				body.Alerts = d.Status()
+			}
+			return &statusOutput{ETag: etag(rev), Body: body}, nil
+		})
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "get-instance-status", Method: http.MethodGet, Path: "/api/v1/status/instances/{name}", Tags: tag,
+		Summary: "One instance's state now"}),
+		func(ctx context.Context, in *nameInput) (*instanceStatusOutput, error) {
+			e, rev, _, err := running()
+			if err != nil {
+				return nil, err
+			}
+			st, ok := e.InstanceStatus(in.Name)
+			if !ok {
+				return nil, huma.Error404NotFound(fmt.Sprintf("there is no instance '%s'", config.Fqdn(in.Name)))
+			}
+			return &instanceStatusOutput{ETag: etag(rev), Body: st}, nil
+		})
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "get-pool-status", Method: http.MethodGet, Path: "/api/v1/status/pools/{name}", Tags: tag,
+		Summary: "One pool's state now"}),
+		func(ctx context.Context, in *nameInput) (*poolStatusOutput, error) {
+			e, rev, _, err := running()
+			if err != nil {
+				return nil, err
+			}
+			st, ok := e.PoolStatus(in.Name)
+			if !ok {
+				return nil, huma.Error404NotFound(fmt.Sprintf("there is no pool '%s'", in.Name))
+			}
+			return &poolStatusOutput{ETag: etag(rev), Body: st}, nil
+		})
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "explain", Method: http.MethodGet, Path: "/api/v1/explain", Tags: tag,
+		Summary:     "Why a client gets what it gets: the decision the DNS explain query gives, as data",
+		Description: "The answer is drawn as a query's would be, but not counted."}),
+		func(ctx context.Context, in *explainInput) (*explainOutput, error) {
+			e, _, _, err := running()
+			if err != nil {
+				return nil, err
+			}
+			client, err := ParseClient(in.Client)
+			if err != nil {
+				return nil, huma.Error422UnprocessableEntity(err.Error())
+			}
+			x, err := e.Explain(in.Name, client)
+			if errors.Is(err, engine.ErrNoInstance) {
+				return nil, huma.Error404NotFound(fmt.Sprintf("there is no instance '%s'", config.Fqdn(in.Name)))
+			}
+			if err != nil {
+				return nil, huma.Error422UnprocessableEntity(err.Error())
+			}
+			return &explainOutput{Body: x}, nil
+		})
+}
