@@ -49,20 +49,36 @@ func (f *EventFilter) match(e *health.Event) bool {
 	return true
 }
 
-// ours reports whether an event concerns this block: events of instances
-// in other zones belong to another block's API.
+// ours reports whether an event concerns this block: events are the
+// process's, and the instances of other zones, or pools this block does
+// not have, belong to another block's API.
 func (s *Service) ours(e *health.Event) bool {
-	if len(e.Instances) == 0 {
-		return true
+	if len(e.Instances) > 0 {
+		for _, name := range e.Instances {
+			for _, z := range s.base.Zones {
+				if name == z || strings.HasSuffix(name, "."+z) {
+					return true
+				}
+			}
+		}
+		return false
 	}
-	for _, name := range e.Instances {
-		for _, z := range s.base.Zones {
-			if name == z || strings.HasSuffix(name, "."+z) {
+	if len(e.Pools) > 0 {
+		s.mu.RLock()
+		eng := s.eng
+		s.mu.RUnlock()
+		if eng == nil {
+			return false
+		}
+		cfg := eng.Config()
+		for _, p := range e.Pools {
+			if cfg.Pool(p) != nil {
 				return true
 			}
 		}
+		return false
 	}
-	return false
+	return true
 }
 
 type eventsInput struct {

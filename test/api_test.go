@@ -483,3 +483,47 @@ func TestAPIEventsStreamAndWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIRulePin pins one rule of a two-rule instance to its secondary:
+// only the clients of that rule move, and clearing the pin brings them
+// back.
+func TestAPIRulePin(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	apiPort := freePort(t)
+	s := start(t, apiCorefile(apiPort, filepath.Join(t.TempDir(), "gtm.db"), port))
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "main", "addresses": []map[string]any{{"address": "127.0.0.1"}}})
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "spare", "addresses": []map[string]any{{"address": "127.0.0.9"}}})
+	both := map[string]any{"pools": []map[string]any{{"pool": "main"}}}
+	second := map[string]any{"pools": []map[string]any{{"pool": "spare"}}}
+	c.must(201, "POST", "/api/v1/instances", map[string]any{"name": "www.example.org", "rules": []map[string]any{
+		{"match": "cidr", "values": []string{"198.51.100.0/24"}, "primary": both, "secondary": second},
+		{"match": "default", "primary": both, "secondary": second}}})
+	ask := func(subnet string) []string {
+		return testkit.Values(s.ask(t, "udp", "www.example.org.", dns.TypeA, withECS(subnet)))
+	}
+	testkit.Eventually(t, "both rules on their primary", 2*time.Second, func() bool {
+		return slices.Equal(ask("198.51.100.0/24"), []string{"127.0.0.1"}) && slices.Equal(ask("203.0.113.0/24"), []string{"127.0.0.1"})
+	})
+	c.must(200, "PUT", "/api/v1/overrides/pins/www.example.org", map[string]any{"switch": "secondary", "rule": "cidr 198.51.100.0/24"})
+	testkit.Eventually(t, "only the cidr rule on its secondary", 2*time.Second, func() bool {
+		return slices.Equal(ask("198.51.100.0/24"), []string{"127.0.0.9"}) && slices.Equal(ask("203.0.113.0/24"), []string{"127.0.0.1"})
+	})
+	var st struct {
+		Instances []struct {
+			Rules []struct {
+				Name string
+				Pin  *struct{ Switch, Scope string }
+			}
+		}
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/status", nil), &st)
+	if r := st.Instances[0].Rules; len(r) != 2 || r[0].Pin == nil || r[0].Pin.Switch != "secondary" || r[0].Pin.Scope != "rule" || r[1].Pin != nil {
+		t.Errorf("status of the pinned rule: %+v", st)
+	}
+	c.must(404, "PUT", "/api/v1/overrides/pins/www.example.org", map[string]any{"switch": "secondary", "rule": "country DE"})
+	c.must(200, "DELETE", "/api/v1/overrides/pins/www.example.org?rule=cidr+198.51.100.0/24", nil)
+	testkit.Eventually(t, "the cidr rule back on its primary", 2*time.Second, func() bool {
+		return slices.Equal(ask("198.51.100.0/24"), []string{"127.0.0.1"})
+	})
+}
