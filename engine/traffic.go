@@ -163,12 +163,12 @@ func (r *trafficRecorder) record(end time.Time) {
 // zonesKey names the history of a configuration's zones.
 func zonesKey(cfg *config.Config) string { return strings.Join(cfg.Zones, " ") }
 
-// history returns the history of the zones k, made if make and missing.
-func (r *trafficRecorder) history(k string, make bool) *trafficHistory {
+// history returns the history of the zones k, made if create and missing.
+func (r *trafficRecorder) history(k string, create bool) *trafficHistory {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.hists[k]
-	if h == nil && make {
+	if h == nil && create {
 		r.gen++
 		h = &trafficHistory{gen: r.gen, ids: map[string]uint32{}, pids: map[string]uint32{}}
 		r.hists[k] = h
