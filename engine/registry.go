@@ -63,6 +63,7 @@ func Start(e *Engine) *Engine {
 	proc.mu.Unlock()
 	reportMu.Unlock()
 	e.start(pred)
+	traffic.acquire()
 	return e
 }
 
@@ -78,6 +79,7 @@ func (e *Engine) Stop() {
 	proc.mu.Unlock()
 	if last {
 		e.shutdown()
+		traffic.release()
 	}
 }
 

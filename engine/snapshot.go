@@ -181,6 +181,9 @@ type instCounters struct {
 	cells    [2]*answerCount
 	switches []switchCount // under mu: switches are rare
 	switch1  [1]switchCount
+	// The traffic recorder's alone (traffic.go): the instance's id in its
+	// history, and the last tick that read it.
+	traffic trafficIDs
 }
 
 type switchCount struct {
@@ -217,6 +220,10 @@ func (ac *instCounters) eachSwitch(fn func(rule, to string, n uint64)) {
 type answerCount struct {
 	pool string
 	n    atomic.Uint64
+	// The traffic recorder's alone: n when it last read it, and the pool's
+	// place among the instance's pools in its history (+1; 0 not yet).
+	seen uint64
+	ref  uint32
 }
 
 // get returns the counter of pool, made on first use.
