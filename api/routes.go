@@ -71,6 +71,7 @@ func (s *Service) routes() http.Handler {
 	s.registerZones(api)
 	s.registerEvents(api)
 	s.registerStatus(api)
+	s.registerTraffic(api)
 	return mux
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/gtm-project/gtm/alert"
@@ -142,4 +143,47 @@ func (s *Service) registerStatus(api huma.API) {
 			}
 			return &explainOutput{Body: x}, nil
 		})
+}
+
+type trafficInput struct {
+	Name  string    `path:"name" maxLength:"255"`
+	Since time.Time `query:"since" doc:"minutes starting at or after this time (RFC 3339); default the last 24 hours"`
+}
+
+type trafficOutput struct {
+	Body []engine.Minute
+}
+
+func (s *Service) registerTraffic(api huma.API) {
+	tag := []string{"Status"}
+	get := func(kind string, exists func(*config.Config, string) bool, read func(*engine.Engine, string, time.Time) []engine.Minute) func(context.Context, *trafficInput) (*trafficOutput, error) {
+		return func(ctx context.Context, in *trafficInput) (*trafficOutput, error) {
+			s.mu.RLock()
+			e := s.eng
+			s.mu.RUnlock()
+			if e == nil {
+				return nil, huma.Error503ServiceUnavailable("the API is not running")
+			}
+			if !exists(e.Config(), in.Name) {
+				return nil, huma.Error404NotFound(fmt.Sprintf("there is no %s '%s'", kind, in.Name))
+			}
+			since := in.Since
+			if since.IsZero() {
+				since = time.Now().Add(-24 * time.Hour)
+			}
+			out := &trafficOutput{Body: read(e, in.Name, since)}
+			if out.Body == nil {
+				out.Body = []engine.Minute{}
+			}
+			return out, nil
+		}
+	}
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "get-instance-traffic", Method: http.MethodGet, Path: "/api/v1/traffic/instances/{name}", Tags: tag,
+		Summary: "Answers of an instance per minute and pool, for the last 24 hours"}),
+		get("instance", func(c *config.Config, n string) bool { return c.Instance(config.Fqdn(n)) != nil },
+			func(e *engine.Engine, n string, t time.Time) []engine.Minute { return e.Traffic(config.Fqdn(n), t) }))
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "get-pool-traffic", Method: http.MethodGet, Path: "/api/v1/traffic/pools/{name}", Tags: tag,
+		Summary: "Answers from a pool per minute, for the last 24 hours"}),
+		get("pool", func(c *config.Config, n string) bool { return c.Pool(n) != nil },
+			func(e *engine.Engine, n string, t time.Time) []engine.Minute { return e.TrafficPool(n, t) }))
 }

@@ -121,6 +121,7 @@ func TestCorefileAndJSONAgree(t *testing.T) {
 			}
 			configtest.ClearPositions(cfg)
 			configtest.ClearPositions(back)
+			cfg.API = nil // where the API listens is the Corefile's alone, not part of the JSON form
 			if !reflect.DeepEqual(cfg, back) {
 				t.Fatalf("the JSON form reads as another configuration:\n%s", data)
 			}

@@ -195,6 +195,10 @@ func TestAPIThroughCoreDNS(t *testing.T) {
 		t.Errorf("explain: %+v", x)
 	}
 	c.must(404, "GET", "/api/v1/explain?name=nope.example.org&client=198.51.100.7", nil)
+	var minutes []map[string]any
+	json.Unmarshal(c.must(200, "GET", "/api/v1/traffic/instances/www.example.org", nil), &minutes)
+	c.must(200, "GET", "/api/v1/traffic/pools/main", nil)
+	c.must(404, "GET", "/api/v1/traffic/pools/ghost", nil)
 	c.must(422, "GET", "/api/v1/explain?name=www.example.org&client=not-an-ip", nil)
 
 	// Pin to the secondary.
