@@ -88,6 +88,7 @@ type eventsInput struct {
 }
 
 type eventsOutput struct {
+	ETag string `header:"ETag"`
 	Body []LoggedEvent
 }
 
@@ -118,7 +119,7 @@ func (s *Service) registerEvents(api huma.API) {
 		Description: "The log keeps the newest 10,000 events across restarts; seq is the log's own order."}),
 		func(ctx context.Context, in *eventsInput) (*eventsOutput, error) {
 			s.mu.RLock()
-			st := s.st
+			st, rev := s.st, s.rev
 			s.mu.RUnlock()
 			if st == nil {
 				return nil, huma.Error503ServiceUnavailable("the API is not running")
@@ -131,7 +132,7 @@ func (s *Service) registerEvents(api huma.API) {
 			if err != nil {
 				return nil, huma.Error500InternalServerError("event log: " + err.Error())
 			}
-			out := &eventsOutput{Body: make([]LoggedEvent, 0, len(evs))}
+			out := &eventsOutput{ETag: etag(rev), Body: make([]LoggedEvent, 0, len(evs))}
 			for _, e := range evs {
 				out.Body = append(out.Body, LoggedEvent{e})
 			}
@@ -189,7 +190,10 @@ func (s *Service) registerEvents(api huma.API) {
 	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "list-alerts", Method: http.MethodGet, Path: "/api/v1/alerts", Tags: []string{"Alerts"},
 		Summary: "Webhooks and their deliveries"}),
 		func(ctx context.Context, _ *struct{}) (*alertsOutput, error) {
-			out := &alertsOutput{Body: []alert.WebhookStatus{}}
+			s.mu.RLock()
+			rev := s.rev
+			s.mu.RUnlock()
+			out := &alertsOutput{ETag: etag(rev), Body: []alert.WebhookStatus{}}
 			if d := s.alerts.get(); d != nil {
 				out.Body = d.Status()
 			}
@@ -198,6 +202,7 @@ func (s *Service) registerEvents(api huma.API) {
 }
 
 type alertsOutput struct {
+	ETag string `header:"ETag"`
 	Body []alert.WebhookStatus
 }
 

@@ -146,6 +146,12 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "json") && ct != "text/event-stream" {
 				t.Errorf("%s %s (%s) reaches no handler: %d %s", method, path, o.(map[string]any)["operationId"], resp.StatusCode, body)
 			}
+			if method == "get" && !strings.HasPrefix(path, "/openapi") && path != "/api/v1/events/stream" {
+				ok, _ := o.(map[string]any)["responses"].(map[string]any)["200"].(map[string]any)
+				if h, _ := ok["headers"].(map[string]any); h["ETag"] == nil {
+					t.Errorf("GET %s declares no ETag", path)
+				}
+			}
 			sec, _ := o.(map[string]any)["security"].([]any)
 			if len(sec) == 0 {
 				t.Errorf("%s %s declares no security", method, path)

@@ -283,11 +283,15 @@ type Entry struct {
 }
 
 // RevisionState is a revision with what the API's layer and the overrides
-// were then.
+// were then, and what it changed from the revision before it.
 type RevisionState struct {
 	Entry
 	Config    config.Layer `json:"config"`
 	Overrides Overrides    `json:"overrides"`
+	// Changes are the objects that differ from the revision before, or
+	// from the current one with ?against=current (what a rollback to this
+	// revision would change); absent when that revision is no longer kept.
+	Changes []ObjectChange `json:"changes,omitempty"`
 }
 
 type historyInput struct {
@@ -303,6 +307,7 @@ type historyOutput struct {
 
 type revisionInput struct {
 	Revision uint64 `path:"revision" minimum:"1"`
+	Against  string `query:"against" enum:"previous,current" default:"previous" doc:"compare with the revision before (what it changed) or with the current one (what a rollback would change)"`
 }
 
 type revisionOutput struct {
@@ -384,7 +389,20 @@ func (s *Service) registerHistory(api huma.API) {
 			if o.Pins == nil {
 				o.Pins = []PinOverride{}
 			}
-			return &revisionOutput{ETag: etag(rev), Body: RevisionState{Entry: entryOf(r), Config: data.Config, Overrides: o}}, nil
+			body := RevisionState{Entry: entryOf(r), Config: data.Config, Overrides: o}
+			if in.Against == "current" {
+				s.mu.RLock()
+				cur := s.state
+				s.mu.RUnlock()
+				body.Changes = changes(cur, data)
+			} else if in.Revision == 1 {
+				body.Changes = changes(state{}, data)
+			} else if p, err := st.Get(ctx, in.Revision-1); err == nil {
+				if prev, err := decodeState(p.Data); err == nil {
+					body.Changes = changes(prev, data)
+				}
+			}
+			return &revisionOutput{ETag: etag(rev), Body: body}, nil
 		})
 	huma.Register(api, op(RoleAdmin, huma.Operation{OperationID: "rollback", Method: http.MethodPost, Path: "/api/v1/rollback", Tags: tag,
 		Summary: "Make an earlier revision's configuration and overrides current, as a new revision"}),

@@ -208,6 +208,38 @@ func describe(old, now state) string {
 	return strings.Join(parts, "; ")
 }
 
+// ObjectChange is one object a revision created, changed or deleted, with
+// its JSON before and after (absent when it did not exist).
+type ObjectChange struct {
+	Kind   string          `json:"kind" enum:"monitor,pool,instance,override,pin"`
+	Name   string          `json:"name"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+}
+
+// changes lists the objects that differ between two states.
+func changes(old, now state) []ObjectChange {
+	out := []ObjectChange{}
+	diff := func(kind string, before, after map[string][]byte) {
+		for _, name := range sortedKeys(after) {
+			if b, ok := before[name]; !ok || string(b) != string(after[name]) {
+				out = append(out, ObjectChange{Kind: kind, Name: name, Before: b, After: after[name]})
+			}
+		}
+		for _, name := range sortedKeys(before) {
+			if _, ok := after[name]; !ok {
+				out = append(out, ObjectChange{Kind: kind, Name: name, Before: before[name]})
+			}
+		}
+	}
+	diff("monitor", docs(old.Config.Monitors, func(m config.MonitorJSON) string { return m.Name }), docs(now.Config.Monitors, func(m config.MonitorJSON) string { return m.Name }))
+	diff("pool", docs(old.Config.Pools, func(p config.PoolJSON) string { return p.Name }), docs(now.Config.Pools, func(p config.PoolJSON) string { return p.Name }))
+	diff("instance", docs(old.Config.Instances, func(i config.InstanceJSON) string { return i.Name }), docs(now.Config.Instances, func(i config.InstanceJSON) string { return i.Name }))
+	diff("override", docs(old.Overrides.Addresses, func(a AddressOverride) string { return a.Pool + "/" + a.Address }), docs(now.Overrides.Addresses, func(a AddressOverride) string { return a.Pool + "/" + a.Address }))
+	diff("pin", docs(old.Overrides.Pins, pinName), docs(now.Overrides.Pins, pinName))
+	return out
+}
+
 func docs[T any](list []T, name func(T) string) map[string][]byte {
 	m := make(map[string][]byte, len(list))
 	for _, v := range list {

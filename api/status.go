@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,15 @@ type explainInput struct {
 }
 
 type explainOutput struct {
-	Body engine.Explanation
+	ETag string `header:"ETag"`
+	Body ExplainBody
+}
+
+// ExplainBody is the engine's explanation with the operators' overrides
+// that bear on it, with who set them and why.
+type ExplainBody struct {
+	engine.Explanation
+	Overrides Overrides `json:"overrides"`
 }
 
 // ParseClient reads an address or a subnet.
@@ -126,7 +135,7 @@ func (s *Service) registerStatus(api huma.API) {
 		Summary:     "Why a client gets what it gets: the decision the DNS explain query gives, as data",
 		Description: "The answer is drawn as a query's would be, but not counted."}),
 		func(ctx context.Context, in *explainInput) (*explainOutput, error) {
-			e, _, _, err := running()
+			e, rev, o, err := running()
 			if err != nil {
 				return nil, err
 			}
@@ -141,7 +150,21 @@ func (s *Service) registerStatus(api huma.API) {
 			if err != nil {
 				return nil, huma.Error422UnprocessableEntity(err.Error())
 			}
-			return &explainOutput{Body: x}, nil
+			body := ExplainBody{Explanation: x, Overrides: Overrides{Addresses: []AddressOverride{}, Pins: []PinOverride{}}}
+			if inst := e.Config().Instance(x.Instance); inst != nil {
+				pools := inst.PoolNames()
+				for _, a := range o.Addresses {
+					if slices.Contains(pools, a.Pool) {
+						body.Overrides.Addresses = append(body.Overrides.Addresses, a)
+					}
+				}
+				for _, p := range o.Pins {
+					if p.Instance == inst.Name {
+						body.Overrides.Pins = append(body.Overrides.Pins, p)
+					}
+				}
+			}
+			return &explainOutput{ETag: etag(rev), Body: body}, nil
 		})
 }
 
@@ -151,6 +174,7 @@ type trafficInput struct {
 }
 
 type trafficOutput struct {
+	ETag string `header:"ETag"`
 	Body []engine.Minute
 }
 
@@ -159,7 +183,7 @@ func (s *Service) registerTraffic(api huma.API) {
 	get := func(kind string, exists func(*config.Config, string) bool, read func(*engine.Engine, string, time.Time) []engine.Minute) func(context.Context, *trafficInput) (*trafficOutput, error) {
 		return func(ctx context.Context, in *trafficInput) (*trafficOutput, error) {
 			s.mu.RLock()
-			e := s.eng
+			e, rev := s.eng, s.rev
 			s.mu.RUnlock()
 			if e == nil {
 				return nil, huma.Error503ServiceUnavailable("the API is not running")
@@ -171,7 +195,7 @@ func (s *Service) registerTraffic(api huma.API) {
 			if since.IsZero() {
 				since = time.Now().Add(-24 * time.Hour)
 			}
-			out := &trafficOutput{Body: read(e, in.Name, since)}
+			out := &trafficOutput{ETag: etag(rev), Body: read(e, in.Name, since)}
 			if out.Body == nil {
 				out.Body = []engine.Minute{}
 			}

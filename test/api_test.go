@@ -212,6 +212,23 @@ func TestAPIThroughCoreDNS(t *testing.T) {
 	}
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.9"}, time.Second)
 
+	// A revision says what it changed, and what a rollback to it would.
+	var rv struct {
+		Changes []struct {
+			Kind, Name    string
+			Before, After json.RawMessage
+		}
+	}
+	json.Unmarshal(c.must(200, "GET", fmt.Sprintf("/api/v1/history/%d", drained), nil), &rv)
+	if len(rv.Changes) != 1 || rv.Changes[0].Kind != "override" || rv.Changes[0].Name != "main/127.0.0.2" || rv.Changes[0].Before != nil {
+		t.Errorf("what revision %d changed: %+v", drained, rv)
+	}
+	rv.Changes = nil
+	json.Unmarshal(c.must(200, "GET", fmt.Sprintf("/api/v1/history/%d?against=current", drained), nil), &rv)
+	if len(rv.Changes) != 1 || rv.Changes[0].Kind != "pin" || rv.Changes[0].After != nil || !strings.Contains(string(rv.Changes[0].Before), "secondary") {
+		t.Errorf("what a rollback to revision %d would change: %+v", drained, rv)
+	}
+
 	// Roll back to the revision with only the drain.
 	c.must(200, "POST", "/api/v1/rollback", map[string]any{"revision": drained})
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
