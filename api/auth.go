@@ -152,3 +152,26 @@ func (s *Service) authorize(api huma.API) func(ctx huma.Context, next func(huma.
 		next(huma.WithValue(ctx, callerKey{}, c))
 	}
 }
+
+// Whoami is the caller as the API sees it.
+type Whoami struct {
+	Name string `json:"name" doc:"the token's name; 'local' without tokens"`
+	Role string `json:"role" enum:"viewer,operator,admin"`
+}
+
+type whoamiOutput struct {
+	ETag string `header:"ETag"`
+	Body Whoami
+}
+
+func (s *Service) registerWhoami(api huma.API) {
+	huma.Register(api, op(RoleViewer, huma.Operation{OperationID: "whoami", Method: "GET", Path: "/api/v1/whoami", Tags: []string{"Zones"},
+		Summary: "The caller's token name and role (the console shows only what the role may do)"}),
+		func(ctx context.Context, _ *struct{}) (*whoamiOutput, error) {
+			c := callerOf(ctx)
+			s.mu.RLock()
+			rev := s.rev
+			s.mu.RUnlock()
+			return &whoamiOutput{ETag: etag(rev), Body: Whoami{Name: c.name, Role: c.role.String()}}, nil
+		})
+}

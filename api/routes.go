@@ -69,6 +69,7 @@ func (s *Service) routes() http.Handler {
 	s.registerOverrides(api)
 	s.registerHistory(api)
 	s.registerZones(api)
+	s.registerWhoami(api)
 	s.registerEvents(api)
 	s.registerStatus(api)
 	s.registerTraffic(api)
