@@ -38,7 +38,12 @@ type Service struct {
 	tlsCfg *tls.Config
 	http   http.Handler
 
-	mu    sync.RWMutex // writes are one at a time; reads see a whole state
+	// wmu makes writes one group at a time (write.go); mu guards what
+	// reads see, and is held only to publish, never across a commit.
+	wmu   sync.Mutex
+	qmu   sync.Mutex
+	queue []*writeReq
+	mu    sync.RWMutex
 	eng   *engine.Engine
 	state state
 	rev   uint64 // the store's revision the engine answers from
@@ -138,10 +143,12 @@ func loopback(addr string) bool {
 // store's current revision and overrides (a reload or a restart answers
 // with them at once), then listens.
 func (s *Service) Start(e *engine.Engine) error {
+	s.wmu.Lock()
 	s.mu.Lock()
 	s.eng = e
 	err := s.syncLocked(context.Background())
 	s.mu.Unlock()
+	s.wmu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -273,10 +280,12 @@ func (s *Service) Resume() error { return s.listen() }
 // Stop closes the listener and releases the store.
 func (s *Service) Stop() {
 	s.Pause()
+	s.wmu.Lock()
 	s.mu.Lock()
 	st := s.st
 	s.st = nil
 	s.mu.Unlock()
+	s.wmu.Unlock()
 	if st != nil {
 		st.release()
 	}

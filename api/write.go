@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/gtm-project/gtm/config"
@@ -61,76 +62,191 @@ type edit func(next *state, cfg *config.Config) (string, error)
 // whole configuration, commit to the store, apply to the engine. Whatever
 // fails leaves the store, the engine and the answers as they were.
 // release names instances whose manual-failback hold ends with the change.
+//
+// Writes that arrive while another commits are committed together (group
+// commit): each is checked and validated in turn against the state the
+// ones before it leave, as if alone, and those accepted share one store
+// transaction and one engine change. A write's If-Match is compared with
+// the revision the writes before it in the group made, so two writes built
+// on the same read still cannot both succeed.
 func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ...string) (*WriteOutput, error) {
-	who := callerOf(ctx)
 	// A stale revision is refused at once, not after the writes queued
-	// before it; it is checked again under the lock.
+	// before it; it is checked again in turn.
 	s.mu.RLock()
-	stale := !matches(o.IfMatch, s.rev)
+	stale, running := !matches(o.IfMatch, s.rev), s.eng != nil && s.st != nil
 	s.mu.RUnlock()
+	if !running {
+		return nil, huma.Error503ServiceUnavailable("the API is not running")
+	}
 	if stale {
 		return nil, huma.Error412PreconditionFailed(fmt.Sprintf("the revision is newer than %s: read again, then change", o.IfMatch))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.eng == nil || s.st == nil {
-		return nil, huma.Error503ServiceUnavailable("the API is not running")
-	}
-	if !matches(o.IfMatch, s.rev) {
-		return nil, huma.Error412PreconditionFailed(fmt.Sprintf("the revision is %d, not %s: read again, then change", s.rev, o.IfMatch))
-	}
-	cur := s.eng.Config()
-	next := s.state.clone()
-	what, err := fn(&next, cur)
-	if err != nil {
-		return nil, err
-	}
-	change := engine.Change{Release: release}
-	cfg := cur
-	if configChanged(s.state.Config, next.Config) {
-		merged, err := config.Merge(s.base, next.Config)
-		if err != nil {
-			return nil, huma.Error422UnprocessableEntity(err.Error())
-		}
-		merged.API = s.set
-		cfg, change.Config = merged, merged
-	}
-	var dropped []string
-	next.Overrides, dropped = next.Overrides.fit(cfg)
-	oc := next.Overrides.change(cfg, s.eng.Overrides())
-	change.Modes, change.Pins, change.RulePins = oc.Modes, oc.Pins, oc.RulePins
-	if what == "" {
-		what = describe(s.state, next)
-	}
-	res := WriteResult{Revision: s.rev, DryRun: o.DryRun, Change: what, Dropped: dropped}
+	req := &writeReq{ctx: ctx, o: o, fn: fn, release: release, who: callerOf(ctx), done: make(chan writeResp, 1)}
 	if o.DryRun {
-		eff, err := s.eng.Preview(change)
-		if err != nil {
-			return nil, huma.Error422UnprocessableEntity(err.Error())
+		s.wmu.Lock()
+		s.commit([]*writeReq{req})
+		s.wmu.Unlock()
+	} else {
+		s.qmu.Lock()
+		s.queue = append(s.queue, req)
+		s.qmu.Unlock()
+		// Whoever holds wmu commits everything queued: this write, or a
+		// group that holds it.
+		s.wmu.Lock()
+		s.qmu.Lock()
+		group := s.queue
+		s.queue = nil
+		s.qmu.Unlock()
+		if len(group) > 0 {
+			s.commit(group)
 		}
-		res.Answers = eff
-		return &WriteOutput{ETag: etag(s.rev), Body: res}, nil
+		s.wmu.Unlock()
 	}
-	rev, err := s.st.Commit(ctx, s.rev, store.Revision{Who: who.name, Comment: o.Comment, Change: what, Data: next.encode()})
+	r := <-req.done
+	return r.out, r.err
+}
+
+type writeReq struct {
+	ctx     context.Context
+	o       WriteOptions
+	fn      edit
+	release []string
+	who     caller
+	done    chan writeResp
+}
+
+type writeResp struct {
+	out *WriteOutput
+	err error
+}
+
+func (r *writeReq) answer(out *WriteOutput, err error) { r.done <- writeResp{out, err} }
+
+// commit makes a group of writes (or one dry run), under wmu.
+func (s *Service) commit(group []*writeReq) {
+	if s.eng == nil || s.st == nil {
+		for _, r := range group {
+			r.answer(nil, huma.Error503ServiceUnavailable("the API is not running"))
+		}
+		return
+	}
+	type accepted struct {
+		req    *writeReq
+		result WriteResult
+	}
+	var (
+		ok      []accepted
+		revs    []store.Revision
+		st      = s.state
+		rev     = s.rev
+		cfg     = s.eng.Config()
+		release []string
+	)
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.answer(nil, huma.Error503ServiceUnavailable("the request ended: "+err.Error()))
+			continue
+		}
+		if !matches(r.o.IfMatch, rev) {
+			r.answer(nil, huma.Error412PreconditionFailed(fmt.Sprintf("the revision is %d, not %s: read again, then change", rev, r.o.IfMatch)))
+			continue
+		}
+		next := st.clone()
+		what, err := r.fn(&next, cfg)
+		if err != nil {
+			r.answer(nil, err)
+			continue
+		}
+		nextCfg := cfg
+		if configChanged(st.Config, next.Config) {
+			merged, err := config.Merge(s.base, next.Config)
+			if err != nil {
+				r.answer(nil, huma.Error422UnprocessableEntity(err.Error()))
+				continue
+			}
+			merged.API = s.set
+			nextCfg = merged
+		}
+		var dropped []string
+		next.Overrides, dropped = next.Overrides.fit(nextCfg)
+		if what == "" {
+			what = describe(st, next)
+		}
+		res := WriteResult{Revision: rev, DryRun: r.o.DryRun, Change: what, Dropped: dropped}
+		if r.o.DryRun {
+			change := next.Overrides.change(nextCfg, s.eng.Overrides())
+			change.Release = r.release
+			if nextCfg != cfg {
+				change.Config = nextCfg
+			}
+			eff, err := s.eng.Preview(change)
+			if err != nil {
+				r.answer(nil, huma.Error422UnprocessableEntity(err.Error()))
+				continue
+			}
+			res.Answers = eff
+			r.answer(&WriteOutput{ETag: etag(rev), Body: res}, nil)
+			continue
+		}
+		rev++
+		res.Revision = rev
+		ok = append(ok, accepted{r, res})
+		revs = append(revs, store.Revision{Who: r.who.name, Comment: r.o.Comment, Change: what, Data: next.encode()})
+		st, cfg = next, nextCfg
+		release = append(release, r.release...)
+	}
+	if len(ok) == 0 {
+		return
+	}
+	fail := func(err error) {
+		for _, a := range ok {
+			a.req.answer(nil, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	committed, err := s.st.CommitMany(ctx, s.rev, revs)
 	if errors.Is(err, store.ErrConflict) {
-		return nil, huma.Error412PreconditionFailed("another change was committed meanwhile: read again, then change")
+		fail(huma.Error412PreconditionFailed("another change was committed meanwhile: read again, then change"))
+		return
 	}
 	if err != nil {
-		return nil, huma.Error500InternalServerError("store: " + err.Error())
+		fail(huma.Error500InternalServerError("store: " + err.Error()))
+		return
+	}
+	last := committed[len(committed)-1].Rev
+	change := st.Overrides.change(cfg, s.eng.Overrides())
+	change.Release = release
+	if configChanged(s.state.Config, st.Config) {
+		change.Config = cfg
 	}
 	if err := s.eng.Apply(change); err != nil {
 		// The validator and the engine disagree, which is a bug; put the
 		// store back so that it holds what answers.
-		if _, rerr := s.st.Commit(ctx, rev.Rev, store.Revision{Who: who.name, Change: "reverted: " + err.Error(), Data: s.state.encode()}); rerr != nil {
-			log.Errorf("api: revision %d was refused by the engine (%v) and could not be reverted: %v", rev.Rev, err, rerr)
-		} else if c, cerr := s.st.Current(ctx); cerr == nil {
-			s.rev = c.Rev
-		}
-		return nil, huma.Error422UnprocessableEntity(err.Error())
+		s.revert(ctx, last, err)
+		fail(huma.Error422UnprocessableEntity(err.Error()))
+		return
 	}
-	s.state, s.rev = next, rev.Rev
-	res.Revision = rev.Rev
-	return &WriteOutput{ETag: etag(rev.Rev), Body: res}, nil
+	s.mu.Lock()
+	s.state, s.rev = st, last
+	s.mu.Unlock()
+	for i, a := range ok {
+		a.result.Revision = committed[i].Rev
+		a.req.answer(&WriteOutput{ETag: etag(committed[i].Rev), Body: a.result}, nil)
+	}
+}
+
+// revert commits the state the engine answers from again, after the
+// engine refused revision last.
+func (s *Service) revert(ctx context.Context, last uint64, why error) {
+	r, err := s.st.Commit(ctx, last, store.Revision{Who: "gtm", Change: "reverted: " + why.Error(), Data: s.state.encode()})
+	if err != nil {
+		log.Errorf("api: revision %d was refused by the engine (%v) and could not be reverted: %v", last, why, err)
+		return
+	}
+	s.mu.Lock()
+	s.rev = r.Rev
+	s.mu.Unlock()
 }
 
 func configChanged(a, b config.Layer) bool {

@@ -195,33 +195,50 @@ func decode(rev uint64, v []byte, data bool) (Revision, error) {
 
 // Commit implements Store. The revision is on disk when Commit returns.
 func (b *Bolt) Commit(ctx context.Context, expect uint64, r Revision) (Revision, error) {
-	if err := b.live(); err != nil {
+	out, err := b.CommitMany(ctx, expect, []Revision{r})
+	if err != nil {
 		return Revision{}, err
+	}
+	return out[0], nil
+}
+
+// CommitMany stores rs as the revisions after expect, in order, in one
+// transaction: all or none, with one sync for all of them.
+func (b *Bolt) CommitMany(ctx context.Context, expect uint64, rs []Revision) ([]Revision, error) {
+	if err := b.live(); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Revision{}, err
+		return nil, err
 	}
+	out := make([]Revision, len(rs))
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		cur := current(tx)
 		if cur != expect {
 			return ErrConflict
 		}
-		r.Rev, r.Time = cur+1, time.Now().UTC()
-		v, err := json.Marshal(record{Time: r.Time, Who: r.Who, Comment: r.Comment, Change: r.Change, Data: r.Data})
-		if err != nil {
-			return err
-		}
+		now := time.Now().UTC()
 		revs := tx.Bucket(bucketRevs)
-		if err := revs.Put(key(r.Rev), v); err != nil {
+		for i, r := range rs {
+			r.Rev, r.Time = cur+1+uint64(i), now
+			v, err := json.Marshal(record{Time: r.Time, Who: r.Who, Comment: r.Comment, Change: r.Change, Data: r.Data})
+			if err != nil {
+				return err
+			}
+			if err := revs.Put(key(r.Rev), v); err != nil {
+				return err
+			}
+			out[i] = r
+		}
+		last := cur + uint64(len(rs))
+		if err := tx.Bucket(bucketMeta).Put(keyCurrent, key(last)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketMeta).Put(keyCurrent, key(r.Rev)); err != nil {
-			return err
-		}
-		// Keep the newest Keep revisions.
-		if r.Rev > Keep {
+		// Keep the newest Keep revisions. Seek again after each delete:
+		// a delete followed by Next can skip a key (etcd-io/bbolt#146).
+		if last > Keep {
 			c := revs.Cursor()
-			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= r.Rev-Keep; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= last-Keep; k, _ = c.First() {
 				if err := c.Delete(); err != nil {
 					return err
 				}
@@ -230,10 +247,10 @@ func (b *Bolt) Commit(ctx context.Context, expect uint64, r Revision) (Revision,
 		return nil
 	})
 	if err != nil {
-		return Revision{}, err
+		return nil, err
 	}
 	b.signal()
-	return r, nil
+	return out, nil
 }
 
 // History implements Store.

@@ -399,3 +399,43 @@ func checkKillEvents(b *Bolt, rev, acked uint64, last *uint64) error {
 	}
 	return nil
 }
+
+// TestCommitMany commits several revisions in one transaction: in order,
+// all or none, pruned to Keep across the batch.
+func TestCommitMany(t *testing.T) {
+	ctx := context.Background()
+	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+	if _, err := b.Commit(ctx, 0, Revision{Change: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CommitMany(ctx, 0, []Revision{{Change: "stale a"}, {Change: "stale b"}}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a batch on a stale revision: %v", err)
+	}
+	if c, _ := b.Current(ctx); c.Rev != 1 {
+		t.Fatalf("a refused batch left revision %d", c.Rev)
+	}
+	got, err := b.CommitMany(ctx, 1, []Revision{{Change: "a", Data: []byte("A")}, {Change: "b", Data: []byte("B")}, {Change: "c", Data: []byte("C")}})
+	if err != nil || len(got) != 3 || got[0].Rev != 2 || got[2].Rev != 4 {
+		t.Fatalf("batch: %+v %v", got, err)
+	}
+	for i, want := range []string{"A", "B", "C"} {
+		if r, err := b.Get(ctx, uint64(2+i)); err != nil || string(r.Data) != want {
+			t.Errorf("revision %d: %+v %v", 2+i, r, err)
+		}
+	}
+	if c, _ := b.Current(ctx); c.Rev != 4 || string(c.Data) != "C" {
+		t.Errorf("current after the batch: %+v", c)
+	}
+	// A batch that crosses Keep prunes to exactly Keep.
+	batch := make([]Revision, Keep)
+	for i := range batch {
+		batch[i] = Revision{Change: strconv.Itoa(i), Data: []byte("x")}
+	}
+	if _, err := b.CommitMany(ctx, 4, batch); err != nil {
+		t.Fatal(err)
+	}
+	all, err := b.History(ctx, 0, 10*Keep)
+	if err != nil || len(all) != Keep || all[len(all)-1].Rev != 5 {
+		t.Fatalf("%d revisions kept (oldest %d), want %d from 5: %v", len(all), all[len(all)-1].Rev, Keep, err)
+	}
+}

@@ -47,6 +47,9 @@ type Store interface {
 	// current revision (0 for an empty store), and returns it with its Rev
 	// and Time set; ErrConflict when another commit came first.
 	Commit(ctx context.Context, expect uint64, r Revision) (Revision, error)
+	// CommitMany is Commit of several revisions in order, all or none:
+	// writes that arrive together share one sync.
+	CommitMany(ctx context.Context, expect uint64, rs []Revision) ([]Revision, error)
 	// History lists kept revisions older than before (0: from the
 	// newest), newest first, at most limit, without their Data.
 	History(ctx context.Context, before uint64, limit int) ([]Revision, error)
