@@ -6,6 +6,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"mime"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -104,10 +107,11 @@ func callerOf(ctx context.Context) caller {
 // in constant time, so that timing says nothing about which one nearly
 // matched.
 func identify(tokens []token, header string) (caller, bool) {
-	secret, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok {
+	// The scheme is case-insensitive (RFC 9110 11.1).
+	if len(header) < 7 || !strings.EqualFold(header[:7], "bearer ") {
 		return caller{}, false
 	}
+	secret := header[7:]
 	d := sha256.Sum256([]byte(strings.TrimSpace(secret)))
 	found := -1
 	for i := range tokens {
@@ -136,6 +140,23 @@ func (s *Service) authorize(api huma.API) func(ctx huma.Context, next func(huma.
 			return
 		}
 		c := caller{name: "local", role: RoleAdmin}
+		if s.tokens == nil {
+			// Without tokens anyone who reaches the address is an admin,
+			// so only this host may: a web page's request (a rebound name,
+			// another origin) is refused.
+			if !loopbackHost(ctx.Host()) {
+				huma.WriteErr(api, ctx, 403, fmt.Sprintf("without tokens the API answers requests to a loopback host only, not '%s'", ctx.Host()))
+				return
+			}
+			if o := ctx.Header("Origin"); o != "" && !loopbackOrigin(o) {
+				huma.WriteErr(api, ctx, 403, fmt.Sprintf("without tokens the API answers no request from another site ('%s')", o))
+				return
+			}
+		}
+		if hasBody(ctx) && !jsonType(ctx.Header("Content-Type")) {
+			huma.WriteErr(api, ctx, 415, "a request body must be JSON: send 'Content-Type: application/json'")
+			return
+		}
 		if s.tokens != nil {
 			var ok bool
 			c, ok = identify(s.tokens, ctx.Header("Authorization"))
@@ -174,4 +195,35 @@ func (s *Service) registerWhoami(api huma.API) {
 			s.mu.RUnlock()
 			return &whoamiOutput{ETag: etag(rev), Body: Whoami{Name: c.name, Role: c.role.String()}}, nil
 		})
+}
+
+func loopbackHost(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func loopbackOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && loopbackHost(u.Host)
+}
+
+func hasBody(ctx huma.Context) bool {
+	if ctx.Header("Transfer-Encoding") != "" {
+		return true
+	}
+	n := ctx.Header("Content-Length")
+	return n != "" && n != "0"
+}
+
+func jsonType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

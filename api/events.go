@@ -37,7 +37,7 @@ func (f *EventFilter) match(e *health.Event) bool {
 	if f.Pool != "" && !slices.Contains(e.Pools, f.Pool) {
 		return false
 	}
-	if f.Address != "" && !slices.Contains(e.Addresses, f.Address) {
+	if f.Address != "" && !slices.Contains(e.Addresses, canonical(f.Address)) {
 		return false
 	}
 	if !f.Since.IsZero() && e.Time.Before(f.Since) {
@@ -53,6 +53,9 @@ func (f *EventFilter) match(e *health.Event) bool {
 // process's, and the instances of other zones, or pools this block does
 // not have, belong to another block's API.
 func (s *Service) ours(e *health.Event) bool {
+	if len(e.Zones) > 0 {
+		return slices.Equal(e.Zones, s.base.Zones)
+	}
 	if len(e.Instances) > 0 {
 		for _, name := range e.Instances {
 			for _, z := range s.base.Zones {
@@ -124,7 +127,7 @@ func (s *Service) registerEvents(api huma.API) {
 			if st == nil {
 				return nil, huma.Error503ServiceUnavailable("the API is not running")
 			}
-			f := store.EventFilter{Pool: in.Pool, Address: in.Address, Kind: in.Kind, Since: in.Since, Until: in.Until, Before: in.Before, Limit: in.Limit}
+			f := store.EventFilter{Pool: in.Pool, Address: canonical(in.Address), Kind: in.Kind, Since: in.Since, Until: in.Until, Before: in.Before, Limit: in.Limit}
 			if in.Instance != "" {
 				f.Instance = config.Fqdn(in.Instance)
 			}

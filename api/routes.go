@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -176,6 +178,7 @@ func (s *Service) registerOverrides(api huma.API) {
 		Summary: "Drain, force or return to auto an address"}),
 		func(ctx context.Context, in *modeInput) (*WriteOutput, error) {
 			who := callerOf(ctx)
+			in.Address = canonical(in.Address)
 			return s.write(ctx, in.WriteOptions, func(next *state, cfg *config.Config) (string, error) {
 				p := cfg.Pool(in.Pool)
 				if p == nil {
@@ -196,6 +199,7 @@ func (s *Service) registerOverrides(api huma.API) {
 	huma.Register(api, op(RoleOperator, huma.Operation{OperationID: "clear-address-mode", Method: http.MethodDelete, Path: "/api/v1/overrides/addresses/{pool}/{address}", Tags: tag,
 		Summary: "Return an address to its configured mode"}),
 		func(ctx context.Context, in *modeDeleteInput) (*WriteOutput, error) {
+			in.Address = canonical(in.Address)
 			return s.write(ctx, in.WriteOptions, func(next *state, cfg *config.Config) (string, error) {
 				list := &next.Overrides.Addresses
 				n := len(*list)
@@ -221,10 +225,8 @@ func (s *Service) registerOverrides(api huma.API) {
 				}
 				sw, _ := config.ParseSwitch(in.Body.Switch)
 				if sw == config.SwitchSecondary {
-					for _, r := range inst.Rules {
-						if (in.Body.Rule == "" || r.Name() == in.Body.Rule) && r.Secondary == nil {
-							return "", huma.Error409Conflict(fmt.Sprintf("rule '%s' of instance '%s' has no secondary collection to pin to", r.Name(), name))
-						}
+					if r := withoutSecondary(inst, in.Body.Rule); r != nil {
+						return "", huma.Error409Conflict(fmt.Sprintf("rule '%s' of instance '%s' has no secondary collection to pin to", r.Name(), name))
 					}
 				}
 				list := &next.Overrides.Pins
@@ -261,6 +263,9 @@ func (s *Service) registerOverrides(api huma.API) {
 			s.mu.RUnlock()
 			if inst == nil {
 				return nil, huma.Error404NotFound(fmt.Sprintf("there is no instance '%s'", name))
+			}
+			if inst.Failback != config.Manual {
+				return nil, huma.Error409Conflict(fmt.Sprintf("instance '%s' fails back by itself (failback %s): there is no hold to end", name, inst.Failback))
 			}
 			o := in.WriteOptions
 			if in.Body != nil && in.Body.Reason != "" && o.Comment == "" {
@@ -431,4 +436,13 @@ func (s *Service) registerHistory(api huma.API) {
 				return fmt.Sprintf("rollback to revision %d: %s", in.Body.Revision, what), nil
 			})
 		})
+}
+
+// canonical writes an IP address as the configuration does (2001:db8::1
+// for 2001:DB8:0::1 or [2001:db8::1]); a name stays as it is.
+func canonical(a string) string {
+	if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
+		return ip.Unmap().String()
+	}
+	return a
 }

@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,13 +42,15 @@ type Service struct {
 
 	// wmu makes writes one group at a time (write.go); mu guards what
 	// reads see, and is held only to publish, never across a commit.
-	wmu   sync.Mutex
-	qmu   sync.Mutex
-	queue []*writeReq
-	mu    sync.RWMutex
-	eng   *engine.Engine
-	state state
-	rev   uint64 // the store's revision the engine answers from
+	wmu    sync.Mutex
+	qmu    sync.Mutex
+	queue  []*writeReq
+	mu     sync.RWMutex
+	paused bool // between a reload's start and its end: writes wait for the new service
+	path   string
+	eng    *engine.Engine
+	state  state
+	rev    uint64 // the store's revision the engine answers from
 
 	hooks    []alert.Webhook
 	alerts   dispatcher
@@ -89,23 +93,26 @@ func New(base *config.Config) (*Service, *config.Config, error) {
 	if s.hooks, err = webhooks(set); err != nil {
 		return nil, nil, err
 	}
-	st, err := openShared(storePath(set.Store))
+	// The store is read here, so that its objects are part of the
+	// configuration the block loads with, and opened again by Start: a
+	// setup that CoreDNS throws away (a later block fails) runs no
+	// shutdown hook, and must leave the file closed.
+	s.path = storePath(set.Store)
+	st, err := openShared(s.path, s)
 	if err != nil {
 		return nil, nil, set.Errorf("api: %v", err)
 	}
-	s.st = st
 	cur, err := st.Current(context.Background())
 	if err == nil {
 		s.state, err = decodeState(cur.Data)
 	}
+	st.release(s)
 	if err != nil {
-		st.release()
-		return nil, nil, set.Errorf("api: store %s: %v", st.Path(), err)
+		return nil, nil, set.Errorf("api: store %s: %v", s.path, err)
 	}
 	s.rev = cur.Rev
 	merged, err := config.Merge(base, s.state.Config)
 	if err != nil {
-		st.release()
 		return nil, nil, set.Errorf("api: the store's objects (revision %d) do not fit this Corefile: %v", cur.Rev, err)
 	}
 	merged.API = set
@@ -144,10 +151,20 @@ func loopback(addr string) bool {
 // with them at once), then listens.
 func (s *Service) Start(e *engine.Engine) error {
 	s.wmu.Lock()
+	if s.st == nil {
+		st, err := openShared(s.path, s)
+		if err != nil {
+			s.wmu.Unlock()
+			return fmt.Errorf("api: %v", err)
+		}
+		s.mu.Lock()
+		s.st = st
+		s.mu.Unlock()
+	}
 	s.mu.Lock()
-	s.eng = e
-	err := s.syncLocked(context.Background())
+	s.eng, s.paused = e, false
 	s.mu.Unlock()
+	err := s.syncLocked(context.Background())
 	s.wmu.Unlock()
 	if err != nil {
 		return err
@@ -155,17 +172,21 @@ func (s *Service) Start(e *engine.Engine) error {
 	return s.listen()
 }
 
-// syncLocked applies the store's current revision to the engine when it
-// is not what the engine answers from, and the stored overrides.
+// syncLocked brings the service and the engine to the store's current
+// revision and its overrides, under wmu: at start, and when the store
+// turns out to hold a revision this service did not make. Overrides that
+// no longer fit the configuration are dropped in a new revision, so that
+// the store says what answers.
 func (s *Service) syncLocked(ctx context.Context) error {
 	cur, err := s.st.Current(ctx)
 	if err != nil {
 		return err
 	}
+	st, rev := s.state, s.rev
 	change := engine.Change{}
-	if cur.Rev != s.rev {
-		st, err := decodeState(cur.Data)
-		if err != nil {
+	cfg := s.eng.Config()
+	if cur.Rev != rev {
+		if st, err = decodeState(cur.Data); err != nil {
 			return err
 		}
 		merged, err := config.Merge(s.base, st.Config)
@@ -173,21 +194,29 @@ func (s *Service) syncLocked(ctx context.Context) error {
 			return fmt.Errorf("api: the store's revision %d does not fit this Corefile: %v", cur.Rev, err)
 		}
 		merged.API = s.set
-		s.state, s.rev = st, cur.Rev
-		change.Config = merged
+		rev, cfg, change.Config = cur.Rev, merged, merged
 	}
-	cfg := s.eng.Config()
-	if change.Config != nil {
-		cfg = change.Config
+	fitted, dropped := st.Overrides.fit(cfg)
+	if len(dropped) > 0 {
+		for _, d := range dropped {
+			log.Warningf("api: %s", d)
+		}
+		st.Overrides = fitted
+		r, err := s.st.Commit(ctx, rev, store.Revision{Who: "gtm", Change: strings.Join(dropped, "; "), Data: st.encode()})
+		if err != nil {
+			return fmt.Errorf("api: dropping overrides that no longer fit: %v", err)
+		}
+		rev = r.Rev
 	}
-	var dropped []string
-	s.state.Overrides, dropped = s.state.Overrides.fit(cfg)
-	for _, d := range dropped {
-		log.Warningf("api: %s", d)
-	}
-	oc := s.state.Overrides.change(cfg, s.eng.Overrides())
+	oc := st.Overrides.change(cfg, s.eng.Overrides())
 	change.Modes, change.Pins, change.RulePins = oc.Modes, oc.Pins, oc.RulePins
-	return s.eng.Apply(change)
+	if err := s.eng.Apply(change); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.state, s.rev = st, rev
+	s.mu.Unlock()
+	return nil
 }
 
 // listeners are the API addresses this process serves, by the service
@@ -258,6 +287,15 @@ func (s *Service) Pause() {
 	if srv == nil {
 		return
 	}
+	defer func() {
+		// Writes still running finish before a reload's new service reads
+		// the store; later ones are refused until Resume.
+		s.wmu.Lock()
+		s.mu.Lock()
+		s.paused = true
+		s.mu.Unlock()
+		s.wmu.Unlock()
+	}()
 	listeners.Lock()
 	if listeners.m[s.set.Address] == s {
 		delete(listeners.m, s.set.Address)
@@ -274,8 +312,22 @@ func (s *Service) Pause() {
 	<-done
 }
 
-// Resume listens again after Pause.
-func (s *Service) Resume() error { return s.listen() }
+// Resume listens again after Pause, from the store's current revision.
+func (s *Service) Resume() error {
+	s.wmu.Lock()
+	s.mu.Lock()
+	s.paused = false
+	s.mu.Unlock()
+	var err error
+	if s.st != nil && s.eng != nil {
+		err = s.syncLocked(context.Background())
+	}
+	s.wmu.Unlock()
+	if err != nil {
+		log.Errorf("api: %v", err)
+	}
+	return s.listen()
+}
 
 // Stop closes the listener and releases the store.
 func (s *Service) Stop() {
@@ -287,7 +339,7 @@ func (s *Service) Stop() {
 	s.mu.Unlock()
 	s.wmu.Unlock()
 	if st != nil {
-		st.release()
+		st.release(s)
 	}
 }
 
@@ -299,7 +351,8 @@ func (s *Service) Handler() http.Handler { return s.http }
 // the last user closes it.
 type shared struct {
 	*store.Bolt
-	refs int
+	refs  int
+	users map[*Service]int // under stores
 
 	mu   sync.Mutex
 	seen uint64 // the newest process event recorded in the log
@@ -323,25 +376,39 @@ var stores = struct {
 	m map[string]*shared
 }{m: map[string]*shared{}}
 
-func openShared(path string) (*shared, error) {
+// openShared opens path for svc. Two blocks of other zones may not share a
+// store: each would take the other's objects for its own.
+func openShared(path string, svc *Service) (*shared, error) {
 	stores.Lock()
 	defer stores.Unlock()
 	if s := stores.m[path]; s != nil {
+		for o := range s.users {
+			o.mu.RLock()
+			active := !o.paused && o.eng != nil
+			o.mu.RUnlock()
+			if o != svc && active && !slices.Equal(o.base.Zones, svc.base.Zones) {
+				return nil, fmt.Errorf("store %s is the store of the gtm block for %v: give this block its own 'store FILE'", path, o.base.Zones)
+			}
+		}
 		s.refs++
+		s.users[svc]++
 		return s, nil
 	}
 	b, err := store.OpenBolt(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{Bolt: b, refs: 1}
+	s := &shared{Bolt: b, refs: 1, users: map[*Service]int{svc: 1}}
 	stores.m[path] = s
 	return s, nil
 }
 
-func (s *shared) release() {
+func (s *shared) release(svc *Service) {
 	stores.Lock()
 	defer stores.Unlock()
+	if s.users[svc]--; s.users[svc] <= 0 {
+		delete(s.users, svc)
+	}
 	s.refs--
 	if s.refs == 0 {
 		delete(stores.m, s.Path())

@@ -102,9 +102,28 @@ func (o Overrides) fit(cfg *config.Config) (Overrides, []string) {
 			dropped = append(dropped, fmt.Sprintf("pin of %s dropped: it is gone", pinName(p)))
 			continue
 		}
+		// As the engine asks: a pin to the secondary needs one in every
+		// rule it pins.
+		if p.Switch == config.SwitchSecondary.String() {
+			if r := withoutSecondary(in, p.Rule); r != nil {
+				dropped = append(dropped, fmt.Sprintf("pin of %s to its secondary dropped: rule '%s' has no secondary collection", pinName(p), r.Name()))
+				continue
+			}
+		}
 		out.Pins = append(out.Pins, p)
 	}
 	return out, dropped
+}
+
+// withoutSecondary is the first rule of in (or the rule named, if one is)
+// that has no secondary collection.
+func withoutSecondary(in *config.Instance, rule string) *config.Rule {
+	for _, r := range in.Rules {
+		if (rule == "" || r.Name() == rule) && r.Secondary == nil {
+			return r
+		}
+	}
+	return nil
 }
 
 func pinName(p PinOverride) string {
@@ -165,14 +184,29 @@ func (o Overrides) change(cfg *config.Config, running *engine.Overrides) engine.
 			c.RulePins[k] = instSwitch(in)
 		}
 	}
+	modes, pins, rules := running.Modes(), running.Pins(), running.RulePins()
 	for _, a := range o.Addresses {
-		c.Modes[health.Key{Pool: a.Pool, Address: a.Address}] = modeOf[a.Mode]
+		k := health.Key{Pool: a.Pool, Address: a.Address}
+		if m, ok := modes[k]; ok && m == modeOf[a.Mode] {
+			delete(c.Modes, k) // in force already
+			continue
+		}
+		c.Modes[k] = modeOf[a.Mode]
 	}
 	for _, p := range o.Pins {
 		sw, _ := config.ParseSwitch(p.Switch)
 		if p.Rule != "" {
-			c.RulePins[engine.RuleKey{Instance: p.Instance, Rule: p.Rule}] = sw
+			k := engine.RuleKey{Instance: p.Instance, Rule: p.Rule}
+			if cur, ok := rules[k]; ok && cur == sw {
+				delete(c.RulePins, k)
+				continue
+			}
+			c.RulePins[k] = sw
 		} else {
+			if cur, ok := pins[p.Instance]; ok && cur == sw {
+				delete(c.Pins, p.Instance)
+				continue
+			}
 			c.Pins[p.Instance] = sw
 		}
 	}

@@ -44,9 +44,9 @@ func matches(ifMatch string, rev uint64) bool {
 	if ifMatch == "" || ifMatch == "*" {
 		return true
 	}
+	// Strong comparison (RFC 9110 13.1.1): a weak tag never matches.
 	for _, t := range strings.Split(ifMatch, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag(rev) || t == strconv.FormatUint(rev, 10) {
+		if t = strings.TrimSpace(t); t == etag(rev) {
 			return true
 		}
 	}
@@ -73,7 +73,7 @@ func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ..
 	// A stale revision is refused at once, not after the writes queued
 	// before it; it is checked again in turn.
 	s.mu.RLock()
-	stale, running := !matches(o.IfMatch, s.rev), s.eng != nil && s.st != nil
+	stale, running := !matches(o.IfMatch, s.rev), s.eng != nil && s.st != nil && !s.paused
 	s.mu.RUnlock()
 	if !running {
 		return nil, huma.Error503ServiceUnavailable("the API is not running")
@@ -124,7 +124,7 @@ func (r *writeReq) answer(out *WriteOutput, err error) { r.done <- writeResp{out
 
 // commit makes a group of writes (or one dry run), under wmu.
 func (s *Service) commit(group []*writeReq) {
-	if s.eng == nil || s.st == nil {
+	if s.eng == nil || s.st == nil || s.paused {
 		for _, r := range group {
 			r.answer(nil, huma.Error503ServiceUnavailable("the API is not running"))
 		}
@@ -165,6 +165,12 @@ func (s *Service) commit(group []*writeReq) {
 				continue
 			}
 			merged.API = s.set
+			if rr := merged.HasSubdivisionRules(); rr != nil {
+				if db := s.eng.GeoIP(); db != nil && !db.City() {
+					r.answer(nil, huma.Error422UnprocessableEntity(fmt.Sprintf("%v", rr.Errorf("subdivision rules need a City database, but %s is %s", db.Path(), db.Kind()))))
+					continue
+				}
+			}
 			nextCfg = merged
 		}
 		var dropped []string
@@ -207,6 +213,11 @@ func (s *Service) commit(group []*writeReq) {
 	defer cancel()
 	committed, err := s.st.CommitMany(ctx, s.rev, revs)
 	if errors.Is(err, store.ErrConflict) {
+		// The store moved without this service (another node, or a
+		// revert that failed): follow it.
+		if serr := s.syncLocked(ctx); serr != nil {
+			log.Errorf("api: following the store: %v", serr)
+		}
 		fail(huma.Error412PreconditionFailed("another change was committed meanwhile: read again, then change"))
 		return
 	}
@@ -242,6 +253,9 @@ func (s *Service) revert(ctx context.Context, last uint64, why error) {
 	r, err := s.st.Commit(ctx, last, store.Revision{Who: "gtm", Change: "reverted: " + why.Error(), Data: s.state.encode()})
 	if err != nil {
 		log.Errorf("api: revision %d was refused by the engine (%v) and could not be reverted: %v", last, why, err)
+		if serr := s.syncLocked(ctx); serr != nil {
+			log.Errorf("api: following the store: %v", serr)
+		}
 		return
 	}
 	s.mu.Lock()

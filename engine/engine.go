@@ -259,7 +259,7 @@ func (e *Engine) start(pred *Engine) {
 	}
 	e.writer = true
 	reportMu.Unlock()
-	event(startEvent(e, pred))
+	event(e.stamp(startEvent(e, pred)))
 	go e.compileLoop()
 	if e.geo.Load() != nil {
 		e.geoStop, e.geoDone = make(chan struct{}), make(chan struct{})
@@ -511,7 +511,7 @@ func (e *Engine) reportChanged(instances []*instance) {
 				continue
 			}
 			in.counts.switched(r.name, string(r.state))
-			event(switchEvent(in, r, old.state))
+			event(e.stamp(switchEvent(in, r, old.state)))
 		}
 	}
 }
@@ -660,7 +660,7 @@ func (e *Engine) apply(c *Change) error {
 		e.reportChanged(changed)
 	}
 	reportMu.Unlock()
-	event(changeEvent(c, fmt.Sprintf("%d instances compiled again", len(changed))))
+	event(e.stamp(changeEvent(c, fmt.Sprintf("%d instances compiled again", len(changed)))))
 	return nil
 }
 
@@ -715,7 +715,7 @@ func (e *Engine) applyConfig(c *Change) error {
 		e.reportLocked()
 	}
 	reportMu.Unlock()
-	event(changeEvent(c, fmt.Sprintf("%d instances compiled", len(next.Instances))))
+	event(e.stamp(changeEvent(c, fmt.Sprintf("%d instances compiled", len(next.Instances)))))
 	return nil
 }
 

@@ -91,8 +91,17 @@ func changeEvent(c *Change, reason string) health.Event {
 	for name := range c.Pins {
 		ev.Instances = append(ev.Instances, name)
 	}
+	for k := range c.RulePins {
+		ev.Instances = append(ev.Instances, k.Instance)
+	}
 	ev.Instances = append(ev.Instances, c.Release...)
 	ev.Pools, ev.Addresses, ev.Instances = sortedSet(ev.Pools), sortedSet(ev.Addresses), sortedSet(ev.Instances)
+	return ev
+}
+
+// stamp marks an event as e's configuration's.
+func (e *Engine) stamp(ev health.Event) health.Event {
+	ev.Zones = e.cfg.Zones
 	return ev
 }
 

@@ -34,6 +34,11 @@ func (e *Engine) Preview(c Change) ([]Effect, error) {
 		if err := c.Config.Validate(); err != nil {
 			return nil, err
 		}
+		if r := c.Config.HasSubdivisionRules(); r != nil {
+			if db := e.geo.Load(); db != nil && !db.City() {
+				return nil, r.Errorf("subdivision rules need a City database, but %s is %s", db.Path(), db.Kind())
+			}
+		}
 		cfg, idx = c.Config, newIndex(c.Config)
 	} else if len(c.Pools) > 0 {
 		return nil, errors.New("preview takes a whole configuration, not pools")

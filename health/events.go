@@ -56,9 +56,14 @@ type Event struct {
 	// Addresses are the addresses concerned, as their pools name them:
 	// the probed one, those whose modes a change set.
 	Addresses []string `json:"addresses,omitempty"`
-	Old       string   `json:"old"`
-	New       string   `json:"new"`
-	Reason    string   `json:"reason"` // "http: status 503", "tcp: connection refused", "timeout after 2s", "forced down"
+	// Zones are the zones of the configuration the event belongs to:
+	// set for configuration, override and switchover events, so that
+	// each gtm block's API keeps its own; empty for a verdict, which
+	// every configuration probing the address shares.
+	Zones  []string `json:"zones,omitempty"`
+	Old    string   `json:"old"`
+	New    string   `json:"new"`
+	Reason string   `json:"reason"` // "http: status 503", "tcp: connection refused", "timeout after 2s", "forced down"
 }
 
 func (e Event) String() string {

@@ -548,3 +548,131 @@ func TestAPIRulePin(t *testing.T) {
 		return slices.Equal(ask("198.51.100.0/24"), []string{"127.0.0.1"})
 	})
 }
+
+// TestAPIOverridesFollowTheConfiguration checks that a change which
+// leaves an override without its object drops the override in the same
+// revision (and says so), rather than committing something the engine
+// refuses; and that what cannot apply is refused before any commit.
+func TestAPIOverridesFollowTheConfiguration(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	apiPort := freePort(t)
+	s := start(t, apiCorefile(apiPort, filepath.Join(t.TempDir(), "gtm.db"), port))
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "main", "addresses": []map[string]any{{"address": "127.0.0.1"}}})
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "spare", "addresses": []map[string]any{{"address": "127.0.0.9"}}})
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "v6", "addresses": []map[string]any{{"address": "2001:db8::1"}}})
+	primary := map[string]any{"pools": []map[string]any{{"pool": "main"}}}
+	c.must(201, "POST", "/api/v1/instances", map[string]any{"name": "www.example.org", "rules": []map[string]any{{"match": "default",
+		"primary": primary, "secondary": map[string]any{"pools": []map[string]any{{"pool": "spare"}}}}}})
+	c.must(200, "PUT", "/api/v1/overrides/pins/www.example.org", map[string]any{"switch": "secondary"})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.9"}, 2*time.Second)
+
+	// The instance loses its secondary: the pin goes with it, in one revision.
+	var res struct {
+		Revision uint64
+		Dropped  []string
+	}
+	json.Unmarshal(c.must(200, "PUT", "/api/v1/instances/www.example.org", map[string]any{"rules": []map[string]any{{"match": "default", "primary": primary}}}), &res)
+	if len(res.Dropped) != 1 || !strings.Contains(res.Dropped[0], "no secondary") {
+		t.Errorf("dropped: %+v", res)
+	}
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
+	var hist []struct{ Change string }
+	json.Unmarshal(c.must(200, "GET", "/api/v1/history", nil), &hist)
+	if len(hist) != uint64Len(res.Revision) || strings.Contains(hist[0].Change, "reverted") {
+		t.Errorf("history after the change: %+v", hist)
+	}
+	// Switching back an instance that fails back by itself is refused.
+	if code, body, _ := c.call("POST", "/api/v1/instances/www.example.org/switch-back", nil); code != 409 {
+		t.Errorf("switch back without a hold: %d %s", code, body)
+	}
+	// An IPv6 address is one address however it is written.
+	c.must(200, "PUT", "/api/v1/overrides/addresses/v6/2001:DB8:0::1", map[string]any{"mode": "drain"})
+	c.must(200, "DELETE", "/api/v1/overrides/addresses/v6/[2001:db8::1]", nil)
+	// Weak and unquoted tags are not the revision.
+	var now struct{ Revision uint64 }
+	json.Unmarshal(c.must(200, "PUT", "/api/v1/overrides/addresses/main/127.0.0.1?dry-run=true", map[string]any{"mode": "drain"}), &now)
+	for _, tag := range []string{fmt.Sprintf(`W/"%d"`, now.Revision), fmt.Sprint(now.Revision)} {
+		if code, _, _ := c.call("PUT", "/api/v1/overrides/addresses/main/127.0.0.1", map[string]any{"mode": "drain"}, "If-Match", tag); code != 412 {
+			t.Errorf("If-Match %s: %d", tag, code)
+		}
+	}
+}
+
+func uint64Len(n uint64) int { return int(n) }
+
+// TestAPIRefusesForeignRequests checks that an API without tokens answers
+// only requests to a loopback host from no other site, and that a body
+// must be JSON: a web page cannot make a browser change gtm.
+func TestAPIRefusesForeignRequests(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	apiPort := freePort(t)
+	start(t, apiCorefile(apiPort, filepath.Join(t.TempDir(), "gtm.db"), port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	send := func(method, path, body string, header ...string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			if header[i] == "Host" {
+				req.Host = header[i+1]
+			} else {
+				req.Header.Set(header[i], header[i+1])
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	pool := `{"name": "evil", "addresses": [{"address": "127.0.0.66"}]}`
+	if code := send("POST", "/api/v1/pools", pool, "Content-Type", "application/json", "Host", "rebound.attacker.example"); code != 403 {
+		t.Errorf("a rebound host name: %d", code)
+	}
+	if code := send("POST", "/api/v1/pools", pool, "Content-Type", "application/json", "Origin", "https://attacker.example"); code != 403 {
+		t.Errorf("another site's origin: %d", code)
+	}
+	if code := send("POST", "/api/v1/pools", pool, "Content-Type", "text/plain"); code != 415 {
+		t.Errorf("a text/plain body: %d", code)
+	}
+	if code := send("POST", "/api/v1/pools", pool); code != 415 {
+		t.Errorf("a body without a type: %d", code)
+	}
+	if code := send("GET", "/api/v1/pools/evil", ""); code != 404 {
+		t.Errorf("a refused request created the pool: %d", code)
+	}
+	if code := send("POST", "/api/v1/pools", pool, "Content-Type", "application/json", "Origin", base); code != 201 {
+		t.Errorf("the same origin: %d", code)
+	}
+}
+
+// TestAPIStoresAreTheirBlocks checks that two blocks of other zones cannot
+// share a store, and that a reload thrown away after gtm's setup leaves the
+// store closed.
+func TestAPIStoresAreTheirBlocks(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	storeFile := filepath.Join(t.TempDir(), "gtm.db")
+	first := apiCorefile(freePort(t), storeFile, port)
+	s := start(t, first)
+	second := strings.Replace(strings.Replace(apiCorefile(freePort(t), storeFile, port), "example.org", "example.net", -1), "ns1.example.net", "ns1.example.net", 1)
+	mu.Lock()
+	_, err := s.inst.Restart(input(first + second))
+	mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "give this block its own 'store FILE'") {
+		t.Fatalf("two blocks on one store: %v", err)
+	}
+	// A reload that fails in a later block's setup.
+	mu.Lock()
+	_, err = s.inst.Restart(input(first + "example.com:0 {\n\twhoami extra-argument\n}\n"))
+	mu.Unlock()
+	if err == nil {
+		t.Fatal("the reload with a broken block succeeded")
+	}
+	s.inst.Stop()
+	s.inst.ShutdownCallbacks()
+	b, err := store.OpenBolt(storeFile)
+	if err != nil {
+		t.Fatalf("the store after CoreDNS stopped: %v", err)
+	}
+	b.Close()
+}
