@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -253,7 +254,7 @@ func (s *Service) listen() error {
 	if s.tlsCfg != nil {
 		ln = tls.NewListener(ln, s.tlsCfg)
 	}
-	srv := &http.Server{Handler: s.http, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: limit(s.http), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: nil}
 	s.srv, s.addr, s.serving = srv, ln.Addr(), make(chan struct{})
 	listeners.m[s.set.Address] = s
@@ -414,4 +415,26 @@ func (s *shared) release(svc *Service) {
 		delete(stores.m, s.Path())
 		s.Close()
 	}
+}
+
+// limit lets at most a few API requests run at once, so that however many
+// clients the API has, the DNS answers keep their share of the CPUs: Go
+// schedules runnable goroutines alike, and 200 busy API handlers would
+// leave a query waiting its turn behind them. Event streams, which wait
+// rather than work, are not counted.
+func limit(h http.Handler) http.Handler {
+	sem := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/stream") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-r.Context().Done():
+			return
+		}
+		defer func() { <-sem }()
+		h.ServeHTTP(w, r)
+	})
 }
