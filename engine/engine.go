@@ -140,16 +140,17 @@ func (e *Engine) Get(k health.Key) (health.Record, bool) {
 	return health.Record{}, false
 }
 
-// ready is true once every address the engine probes has a verdict, first
-// probed or carried over a reload.
+// ready is true once every address the engine probes has a verdict (first
+// probed or carried over a reload) that its answers are compiled from.
 func (e *Engine) ready() bool {
-	m := e.checks.Load()
-	if m == nil { // registered, not yet started
+	if e.checks.Load() == nil { // registered, not yet started
 		return false
 	}
+	// What answers is the snapshot: a verdict the compile loop has not
+	// taken yet leaves its pool unsure there, and the engine not ready.
 	ready := true
-	m.each(func(_ health.Key, c *health.Check) {
-		if c.Status() == health.Unknown {
+	e.snap.Load().pools.each(func(_ string, cp *cpool) {
+		if cp.unsure {
 			ready = false
 		}
 	})
