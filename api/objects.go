@@ -121,7 +121,8 @@ func registerKind[D, V any](s *Service, api huma.API, k kind[D, V]) {
 			return nil, huma.Error404NotFound(fmt.Sprintf("there is no %s '%s'", k.singular, name))
 		})
 	put := func(ctx context.Context, name string, doc D, o WriteOptions, create bool) (*WriteOutput, error) {
-		return s.write(ctx, o, func(next *state, cfg *config.Config) (string, error) {
+		created := false
+		out, err := s.write(ctx, o, func(next *state, cfg *config.Config) (string, error) {
 			if err := k.owned(cfg, name); err != nil {
 				return "", err
 			}
@@ -135,9 +136,17 @@ func registerKind[D, V any](s *Service, api huma.API, k kind[D, V]) {
 				return fmt.Sprintf("%s '%s' changed", k.singular, name), nil
 			default:
 				*docs = append(*docs, doc)
+				created = true
 				return fmt.Sprintf("%s '%s' created", k.singular, name), nil
 			}
 		})
+		if out != nil {
+			out.Status = http.StatusOK
+			if created && !o.DryRun {
+				out.Status = http.StatusCreated
+			}
+		}
+		return out, err
 	}
 	huma.Register(api, op(RoleAdmin, huma.Operation{OperationID: "put-" + k.singular, Method: http.MethodPut, Path: base + "/{name}", Tags: tag,
 		Summary: "Create or replace a " + k.singular + " of the API's layer"}),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,10 @@ type WriteResult struct {
 
 // WriteOutput is a write's response: the result with the new ETag.
 type WriteOutput struct {
-	ETag string `header:"ETag"`
-	Body WriteResult
+	// Status is 201 for an object created, else 200.
+	Status int
+	ETag   string `header:"ETag"`
+	Body   WriteResult
 }
 
 func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
@@ -191,7 +194,7 @@ func (s *Service) commit(group []*writeReq) {
 				continue
 			}
 			res.Answers = eff
-			r.answer(&WriteOutput{ETag: etag(rev), Body: res}, nil)
+			r.answer(&WriteOutput{Status: http.StatusOK, ETag: etag(rev), Body: res}, nil)
 			continue
 		}
 		rev++
@@ -243,7 +246,7 @@ func (s *Service) commit(group []*writeReq) {
 	s.mu.Unlock()
 	for i, a := range ok {
 		a.result.Revision = committed[i].Rev
-		a.req.answer(&WriteOutput{ETag: etag(committed[i].Rev), Body: a.result}, nil)
+		a.req.answer(&WriteOutput{Status: http.StatusOK, ETag: etag(committed[i].Rev), Body: a.result}, nil)
 	}
 }
 

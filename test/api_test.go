@@ -126,7 +126,7 @@ func TestAPIThroughCoreDNS(t *testing.T) {
 		"addresses": []map[string]any{{"address": "127.0.0.1"}, {"address": "127.0.0.2"}}})
 	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "spare", "monitor": "tcp-live",
 		"addresses": []map[string]any{{"address": "127.0.0.9"}}})
-	c.must(200, "PUT", "/api/v1/instances/www.example.org", map[string]any{"ttl": 5,
+	c.must(201, "PUT", "/api/v1/instances/www.example.org", map[string]any{"ttl": 5,
 		"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "main"}}},
 			"secondary": map[string]any{"pools": []map[string]any{{"pool": "spare"}}}}}})
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.1", "127.0.0.2"}, 5*time.Second)
