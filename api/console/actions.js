@@ -52,10 +52,14 @@ export function confirmWrite({ title, what, method, path, body = null, reason = 
       cancel.onclick = null;
       dlg.onclose = null;
       if (dlg.open) dlg.close();
+      // A closed dialog keeps no controls behind (a later role may not
+      // be allowed them).
+      clear(document.getElementById('dialog-body'));
+      clear(document.getElementById('dialog-buttons'));
       resolve(v);
     };
     cancel.onclick = () => finish(null);
-    dlg.onclose = () => finish(null);
+    dlg.onclose = () => finish(done || null);
     form.onsubmit = async (e) => {
       e.preventDefault();
       if (done) { finish(done); return; }
@@ -78,10 +82,6 @@ export function confirmWrite({ title, what, method, path, body = null, reason = 
         confirm.disabled = !(err instanceof ApiError && err.status === 412);
       }
     };
-    if (reasonInput) {
-      let t;
-      reasonInput.addEventListener('input', () => { clearTimeout(t); t = setTimeout(dry, 400); });
-    }
     dlg.showModal();
     (reasonInput || confirm).focus();
     dry();

@@ -60,6 +60,7 @@ function signOut(message) {
   stopStream = null;
   if (current && current.dispose) current.dispose();
   current = null;
+  if ($('dialog').open) $('dialog').close();
   clear($('view'));
   $('nav').hidden = true;
   $('who').hidden = true;

@@ -30,7 +30,7 @@ export async function render(root, _params, app) {
     const state = instanceState(st);
     const link = h('a', { href: '#/instances/' + enc(st.name) }, trimDot(st.name));
     const rules = h('ul.rules', st.rules.map(r => h('li',
-      h('span.rule', r.name), ' → ',
+      h('span.rulename', r.name), ' → ',
       h('span.coll', { class: r.state === 'primary' ? '' : 'tone-text-' + (r.state === 'secondary' ? 'warn' : 'bad') }, r.state),
       r.pin ? h('span.pin', { title: `pinned (${r.pin.scope}) to ${r.pin.switch}` }, ' 📌 ' + r.pin.switch) : null,
       r['failback-hold'] ? h('span.pin', ' ⏸ failback hold') : null)));
