@@ -374,6 +374,7 @@ func TestConsole(t *testing.T) {
 	p.click(`button[data-action="save"]`)
 	p.wait("the validator's message by the weight", `document.querySelector('[data-path="addresses[0].weight"]').getAttribute('aria-invalid') === 'true' &&
 		document.querySelector('[data-path="addresses[0].weight"]').closest('.field').querySelector('.field-error').textContent.includes('out of range (1 to 100)')`, 5*time.Second)
+	p.screenshot("console-edit-refused.png", "full")
 	if got := history(); got != revs {
 		t.Errorf("the refused form committed: history %d -> %d", revs, got)
 	}
@@ -390,6 +391,7 @@ func TestConsole(t *testing.T) {
 	p.goTo("#/history", `document.querySelectorAll('tr[data-revision]').length >= 4`)
 	p.click(`tr[data-revision="2"] button[data-action="rollback"]`)
 	p.wait("the rollback's diff", `document.querySelector('#dialog .diff') && document.querySelector('#dialog .diff').textContent.includes('main/127.0.0.2')`, 5*time.Second)
+	p.screenshot("console-rollback-diff.png", "")
 	p.click("#dialog button.ghost") // cancel
 	p.wait("the dialog closed", `!document.querySelector('#dialog[open]')`, 2*time.Second)
 	if got := history(); got != revs {

@@ -36,7 +36,7 @@ function fieldsOf(kind, ctx) {
       { key: 'method', label: 'Method', type: 'select', options: opt(['all', 'weight', 'sequence']) },
       { key: 'max-answers', label: 'Max answers', type: 'number', min: 1 },
       { key: 'min-available', label: 'Min available', type: 'text', placeholder: '1 or 50%' },
-      { key: 'addresses', label: 'Addresses', type: 'rows', add: 'Add address', fields: [
+      { key: 'addresses', label: 'Addresses', one: 'Address', type: 'rows', add: 'Add address', fields: [
         { key: 'address', label: 'Address', type: 'text', required: true },
         { key: 'weight', label: 'Weight', type: 'number', min: 1, max: 100 },
         { key: 'mode', label: 'Mode', type: 'select', options: opt(['auto', 'up', 'down']) },
@@ -52,7 +52,7 @@ function fieldsOf(kind, ctx) {
       { key: 'all-down', label: 'All down', type: 'select', options: opt(['fail-open', 'nodata', 'servfail', 'fallback']) },
       { key: 'degraded-ttl', label: 'Degraded TTL (s)', type: 'number', min: 0 },
       { key: 'fallback', label: 'Fallback addresses', type: 'list', placeholder: '192.0.2.1 192.0.2.2' },
-      { key: 'rules', label: 'Rules', type: 'rows', add: 'Add rule', fields: [
+      { key: 'rules', label: 'Rules', one: 'Rule', type: 'rows', add: 'Add rule', fields: [
         { key: 'match', label: 'Match', type: 'select', options: ['default', 'continent', 'country', 'subdivision', 'cidr'] },
         { key: 'values', label: 'Values', type: 'list', placeholder: 'DE AT or 198.51.100.0/24' },
         { key: 'primary', label: 'Primary pools', type: 'members', placeholder: 'site-a, site-b:2', list: 'pool-names' },
@@ -214,13 +214,13 @@ function rows(f, list, readOnly) {
   const renumber = () => {
     [...box.querySelectorAll(':scope > .rowitem')].forEach((r, i) => {
       r.dataset.path = `${f.key}[${i}]`;
-      r.querySelector('.rowtitle').textContent = `${f.label.replace(/s$/, '')} ${i + 1}`;
+      r.querySelector('.rowtitle').textContent = `${f.one} ${i + 1}`;
       for (const el of r.querySelectorAll('[data-key]')) el.dataset.path = `${f.key}[${i}].${el.dataset.key}`;
     });
   };
   const addRow = (o) => {
     const r = h('div.rowitem', { dataset: { container: '1' } },
-      h('div.rowhead', h('span.rowtitle'), readOnly ? null : h('button.small.ghost', { type: 'button', 'aria-label': `Remove this ${f.label.replace(/s$/, '').toLowerCase()}`, onclick: () => { r.remove(); renumber(); } }, 'Remove')),
+      h('div.rowhead', h('span.rowtitle'), readOnly ? null : h('button.small.ghost', { type: 'button', 'aria-label': `Remove this ${f.one.toLowerCase()}`, onclick: () => { r.remove(); renumber(); } }, 'Remove')),
       h('div.grid', f.fields.map(sf => input(sf, o[sf.key], '', null))));
     r._orig = o;
     box.append(r);
