@@ -75,6 +75,7 @@ func (s *Service) routes() http.Handler {
 	s.registerEvents(api)
 	s.registerStatus(api)
 	s.registerTraffic(api)
+	registerConsole(mux)
 	return mux
 }
 

@@ -2,6 +2,8 @@ package test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -218,17 +220,44 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
-// Corefile.example answers as the README says.
+// Corefile.example answers as the README says, and serves the console
+// where its comment says (here on a free port, with its store in a
+// temporary directory).
 func TestCorefileExample(t *testing.T) {
 	body, err := os.ReadFile("../Corefile.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, strings.Replace(string(body), ":1053", ":0", 1))
+	if !strings.Contains(string(body), "api 127.0.0.1:8053 {") || !strings.Contains(string(body), "http://127.0.0.1:8053/") {
+		t.Fatal("Corefile.example no longer serves the API and console at 127.0.0.1:8053, as the README says")
+	}
+	apiPort := freePort(t)
+	ex := strings.Replace(string(body), ":1053", ":0", 1)
+	ex = storeLine.ReplaceAllString(ex, "store "+filepath.Join(t.TempDir(), "gtm.db"))
+	ex = strings.Replace(ex, "api 127.0.0.1:8053", fmt.Sprintf("api 127.0.0.1:%d", apiPort), 1)
+	s := start(t, ex)
 	if got := testkit.Values(s.ask(t, "udp", "www.gtm.example.net.", dns.TypeA)); !slices.Equal(got, []string{"192.0.2.10", "192.0.2.11"}) {
 		t.Fatalf("Corefile.example: www.gtm.example.net A = %v, want 192.0.2.10 and 192.0.2.11", got)
 	}
 	checkDelegation(t, s, "gtm.example.net.")
+
+	// The console, and the API it uses without a token (loopback only).
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", apiPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/console/" || !strings.Contains(string(page), "<title>gtm console</title>") {
+		t.Errorf("Corefile.example's console: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	if who := string(c.must(200, "GET", "/api/v1/whoami", nil)); !strings.Contains(who, `"role":"admin"`) {
+		t.Errorf("whoami without a token: %s", who)
+	}
+	if st := string(c.must(200, "GET", "/api/v1/status/instances/www.gtm.example.net", nil)); !strings.Contains(st, `"state":"primary"`) {
+		t.Errorf("status of www: %s", st)
+	}
 }
 
 // checkDelegation fails unless every name server of zone that lies inside it
