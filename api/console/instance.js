@@ -4,7 +4,7 @@
 // last hours; an explain box. Live from the event stream.
 
 import { get, enc, q, ApiError } from './api.js';
-import { h, clear, stateBadge, instanceState, badge, addressTone, timeEl, time, trimDot, plot, errorBox, table } from './ui.js';
+import { h, clear, stateBadge, instanceState, badge, addressTone, timeEl, time, trimDot, dur, plot, errorBox, table } from './ui.js';
 import { addressAction, clearAddress, pinAction, unpinAction, switchBackAction } from './actions.js';
 
 export async function render(root, [name], app) {
@@ -89,8 +89,8 @@ export async function render(root, [name], app) {
       h('th', { scope: 'row' }, badge(a.value, tone), a.weight !== 1 ? h('span.sub', ` weight ${a.weight}`) : null),
       h('td', a.health, a.vantage ? h('span.sub', ` (${a.vantage})`) : null),
       h('td', a.since ? timeEl(a.since) : '—'),
-      h('td.probe', lp ? [h('span', { class: lp.ok ? 'tone-text-good' : 'tone-text-bad' }, lp.ok ? 'ok' : 'failed'), ` ${lp.rtt} · `, timeEl(lp.time), lp.error ? h('div.err', lp.error) : null] : (a.probed ? 'not yet' : 'not probed')),
-      h('td.num', a.latency ? `${a.latency.average}` : '—'),
+      h('td.probe', lp ? [h('span', { class: lp.ok ? 'tone-text-good' : 'tone-text-bad' }, lp.ok ? 'ok' : 'failed'), ` ${dur(lp.rtt)} · `, timeEl(lp.time), lp.error ? h('div.err', lp.error) : null] : (a.probed ? 'not yet' : 'not probed')),
+      h('td.num', a.latency ? dur(a.latency.average) : '—'),
       h('td', a['effective-mode'], a.mode !== a['effective-mode'] || a.override ? h('span.sub', ` (configured ${a.mode})`) : null),
       h('td', ov ? h('span', { title: ov.reason || '' }, `${ov.mode} by ${ov.who} `, timeEl(ov.time), ov.reason ? h('div.sub', ov.reason) : null) : '—'),
       app.can('operator') ? h('td.actions', { role: 'group', 'aria-label': `Actions for ${a.value}` },
@@ -104,7 +104,7 @@ export async function render(root, [name], app) {
     if (!p) return h('div.pool', h('h4', member.pool), h('p.muted', 'no status'));
     return h('div.pool', { dataset: { pool: p.name } },
       h('h4', h('span', p.name), ' ', badge(p.available ? 'available' : 'unavailable', p.available ? 'good' : 'bad'),
-        h('span.sub', ` ${p.usable}/${p.total} usable · needs ${p['min-available']} · ${p.method}${p.monitor ? ' · monitor ' + p.monitor : ''}${p.latency ? ' · latency ' + p.latency : ''}${member.weight ? ' · weight ' + member.weight : ''}`)),
+        h('span.sub', ` ${p.usable}/${p.total} usable · needs ${p['min-available']} · ${p.method}${p.monitor ? ' · monitor ' + p.monitor : ''}${p.latency ? ' · latency ' + dur(p.latency) : ''}${member.weight ? ' · weight ' + member.weight : ''}`)),
       table(`Addresses of ${p.name}`, ['Address', 'Verdict', 'Since', 'Last probe', 'Latency', 'Mode', 'Override', ...(app.can('operator') ? ['Actions'] : [])],
         p.addresses.map(a => addressRow(p, a)), 'addresses'));
   }

@@ -77,6 +77,16 @@ export function timeEl(t, cls) {
   return h('time' + (cls ? '.' + cls : ''), { datetime: t, title: time(t) }, ago(t));
 }
 
+// dur shortens a Go duration ("1.422311ms") to three significant digits
+// ("1.42 ms"), which is all a person reads.
+export function dur(d) {
+  const m = /^([0-9.]+)(ns|us|µs|ms|s)$/.exec(d || '');
+  if (!m) return d || '';
+  const n = Number(m[1]);
+  const unit = m[2] === 'us' ? 'µs' : m[2];
+  return `${n >= 100 ? Math.round(n) : Number(n.toPrecision(3))} ${unit}`;
+}
+
 export function trimDot(name) { return name && name.endsWith('.') ? name.slice(0, -1) : name; }
 
 // Instance state: the worst of its rules, as words and colours.
