@@ -356,6 +356,13 @@ func TestConsole(t *testing.T) {
 	p.wait("the drain shown with its reason", `document.querySelector('tr[data-address="127.0.0.2"]').textContent.includes('drain by alice') &&
 		document.querySelector('tr[data-address="127.0.0.2"]').textContent.includes('disk swap')`, 3*time.Second)
 
+	// The explain box: a client's decision, with the drain that bears on it.
+	p.do("explain", chromedp.SendKeys(chromedp.ID("explain-client"), "198.51.100.7\r"))
+	p.wait("the explanation shown", `document.querySelector('.explain-out') &&
+		document.querySelector('.explain-out').textContent.includes('Answer: 127.0.0.1') &&
+		document.querySelector('.explain-out').textContent.includes('main/127.0.0.2 drain by alice (disk swap)') &&
+		document.querySelector('.explain-out pre.lines').textContent.includes('instance www.example.org.')`, 3*time.Second)
+
 	// Pin www to its secondary, then remove the pin.
 	p.click("#pin-inst-secondary")
 	p.confirm("network work at site main")
