@@ -166,14 +166,7 @@ func (s *Service) registerOverrides(api huma.API) {
 		func(ctx context.Context, _ *struct{}) (*overridesOutput, error) {
 			s.mu.RLock()
 			defer s.mu.RUnlock()
-			o := s.state.Overrides
-			if o.Addresses == nil {
-				o.Addresses = []AddressOverride{}
-			}
-			if o.Pins == nil {
-				o.Pins = []PinOverride{}
-			}
-			return &overridesOutput{ETag: etag(s.rev), Body: o}, nil
+			return &overridesOutput{ETag: etag(s.rev), Body: s.state.Overrides.lists()}, nil
 		})
 	huma.Register(api, op(RoleOperator, huma.Operation{OperationID: "set-address-mode", Method: http.MethodPut, Path: "/api/v1/overrides/addresses/{pool}/{address}", Tags: tag,
 		Summary: "Drain, force or return to auto an address"}),
@@ -389,13 +382,7 @@ func (s *Service) registerHistory(api huma.API) {
 			if err != nil {
 				return nil, huma.Error500InternalServerError(err.Error())
 			}
-			o := data.Overrides
-			if o.Addresses == nil {
-				o.Addresses = []AddressOverride{}
-			}
-			if o.Pins == nil {
-				o.Pins = []PinOverride{}
-			}
+			o := data.Overrides.lists()
 			body := RevisionState{Entry: entryOf(r), Config: data.Config, Overrides: o}
 			if in.Against == "current" {
 				s.mu.RLock()

@@ -47,6 +47,18 @@ type PinOverride struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
+// lists is o with empty lists rather than nil ones, which JSON would
+// write as null.
+func (o Overrides) lists() Overrides {
+	if o.Addresses == nil {
+		o.Addresses = []AddressOverride{}
+	}
+	if o.Pins == nil {
+		o.Pins = []PinOverride{}
+	}
+	return o
+}
+
 func decodeState(data []byte) (state, error) {
 	var s state
 	if len(data) == 0 {

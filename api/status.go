@@ -93,13 +93,7 @@ func (s *Service) registerStatus(api huma.API) {
 			if err != nil {
 				return nil, err
 			}
-			body := StatusBody{Revision: rev, Status: e.Status(), Overrides: o, Alerts: []alert.WebhookStatus{}}
-			if body.Overrides.Addresses == nil {
-				body.Overrides.Addresses = []AddressOverride{}
-			}
-			if body.Overrides.Pins == nil {
-				body.Overrides.Pins = []PinOverride{}
-			}
+			body := StatusBody{Revision: rev, Status: e.Status(), Overrides: o.lists(), Alerts: []alert.WebhookStatus{}}
 			if d := s.alerts.get(); d != nil {
 				body.Alerts = d.Status()
 			}
