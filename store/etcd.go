@@ -209,31 +209,28 @@ func (e *Etcd) live() error {
 	}
 }
 
-// Current implements Store: the current revision and its record, read in
-// one transaction so they agree.
+// Current implements Store: the current revision, then its record read at
+// the same etcd revision, so they agree.
 func (e *Etcd) Current(ctx context.Context) (Revision, error) {
 	if err := e.live(); err != nil {
 		return Revision{}, err
 	}
-	for range 16 {
-		r, err := e.cli.Get(ctx, e.currentKey())
-		if err != nil {
-			return Revision{}, err
-		}
-		if len(r.Kvs) == 0 {
-			return Revision{}, nil
-		}
-		cur, err := parseUint(r.Kvs[0].Value)
-		if err != nil {
-			return Revision{}, fmt.Errorf("store: the current revision is unreadable: %q", r.Kvs[0].Value)
-		}
-		rev, err := e.get(ctx, cur, clientv3.WithRev(r.Header.Revision))
-		if errors.Is(err, ErrNotFound) {
-			return Revision{}, fmt.Errorf("store: the current revision %d is missing", cur)
-		}
-		return rev, err
+	r, err := e.cli.Get(ctx, e.currentKey())
+	if err != nil {
+		return Revision{}, err
 	}
-	return Revision{}, errors.New("store: the current revision kept changing")
+	if len(r.Kvs) == 0 {
+		return Revision{}, nil
+	}
+	cur, err := parseUint(r.Kvs[0].Value)
+	if err != nil {
+		return Revision{}, fmt.Errorf("store: the current revision is unreadable: %q", r.Kvs[0].Value)
+	}
+	rev, err := e.get(ctx, cur, clientv3.WithRev(r.Header.Revision))
+	if errors.Is(err, ErrNotFound) {
+		return Revision{}, fmt.Errorf("store: the current revision %d is missing", cur)
+	}
+	return rev, err
 }
 
 // Get implements Store.
