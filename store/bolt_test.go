@@ -33,10 +33,11 @@ func open(t *testing.T, path string) *Bolt {
 
 // Commits build on the revision they name or are refused, and what was
 // committed is there, whole, after the store is opened again.
-func TestCommitCompareAndSwap(t *testing.T) {
+func TestCommitCompareAndSwap(t *testing.T) { forEach(t, testCommitCompareAndSwap) }
+
+func testCommitCompareAndSwap(t *testing.T, p place) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gtm.db")
-	b := open(t, path)
+	b := p.open(t, 0)
 	if cur, err := b.Current(ctx); err != nil || cur.Rev != 0 || cur.Data != nil {
 		t.Fatalf("empty store: %+v %v", cur, err)
 	}
@@ -58,7 +59,7 @@ func TestCommitCompareAndSwap(t *testing.T) {
 		t.Errorf("a closed store answered: %v", err)
 	}
 
-	b = open(t, path)
+	b = p.open(t, 0)
 	cur, err := b.Current(ctx)
 	if err != nil || cur.Rev != 2 || string(cur.Data) != `{"a":2}` || cur.Who != "bob" {
 		t.Fatalf("after reopening: %+v %v", cur, err)
@@ -73,9 +74,11 @@ func TestCommitCompareAndSwap(t *testing.T) {
 }
 
 // The newest Keep revisions are kept, listed newest first without data.
-func TestHistoryAndPruning(t *testing.T) {
+func TestHistoryAndPruning(t *testing.T) { forEach(t, testHistoryAndPruning) }
+
+func testHistoryAndPruning(t *testing.T, p place) {
 	ctx := context.Background()
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+	b := p.open(t, 0)
 	total := Keep + 5
 	for i := range total {
 		if _, err := b.Commit(ctx, uint64(i), Revision{Change: "change " + strconv.Itoa(i+1), Data: []byte("x")}); err != nil {
@@ -103,9 +106,11 @@ func TestHistoryAndPruning(t *testing.T) {
 }
 
 // Two writers racing: each commit builds on the one before, none is lost.
-func TestConcurrentCommits(t *testing.T) {
+func TestConcurrentCommits(t *testing.T) { forEach(t, testConcurrentCommits) }
+
+func testConcurrentCommits(t *testing.T, p place) {
 	ctx := context.Background()
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+	b := p.open(t, 0)
 	const writers, each = 6, 15
 	var wg sync.WaitGroup
 	conflicts := make([]int, writers)
@@ -146,9 +151,11 @@ func TestConcurrentCommits(t *testing.T) {
 
 // A watcher sees every revision after the one it names, in order, those
 // already there and those committed later, and stops with its context.
-func TestWatch(t *testing.T) {
+func TestWatch(t *testing.T) { forEach(t, testWatch) }
+
+func testWatch(t *testing.T, p place) {
 	ctx, cancel := context.WithCancel(context.Background())
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+	b := p.open(t, 0)
 	for i := range 3 {
 		if _, err := b.Commit(ctx, uint64(i), Revision{Data: []byte{byte('a' + i)}}); err != nil {
 			t.Fatal(err)
@@ -191,9 +198,11 @@ func TestWatch(t *testing.T) {
 }
 
 // A watcher whose next revision was pruned is dropped, not fed a gap.
-func TestWatchPruned(t *testing.T) {
+func TestWatchPruned(t *testing.T) { forEach(t, testWatchPruned) }
+
+func testWatchPruned(t *testing.T, p place) {
 	ctx := context.Background()
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+	b := p.open(t, 0)
 	for i := range Keep + 2 {
 		if _, err := b.Commit(ctx, uint64(i), Revision{}); err != nil {
 			t.Fatal(err)
@@ -402,9 +411,11 @@ func checkKillEvents(b *Bolt, rev, acked uint64, last *uint64) error {
 
 // TestCommitMany commits several revisions in one transaction: in order,
 // all or none, pruned to Keep across the batch.
-func TestCommitMany(t *testing.T) {
+func TestCommitMany(t *testing.T) { forEach(t, testCommitMany) }
+
+func testCommitMany(t *testing.T, p place) {
 	ctx := context.Background()
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+	b := p.open(t, 0)
 	if _, err := b.Commit(ctx, 0, Revision{Change: "first"}); err != nil {
 		t.Fatal(err)
 	}
@@ -426,13 +437,21 @@ func TestCommitMany(t *testing.T) {
 	if c, _ := b.Current(ctx); c.Rev != 4 || string(c.Data) != "C" {
 		t.Errorf("current after the batch: %+v", c)
 	}
-	// A batch that crosses Keep prunes to exactly Keep.
-	batch := make([]Revision, Keep)
-	for i := range batch {
-		batch[i] = Revision{Change: strconv.Itoa(i), Data: []byte("x")}
+	// A batch that crosses Keep prunes to exactly Keep: one batch of
+	// Keep, or as few as a store that bounds batches takes.
+	size := Keep
+	if p.maxBatch > 0 {
+		size = p.maxBatch
 	}
-	if _, err := b.CommitMany(ctx, 4, batch); err != nil {
-		t.Fatal(err)
+	for cur := uint64(4); cur < 4+Keep; {
+		batch := make([]Revision, min(size, int(4+Keep-cur)))
+		for i := range batch {
+			batch[i] = Revision{Change: strconv.Itoa(i), Data: []byte("x")}
+		}
+		if _, err := b.CommitMany(ctx, cur, batch); err != nil {
+			t.Fatal(err)
+		}
+		cur += uint64(len(batch))
 	}
 	all, err := b.History(ctx, 0, 10*Keep)
 	if err != nil || len(all) != Keep || all[len(all)-1].Rev != 5 {

@@ -29,7 +29,7 @@ func openWith(t *testing.T, path string, opts ...BoltOption) *Bolt {
 	return b
 }
 
-func appendEvents(t testing.TB, b *Bolt, evs ...Event) []Event {
+func appendEvents(t testing.TB, b EventLog, evs ...Event) []Event {
 	t.Helper()
 	out, err := b.AppendEvents(context.Background(), evs)
 	if err != nil {
@@ -38,7 +38,7 @@ func appendEvents(t testing.TB, b *Bolt, evs ...Event) []Event {
 	return out
 }
 
-func list(t *testing.T, b *Bolt, f EventFilter) []Event {
+func list(t *testing.T, b EventLog, f EventFilter) []Event {
 	t.Helper()
 	out, err := b.Events(context.Background(), f)
 	if err != nil {
@@ -56,7 +56,7 @@ func seqs(evs []Event) []uint64 {
 }
 
 // allSeqs pages through the whole log, newest first.
-func allSeqs(t *testing.T, b *Bolt) []uint64 {
+func allSeqs(t *testing.T, b EventLog) []uint64 {
 	t.Helper()
 	var all []uint64
 	var before uint64
@@ -84,9 +84,11 @@ func seqRange(from, to uint64) []uint64 {
 
 // Appended events get consecutive Seqs and a Time when they have none,
 // and are listed newest first with every field as it was given.
-func TestAppendEvents(t *testing.T) {
+func TestAppendEvents(t *testing.T) { forEach(t, testAppendEvents) }
+
+func testAppendEvents(t *testing.T, p place) {
 	ctx := context.Background()
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+	b := p.open(t, 0)
 	if got, err := b.AppendEvents(ctx, nil); err != nil || got != nil {
 		t.Fatalf("appending nothing: %v %v", got, err)
 	}
@@ -126,8 +128,10 @@ func TestAppendEvents(t *testing.T) {
 }
 
 // Each filter field selects what it says, alone and together.
-func TestEventFilters(t *testing.T) {
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+func TestEventFilters(t *testing.T) { forEach(t, testEventFilters) }
+
+func testEventFilters(t *testing.T, p place) {
+	b := p.open(t, 0)
 	// Seq i+1 at t0 + i minutes.
 	evs := []Event{
 		{Kind: "health", Addresses: []string{"192.0.2.1"}, Pools: []string{"a"}},
@@ -202,24 +206,28 @@ func TestEventsSinceClockDisorder(t *testing.T) {
 		{"beyond the slack", -2 * EventClockSlack, []uint64{3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
-			// Seq 1 from a clock an hour ahead; 2 just before Since; 3 after.
-			appendEvents(t, b, Event{Time: t0.Add(time.Hour)}, Event{Time: t0.Add(tc.middle)}, Event{Time: t0.Add(time.Second)})
-			if got := seqs(list(t, b, EventFilter{Since: t0})); !slices.Equal(got, tc.want) {
-				t.Errorf("since listed %v, want %v", got, tc.want)
-			}
-			// Without Since the walk does not stop.
-			if got := seqs(list(t, b, EventFilter{})); !slices.Equal(got, []uint64{3, 2, 1}) {
-				t.Errorf("listed %v", got)
-			}
+			forEach(t, func(t *testing.T, p place) {
+				b := p.open(t, 0)
+				// Seq 1 from a clock an hour ahead; 2 just before Since; 3 after.
+				appendEvents(t, b, Event{Time: t0.Add(time.Hour)}, Event{Time: t0.Add(tc.middle)}, Event{Time: t0.Add(time.Second)})
+				if got := seqs(list(t, b, EventFilter{Since: t0})); !slices.Equal(got, tc.want) {
+					t.Errorf("since listed %v, want %v", got, tc.want)
+				}
+				// Without Since the walk does not stop.
+				if got := seqs(list(t, b, EventFilter{})); !slices.Equal(got, []uint64{3, 2, 1}) {
+					t.Errorf("listed %v", got)
+				}
+			})
 		})
 	}
 }
 
 // A listing is at most its limit: 100 by default, 1000 at most; Before
 // pages through all of them.
-func TestEventLimits(t *testing.T) {
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+func TestEventLimits(t *testing.T) { forEach(t, testEventLimits) }
+
+func testEventLimits(t *testing.T, p place) {
+	b := p.open(t, 0)
 	const n = MaxEventLimit + 500
 	evs := make([]Event, n)
 	for i := range evs {
@@ -243,9 +251,10 @@ func TestEventLimits(t *testing.T) {
 // Pruning keeps exactly the newest N, whether an append adds one event or
 // many pages of them, and Seqs go on increasing across reopening,
 // pruning and a smaller bound.
-func TestEventPruning(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gtm.db")
-	b := openWith(t, path, WithKeepEvents(10))
+func TestEventPruning(t *testing.T) { forEach(t, testEventPruning) }
+
+func testEventPruning(t *testing.T, p place) {
+	b := p.open(t, 10)
 	var last uint64
 	for _, n := range []int{3, 3, 3, 1, 1, 3, 7} {
 		evs := appendEvents(t, b, make([]Event, n)...)
@@ -263,7 +272,7 @@ func TestEventPruning(t *testing.T) {
 	}
 	b.Close()
 
-	b = openWith(t, path, WithKeepEvents(10))
+	b = p.open(t, 10)
 	if evs := appendEvents(t, b, Event{}); evs[0].Seq != last+1 {
 		t.Fatalf("after reopening, Seq %d, want %d", evs[0].Seq, last+1)
 	}
@@ -271,7 +280,7 @@ func TestEventPruning(t *testing.T) {
 	b.Close()
 
 	// Reopened keeping fewer: the next append prunes to the new bound.
-	b = openWith(t, path, WithKeepEvents(3))
+	b = p.open(t, 3)
 	if got := allSeqs(t, b); len(got) != 10 {
 		t.Fatalf("opening alone pruned: %v", got)
 	}
@@ -286,7 +295,7 @@ func TestEventPruning(t *testing.T) {
 
 	// A bound of one: every append keeps only its own newest event, and
 	// the Seqs of pruned events are not given again.
-	b = openWith(t, path, WithKeepEvents(1))
+	b = p.open(t, 1)
 	for range 3 {
 		evs := appendEvents(t, b, Event{}, Event{})
 		if evs[0].Seq != last+1 || evs[1].Seq != last+2 {
@@ -300,8 +309,10 @@ func TestEventPruning(t *testing.T) {
 }
 
 // The bound the store is built with: KeepEvents, exactly.
-func TestEventPruningDefault(t *testing.T) {
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+func TestEventPruningDefault(t *testing.T) { forEach(t, testEventPruningDefault) }
+
+func testEventPruningDefault(t *testing.T, p place) {
+	b := p.open(t, 0)
 	const batch = 500
 	for range KeepEvents/batch + 2 {
 		appendEvents(t, b, make([]Event, batch)...)
@@ -314,8 +325,10 @@ func TestEventPruningDefault(t *testing.T) {
 
 // Appends racing from several goroutines: every event gets its own Seq,
 // each call's are consecutive, each goroutine's increase, and none is lost.
-func TestConcurrentAppends(t *testing.T) {
-	b := open(t, filepath.Join(t.TempDir(), "gtm.db"))
+func TestConcurrentAppends(t *testing.T) { forEach(t, testConcurrentAppends) }
+
+func testConcurrentAppends(t *testing.T, p place) {
+	b := p.open(t, 0)
 	const writers, calls = 8, 25
 	got := make([][]uint64, writers)
 	var wg sync.WaitGroup
@@ -361,10 +374,11 @@ func TestConcurrentAppends(t *testing.T) {
 
 // Events are on disk when AppendEvents returns: they are there, whole,
 // after the store is closed and opened again; a closed store refuses.
-func TestEventsSurviveReopen(t *testing.T) {
+func TestEventsSurviveReopen(t *testing.T) { forEach(t, testEventsSurviveReopen) }
+
+func testEventsSurviveReopen(t *testing.T, p place) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gtm.db")
-	b := open(t, path)
+	b := p.open(t, 0)
 	want := appendEvents(t, b,
 		Event{Time: t0, Kind: "health", Object: "address a/192.0.2.1", Old: "up", New: "down", Addresses: []string{"192.0.2.1"}, Pools: []string{"a"}, Node: "n1"},
 		Event{Kind: "config", Reason: "reload", Instances: []string{"www.example.org."}, Rule: "eu"})
@@ -376,7 +390,7 @@ func TestEventsSurviveReopen(t *testing.T) {
 		t.Errorf("list of a closed store: %v", err)
 	}
 
-	b = open(t, path)
+	b = p.open(t, 0)
 	slices.Reverse(want)
 	if got := list(t, b, EventFilter{}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after reopening\n%+v\nwant\n%+v", got, want)
