@@ -93,21 +93,28 @@ func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ..
 		s.qmu.Lock()
 		s.queue = append(s.queue, req)
 		s.qmu.Unlock()
-		// Whoever holds wmu commits everything queued: this write, or a
-		// group that holds it.
-		s.wmu.Lock()
-		s.qmu.Lock()
-		group := s.queue
-		s.queue = nil
-		s.qmu.Unlock()
-		if len(group) > 0 {
-			s.commit(group)
+		// Whoever holds wmu commits what is queued, a group at a time,
+		// until this write has been committed (by it or by another).
+		for len(req.done) == 0 {
+			s.wmu.Lock()
+			s.qmu.Lock()
+			n := min(len(s.queue), maxGroup)
+			group := s.queue[:n:n]
+			s.queue = s.queue[n:]
+			s.qmu.Unlock()
+			if len(group) > 0 {
+				s.commit(group)
+			}
+			s.wmu.Unlock()
 		}
-		s.wmu.Unlock()
 	}
 	r := <-req.done
 	return r.out, r.err
 }
+
+// maxGroup is the most writes committed together: below what one etcd
+// transaction takes (store.MaxEtcdBatch).
+const maxGroup = 100
 
 type writeReq struct {
 	ctx     context.Context
