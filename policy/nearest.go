@@ -38,8 +38,8 @@ func (p Point) Km(q Point) float64 {
 
 // asin is the arc sine of x in [0, 1] within 2e-8 radians (13 cm on the
 // earth), Abramowitz and Stegun 4.4.46 (below 0.01, the series): a square
-// root and a polynomial,
-// where math.Asin's arc tangent cost five times as much, ten pools a query.
+// root and a polynomial, where math.Asin's arc tangent cost five times as
+// much, for each pool of each query.
 func asin(x float64) float64 {
 	if x < 0.01 {
 		// Within 100 km or so, where the polynomial's error would be
@@ -79,6 +79,12 @@ func (p *Pool) Distance(at Point) (km, biased float64) {
 	return km, km * p.scale
 }
 
+// TieLimit is the farthest (biased) distance that ties with best: pct
+// percent or km above it, whichever is farther.
+func TieLimit(best float64, pct int, km float64) float64 {
+	return max(best+best*float64(pct)/100, best+km)
+}
+
 // nearBuf is how many available pools a collection can have for
 // PickNearest to work on the stack; above it, one allocation per query.
 const nearBuf = 16
@@ -107,7 +113,7 @@ func (c *Collection) PickNearest(dst []*Addr, r Rand, at Point, pct int, km floa
 	if math.IsInf(best, 1) {
 		return c.Pick(dst, r)
 	}
-	limit := max(best+best*float64(pct)/100, best+km)
+	limit := TieLimit(best, pct, km)
 	sub := Collection{Method: c.Method}
 	for i, m := range c.Avail {
 		if dist[i] <= limit {
