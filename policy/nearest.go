@@ -108,7 +108,9 @@ func (c *Collection) PickNearest(dst []*Addr, r Rand, at Point, pct int, km floa
 	for _, m := range c.Avail {
 		_, d := m.Pool.Distance(at)
 		dist = append(dist, d)
-		best = min(best, d)
+		if d < best { // not min(): its NaN and -0 rules cost more than the comparison
+			best = d
+		}
 	}
 	if math.IsInf(best, 1) {
 		return c.Pick(dst, r)
