@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/gtm-project/gtm/policy"
 )
@@ -119,5 +120,58 @@ func BenchmarkSelectionNearest(b *testing.B) {
 				in.pick(buf[:0], r, at, e.Rand)
 			}
 		})
+	}
+}
+
+// A pool moved through Apply answers from its new place at once; a pool
+// of a nearest instance without a location, or out of range, is refused
+// and nothing changes.
+func TestApplyNearestLocation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cities.mmdb")
+	geotest.Write(t, path, "GeoIP2-City", geotest.Cities)
+	e := newEngine(t, "geoip "+path+"\n"+geotest.Sites+geotest.Nearest)
+	if err := e.LoadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	Start(e)
+	t.Cleanup(e.Stop)
+	tokyo := clientAddr{addr: netip.MustParseAddr("5.2.0.1"), fromECS: true}
+	answer := func() string {
+		in := e.snap.Load().instance("www.example.org.")
+		r, _, at := e.decide(in, tokyo)
+		var buf [16]*policy.Addr
+		return in.pick(buf[:0], r, at, e.Rand)[0].Pool.Name
+	}
+	if got := answer(); got != "sin" {
+		t.Fatalf("Tokyo answered from %s, want sin", got)
+	}
+	// São Paulo's pool moves to Osaka: Tokyo's nearest now.
+	gru := poolOf("gru", "", "192.0.2.4")
+	gru.Location = &config.Location{Lat: 34.69, Lon: 135.50}
+	if err := e.Apply(Change{Pools: []*config.Pool{gru}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := answer(); got != "gru" {
+		t.Errorf("after the move Tokyo answered from %s, want gru", got)
+	}
+	// negative
+	for _, tc := range []struct {
+		loc  *config.Location
+		bias int
+		err  string
+	}{
+		{nil, 0, "pool 'gru' has no location, but instance 'www.example.org.' uses the nearest policy"},
+		{&config.Location{Lat: -91, Lon: 0}, 0, "latitude -91 of pool 'gru' is out of range"},
+		{&config.Location{Lat: 0, Lon: 181}, 0, "longitude 181 of pool 'gru' is out of range"},
+		{&config.Location{Lat: 0, Lon: 0}, 100, "bias 100 of pool 'gru' is out of range (-99 to 99)"},
+	} {
+		bad := poolOf("gru", "", "192.0.2.4")
+		bad.Location, bad.Bias = tc.loc, tc.bias
+		if err := e.Apply(Change{Pools: []*config.Pool{bad}}); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("location %v bias %d: %v, want %q", tc.loc, tc.bias, err, tc.err)
+		}
+		if got := answer(); got != "gru" {
+			t.Errorf("a refused change moved Tokyo to %s", got)
+		}
 	}
 }
