@@ -67,6 +67,14 @@ func TestAPINearest(t *testing.T) {
 	if loc, _ := got["location"].(map[string]any); got["bias"] != 50.0 || loc["lat"] != 50.1109 || loc["lon"] != 8.6821 {
 		t.Errorf("the pool as stored: %v", got)
 	}
+	var ps struct {
+		Location struct{ Lat, Lon float64 }
+		Bias     int
+	}
+	json.Unmarshal(c.must(200, "GET", "/api/v1/status/pools/fra", nil), &ps)
+	if ps.Location.Lat != 50.1109 || ps.Location.Lon != 8.6821 || ps.Bias != 50 {
+		t.Errorf("the pool's status: %+v", ps)
+	}
 	var x struct {
 		Nearest struct {
 			Used  bool
