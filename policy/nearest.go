@@ -3,7 +3,8 @@ package policy
 import "math"
 
 // EarthRadiusKm is the earth's mean radius (IUGG), the sphere distances are
-// measured on: within 0.5 % of the WGS84 ellipsoid's geodesic everywhere.
+// measured on: typically within 0.3 % of the WGS84 ellipsoid's geodesic, at
+// most about 0.5 %.
 const EarthRadiusKm = 6371.0088
 
 // Point is a place on the earth as a unit vector from its centre, so that
