@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/gtm-project/gtm/internal/testkit"
@@ -180,5 +181,42 @@ func TestNearestExplain(t *testing.T) {
 	if n := x.Nearest; n == nil || !n.Used || len(n.Pools) != 4 || n.Pools[0].Pool != "fra" || n.Pools[0].Km > 1 || !slices.Equal(n.Answering, []string{"fra"}) ||
 		x.GeoIP.Coordinates == nil || x.GeoIP.Coordinates.AccuracyRadiusKm != 20 || !slices.Equal(x.Answer, []string{"192.0.2.1"}) {
 		t.Errorf("Explain for Frankfurt: %+v %+v", x.Nearest, x.GeoIP)
+	}
+}
+
+// A replaced database file moves the clients' coordinates without a
+// restart; a Country file in its place is refused (it has no
+// coordinates) and the City one stays in use.
+func TestNearestHotReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cities.mmdb")
+	geotest.Write(t, path, "GeoIP2-City", geotest.Cities)
+	g := newGTM(t, "geoip "+path+"\n"+geotest.Sites+geotest.Nearest)
+	if err := g.Engine().LoadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	g.Engine().GeoCheck = 20 * time.Millisecond
+	if err := g.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	defer g.OnShutdown()
+	if got := testkit.Values(ask(t, g, "127.0.0.1", "5.2.0.0/24")); !slices.Equal(got, []string{"192.0.2.3"}) {
+		t.Fatalf("Tokyo before the update: %v", got)
+	}
+	// The update moves 5.2.0.0/16 to São Paulo.
+	moved := slices.Clone(geotest.Cities)
+	moved[1].Lat, moved[1].Lon = -23.5505, -46.6333
+	time.Sleep(10 * time.Millisecond) // a modification time the check can tell apart
+	geotest.Write(t, path, "GeoIP2-City", moved)
+	testkit.Eventually(t, "reload", 3*time.Second, func() bool {
+		return slices.Equal(testkit.Values(ask(t, g, "127.0.0.1", "5.2.0.0/24")), []string{"192.0.2.4"})
+	})
+	failures := metric(t, "geoip_reloads_total", "failure")
+	time.Sleep(10 * time.Millisecond)
+	geotest.Write(t, path, "GeoIP2-Country", geotest.Cities)
+	testkit.Eventually(t, "the Country file refused", 3*time.Second, func() bool {
+		return metric(t, "geoip_reloads_total", "failure") > failures
+	})
+	if got := testkit.Values(ask(t, g, "127.0.0.1", "5.2.0.0/24")); !slices.Equal(got, []string{"192.0.2.4"}) {
+		t.Fatalf("after a Country file the City one must stay: %v", got)
 	}
 }
