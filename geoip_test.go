@@ -32,8 +32,14 @@ func newGeoGTM(t *testing.T, dbType string) (*GTM, string) {
 // not empty, and returns the reply.
 func ask(t *testing.T, g *GTM, src, subnet string) *dns.Msg {
 	t.Helper()
+	return askFor(t, g, "www.example.org.", src, subnet)
+}
+
+// askFor is ask for name.
+func askFor(t *testing.T, g *GTM, name, src, subnet string) *dns.Msg {
+	t.Helper()
 	m := new(dns.Msg)
-	m.SetQuestion("www.example.org.", dns.TypeA)
+	m.SetQuestion(name, dns.TypeA)
 	if subnet != "" {
 		m.SetEdns0(1232, false)
 		_, n, err := net.ParseCIDR(subnet)

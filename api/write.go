@@ -175,9 +175,9 @@ func (s *Service) commit(group []*writeReq) {
 				continue
 			}
 			merged.API = s.set
-			if rr := merged.HasSubdivisionRules(); rr != nil {
-				if db := s.eng.GeoIP(); db != nil && !db.City() {
-					r.answer(nil, huma.Error422UnprocessableEntity(fmt.Sprintf("%v", rr.Errorf("subdivision rules need a City database, but %s is %s", db.Path(), db.Kind()))))
+			if db := s.eng.GeoIP(); db != nil {
+				if err := merged.NeedsCity(db.Path(), db.Kind(), db.City()); err != nil {
+					r.answer(nil, huma.Error422UnprocessableEntity(err.Error()))
 					continue
 				}
 			}

@@ -293,8 +293,16 @@ type Pool struct {
 	Method       Method
 	MaxAnswers   int // 0: the method's default (all: every one; weight, sequence: 1)
 	MinAvailable Threshold
-	Monitor      string // health check for every address; "" for none
-	Props        Props  // where each property was given
+	Monitor      string    // health check for every address; "" for none
+	Location     *Location // where the pool's site is; nil: not given
+	Bias         int       // nearest: distances to the pool count (100-Bias)% (MinBias to MaxBias)
+	Props        Props     // where each property was given
+}
+
+// Location is a point on the earth in decimal degrees: latitude -90 (south)
+// to 90 (north), longitude -180 (west) to 180 (east).
+type Location struct {
+	Lat, Lon float64
 }
 
 // NewPool returns a pool with every default filled in.
@@ -366,6 +374,7 @@ type Instance struct {
 	IgnoreECS   bool          // decide by the query's source address even when it carries ECS
 	TiePercent  int           // latency: pools within this share of the fastest also answer
 	Tie         time.Duration // latency: ... or within this much of it
+	TieKm       int           // nearest: pools within this distance of the nearest also answer
 	Switch      Switch
 	Failback    Failback
 	AllDown     AllDown
@@ -473,6 +482,9 @@ const (
 	MinWeight          = 1
 	MaxWeight          = 100
 	MaxAnswers         = 64
+	MinBias            = -99   // a pool's distances count 199%
+	MaxBias            = 99    // a pool's distances count 1%
+	MaxTieKm           = 20038 // half the earth's circumference: every pool ties
 )
 
 // DefaultThreshold is the availability rule when none is configured: at least

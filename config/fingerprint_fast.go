@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"sync"
 )
 
@@ -82,6 +83,18 @@ func (e *encoder) pool(p *Pool) {
 	e.threshold(p.MinAvailable)
 	e.str("Monitor")
 	e.str(p.Monitor)
+	e.str("Location")
+	if p.Location == nil {
+		e.str("<nil>")
+	} else {
+		// As the walk writes a float: fmt's %v.
+		e.str("Lat")
+		e.str(fmt.Sprint(p.Location.Lat))
+		e.str("Lon")
+		e.str(fmt.Sprint(p.Location.Lon))
+	}
+	e.str("Bias")
+	e.int(int64(p.Bias))
 }
 
 func (e *encoder) addresses(as []*Address) {
@@ -151,6 +164,8 @@ func (e *encoder) instance(in *Instance) {
 	} else {
 		e.str(in.Tie.String())
 	}
+	e.str("TieKm")
+	e.int(int64(in.TieKm))
 	e.str("Switch")
 	e.int(int64(in.Switch))
 	e.str("Failback")

@@ -43,6 +43,8 @@ func fill(t *testing.T, v reflect.Value, seed int) {
 		v.SetString("s" + string(rune('a'+seed%26)))
 	case reflect.Bool:
 		v.SetBool(true)
+	case reflect.Float64:
+		v.SetFloat(float64(seed) + 0.25)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		v.SetInt(int64(seed + 1))
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:

@@ -81,6 +81,14 @@ type PoolJSON struct {
 	MaxAnswers   *int          `json:"max-answers,omitempty"`
 	MinAvailable *Threshold    `json:"min-available,omitempty"`
 	Monitor      string        `json:"monitor,omitempty"`
+	Location     *LocationJSON `json:"location,omitempty" doc:"where the pool's site is, for the nearest policy"`
+	Bias         *int          `json:"bias,omitempty" minimum:"-99" maximum:"99" doc:"nearest policy: distances to the pool count (100-bias)%; positive draws clients from farther away"`
+}
+
+// LocationJSON is "location LAT LON", in decimal degrees.
+type LocationJSON struct {
+	Lat float64 `json:"lat" minimum:"-90" maximum:"90"`
+	Lon float64 `json:"lon" minimum:"-180" maximum:"180"`
 }
 
 type AddressJSON struct {
@@ -105,10 +113,12 @@ type InstanceJSON struct {
 	Rules       []RuleJSON `json:"rules"`
 }
 
-// TieJSON is "tie [PERCENT%] [DURATION]": given, what it leaves out is 0.
+// TieJSON is "tie [PERCENT%] [DURATION|DISTANCEkm]": given, what it leaves
+// out is 0.
 type TieJSON struct {
 	Percent  Percent  `json:"percent,omitempty"`
-	Duration Duration `json:"duration,omitempty"`
+	Duration Duration `json:"duration,omitempty" doc:"latency policy"`
+	Km       int      `json:"km,omitempty" doc:"nearest policy: pools within this many km of the nearest also answer"`
 }
 
 type RuleJSON struct {
@@ -214,7 +224,11 @@ func MonitorDoc(m *Monitor) MonitorJSON {
 // PoolDoc is a pool's JSON form.
 func PoolDoc(p *Pool) PoolJSON {
 	jp := PoolJSON{Name: p.Name, Type: p.Type, Method: p.Method, Monitor: p.Monitor,
-		MaxAnswers: ptr(p.MaxAnswers, 0, p.Props.Has("max-answers")), MinAvailable: ptr(p.MinAvailable, DefaultThreshold, p.Props.Has("min-available"))}
+		MaxAnswers: ptr(p.MaxAnswers, 0, p.Props.Has("max-answers")), MinAvailable: ptr(p.MinAvailable, DefaultThreshold, p.Props.Has("min-available")),
+		Bias: ptr(p.Bias, 0, p.Props.Has("bias"))}
+	if p.Location != nil {
+		jp.Location = &LocationJSON{Lat: p.Location.Lat, Lon: p.Location.Lon}
+	}
 	for _, a := range p.Addresses {
 		jp.Addresses = append(jp.Addresses, AddressJSON{Address: a.Value(), Weight: ptr(a.Weight, DefaultWeight, false),
 			Mode: a.Mode, Monitor: a.Monitor, Probe: a.Probe})
@@ -229,8 +243,8 @@ func InstanceDoc(in *Instance) InstanceJSON {
 	if in.IgnoreECS {
 		ji.ECS = new(OnOff)
 	}
-	if in.Props.Has("tie") || in.TiePercent != DefaultTiePercent || in.Tie != DefaultTie {
-		ji.Tie = &TieJSON{Percent: Percent(in.TiePercent), Duration: Duration(in.Tie)}
+	if in.Props.Has("tie") || in.TiePercent != DefaultTiePercent || in.Tie != DefaultTie || in.TieKm != 0 {
+		ji.Tie = &TieJSON{Percent: Percent(in.TiePercent), Duration: Duration(in.Tie), Km: in.TieKm}
 	}
 	for _, a := range in.Fallbacks {
 		ji.Fallback = append(ji.Fallback, a.Value())
@@ -349,7 +363,12 @@ func poolFrom(arena *Arena, jp *PoolJSON, path string) (*Pool, error) {
 	p.Type, p.Method, p.Monitor = jp.Type, jp.Method, jp.Monitor
 	set(&p.MaxAnswers, jp.MaxAnswers)
 	set(&p.MinAvailable, jp.MinAvailable)
-	given(arena, &p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil})
+	set(&p.Bias, jp.Bias)
+	if jp.Location != nil {
+		p.Location = &Location{Lat: jp.Location.Lat, Lon: jp.Location.Lon}
+	}
+	given(arena, &p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil,
+		"location": jp.Location != nil, "bias": jp.Bias != nil})
 	vals := make([]Address, len(jp.Addresses))
 	for j, ja := range jp.Addresses {
 		apath := fmt.Sprintf("%s.addresses[%d]", path, j)
@@ -376,7 +395,7 @@ func instanceFrom(arena *Arena, ji *InstanceJSON, path string) (*Instance, error
 		in.IgnoreECS = !bool(*ji.ECS)
 	}
 	if ji.Tie != nil {
-		in.TiePercent, in.Tie = int(ji.Tie.Percent), time.Duration(ji.Tie.Duration)
+		in.TiePercent, in.Tie, in.TieKm = int(ji.Tie.Percent), time.Duration(ji.Tie.Duration), ji.Tie.Km
 	}
 	given(arena, &in.Props, path, map[string]bool{
 		"ttl": ji.TTL != nil, "degraded-ttl": ji.DegradedTTL != nil, "ecs": ji.ECS != nil, "tie": ji.Tie != nil,

@@ -40,9 +40,10 @@ type Policy uint8
 const (
 	PolicyGeo     Policy = iota // access rules by where the client is
 	PolicyLatency               // the lowest-latency pools of the active collection
+	PolicyNearest               // the pools of the active collection nearest to the client
 )
 
-var policyNames = []string{"geo", "latency"}
+var policyNames = []string{"geo", "latency", "nearest"}
 
 func (p Policy) String() string { return policyNames[p] }
 

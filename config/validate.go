@@ -78,12 +78,44 @@ func (c *Config) Validate() error {
 		if geoRule != nil && c.GeoIP == "" {
 			return geoRule.Errorf("rule '%s' needs a GeoIP database: add 'geoip FILE' to the gtm block", geoRule.Match)
 		}
+		if in.Policy == PolicyNearest && c.GeoIP == "" {
+			return in.Props.At("policy", in.Pos).Errorf("policy nearest of instance '%s' needs a GeoIP City database for the clients' coordinates: add 'geoip FILE' to the gtm block", in.Name)
+		}
 		if in.TiePercent < 0 || in.TiePercent > 1000 {
 			return in.Errorf("tie %d%% of instance '%s' is out of range (0%% to 1000%%)", in.TiePercent, in.Name)
 		}
 		if in.Tie < 0 {
 			return in.Errorf("tie %s of instance '%s' must not be negative", in.Tie, in.Name)
 		}
+	}
+	return nil
+}
+
+// NearestPool returns a pool that a nearest instance measures distances
+// to (every such pool has a location: distances need a City database), or
+// nil when no instance uses the nearest policy.
+func (c *Config) NearestPool() *Pool {
+	for _, in := range c.Instances {
+		if in.Policy == PolicyNearest && len(in.Rules) > 0 && in.Rules[0].Primary != nil && len(in.Rules[0].Primary.Members) > 0 {
+			return c.Pool(in.Rules[0].Primary.Members[0].Pool)
+		}
+	}
+	return nil
+}
+
+// NeedsCity is the first part of c that only a City database can answer
+// (a subdivision rule; a pool a nearest instance measures distances to), as
+// an error naming its line, when the database at path, of kind, is not a
+// City one; nil when nothing needs one or the database is a City one.
+func (c *Config) NeedsCity(path, kind string, city bool) error {
+	if city {
+		return nil
+	}
+	if r := c.HasSubdivisionRules(); r != nil {
+		return r.Errorf("subdivision rules need a City database, but %s is %s", path, kind)
+	}
+	if p := c.NearestPool(); p != nil {
+		return p.Props.At("location", p.Pos).Errorf("location of pool '%s': the nearest policy needs the clients' coordinates from a City database, but %s is %s", p.Name, path, kind)
 	}
 	return nil
 }
@@ -147,6 +179,21 @@ func (p *Pool) validate() error {
 	}
 	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers || p.MaxAnswers == 0 && p.Props.Has("max-answers") {
 		return p.Props.At("max-answers", p.Pos).Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
+	}
+	if l := p.Location; l != nil {
+		at := p.Props.At("location", p.Pos)
+		if !(l.Lat >= -90 && l.Lat <= 90) { // also NaN
+			return at.Errorf("latitude %v of pool '%s' is out of range (-90 to 90 degrees)", l.Lat, p.Name)
+		}
+		if !(l.Lon >= -180 && l.Lon <= 180) {
+			return at.Errorf("longitude %v of pool '%s' is out of range (-180 to 180 degrees)", l.Lon, p.Name)
+		}
+	}
+	if p.Bias < MinBias || p.Bias > MaxBias {
+		return p.Props.At("bias", p.Pos).Errorf("bias %d of pool '%s' is out of range (%d to %d)", p.Bias, p.Name, MinBias, MaxBias)
+	}
+	if p.Bias != 0 && p.Location == nil {
+		return p.Props.At("bias", p.Pos).Errorf("bias of pool '%s' has no effect without a location: give it 'location LAT LON'", p.Name)
 	}
 	if thresholdOK(p.MinAvailable, len(p.Addresses)) {
 		return nil
@@ -271,6 +318,13 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			if err != nil {
 				return err
 			}
+			if in.Policy == PolicyNearest {
+				for _, m := range col.Members {
+					if pools[m.Pool].Location == nil {
+						return m.Errorf("pool '%s' has no location, but instance '%s' uses the nearest policy: give the pool 'location LAT LON'", m.Pool, in.Name)
+					}
+				}
+			}
 			if typ == 0 {
 				typ = t
 			} else if t != typ {
@@ -296,11 +350,18 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 	if typ == TypeCNAME && c.isApex(in.Name) {
 		return in.Errorf("instance '%s' is a zone apex: it cannot be a CNAME, which may not sit beside the zone's SOA and NS", in.Name)
 	}
-	if in.Switch > SwitchSecondary || in.AllDown > Fallback || in.Failback > Manual || in.Policy > PolicyLatency {
+	if in.Switch > SwitchSecondary || in.AllDown > Fallback || in.Failback > Manual || in.Policy > PolicyNearest {
 		return in.Errorf("instance '%s' has an unknown switch, all-down, failback or policy value", in.Name)
 	}
-	if in.Props.Has("tie") && in.Policy != PolicyLatency {
-		return in.Props.At("tie", in.Pos).Errorf("tie has no effect: instance '%s' uses the %s policy, and only the latency policy compares pools' latencies", in.Name, in.Policy)
+	switch {
+	case in.Props.Has("tie") && in.Policy == PolicyGeo:
+		return in.Props.At("tie", in.Pos).Errorf("tie has no effect: instance '%s' uses the geo policy, and only the latency and nearest policies compare pools", in.Name)
+	case in.TieKm != 0 && in.Policy != PolicyNearest:
+		return in.Props.At("tie", in.Pos).Errorf("tie %dkm of instance '%s' is a distance, which only the nearest policy compares; the %s policy takes a share and a duration", in.TieKm, in.Name, in.Policy)
+	case in.Props.Has("tie") && in.Tie != 0 && in.Policy == PolicyNearest:
+		return in.Props.At("tie", in.Pos).Errorf("tie %s of instance '%s' is a duration, which only the latency policy compares; the nearest policy takes a share and a distance like 100km", in.Tie, in.Name)
+	case in.TieKm < 0 || in.TieKm > MaxTieKm:
+		return in.Props.At("tie", in.Pos).Errorf("tie %dkm of instance '%s' is out of range (0 to %dkm)", in.TieKm, in.Name, MaxTieKm)
 	}
 	if in.Failback == Manual && in.Switch != SwitchAuto {
 		// Failback is a rule of automatic switching; a pinned instance never switches.

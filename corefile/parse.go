@@ -458,6 +458,30 @@ func (p *parser) pool() (*config.Pool, error) {
 			m, err := p.arg(prop, "NAME")
 			pool.Monitor = p.intern(m)
 			return err
+		case "location":
+			args, err := p.args(prop, 2, 2, "LATITUDE LONGITUDE")
+			if err != nil {
+				return err
+			}
+			var deg [2]float64
+			for i, a := range args {
+				f, err := strconv.ParseFloat(a, 64)
+				if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+					return p.c.Errf("%s '%s' is not a number of decimal degrees", [2]string{"latitude", "longitude"}[i], a)
+				}
+				deg[i] = f
+			}
+			pool.Location = &config.Location{Lat: deg[0], Lon: deg[1]}
+		case "bias":
+			s, err := p.arg(prop, "BIAS")
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return p.c.Errf("bias '%s' is not a whole number (-99 to 99)", s)
+			}
+			pool.Bias = n
 		default:
 			return p.c.Errf("unknown property '%s' in pool '%s'", prop, name)
 		}
@@ -609,7 +633,7 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 		case "all-down":
 			return p.allDown(in)
 		case "policy":
-			pol, err := keyword(p, prop, "geo|latency", config.ParsePolicy)
+			pol, err := keyword(p, prop, "geo|latency|nearest", config.ParsePolicy)
 			in.Policy = pol
 			return err
 		case "ecs":
@@ -617,12 +641,20 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			in.IgnoreECS = !on
 			return err
 		case "tie":
-			args, err := p.args(prop, 1, 2, "[PERCENT%] [DURATION]")
+			args, err := p.args(prop, 1, 2, "[PERCENT%] [DURATION|DISTANCEkm]")
 			if err != nil {
 				return err
 			}
-			in.TiePercent, in.Tie = 0, 0
+			in.TiePercent, in.Tie, in.TieKm = 0, 0, 0
 			for _, a := range args {
+				if km, ok := strings.CutSuffix(a, "km"); ok {
+					n, err := strconv.Atoi(km)
+					if err != nil {
+						return p.c.Errf("tie '%s' is not a distance in whole kilometres like 100km", a)
+					}
+					in.TieKm = n
+					continue
+				}
 				if pct, ok := strings.CutSuffix(a, "%"); ok {
 					n, err := strconv.Atoi(pct)
 					if err != nil {

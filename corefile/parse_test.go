@@ -10,6 +10,18 @@ import (
 	"github.com/gtm-project/gtm/internal/testkit"
 )
 
+// nearPools are two pools with locations: Frankfurt and Virginia.
+const nearPools = `
+pool fra {
+	address 192.0.2.1
+	location 50.11 8.68
+	bias 10
+}
+pool iad {
+	address 192.0.2.2
+	location 38.95 -77.45
+}`
+
 const poolA = `
 pool a {
 	address 192.0.2.1
@@ -289,9 +301,28 @@ instance www {
 	{"rule without values", testkit.Block(poolA + "\ninstance www {\n primary a\n rule cidr {\n  primary a\n }\n}"), "rule 'cidr' needs at least one value", 8},
 	{"no default rule", testkit.Block(poolA + "\ninstance www {\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "has no default rule", 6},
 	{"latency with rules", testkit.Block(poolA + "\ninstance www {\n policy latency\n primary a\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}"), "uses the latency policy: it takes only a default rule", 9},
-	{"unknown policy", testkit.Block(poolA + "\ninstance www {\n policy random\n primary a\n}"), "unknown policy 'random' (one of geo, latency)", 7},
+	{"unknown policy", testkit.Block(poolA + "\ninstance www {\n policy random\n primary a\n}"), "unknown policy 'random' (one of geo, latency, nearest)", 7},
 	{"bad ecs", testkit.Block(poolA + "\ninstance www {\n ecs maybe\n primary a\n}"), "unknown ecs 'maybe' (one of on, off)", 7},
 	{"bad tie", testkit.Block(poolA + "\ninstance www {\n tie soon\n primary a\n}"), "tie 'soon' is neither a share", 7},
+	// nearest: positive
+	{"nearest", "gtm example.org {\ngeoip x.mmdb\nns ns1.example.org 192.0.2.53\n" + nearPools + "\ninstance www {\n policy nearest\n tie 20% 150km\n primary fra iad {\n  method all\n }\n secondary iad\n rule cidr 10.0.0.0/8 {\n  primary iad\n }\n}\n}", "", 0},
+	{"location on a geo pool", testkit.Block("pool a {\n address 192.0.2.1\n location -33.87 151.21\n bias -20\n}\ninstance www {\n primary a\n}"), "", 0},
+	// nearest: negative
+	{"latitude out of range", testkit.Block("pool a {\n address 192.0.2.1\n location 91 8.68\n}\ninstance www {\n primary a\n}"), "latitude 91 of pool 'a' is out of range (-90 to 90 degrees)", 4},
+	{"longitude out of range", testkit.Block("pool a {\n address 192.0.2.1\n location 50.11 -180.5\n}\ninstance www {\n primary a\n}"), "longitude -180.5 of pool 'a' is out of range (-180 to 180 degrees)", 4},
+	{"latitude not a number", testkit.Block("pool a {\n address 192.0.2.1\n location north 8.68\n}\ninstance www {\n primary a\n}"), "latitude 'north' is not a number of decimal degrees", 4},
+	{"latitude NaN", testkit.Block("pool a {\n address 192.0.2.1\n location NaN 8.68\n}\ninstance www {\n primary a\n}"), "latitude 'NaN' is not a number", 4},
+	{"location one value", testkit.Block("pool a {\n address 192.0.2.1\n location 50.11\n}\ninstance www {\n primary a\n}"), "LATITUDE LONGITUDE", 4},
+	{"bias out of range", testkit.Block("pool a {\n address 192.0.2.1\n location 50.11 8.68\n bias 100\n}\ninstance www {\n primary a\n}"), "bias 100 of pool 'a' is out of range (-99 to 99)", 5},
+	{"bias below range", testkit.Block("pool a {\n address 192.0.2.1\n location 50.11 8.68\n bias -100\n}\ninstance www {\n primary a\n}"), "bias -100 of pool 'a' is out of range (-99 to 99)", 5},
+	{"bias without location", testkit.Block("pool a {\n address 192.0.2.1\n bias 10\n}\ninstance www {\n primary a\n}"), "bias of pool 'a' has no effect without a location", 4},
+	{"bias not a number", testkit.Block("pool a {\n address 192.0.2.1\n location 50.11 8.68\n bias lots\n}\ninstance www {\n primary a\n}"), "bias 'lots' is not a whole number", 5},
+	{"nearest pool without location", "gtm example.org {\ngeoip x.mmdb\n" + nearPools + "\npool nowhere {\n address 192.0.2.9\n}\ninstance www {\n policy nearest\n primary fra nowhere\n}\n}", "pool 'nowhere' has no location, but instance 'www.example.org.' uses the nearest policy", 18},
+	{"nearest without database", testkit.Block(nearPools + "\ninstance www {\n policy nearest\n primary fra iad\n}"), "policy nearest of instance 'www.example.org.' needs a GeoIP City database", 13},
+	{"nearest tie duration", "gtm example.org {\ngeoip x.mmdb\n" + nearPools + "\ninstance www {\n policy nearest\n tie 5ms\n primary fra iad\n}\n}", "tie 5ms of instance 'www.example.org.' is a duration, which only the latency policy compares", 15},
+	{"latency tie distance", testkit.Block(nearPools + "\ninstance www {\n policy latency\n tie 100km\n primary fra iad\n}"), "tie 100km of instance 'www.example.org.' is a distance, which only the nearest policy compares", 14},
+	{"nearest tie too far", "gtm example.org {\ngeoip x.mmdb\n" + nearPools + "\ninstance www {\n policy nearest\n tie 30000km\n primary fra iad\n}\n}", "tie 30000km of instance 'www.example.org.' is out of range (0 to 20038km)", 15},
+	{"nearest tie bad distance", "gtm example.org {\ngeoip x.mmdb\n" + nearPools + "\ninstance www {\n policy nearest\n tie 1.5km\n primary fra iad\n}\n}", "tie '1.5km' is not a distance in whole kilometres", 15},
 	{"no block", "gtm example.org", "gtm needs a configuration block", 1},
 	{"unclosed block", "gtm example.org {\n pool a {\n address 192.0.2.1\n", "Unexpected EOF", 3},
 }

@@ -213,31 +213,33 @@ func (e *Engine) client(remote net.Addr, in *instance, ecs *dns.EDNS0_SUBNET) cl
 
 // decide picks the rule for the client and returns the ECS scope: the
 // prefix length around the client within which every address gets the same
-// rule (0 when the answer does not depend on the client).
-func (e *Engine) decide(in *instance, c clientAddr) (r *rule, scope int) {
+// rule (0 when the answer does not depend on the client), and, for a
+// nearest instance, where the GeoIP database places the client (not
+// Valid when it does not, or a CIDR rule decided).
+func (e *Engine) decide(in *instance, c clientAddr) (r *rule, scope int, at policy.Point) {
 	return e.decideCounting(in, c, in.geoMisses)
 }
 
 // decideCounting is decide, counting a client the GeoIP database does not
 // place in misses (nil: nowhere, for an explanation that is no query).
-func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Counter) (r *rule, scope int) {
+func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Counter) (r *rule, scope int, at policy.Point) {
 	if !in.byClient || !c.addr.IsValid() {
-		return in.def, 0
+		return in.def, 0, at
 	}
 	var foreign int
 	if !in.cidr.Empty() {
 		var ok bool
 		if r, _, ok, foreign = in.cidr.Lookup(c.addr); ok {
-			return r, foreign
+			return r, foreign, at
 		}
 	}
 	r = in.def
-	if !in.geo {
-		return r, foreign
+	if !in.geo && !in.nearest {
+		return r, foreign, at
 	}
 	db := e.geo.Load()
 	if db == nil {
-		return r, foreign
+		return r, foreign, at
 	}
 	loc, bits, found := db.Lookup(c.addr)
 	scope = max(bits, foreign)
@@ -245,18 +247,31 @@ func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Co
 		if misses != nil {
 			misses.Inc()
 		}
-		return r, scope
+		return r, scope, at
+	}
+	if in.nearest && loc.Located {
+		at = policy.PointAt(loc.Lat, loc.Lon)
 	}
 	if m, ok := in.subdivisions[loc.Subdivision]; ok && loc.Subdivision != "" {
-		return m, scope
+		return m, scope, at
 	}
 	if m, ok := in.countries[loc.Country]; ok {
-		return m, scope
+		return m, scope, at
 	}
 	if m, ok := in.continents[loc.Continent]; ok {
-		return m, scope
+		return m, scope, at
 	}
-	return r, scope
+	return r, scope, at
+}
+
+// pick draws the rule's answer: for a nearest instance whose client has a
+// place, from the available pools nearest to it (in the tie band), else as
+// the active collection's method says.
+func (in *instance) pick(dst []*policy.Addr, r *rule, at policy.Point, rnd policy.Rand) []*policy.Addr {
+	if in.nearest && at.Valid() && (r.state == StatePrimary || r.state == StateSecondary) {
+		return r.active.PickNearest(dst, rnd, at, in.tiePct, in.tieKm)
+	}
+	return r.active.Pick(dst, rnd)
 }
 
 // ecsScope turns the scope of a decision into the one the reply carries.
@@ -290,7 +305,7 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		m.Ns = []dns.RR{soaCopy(in.zone)}
 		return 0
 	}
-	r, scope := e.decide(in, c)
+	r, scope, at := e.decide(in, c)
 	scope = ecsScope(in, c, scope)
 	if r.active == nil {
 		if r.state == StateServFail {
@@ -306,7 +321,7 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		return scope
 	}
 	var buf [16]*policy.Addr
-	picks := r.active.Pick(buf[:0], e.Rand)
+	picks := in.pick(buf[:0], r, at, e.Rand)
 	if len(picks) == 0 {
 		m.Ns = []dns.RR{soaCopy(in.zone)}
 		return scope

@@ -683,9 +683,9 @@ func (e *Engine) applyConfig(c *Change) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
-	if r := next.HasSubdivisionRules(); r != nil {
-		if db := e.geo.Load(); db != nil && !db.City() {
-			return r.Errorf("subdivision rules need a City database, but %s is %s", db.Path(), db.Kind())
+	if db := e.geo.Load(); db != nil {
+		if err := next.NeedsCity(db.Path(), db.Kind(), db.City()); err != nil {
+			return err
 		}
 	}
 	idx := newIndex(next)

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +40,7 @@ var ErrNoInstance = errors.New("no such instance")
 type Explanation struct {
 	Instance string          `json:"instance"`
 	Type     string          `json:"type"`   // A, AAAA or CNAME
-	Policy   string          `json:"policy"` // geo or latency
+	Policy   string          `json:"policy"` // geo, latency or nearest
 	Client   ExplainedClient `json:"client"`
 	// GeoIP is where the database places the client, when the instance
 	// has geographic rules and a database is loaded.
@@ -62,6 +65,9 @@ type Explanation struct {
 	// LatencyPools are the pools a latency instance answers from: the
 	// fastest measured within the tie band.
 	LatencyPools []string `json:"latency-pools,omitempty"`
+	// Nearest is what a nearest instance measured: each available pool's
+	// distance from the client, and which answer.
+	Nearest *NearestExplanation `json:"nearest,omitempty"`
 	// Answer is what an answer would hold now (a draw of the rule's
 	// method, as an answer makes); empty for nodata and servfail.
 	Answer []string `json:"answer"`
@@ -90,6 +96,44 @@ type GeoIPLookup struct {
 	Country     string       `json:"country,omitempty"`
 	Subdivision string       `json:"subdivision,omitempty"` // as rules write it: "DE-BY"
 	Database    string       `json:"database"`              // its kind: "GeoLite2-City"
+	// Coordinates are where a City database places the address, when
+	// its record has them.
+	Coordinates *Coordinates `json:"coordinates,omitempty"`
+}
+
+// Coordinates are a place in decimal degrees, with the database's accuracy
+// radius around it.
+type Coordinates struct {
+	Lat              float64 `json:"lat"`
+	Lon              float64 `json:"lon"`
+	AccuracyRadiusKm int     `json:"accuracy-radius-km"`
+}
+
+// NearestExplanation is the distances a nearest instance compared.
+type NearestExplanation struct {
+	// Used: the answer was chosen by distance. When not, Why says what
+	// answered instead.
+	Used       bool   `json:"used"`
+	Why        string `json:"why"`
+	TiePercent int    `json:"tie-percent"`
+	TieKm      int    `json:"tie-km"`
+	// Pools are the active collection's available pools, nearest (as
+	// biased) first.
+	Pools []PoolDistance `json:"pools"`
+	// Answering are the pools within the tie band of the nearest, which
+	// the collection's method picks from.
+	Answering []string `json:"answering"`
+}
+
+// PoolDistance is a pool's distance from the client: as measured on the
+// great circle, and as its bias counts it ((100-bias) %).
+type PoolDistance struct {
+	Pool     string  `json:"pool"`
+	Lat      float64 `json:"lat"`
+	Lon      float64 `json:"lon"`
+	Km       float64 `json:"km"`
+	Bias     int     `json:"bias"`
+	BiasedKm float64 `json:"biased-km"`
 }
 
 // CollectionExplanation is one collection of the rule as the decision saw
@@ -174,16 +218,19 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 	default:
 		x.Client = ExplainedClient{From: "query-source", Address: c.addr, ECSIgnored: ecs && in.ignoreECS}
 	}
-	if in.geo && c.addr.IsValid() {
+	if (in.geo || in.nearest) && c.addr.IsValid() {
 		if db := e.geo.Load(); db != nil {
 			loc, bits, found := db.Lookup(c.addr)
 			x.GeoIP = &GeoIPLookup{Network: netip.PrefixFrom(c.addr, bits).Masked(), Found: found, Database: db.Kind()}
 			if found {
 				x.GeoIP.Continent, x.GeoIP.Country, x.GeoIP.Subdivision = loc.Continent, loc.Country, loc.Subdivision
 			}
+			if loc.Located {
+				x.GeoIP.Coordinates = &Coordinates{Lat: loc.Lat, Lon: loc.Lon, AccuracyRadiusKm: int(loc.Radius)}
+			}
 		}
 	}
-	r, scope := e.decideCounting(in, c, misses)
+	r, scope, at := e.decideCounting(in, c, misses)
 	x.ECSScope = ecsScope(in, c, scope)
 	x.Rule, x.State, x.Why, x.TTL, x.Degraded = r.name, r.state, r.why, r.ttl, r.degraded
 	x.ActiveCollection, x.FailbackHold = activeCollection(r.state), r.held
@@ -233,9 +280,12 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 			x.LatencyPools = append(x.LatencyPools, mem.Pool.Name)
 		}
 	}
+	if in.nearest {
+		x.Nearest = nearestExplanation(in, r, at)
+	}
 	if draw && r.active != nil {
 		var buf [16]*policy.Addr
-		picks := r.active.Pick(buf[:0], e.Rand)
+		picks := in.pick(buf[:0], r, at, e.Rand)
 		if in.qtype == dns.TypeCNAME && len(picks) > 1 {
 			picks = picks[:1]
 		}
@@ -269,7 +319,11 @@ func (x *Explanation) text(now time.Time) []string {
 	}
 	if g := x.GeoIP; g != nil {
 		if g.Found {
-			add("geoip %s: continent %s country %s subdivision %s (%s)", g.Network, orDash(g.Continent), orDash(g.Country), orDash(g.Subdivision), g.Database)
+			at := ""
+			if c := g.Coordinates; c != nil {
+				at = fmt.Sprintf(", at %.4f %.4f within %d km", c.Lat, c.Lon, c.AccuracyRadiusKm)
+			}
+			add("geoip %s: continent %s country %s subdivision %s (%s)%s", g.Network, orDash(g.Continent), orDash(g.Country), orDash(g.Subdivision), g.Database, at)
 		} else {
 			add("geoip %s: not in the database (%s)", g.Network, g.Database)
 		}
@@ -296,8 +350,57 @@ func (x *Explanation) text(now time.Time) []string {
 	if x.LatencyPools != nil {
 		add("latency: answering from %s (the fastest measured pools within the tie band; all when none is measured)", strings.Join(x.LatencyPools, ", "))
 	}
+	if n := x.Nearest; n != nil {
+		if !n.Used {
+			add("nearest: not by distance: %s", n.Why)
+		} else {
+			for _, p := range n.Pools {
+				add("  distance %s (%.4f %.4f): %.0f km, bias %d, counts %.0f km", p.Pool, p.Lat, p.Lon, p.Km, p.Bias, p.BiasedKm)
+			}
+			add("nearest: answering from %s (%s)", strings.Join(n.Answering, ", "), n.Why)
+		}
+	}
 	return lines
 }
+
+// nearestExplanation is the distances of the active collection's
+// available pools from the client at, and which of them answer.
+func nearestExplanation(in *instance, r *rule, at policy.Point) *NearestExplanation {
+	n := &NearestExplanation{TiePercent: in.tiePct, TieKm: int(in.tieKm), Pools: []PoolDistance{}, Answering: []string{}}
+	switch {
+	case r.active == nil:
+		n.Why = "no collection answers"
+		return n
+	case r.state != StatePrimary && r.state != StateSecondary:
+		n.Why = fmt.Sprintf("the rule answers %s", r.state)
+		return n
+	case r.src.Match == config.MatchCIDR:
+		n.Why = "a cidr rule decided; its collection answers as its method says"
+		return n
+	case !at.Valid():
+		n.Why = "the GeoIP database has no coordinates for the client; the collection answers as its method says"
+		return n
+	}
+	n.Used = true
+	best := math.Inf(1)
+	for _, m := range r.active.Avail {
+		km, biased := m.Pool.Distance(at)
+		p, _ := m.Pool.Located()
+		n.Pools = append(n.Pools, PoolDistance{Pool: m.Pool.Name, Lat: p.Lat, Lon: p.Lon, Km: round1(km), Bias: m.Pool.Bias(), BiasedKm: round1(biased)})
+		best = min(best, biased)
+	}
+	limit := policy.TieLimit(best, in.tiePct, in.tieKm)
+	for _, m := range r.active.Avail {
+		if _, biased := m.Pool.Distance(at); biased <= limit {
+			n.Answering = append(n.Answering, m.Pool.Name)
+		}
+	}
+	slices.SortStableFunc(n.Pools, func(a, b PoolDistance) int { return cmp.Compare(a.BiasedKm, b.BiasedKm) })
+	n.Why = fmt.Sprintf("within %d%% or %d km of the nearest, %.0f km as biased; method %s", in.tiePct, int(in.tieKm), best, r.active.Method)
+	return n
+}
+
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
 // addressLine describes an address as the snapshot that made the answer
 // saw it, not as the live table has it since.

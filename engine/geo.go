@@ -21,8 +21,8 @@ func (e *Engine) LoadGeo() error {
 	if err != nil {
 		return e.cfg.GeoIPPos.Errorf("geoip: %v", err)
 	}
-	if r := e.cfg.HasSubdivisionRules(); r != nil && !db.City() {
-		return r.Errorf("subdivision rules need a City database, but %s is %s", e.cfg.GeoIP, db.Kind())
+	if err := e.cfg.NeedsCity(e.cfg.GeoIP, db.Kind(), db.City()); err != nil {
+		return err
 	}
 	e.geo.Store(db)
 	// A large file is verified whole in the background (geoip.Open). If
@@ -60,8 +60,8 @@ func (e *Engine) watchGeo(every time.Duration, stop <-chan struct{}, done chan<-
 			continue
 		}
 		db, err := geoip.OpenVerified(old.Path())
-		if err == nil && e.snap.Load().cfg.HasSubdivisionRules() != nil && !db.City() {
-			err = fmt.Errorf("%s is now %s, but subdivision rules need a City database", old.Path(), db.Kind())
+		if err == nil && e.snap.Load().cfg.NeedsCity(old.Path(), db.Kind(), db.City()) != nil {
+			err = fmt.Errorf("%s is now %s, but subdivision rules or the nearest policy need a City database", old.Path(), db.Kind())
 		}
 		if err != nil {
 			geoReloads.WithLabelValues("failure").Inc()

@@ -34,9 +34,9 @@ func (e *Engine) Preview(c Change) ([]Effect, error) {
 		if err := c.Config.Validate(); err != nil {
 			return nil, err
 		}
-		if r := c.Config.HasSubdivisionRules(); r != nil {
-			if db := e.geo.Load(); db != nil && !db.City() {
-				return nil, r.Errorf("subdivision rules need a City database, but %s is %s", db.Path(), db.Kind())
+		if db := e.geo.Load(); db != nil {
+			if err := c.Config.NeedsCity(db.Path(), db.Kind(), db.City()); err != nil {
+				return nil, err
 			}
 		}
 		cfg, idx = c.Config, newIndex(c.Config)

@@ -161,6 +161,9 @@ type instance struct {
 	countries    map[string]*rule
 	continents   map[string]*rule
 	latency      bool
+	nearest      bool               // answers from the pools nearest to the client
+	tiePct       int                // nearest: pools within this share of the nearest's distance also answer
+	tieKm        float64            // ... or within this many km of it
 	geoMisses    prometheus.Counter // nil until the plugin has started
 }
 
@@ -510,6 +513,9 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		in.name = unsafe.String(&b.name[0], n)
 	}
 	in.ignoreECS, in.latency = ci.IgnoreECS, ci.Policy == config.PolicyLatency
+	if in.nearest = ci.Policy == config.PolicyNearest; in.nearest {
+		in.byClient, in.tiePct, in.tieKm = true, ci.TiePercent, float64(ci.TieKm)
+	}
 	in.rules, in.answers = b.rules[:0], b.counters[:0]
 	if was != nil && was.counts != nil {
 		in.counts = was.counts
@@ -609,7 +615,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 			r.ttl = ci.EffectiveDegradedTTL()
 		}
 	}
-	if counting && in.geo {
+	if counting && (in.geo || in.nearest) {
 		in.geoMisses = geoMisses.WithLabelValues(ci.Name)
 	}
 	return in

@@ -83,8 +83,12 @@ type PoolStatus struct {
 	Monitor      string `json:"monitor,omitempty"`
 	// Latency is the mean smoothed round trip of its usable, measured
 	// addresses, if any is measured.
-	Latency   *Duration       `json:"latency,omitempty"`
-	Addresses []AddressStatus `json:"addresses"` // in configuration order
+	Latency *Duration `json:"latency,omitempty"`
+	// Location is where the pool's site is (the nearest policy), and
+	// Bias how its distances count.
+	Location  *config.LocationJSON `json:"location,omitempty"`
+	Bias      int                  `json:"bias,omitempty"`
+	Addresses []AddressStatus      `json:"addresses"` // in configuration order
 }
 
 // AddressStatus is one address of a pool: its mode and its health.
@@ -238,7 +242,10 @@ func typeName(qtype uint16) string {
 // poolStatus is p's state in s.
 func (e *Engine) poolStatus(s *snapshot, p *config.Pool) PoolStatus {
 	st := PoolStatus{Name: p.Name, Type: p.Type.String(), Method: p.Method.String(),
-		MinAvailable: p.MinAvailable.String(), Total: len(p.Addresses), Monitor: p.Monitor}
+		MinAvailable: p.MinAvailable.String(), Total: len(p.Addresses), Monitor: p.Monitor, Bias: p.Bias}
+	if l := p.Location; l != nil {
+		st.Location = &config.LocationJSON{Lat: l.Lat, Lon: l.Lon}
+	}
 	cp := s.pools.get(p.Name)
 	if cp != nil {
 		st.Available, st.Usable = cp.pool.Available, cp.pool.Usable

@@ -15,11 +15,16 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
-// Location is where the database places an address, as ISO codes.
+// Location is where the database places an address, as ISO codes and, from
+// a City database, coordinates.
 type Location struct {
 	Continent   string // "EU"
 	Country     string // "DE"
 	Subdivision string // "DE-BY": country and subdivision code, as rules write it
+
+	Lat, Lon float64 // decimal degrees, when Located
+	Radius   uint16  // accuracy radius in km around Lat, Lon (0: not given)
+	Located  bool    // the record has coordinates
 }
 
 // DB is one loaded GeoIP2/GeoLite2 City or Country database. The file is
@@ -237,6 +242,9 @@ func (d *DB) decode(a netip.Addr) (Location, bool) {
 		loc := Location{Continent: c.Continent.Code, Country: c.Country.ISOCode}
 		if len(c.Subdivisions) > 0 && c.Subdivisions[0].ISOCode != "" && loc.Country != "" {
 			loc.Subdivision = loc.Country + "-" + c.Subdivisions[0].ISOCode
+		}
+		if l := c.Location; l.Latitude != nil && l.Longitude != nil {
+			loc.Lat, loc.Lon, loc.Radius, loc.Located = *l.Latitude, *l.Longitude, l.AccuracyRadius, true
 		}
 		return loc, true
 	}

@@ -123,3 +123,51 @@ func TestOpenCache(t *testing.T) {
 		t.Error("a database that failed verification was handed out again")
 	}
 }
+
+// A City database's coordinates and accuracy radius come with the place,
+// from the cache without allocating; a record without coordinates, and a
+// Country database, say they have none.
+func TestLookupCoordinates(t *testing.T) {
+	dir := t.TempDir()
+	city := filepath.Join(dir, "city.mmdb")
+	geotest.Write(t, city, "GeoIP2-City", geotest.Cities)
+	d, err := Open(city)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr     string
+		lat, lon float64
+		radius   uint16
+		located  bool
+		bits     int
+	}{
+		{"5.1.2.3", 50.1109, 8.6821, 20, true, 16},
+		{"5.2.0.1", 35.6762, 139.6503, 50, true, 16},
+		{"5.3.255.255", -23.5505, -46.6333, 100, true, 16},
+		{"2001:db8:2::1", 35.6762, 139.6503, 50, true, 48},
+		{"5.8.0.1", 0, 0, 0, false, 16},
+	} {
+		for range 2 { // decoded, then cached
+			loc, bits, found := d.Lookup(netip.MustParseAddr(tc.addr))
+			if !found || loc.Located != tc.located || loc.Lat != tc.lat || loc.Lon != tc.lon || loc.Radius != tc.radius || bits != tc.bits {
+				t.Errorf("%s: %+v /%d %v; want %v, %v, radius %d, /%d", tc.addr, loc, bits, found, tc.lat, tc.lon, tc.radius, tc.bits)
+			}
+		}
+	}
+	a := netip.MustParseAddr("5.4.1.1")
+	d.Lookup(a)
+	if n := testing.AllocsPerRun(1000, func() { d.Lookup(a) }); n != 0 {
+		t.Errorf("a cached lookup allocates %v times", n)
+	}
+
+	country := filepath.Join(dir, "country.mmdb")
+	geotest.Write(t, country, "GeoIP2-Country", geotest.Cities)
+	c, err := Open(country)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc, _, found := c.Lookup(netip.MustParseAddr("5.1.2.3")); !found || loc.Located || loc.Country != "DE" {
+		t.Errorf("a Country database: %+v %v", loc, found)
+	}
+}

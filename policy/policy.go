@@ -48,12 +48,15 @@ func (a *Addr) Raw() net.IP { return a.raw[:a.rawLen:a.rawLen] }
 type Pool struct {
 	Name      string
 	Method    config.Method
-	Max       int    // answers at most; never 0 once compiled
-	Avail     []Addr // usable addresses, configured order
-	Usable    int    // len(Avail), kept for explanations and metrics
-	Total     int    // configured addresses
-	Available bool   // Usable meets the pool's min-available rule
-	weight    int    // sum of Avail weights
+	Max       int     // answers at most; never 0 once compiled
+	Avail     []Addr  // usable addresses, configured order
+	Usable    int     // len(Avail), kept for explanations and metrics
+	Total     int     // configured addresses
+	Available bool    // Usable meets the pool's min-available rule
+	weight    int     // sum of Avail weights
+	at        Point   // where the pool's site is (nearest); zero: not given
+	bias      int     // nearest: -99 to 99
+	scale     float64 // (100-bias)/100: what a distance to the pool counts
 }
 
 // NewPool compiles a pool, keeping the addresses usable says may be answered.
@@ -71,7 +74,11 @@ func NewPool(p *config.Pool, usable func(*config.Address) bool) *Pool {
 // when they fit (so that an owner can keep a pool next to its own data),
 // else in a new array.
 func (cp *Pool) Init(p *config.Pool, usable func(*config.Address) bool, buf []Addr) {
-	*cp = Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses), Avail: buf[:0]}
+	*cp = Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses), Avail: buf[:0],
+		bias: p.Bias, scale: float64(100-p.Bias) / 100}
+	if p.Location != nil {
+		cp.at = PointAt(p.Location.Lat, p.Location.Lon)
+	}
 	if len(p.Addresses) > len(buf) {
 		cp.Avail = make([]Addr, 0, len(p.Addresses))
 	}

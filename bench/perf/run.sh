@@ -23,7 +23,7 @@
 #                    answers (and is ready), then run the cases in turn for
 #                    each round against the same servers and report, per
 #                    round, QPS and server CPU per query, and the ratios
-#                    c/a, d/a, e/a and g/f within each round with their
+#                    c/a, d/a, e/a, g/f, h/d and h/a within each round with their
 #                    medians. On a machine whose speed drifts from minute to
 #                    minute, ratios of runs seconds apart are steadier than
 #                    medians of runs minutes apart. E.g.
@@ -57,6 +57,12 @@
 #      TCP-probed (refused at once on a loopback address; interval 1h, so
 #      only the first round runs); the queries cycle over all names.
 #   g  gtm: the same at 100,000 instances (issue 9: QPS >= 0.8x case f).
+#   h  gtm nearest: case d's shape for the nearest policy: 10 sites (pools
+#      of 3 addresses, method weight, max-answers 2, each with a location),
+#      the same 340 CIDR rules in front, the same database and ECS option
+#      (every network at 50N 8E), the same probe listeners; each query
+#      measures ten great-circle distances (issue 18: QPS >= 0.9x case d).
+#      With --paired, the ratios h/d and h/a are reported too.
 #
 # Cases d, f and g are measured once gtm tells the ready plugin that every
 # probed address has its first verdict: at 100,000 addresses the first
@@ -165,7 +171,7 @@ go build -o "$tmp/perfkit" ./bench/perf/perfkit
 pk=$tmp/perfkit
 
 # ---- probe listeners for case d (bounded: exits by itself after the runs)
-ncases=7
+ncases=8
 life=$((rounds * ncases * (seconds + warmup + 40) + 300))
 "$pk" listen -first 127.0.0.11 -n 18 -for "${life}s" -portfile "$tmp/probe.port" &
 pids+=($!)
@@ -180,10 +186,10 @@ probe_port=$(cat "$tmp/probe.port")
 "$pk" gen -dir "$tmp" -probe-port "$probe_port"
 # shellcheck source=/dev/null
 . "$tmp/geo.env" # ECS_SUBNET, ECS_OPTION, PROBED, CIDR_RULES
-ids=(a b c d e f g)
+ids=(a b c d e f g h)
 # The smoke run checks the harness; case g (100,000 instances, a GB of
 # memory and half a minute to load) is for measuring, not for CI.
-[ "$smoke" = 1 ] && ids=(a b c d e f)
+[ "$smoke" = 1 ] && ids=(a b c d e f h)
 if [ -n "$only" ]; then
     # shellcheck disable=SC2206
     ids=($only)
@@ -196,16 +202,17 @@ label[d]="d gtm geo+weight+ECS+probes"
 label[e]="e gtm 1,000 instances"
 label[f]="f gtm 10 instances, 2 addresses each"
 label[g]="g gtm 100,000 instances, 2 addresses each"
+label[h]="h gtm nearest, 10 sites+ECS+probes"
 corefile[a]=a-whoami.Corefile corefile[b]=b-file.Corefile corefile[c]=c-gtm-all.Corefile
 corefile[d]=d-gtm-geo.Corefile corefile[e]=e-gtm-1k.Corefile
-corefile[f]=f-gtm-10.Corefile corefile[g]=g-gtm-100k.Corefile
-for id in a b c d; do queries[$id]=www.queries qname[$id]=www.bench.example; done
+corefile[f]=f-gtm-10.Corefile corefile[g]=g-gtm-100k.Corefile corefile[h]=h-gtm-nearest.Corefile
+for id in a b c d h; do queries[$id]=www.queries qname[$id]=www.bench.example; done
 queries[e]=names1k.queries qname[e]=i0000.bench.example
 queries[f]=names10.queries qname[f]=s000009.bench.example
 queries[g]=names100k.queries qname[g]=s099999.bench.example
-minans[a]=0 minans[b]=3 minans[c]=3 minans[d]=2 minans[e]=3 minans[f]=1 minans[g]=1 # whoami answers in the additional section
+minans[a]=0 minans[b]=3 minans[c]=3 minans[d]=2 minans[e]=3 minans[f]=1 minans[g]=1 minans[h]=2 # whoami answers in the additional section
 for id in "${ids[@]}"; do extra[$id]=""; done
-extra[d]="-E $ECS_OPTION"
+extra[d]="-E $ECS_OPTION" extra[h]="-E $ECS_OPTION"
 
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -269,8 +276,8 @@ run_case() { # run_case ROUND ID
     t_start=$(date +%s.%N)
     # 100,000 instances take a while to load on one core: room for that.
     start_server "$id" "$port" "$rport" "$log" $((seconds + warmup + 150))
-    if [ "$id" = d ]; then subnet=$ECS_SUBNET; fi
-    case $id in d | f | g) ready=http://127.0.0.1:$rport/ready ;; esac
+    case $id in d | h) subnet=$ECS_SUBNET ;; esac
+    case $id in d | f | g | h) ready=http://127.0.0.1:$rport/ready ;; esac
     if ! "$pk" wait -addr "127.0.0.1:$port" -name "${qname[$id]}" -min "${minans[$id]}" \
         -subnet "$subnet" -timeout 120s; then
         echo "run.sh: case $id: server log:" >&2
@@ -359,8 +366,8 @@ run_paired() {
         rport=$("$pk" port)
         start_server "$id" "$port" "$rport" "$tmp/paired-$id.log" $((rounds * ${#ids[@]} * (seconds + 10) + 300))
         subnet="" ready=""
-        [ "$id" = d ] && subnet=$ECS_SUBNET
-        case $id in d | f | g) ready=http://127.0.0.1:$rport/ready ;; esac
+        case $id in d | h) subnet=$ECS_SUBNET ;; esac
+        case $id in d | f | g | h) ready=http://127.0.0.1:$rport/ready ;; esac
         if ! "$pk" wait -addr "127.0.0.1:$port" -name "${qname[$id]}" -min "${minans[$id]}" \
             -subnet "$subnet" -ready "$ready" -timeout 120s; then
             echo "run.sh: case $id: server log:" >&2
@@ -391,7 +398,7 @@ run_paired() {
     echo "| ratio (same round) | per round (QPS) | median QPS ratio | median CPU-per-query ratio |"
     echo "|---|---|---:|---:|"
     local pair num den
-    for pair in c/a d/a e/a g/f; do
+    for pair in c/a d/a e/a g/f h/d h/a; do
         num=${pair%/*} den=${pair#*/}
         awk -F'\t' -v num="$num" -v den="$den" -v pair="$pair" '
             $2 == num {qn[$1] = $3; cn[$1] = $4}

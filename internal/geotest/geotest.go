@@ -16,20 +16,71 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
 
-// Place is one network of a database.
+// Place is one network of a database; a City database gives it
+// coordinates when Lat or Lon is set.
 type Place struct {
 	Network, Continent, Country, Subdivision string
+
+	Lat, Lon float64 // decimal degrees
+	Radius   uint16  // accuracy radius, km
 }
 
 // Fixture is the map the geo tests share.
 var Fixture = []Place{
-	{"81.2.69.0/24", "EU", "GB", "ENG"},
-	{"2.125.160.0/19", "EU", "DE", "BY"},
-	{"2.126.0.0/16", "EU", "DE", "HH"},
-	{"1.0.0.0/24", "OC", "AU", ""},
-	{"198.51.100.0/24", "NA", "US", "CA"},
-	{"2001:db8::/32", "EU", "FR", "IDF"},
+	{Network: "81.2.69.0/24", Continent: "EU", Country: "GB", Subdivision: "ENG"},
+	{Network: "2.125.160.0/19", Continent: "EU", Country: "DE", Subdivision: "BY"},
+	{Network: "2.126.0.0/16", Continent: "EU", Country: "DE", Subdivision: "HH"},
+	{Network: "1.0.0.0/24", Continent: "OC", Country: "AU"},
+	{Network: "198.51.100.0/24", Continent: "NA", Country: "US", Subdivision: "CA"},
+	{Network: "2001:db8::/32", Continent: "EU", Country: "FR", Subdivision: "IDF"},
 }
+
+// Cities are networks in cities with known coordinates, for the nearest
+// policy: each a /16 of 5.0.0.0/8 (the city's number is the second byte),
+// one with a country and no coordinates, and Tokyo again in IPv6.
+var Cities = []Place{
+	{Network: "5.1.0.0/16", Continent: "EU", Country: "DE", Subdivision: "HE", Lat: 50.1109, Lon: 8.6821, Radius: 20},   // Frankfurt
+	{Network: "5.2.0.0/16", Continent: "AS", Country: "JP", Subdivision: "13", Lat: 35.6762, Lon: 139.6503, Radius: 50}, // Tokyo
+	{Network: "5.3.0.0/16", Continent: "SA", Country: "BR", Subdivision: "SP", Lat: -23.5505, Lon: -46.6333, Radius: 100},
+	{Network: "5.4.0.0/16", Continent: "OC", Country: "AU", Subdivision: "NSW", Lat: -33.8688, Lon: 151.2093, Radius: 20}, // Sydney
+	{Network: "5.5.0.0/16", Continent: "EU", Country: "PL", Subdivision: "14", Lat: 52.2297, Lon: 21.0122, Radius: 10},    // Warsaw
+	{Network: "5.6.0.0/16", Continent: "NA", Country: "US", Subdivision: "NY", Lat: 40.7128, Lon: -74.0060, Radius: 10},   // New York
+	{Network: "5.7.0.0/16", Continent: "EU", Country: "PT", Subdivision: "11", Lat: 38.7223, Lon: -9.1393, Radius: 10},    // Lisbon
+	{Network: "5.8.0.0/16", Continent: "EU", Country: "DE"},                                                               // a country, no coordinates
+	{Network: "2001:db8:2::/48", Continent: "AS", Country: "JP", Subdivision: "13", Lat: 35.6762, Lon: 139.6503, Radius: 50},
+}
+
+// Sites are four sites for the nearest policy, as pools with locations:
+// Frankfurt, Ashburn (Virginia), Singapore and São Paulo.
+const Sites = `
+pool fra {
+	address 192.0.2.1
+	location 50.1109 8.6821
+}
+pool iad {
+	address 192.0.2.2
+	location 39.0438 -77.4874
+}
+pool sin {
+	address 192.0.2.3
+	location 1.3521 103.8198
+}
+pool gru {
+	address 192.0.2.4
+	location -23.5505 -46.6333
+}
+`
+
+// Nearest answers from the nearest of Sites, with a CIDR rule for 10.0.0.0/8.
+const Nearest = `
+instance www {
+	policy nearest
+	primary fra iad sin gru
+	rule cidr 10.0.0.0/8 {
+		primary gru
+	}
+}
+`
 
 // The geo tests' configuration, as gtm block text.
 
@@ -96,6 +147,10 @@ func Write(t testing.TB, path, dbType string, places []Place) {
 		}
 		if city && p.Subdivision != "" {
 			rec["subdivisions"] = mmdbtype.Slice{mmdbtype.Map{"iso_code": mmdbtype.String(p.Subdivision)}}
+		}
+		if city && (p.Lat != 0 || p.Lon != 0) {
+			rec["location"] = mmdbtype.Map{"latitude": mmdbtype.Float64(p.Lat), "longitude": mmdbtype.Float64(p.Lon),
+				"accuracy_radius": mmdbtype.Uint16(p.Radius)}
 		}
 		if err := w.Insert(n, rec); err != nil {
 			t.Fatal(err)
