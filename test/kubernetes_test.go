@@ -244,7 +244,7 @@ func corefilePlugins(t *testing.T, name, corefile string) map[string][]string {
 		for dir, toks := range sb.Tokens {
 			var args []string
 			for _, tok := range toks[1:] {
-				if tok.Line != toks[0].Line {
+				if tok.Line != toks[0].Line || tok.Text == "{" {
 					break
 				}
 				args = append(args, tok.Text)
