@@ -21,7 +21,7 @@ fail() {
 }
 say() { printf 'image.sh: %s\n' "$*" >&2; }
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 binary_only=""
 if [[ ${1:-} == --binary ]]; then
 	[[ $# -ge 2 ]] || fail "--binary needs a file"
