@@ -193,8 +193,8 @@ func TestDeployImage(t *testing.T) {
 	dir := t.TempDir()
 	repoLinks(t, dir)
 	t.Cleanup(func() {
-		podman(t, "rm", "-f", "-t", "0", name, name+"-ping", name+"-noping")
-		podman(t, "volume", "rm", "-f", vol)
+		podman(t, "rm", "--force", "--ignore", "--time", "0", name, name+"-ping", name+"-noping")
+		podman(t, "volume", "rm", "--force", vol)
 		podman(t, "secret", "rm", secret)
 	})
 
@@ -263,7 +263,7 @@ func TestDeployImage(t *testing.T) {
         monitor icmp {
             protocol ping
             interval 1s
-            timeout 1s
+            timeout 500ms
         }
         pool local {
             monitor icmp
