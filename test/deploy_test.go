@@ -193,7 +193,7 @@ func TestDeployImage(t *testing.T) {
 	dir := t.TempDir()
 	repoLinks(t, dir)
 	t.Cleanup(func() {
-		podman(t, "rm", "--force", "--ignore", "--time", "0", name, name+"-ping", name+"-noping")
+		podman(t, "rm", "--force", "--ignore", "--volumes", "--time", "0", name, name+"-ping", name+"-noping")
 		podman(t, "volume", "rm", "--force", vol)
 		podman(t, "secret", "rm", secret)
 	})
