@@ -23,8 +23,10 @@ COPY etc/ /etc/
 # The binary carries the file capability cap_net_bind_service=+ep, so that
 # the non-root user binds port 53 with NET_BIND_SERVICE and nothing else.
 COPY coredns /coredns
-# Persistent state: the control API's store. Mount a volume here.
-COPY --chown=65532:65532 var/lib/gtm/ /var/lib/gtm/
+# Persistent state: the control API's store. Mount a volume here. /var/lib
+# is root's; only the state directory is the user's.
+COPY var/ /var/
+COPY --chown=65532:65532 state/ /var/lib/gtm/
 VOLUME ["/var/lib/gtm"]
 WORKDIR /var/lib/gtm
 

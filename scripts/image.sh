@@ -68,7 +68,7 @@ command -v setcap >/dev/null || fail "setcap not found (Debian: apt-get install 
 # permitted and effective sets, granted when the container's bounding set
 # holds it (--cap-add NET_BIND_SERVICE; Kubernetes: capabilities.add).
 setcap cap_net_bind_service=+ep "$ctx/coredns"
-mkdir -p "$ctx/etc/coredns" "$ctx/etc/ssl/certs" "$ctx/var/lib/gtm"
+mkdir -p "$ctx/etc/coredns" "$ctx/etc/ssl/certs" "$ctx/var/lib" "$ctx/state"
 ca=/etc/ssl/certs/ca-certificates.crt
 [[ -s $ca ]] || fail "no CA bundle at $ca (Debian: apt-get install ca-certificates)"
 cp "$ca" "$ctx/etc/ssl/certs/ca-certificates.crt"

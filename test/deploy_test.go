@@ -245,6 +245,22 @@ func TestDeployImage(t *testing.T) {
 	if err != nil || !strings.Contains(v, "CoreDNS-1.15.0+gtm-"+version+"\n") || !strings.Contains(v, ", "+stamped+"\n") {
 		t.Errorf("-version: %v\n%s", err, v)
 	}
+	// The files: the binary's capability, the state directory the user's
+	// and nothing else writable by it.
+	if mnt, err := podman(t, "image", "mount", "localhost/gtm:"+tag[1]); err != nil {
+		t.Errorf("podman image mount: %v\n%s", err, mnt)
+	} else {
+		mnt = strings.TrimSpace(mnt)
+		defer podman(t, "image", "unmount", "localhost/gtm:"+tag[1])
+		if out, err := exec.Command("getcap", filepath.Join(mnt, "coredns")).Output(); err != nil || !strings.Contains(string(out), "cap_net_bind_service=ep") {
+			t.Errorf("getcap /coredns: %v %q", err, out)
+		}
+		for p, owner := range map[string]string{"/coredns": "0:0 755", "/var/lib": "0:0 755", "/var/lib/gtm": "65532:65532 755", "/etc/passwd": "0:0 644", "/etc/ssl/certs/ca-certificates.crt": "0:0 644"} {
+			if out, err := exec.Command("stat", "-c", "%u:%g %a", filepath.Join(mnt, p)).Output(); err != nil || strings.TrimSpace(string(out)) != owner {
+				t.Errorf("%s: %q (%v), want %s", p, out, err, owner)
+			}
+		}
+	}
 	// Without NET_BIND_SERVICE in the bounding set the binary cannot run.
 	if out, err := podman(t, "run", "--rm", "--read-only", "--cap-drop", "ALL", "localhost/gtm"); err == nil || !strings.Contains(out, "operation not permitted") {
 		t.Errorf("ran without NET_BIND_SERVICE: %v\n%s", err, out)
