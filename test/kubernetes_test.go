@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -503,33 +504,111 @@ func TestKubernetesManifests(t *testing.T) {
 	})
 }
 
-// TestKustomizeBuild decodes kustomize's own output strictly, when kubectl
-// is installed: what kubectl apply -k would send.
-func TestKustomizeBuild(t *testing.T) {
+// TestReadmeKubernetes runs README's Kubernetes commands as far as they go
+// without a cluster: each kubectl apply -k is built with kubectl kustomize
+// (what apply would send) and decoded strictly, the namespace and the Secret
+// are made with --dry-run=client and checked against what the manifests
+// mount, and the Deployment the README scales is one they make.
+func TestReadmeKubernetes(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Skip("kubectl is not installed: kustomize's output is not checked (TestKubernetesManifests reads the kustomizations itself)")
+		t.Skip("kubectl is not installed: README's kubectl commands are not run (TestKubernetesManifests reads the kustomizations itself)")
 	}
-	for _, dir := range []string{k8sDir, k8sDir + "/resolvers"} {
-		out, err := exec.Command("kubectl", "kustomize", dir).Output()
+	sec := deploySubsection(t, "### Kubernetes")
+	var cmds []string
+	for _, b := range blocks(sec, "sh") {
+		cmds = append(cmds, shCommands(b)...)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gtm-tokens"), []byte("ci admin 0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubectl := func(args ...string) []byte {
+		t.Helper()
+		c := exec.Command("kubectl", args...)
+		c.Dir = dir
+		out, err := c.Output()
 		if err != nil {
-			t.Fatalf("kubectl kustomize %s: %v", dir, err)
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
 		}
-		o := newObjects()
-		for i, doc := range documents(out) {
-			o.addObject(t, fmt.Sprintf("kubectl kustomize %s (document %d)", dir, i+1), doc)
+		return out
+	}
+	all := newObjects()
+	var applied []string
+	var ns string
+	var secret corev1.Secret
+	var scaled string
+	for _, c := range cmds {
+		f := strings.Fields(c)
+		switch {
+		case len(f) == 4 && f[1] == "apply" && f[2] == "-k":
+			applied = append(applied, f[3])
+			abs, err := filepath.Abs(filepath.Join("..", f[3]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := kubectl("kustomize", abs)
+			o := newObjects()
+			for i, doc := range documents(out) {
+				o.addObject(t, fmt.Sprintf("kubectl kustomize %s (document %d)", f[3], i+1), doc)
+				all.addObject(t, "", doc)
+			}
+			// kustomize applied the namespace and labels itself.
+			for _, s := range o.services {
+				if s.Namespace != "gtm" || s.Labels["app.kubernetes.io/part-of"] != "gtm" {
+					t.Errorf("Service %s: namespace %q, labels %v", s.Name, s.Namespace, s.Labels)
+				}
+			}
+			for _, cm := range o.configMaps {
+				if cm.Namespace != "gtm" || cm.Data["Corefile"] == "" {
+					t.Errorf("ConfigMap %s: namespace %q, keys %d", cm.Name, cm.Namespace, len(cm.Data))
+				}
+			}
+			checkObjects(t, o)
+		case len(f) == 4 && f[1] == "create" && f[2] == "namespace":
+			var n corev1.Namespace
+			decodeStrict(t, c, kubectl(append(f[1:], "--dry-run=client", "-o", "yaml")...), &n)
+			ns = n.Name
+		case len(f) > 5 && f[3] == "create" && f[4] == "secret":
+			decodeStrict(t, c, kubectl(append(f[1:], "--dry-run=client", "-o", "yaml")...), &secret)
+		case len(f) > 4 && f[3] == "scale":
+			scaled = strings.TrimPrefix(f[4], "deployment/")
+		default:
+			t.Errorf("README command %q is not checked here", c)
 		}
-		// kustomize applied the namespace and labels itself.
-		for _, s := range o.services {
-			if s.Namespace != "gtm" || s.Labels["app.kubernetes.io/part-of"] != "gtm" {
-				t.Errorf("Service %s: namespace %q, labels %v", s.Name, s.Namespace, s.Labels)
+	}
+	if !slices.Equal(applied, []string{"deploy/kubernetes", "deploy/kubernetes/resolvers"}) {
+		t.Errorf("README applies %v", applied)
+	}
+	for _, s := range all.statefulSets {
+		if s.Namespace != ns {
+			t.Errorf("StatefulSet %s in namespace %q, README creates %q", s.Name, s.Namespace, ns)
+		}
+		for _, v := range s.Spec.Template.Spec.Volumes {
+			if v.Secret == nil {
+				continue
+			}
+			if v.Secret.SecretName != secret.Name || secret.Namespace != s.Namespace {
+				t.Errorf("StatefulSet %s mounts Secret %s/%s, README creates %s/%s", s.Name, s.Namespace, v.Secret.SecretName, secret.Namespace, secret.Name)
+			}
+			tok := regexp.MustCompile(`(?m)^\s*token (\S+)$`).FindStringSubmatch(all.configMaps["gtm"].Data["Corefile"])
+			if tok == nil {
+				t.Fatal("the ConfigMap gtm's Corefile has no token file")
+			}
+			if len(secret.Data[path.Base(tok[1])]) == 0 {
+				t.Errorf("README's Secret has keys %v; the Corefile reads the token file %s", slices.Sorted(maps.Keys(secret.Data)), tok[1])
 			}
 		}
-		for _, cm := range o.configMaps {
-			if cm.Namespace != "gtm" || cm.Data["Corefile"] == "" {
-				t.Errorf("ConfigMap %s: namespace %q, keys %d", cm.Name, cm.Namespace, len(cm.Data))
-			}
-		}
-		checkObjects(t, o)
+	}
+	found := false
+	for _, d := range all.deployments {
+		found = found || d.Name == scaled
+	}
+	if !found {
+		t.Errorf("README scales deployment/%s, which the manifests do not make", scaled)
 	}
 }
 
