@@ -17,6 +17,7 @@ var reload = struct {
 	mu        sync.Mutex
 	reloading bool
 	pending   []*GTM
+	announced bool // the build was logged
 }{}
 
 // OnStartup starts the handler's engine, or joins a running one with the
@@ -28,6 +29,11 @@ func (g *GTM) OnStartup() error {
 		return nil
 	}
 	g.started = true
+	if !reload.announced {
+		// Once per process, like CoreDNS's own version line.
+		reload.announced = true
+		log.Infof("%s", build)
+	}
 	if reload.reloading {
 		reload.pending = append(reload.pending, g)
 	}

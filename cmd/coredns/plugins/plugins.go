@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/gtm-project/gtm/internal/buildinfo"
 
 	// Only what a GTM deployment needs, so that builds stay short.
 	_ "github.com/coredns/coredns/plugin/bind"
@@ -63,4 +64,10 @@ func Insert(directives []string, name, anchor string) ([]string, error) {
 	out = append(out, directives[:i]...)
 	out = append(out, name)
 	return append(out, directives[i:]...), nil
+}
+
+// AppVersion is the version gtm's CoreDNS reports (-version, the startup
+// banner): CoreDNS's, then gtm's module version, "1.15.0+gtm-v1.2.0".
+func AppVersion(core string, b buildinfo.Info) string {
+	return core + "+gtm-" + b.Version
 }
