@@ -176,6 +176,11 @@ func TestAPIKill(t *testing.T) {
 		adopted+dropped, adopted, dropped, strings.Join(flights, ", "), w.acked)
 	t.Logf("readiness: %d starts said ready before the engine held its checks; after %d starts the first answer did not reflect the first probes yet (%s)",
 		p.falseReady, p.staleReady, p.staleExample)
+	// Ready follows the published snapshot (no pool compiled without its
+	// verdicts), and comes after the API serves: neither may be early.
+	if p.falseReady > 0 || p.staleReady > 0 {
+		t.Errorf("ready was early: %d starts before the checks, %d before the answers reflected the probes (%s)", p.falseReady, p.staleReady, p.staleExample)
+	}
 	t.Logf("build and setup %s, total %s", built.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	if w.total < kills {
 		t.Errorf("only %d writes acknowledged over %d kills: the writer hardly ran", w.total, kills)
