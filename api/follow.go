@@ -86,8 +86,10 @@ func (s *Service) follow(ctx context.Context, done chan struct{}) {
 			s.mu.RUnlock()
 		}
 		s.wmu.Unlock()
-		ch, err := st.Watch(ctx, after)
+		wctx, cancel := context.WithCancel(ctx)
+		ch, err := st.Watch(wctx, after)
 		if err != nil {
+			cancel()
 			if ctx.Err() == nil {
 				log.Warningf("api: watching the store: %v", err)
 			}
@@ -97,24 +99,36 @@ func (s *Service) follow(ctx context.Context, done chan struct{}) {
 			}
 			continue
 		}
+		failed := false
 		for r := range ch {
+			if failed {
+				continue // draining after cancel
+			}
 			s.wmu.Lock()
 			s.mu.RLock()
 			mine := r.Rev <= s.rev
 			s.mu.RUnlock()
 			if !mine && ctx.Err() == nil {
 				if err := s.syncLocked(ctx); err != nil && ctx.Err() == nil {
+					// Not followed: catch up again after a backoff
+					// rather than wait for the next commit.
 					log.Errorf("api: following the store to revision %d: %v", r.Rev, err)
+					failed = true
+					cancel()
 				}
 			}
 			s.wmu.Unlock()
-			backoff = followMinBackoff
+			if !failed {
+				backoff = followMinBackoff
+			}
 		}
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		// Dropped while running: start again from the current revision.
-		log.Warningf("api: the store's watch ended; watching again from its current revision in %v", backoff)
+		if !failed {
+			log.Warningf("api: the store's watch ended; watching again from its current revision in %v", backoff)
+		}
 		resync = true
 		if !wait() {
 			return
