@@ -11,6 +11,7 @@ package api
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -43,21 +44,26 @@ type Service struct {
 
 	// wmu makes writes one group at a time (write.go); mu guards what
 	// reads see, and is held only to publish, never across a commit.
-	wmu    sync.Mutex
-	qmu    sync.Mutex
-	queue  []*writeReq
-	mu     sync.RWMutex
-	paused bool // between a reload's start and its end: writes wait for the new service
-	path   string
-	eng    *engine.Engine
-	state  state
-	rev    uint64 // the store's revision the engine answers from
+	wmu     sync.Mutex
+	qmu     sync.Mutex
+	queue   []*writeReq
+	mu      sync.RWMutex
+	paused  bool                        // between a reload's start and its end: writes wait for the new service
+	key     string                      // names the store in the process's registry: a file's path, or etcd's endpoints and prefix
+	open    func() (store.Store, error) // opens it
+	cluster bool                        // the store is shared with other nodes: follow its commits
+	eng     *engine.Engine
+	state   state
+	rev     uint64 // the store's revision the engine answers from
 
 	hooks    []alert.Webhook
 	alerts   dispatcher
 	pumpStop chan struct{}
 	pumpDone chan struct{}
 	str      streams
+
+	followStop chan struct{} // under lnMu
+	followDone chan struct{}
 
 	lnMu    sync.Mutex
 	srv     *http.Server
@@ -98,10 +104,16 @@ func New(base *config.Config) (*Service, *config.Config, error) {
 	// configuration the block loads with, and opened again by Start: a
 	// setup that CoreDNS throws away (a later block fails) runs no
 	// shutdown hook, and must leave the file closed.
-	s.path = storePath(set.Store)
-	st, err := openShared(s.path, s)
+	pos := set.Pos
+	if err := s.storeOf(set); err != nil {
+		return nil, nil, err
+	}
+	if set.Etcd != nil {
+		pos = set.Etcd.Pos
+	}
+	st, err := openShared(s.key, s.open, s)
 	if err != nil {
-		return nil, nil, set.Errorf("api: %v", err)
+		return nil, nil, pos.Errorf("api: %v", err)
 	}
 	cur, err := st.Current(context.Background())
 	if err == nil {
@@ -109,7 +121,7 @@ func New(base *config.Config) (*Service, *config.Config, error) {
 	}
 	st.release(s)
 	if err != nil {
-		return nil, nil, set.Errorf("api: store %s: %v", s.path, err)
+		return nil, nil, pos.Errorf("api: store %s: %v", s.key, err)
 	}
 	s.rev = cur.Rev
 	merged, err := config.Merge(base, s.state.Config)
@@ -119,6 +131,48 @@ func New(base *config.Config) (*Service, *config.Config, error) {
 	merged.API = set
 	s.http = s.routes()
 	return s, merged, nil
+}
+
+// storeOf sets how the block's store is named and opened: the embedded
+// file, or etcd ('store etcd'), whose TLS files are read here so that a
+// bad one is a load error naming its line.
+func (s *Service) storeOf(set *config.API) error {
+	e := set.Etcd
+	if e == nil {
+		path := storePath(set.Store)
+		s.key = path
+		s.open = func() (store.Store, error) { return store.OpenBolt(path) }
+		return nil
+	}
+	var tlsCfg *tls.Config
+	if e.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(e.TLSCert, e.TLSKey)
+		if err != nil {
+			return e.Errorf("api: store etcd: tls: %v", err)
+		}
+		pem, err := os.ReadFile(e.TLSCA)
+		if err != nil {
+			return e.Errorf("api: store etcd: tls: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return e.Errorf("api: store etcd: tls: %s holds no PEM certificate", e.TLSCA)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	cfg := store.EtcdConfig{Endpoints: e.Endpoints, Prefix: e.Prefix, TLS: tlsCfg, DialTimeout: e.DialTimeout}
+	s.key, s.cluster = e.Key(), true
+	s.open = func() (store.Store, error) {
+		st, err := store.OpenEtcd(context.Background(), cfg)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("store etcd %v: not reachable within %v (dial-timeout)", e.Endpoints, e.DialTimeout)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	return nil
 }
 
 // storePath places a relative store file in $STATE_DIRECTORY when systemd
@@ -153,7 +207,7 @@ func loopback(addr string) bool {
 func (s *Service) Start(e *engine.Engine) error {
 	s.wmu.Lock()
 	if s.st == nil {
-		st, err := openShared(s.path, s)
+		st, err := openShared(s.key, s.open, s)
 		if err != nil {
 			s.wmu.Unlock()
 			return fmt.Errorf("api: %v", err)
@@ -268,6 +322,7 @@ func (s *Service) listen() error {
 	if err := s.startPump(); err != nil {
 		log.Errorf("api: events: %v", err)
 	}
+	s.startFollow()
 	return nil
 }
 
@@ -284,6 +339,7 @@ func (s *Service) Pause() {
 	s.lnMu.Lock()
 	srv, done := s.srv, s.serving
 	s.srv = nil
+	s.stopFollow()
 	s.lnMu.Unlock()
 	if srv == nil {
 		return
@@ -351,7 +407,8 @@ func (s *Service) Handler() http.Handler { return s.http }
 // file its predecessor holds (bbolt's lock would otherwise block it), and
 // the last user closes it.
 type shared struct {
-	*store.Bolt
+	store.Store
+	key   string
 	refs  int
 	users map[*Service]int // under stores
 
@@ -377,30 +434,31 @@ var stores = struct {
 	m map[string]*shared
 }{m: map[string]*shared{}}
 
-// openShared opens path for svc. Two blocks of other zones may not share a
+// openShared opens the store named key for svc (open opens it when the
+// process does not hold it yet). Two blocks of other zones may not share a
 // store: each would take the other's objects for its own.
-func openShared(path string, svc *Service) (*shared, error) {
+func openShared(key string, open func() (store.Store, error), svc *Service) (*shared, error) {
 	stores.Lock()
 	defer stores.Unlock()
-	if s := stores.m[path]; s != nil {
+	if s := stores.m[key]; s != nil {
 		for o := range s.users {
 			o.mu.RLock()
 			active := !o.paused && o.eng != nil
 			o.mu.RUnlock()
 			if o != svc && active && !slices.Equal(o.base.Zones, svc.base.Zones) {
-				return nil, fmt.Errorf("store %s is the store of the gtm block for %v: give this block its own 'store FILE'", path, o.base.Zones)
+				return nil, fmt.Errorf("store %s is the store of the gtm block for %v: give this block its own 'store FILE' (or etcd prefix)", key, o.base.Zones)
 			}
 		}
 		s.refs++
 		s.users[svc]++
 		return s, nil
 	}
-	b, err := store.OpenBolt(path)
+	b, err := open()
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{Bolt: b, refs: 1, users: map[*Service]int{svc: 1}}
-	stores.m[path] = s
+	s := &shared{Store: b, key: key, refs: 1, users: map[*Service]int{svc: 1}}
+	stores.m[key] = s
 	return s, nil
 }
 
@@ -412,7 +470,7 @@ func (s *shared) release(svc *Service) {
 	}
 	s.refs--
 	if s.refs == 0 {
-		delete(stores.m, s.Path())
+		delete(stores.m, s.key)
 		s.Close()
 	}
 }

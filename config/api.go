@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // DefaultAPIAddress is where the control API listens when 'api' names no
 // address: this host only, on a port beside DNS's 53.
@@ -17,7 +20,10 @@ const DefaultStoreFile = "gtm.db"
 type API struct {
 	Pos
 	Address string // host:port
-	Store   string // the embedded store's file
+	Store   string // the embedded store's file; unused when Etcd is set
+	// Etcd, when set ('store etcd ENDPOINT...'), puts the store in etcd
+	// instead of the embedded file, so that several nodes share it.
+	Etcd    *EtcdStore
 	Tokens  string // the token file; "" for none (loopback only)
 	TLSCert string
 	TLSKey  string
@@ -34,4 +40,29 @@ type Webhook struct {
 	Secret  string   // signs each body with HMAC-SHA256; "" for none
 	Events  []string // kinds sent; empty for switchovers and address changes
 	Timeout time.Duration
+}
+
+// DefaultEtcdPrefix is where gtm's keys are in etcd unless 'prefix' says.
+const DefaultEtcdPrefix = "/gtm/"
+
+// DefaultEtcdDialTimeout bounds reaching etcd when a block loads, unless
+// 'dial-timeout' says.
+const DefaultEtcdDialTimeout = 5 * time.Second
+
+// EtcdStore is 'store etcd ENDPOINT... [{ prefix P; tls CERT KEY CA;
+// dial-timeout D }]': the store of a cluster of gtm nodes.
+type EtcdStore struct {
+	Pos
+	Endpoints   []string // the members' client URLs
+	Prefix      string
+	TLSCert     string // the client's certificate, key and the CA that signs etcd's; "" for plain connections
+	TLSKey      string
+	TLSCA       string
+	DialTimeout time.Duration
+}
+
+// Key names the store a node shares with the others: its endpoints and
+// prefix.
+func (e *EtcdStore) Key() string {
+	return "etcd " + strings.Join(e.Endpoints, ",") + " " + e.Prefix
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,7 +152,12 @@ func (p *parser) api() (*config.API, error) {
 			var err error
 			switch prop {
 			case "store":
-				a.Store, err = p.arg(prop, "FILE")
+				if d := p.c.Dispenser; d.NextArg() && d.Val() == "etcd" {
+					p.c.NextArg()
+					a.Etcd, err = p.etcdStore()
+				} else {
+					a.Store, err = p.arg(prop, "FILE")
+				}
 			case "token", "tokens":
 				a.Tokens, err = p.arg(prop, "FILE")
 			case "tls":
@@ -185,6 +191,71 @@ func (p *parser) api() (*config.API, error) {
 		return nil, p.c.Errf("api: unexpected '%s' (usage: api [ADDRESS[:PORT]] [{ ... }])", extra)
 	}
 	return a, nil
+}
+
+// etcdStore reads the rest of "store etcd ENDPOINT... [{ prefix P; tls
+// CERT KEY CA; dial-timeout D }]", 'etcd' being the current token.
+func (p *parser) etcdStore() (*config.EtcdStore, error) {
+	e := &config.EtcdStore{Pos: p.pos(), Prefix: config.DefaultEtcdPrefix, DialTimeout: config.DefaultEtcdDialTimeout}
+	const usage = "store etcd ENDPOINT... [{ prefix P; tls CERT KEY CA; dial-timeout D }]"
+	for {
+		a, ok := p.nextArg()
+		if !ok {
+			break
+		}
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return nil, p.c.Errf("store etcd: '%s' is not an etcd client URL like http://127.0.0.1:2379 (http or https, host and port)", a)
+		}
+		if slices.Contains(e.Endpoints, a) {
+			return nil, p.c.Errf("store etcd: '%s' is given twice", a)
+		}
+		e.Endpoints = append(e.Endpoints, a)
+	}
+	if len(e.Endpoints) == 0 {
+		return nil, p.c.Errf("'store etcd' needs at least one endpoint (usage: %s; a store file named etcd is written ./etcd)", usage)
+	}
+	if !p.openBlock() {
+		return e, nil
+	}
+	err := p.body("store etcd", "", nil, nil, func(prop string) error {
+		var err error
+		switch prop {
+		case "prefix":
+			var s string
+			if s, err = p.arg(prop, "PREFIX"); err == nil {
+				if !strings.HasPrefix(s, "/") {
+					return p.c.Errf("prefix: '%s' does not start with '/' (like /gtm/)", s)
+				}
+				if !strings.HasSuffix(s, "/") {
+					s += "/"
+				}
+				e.Prefix = s
+			}
+		case "tls":
+			var args []string
+			if args, err = p.args(prop, 3, 3, "CERT KEY CA"); err == nil {
+				e.TLSCert, e.TLSKey, e.TLSCA = args[0], args[1], args[2]
+			}
+		case "dial-timeout":
+			var s string
+			if s, err = p.arg(prop, "DURATION"); err == nil {
+				d, perr := time.ParseDuration(s)
+				if perr != nil || d <= 0 || d > 5*time.Minute {
+					return p.c.Errf("dial-timeout: '%s' is not a duration from 1ms to 5m like 5s", s)
+				}
+				e.DialTimeout = d
+			}
+		default:
+			return p.c.Errf("unknown property '%s' in store etcd (prefix, tls, dial-timeout)", prop)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // webhook reads "webhook NAME URL [{ secret S; events KIND...; timeout D }]".
