@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
@@ -36,23 +37,7 @@ func TestGeoLite2CityNearest(t *testing.T) {
 	)
 	const fra, iad, sin, gru = "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"
 	corefile := func(edit func(string) string) string {
-		sites := `
-		pool fra {
-			address 192.0.2.1
-			location 50.1109 8.6821
-		}
-		pool iad {
-			address 192.0.2.2
-			location 39.0438 -77.4874
-		}
-		pool sin {
-			address 192.0.2.3
-			location 1.3521 103.8198
-		}
-		pool gru {
-			address 192.0.2.4
-			location -23.5505 -46.6333
-		}`
+		sites := geotest.Sites
 		if edit != nil {
 			sites = edit(sites)
 		}
