@@ -62,6 +62,8 @@ type Service struct {
 	pumpDone chan struct{}
 	str      streams
 
+	reach reach // whether the store answers (reach.go)
+
 	followStop chan struct{} // under lnMu
 	followDone chan struct{}
 
@@ -80,6 +82,7 @@ type Service struct {
 func New(base *config.Config) (*Service, *config.Config, error) {
 	set := base.API
 	s := &Service{set: set, base: base}
+	s.reach.set(nil)
 	var err error
 	if set.Tokens != "" {
 		t, err := readTokens(set.Tokens)

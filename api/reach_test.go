@@ -1,0 +1,149 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gtm-project/gtm/engine"
+	"github.com/gtm-project/gtm/internal/etcdtest"
+	"github.com/miekg/dns"
+)
+
+// TestEtcdUnreachable stops the etcd a node commits to: writes are refused
+// with 503 and the reason, promptly and with nothing applied; reads, the
+// status (which says the store is unreachable) and the DNS answers go on
+// from the last state; once etcd is back, writes succeed again.
+func TestEtcdUnreachable(t *testing.T) {
+	m := etcdtest.Start(t)
+	cfg := etcdConfig(t, "store etcd "+m.Endpoint+" {\n prefix /reach/\n}")
+	svc, merged, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.Start(engine.New(merged))
+	defer e.Stop()
+	if err := svc.Start(e); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	base := "http://" + svc.Addr().String()
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	answer := func() []string {
+		t.Helper()
+		q := new(dns.Msg)
+		q.SetQuestion("www.example.org.", dns.TypeA)
+		r, _ := e.Answer(engine.Query{Req: q, Name: "www.example.org.", Type: dns.TypeA, Zone: "example.org.",
+			Remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}})
+		var out []string
+		if r != nil {
+			for _, rr := range r.Answer {
+				if a, ok := rr.(*dns.A); ok {
+					out = append(out, a.A.String())
+				}
+			}
+		}
+		return out
+	}
+	type status struct {
+		Revision uint64
+		Store    StoreStatus
+	}
+	getStatus := func() status {
+		t.Helper()
+		code, body := call("GET", "/api/v1/status", "")
+		if code != 200 {
+			t.Fatalf("status: %d %s", code, body)
+		}
+		var st status
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if code, body := call("PUT", "/api/v1/instances/www.example.org", `{"ttl":5,"rules":[{"match":"default","primary":{"pools":[{"pool":"a"}]}}]}`); code != 201 {
+		t.Fatalf("instance: %d %s", code, body)
+	}
+	if got := answer(); !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Fatalf("answer %v", got)
+	}
+	before := getStatus()
+	if before.Store.Kind != "etcd" || !before.Store.Reachable {
+		t.Fatalf("store status before: %+v", before.Store)
+	}
+
+	m.Stop()
+	pool := `{"name":"b","addresses":[{"address":"192.0.2.2"}]}`
+	began := time.Now()
+	code, body := call("POST", "/api/v1/pools", pool)
+	took := time.Since(began)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "the store (etcd at "+m.Endpoint+") is unreachable") {
+		t.Fatalf("a write while etcd is down: %d %s", code, body)
+	}
+	if took > commitTimeout+time.Second {
+		t.Errorf("the refusal took %v", took)
+	}
+	// Refused at once now that the node knows.
+	began = time.Now()
+	if code, body := call("PUT", "/api/v1/overrides/addresses/a/192.0.2.1", `{"mode":"drain","reason":"x"}`); code != http.StatusServiceUnavailable {
+		t.Errorf("a second write: %d %s", code, body)
+	}
+	if d := time.Since(began); d > 500*time.Millisecond {
+		t.Errorf("the second refusal took %v", d)
+	}
+	t.Logf("etcd down: first write refused in %v, the next in %v", took.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	down := getStatus()
+	if down.Store.Reachable || down.Store.Error == "" || down.Revision != before.Revision {
+		t.Errorf("status while etcd is down: %+v", down)
+	}
+	if code, body := call("GET", "/api/v1/pools/a", ""); code != 200 {
+		t.Errorf("a read while etcd is down: %d %s", code, body)
+	}
+	if code, _ := call("GET", "/api/v1/pools/b", ""); code != 404 {
+		t.Errorf("the refused pool reads %d", code)
+	}
+	if got := answer(); !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Errorf("answer while etcd is down: %v", got)
+	}
+
+	m.Restart(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body = call("POST", "/api/v1/pools", pool)
+		if code == 201 {
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("a write after etcd is back: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	up := getStatus()
+	if !up.Store.Reachable || up.Store.Error != "" || up.Revision != before.Revision+1 {
+		t.Errorf("status after etcd is back: %+v (before: revision %d)", up, before.Revision)
+	}
+	if code, body := call("PUT", "/api/v1/overrides/addresses/a/192.0.2.1", `{"mode":"drain","reason":"x"}`); code != 200 {
+		t.Errorf("a drain after etcd is back: %d %s", code, body)
+	}
+	if got := answer(); len(got) != 0 && slices.Contains(got, "192.0.2.1") {
+		t.Errorf("answer after the drain: %v", got)
+	}
+}
