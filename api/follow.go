@@ -33,6 +33,7 @@ func (s *Service) startFollow() {
 		cancel()
 	}()
 	go s.follow(ctx, done)
+	s.startReport(ctx)
 }
 
 // stopFollow ends the follower and waits for it, under lnMu.
@@ -44,6 +45,10 @@ func (s *Service) stopFollow() {
 	}
 	close(stop)
 	<-done
+	if s.reportDone != nil {
+		<-s.reportDone
+		s.reportDone = nil
+	}
 }
 
 func (s *Service) follow(ctx context.Context, done chan struct{}) {

@@ -1,10 +1,16 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"testing"
@@ -145,5 +151,78 @@ func TestEtcdUnreachable(t *testing.T) {
 	}
 	if got := answer(); len(got) != 0 && slices.Contains(got, "192.0.2.1") {
 		t.Errorf("answer after the drain: %v", got)
+	}
+
+	// The node records the revision it applied, under its host name; its
+	// key goes when it stops, and the reporter with it.
+	host, _ := os.Hostname()
+	var cl ClusterBody
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		code, body := call("GET", "/api/v1/cluster", "")
+		if code != 200 {
+			t.Fatalf("cluster: %d %s", code, body)
+		}
+		cl = ClusterBody{}
+		json.Unmarshal([]byte(body), &cl)
+		if cl.Status == "insync" && len(cl.Nodes) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster report: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := cl.Nodes[0]; n.Node != host || !n.Self || n.Revision != getStatus().Revision {
+		t.Errorf("cluster report: %+v", cl)
+	}
+	svc.Stop()
+	var sb strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&sb, 1)
+	if strings.Contains(sb.String(), "(*Service).report") {
+		t.Errorf("the reporter runs after Stop:\n%s", sb.String())
+	}
+	r, err := etcdtest.Client(t, m.Endpoint).Get(context.Background(), "/reach/nodes/", clientv3.WithPrefix())
+	if err != nil || len(r.Kvs) != 0 {
+		t.Errorf("node keys after Stop: %v %v", r, err)
+	}
+}
+
+// TestClusterReportEmbedded: with the embedded store the report is this
+// node alone, named by 'node', in sync with its own revision and pending
+// for one to come.
+func TestClusterReportEmbedded(t *testing.T) {
+	cfg := etcdConfig(t, "store "+filepath.Join(t.TempDir(), "g.db")+"\nnode edge-1")
+	svc, merged, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.Start(engine.New(merged))
+	defer e.Stop()
+	if err := svc.Start(e); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	get := func(q string) ClusterBody {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/api/v1/cluster" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b ClusterBody
+		if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%d %v", resp.StatusCode, err)
+		}
+		return b
+	}
+	b := get("")
+	if b.Status != "insync" || len(b.Nodes) != 1 || b.Nodes[0].Node != "edge-1" || !b.Nodes[0].Self || b.Nodes[0].Revision != b.Revision {
+		t.Errorf("now: %+v", b)
+	}
+	if b := get("?revision=99"); b.Status != "pending" || !slices.Equal(b.Behind, []string{"edge-1"}) {
+		t.Errorf("a revision to come: %+v", b)
 	}
 }

@@ -268,6 +268,7 @@ func (s *Service) commit(group []*writeReq) {
 	s.mu.Lock()
 	s.state, s.rev = st, last
 	s.mu.Unlock()
+	s.applied()
 	for i, a := range ok {
 		a.result.Revision = committed[i].Rev
 		a.req.answer(&WriteOutput{Status: http.StatusOK, ETag: etag(committed[i].Rev), Body: a.result}, nil)
@@ -288,6 +289,7 @@ func (s *Service) revert(ctx context.Context, last uint64, why error) {
 	s.mu.Lock()
 	s.rev = r.Rev
 	s.mu.Unlock()
+	s.applied()
 }
 
 func configChanged(a, b config.Layer) bool {
