@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +27,10 @@ import (
 // status (which says the store is unreachable) and the DNS answers go on
 // from the last state; once etcd is back, writes succeed again.
 func TestEtcdUnreachable(t *testing.T) {
+	// Runs last, once etcd has stopped: nothing of the node (the follower,
+	// the reporter and its lease keep-alive, the etcd client) is left.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	m := etcdtest.Start(t)
 	cfg := etcdConfig(t, "store etcd "+m.Endpoint+" {\n prefix /reach/\n}")
 	svc, merged, err := New(cfg)
