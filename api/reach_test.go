@@ -136,6 +136,7 @@ func TestEtcdUnreachable(t *testing.T) {
 	}
 
 	m.Restart(t)
+	restarted := time.Now()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		code, body = call("POST", "/api/v1/pools", pool)
@@ -147,6 +148,7 @@ func TestEtcdUnreachable(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("etcd restarted: the first write succeeded %v later", time.Since(restarted).Round(time.Millisecond))
 	up := getStatus()
 	if !up.Store.Reachable || up.Store.Error != "" || up.Revision != before.Revision+1 {
 		t.Errorf("status after etcd is back: %+v (before: revision %d)", up, before.Revision)
