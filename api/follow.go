@@ -33,6 +33,7 @@ func (s *Service) startFollow() {
 		cancel()
 	}()
 	go s.follow(ctx, done)
+	s.startReport(ctx)
 }
 
 // stopFollow ends the follower and waits for it, under lnMu.
@@ -44,6 +45,10 @@ func (s *Service) stopFollow() {
 	}
 	close(stop)
 	<-done
+	if s.reportDone != nil {
+		<-s.reportDone
+		s.reportDone = nil
+	}
 }
 
 func (s *Service) follow(ctx context.Context, done chan struct{}) {
@@ -60,6 +65,22 @@ func (s *Service) follow(ctx context.Context, done chan struct{}) {
 			return true
 		}
 	}
+	// catchUp brings the service to the store's current revision within
+	// commitTimeout (wmu is held: writes wait for it), and says whether
+	// the store was reached.
+	catchUp := func() error {
+		c, cancel := context.WithTimeout(ctx, commitTimeout)
+		defer cancel()
+		err := s.syncLocked(c)
+		if ctx.Err() == nil {
+			if err == nil {
+				s.reach.set(nil)
+			} else if unreachable(err) {
+				s.reach.set(err)
+			}
+		}
+		return err
+	}
 	resync := false // a watch was dropped: catch up before watching again
 	for ctx.Err() == nil {
 		s.wmu.Lock()
@@ -71,7 +92,7 @@ func (s *Service) follow(ctx context.Context, done chan struct{}) {
 			return
 		}
 		if resync {
-			if err := s.syncLocked(ctx); err != nil {
+			if err := catchUp(); err != nil {
 				s.wmu.Unlock()
 				if ctx.Err() == nil {
 					log.Warningf("api: following the store: %v", err)
@@ -109,7 +130,7 @@ func (s *Service) follow(ctx context.Context, done chan struct{}) {
 			mine := r.Rev <= s.rev
 			s.mu.RUnlock()
 			if !mine && ctx.Err() == nil {
-				if err := s.syncLocked(ctx); err != nil && ctx.Err() == nil {
+				if err := catchUp(); err != nil && ctx.Err() == nil {
 					// Not followed: catch up again after a backoff
 					// rather than wait for the next commit.
 					log.Errorf("api: following the store to revision %d: %v", r.Rev, err)

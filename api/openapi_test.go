@@ -114,7 +114,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		"PUT /api/v1/overrides/pins/{instance}", "DELETE /api/v1/overrides/pins/{instance}", "POST /api/v1/instances/{instance}/switch-back",
 		"GET /api/v1/history", "GET /api/v1/history/{revision}", "POST /api/v1/rollback",
 		"GET /api/v1/events", "GET /api/v1/events/stream", "GET /api/v1/alerts",
-		"GET /api/v1/status", "GET /api/v1/status/instances/{name}", "GET /api/v1/status/pools/{name}", "GET /api/v1/explain",
+		"GET /api/v1/status", "GET /api/v1/status/instances/{name}", "GET /api/v1/status/pools/{name}", "GET /api/v1/explain", "GET /api/v1/cluster",
 		"GET /api/v1/traffic/instances/{name}", "GET /api/v1/traffic/pools/{name}",
 	}
 	for _, w := range want {

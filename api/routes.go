@@ -74,6 +74,7 @@ func (s *Service) routes() http.Handler {
 	s.registerWhoami(api)
 	s.registerEvents(api)
 	s.registerStatus(api)
+	s.registerCluster(api)
 	s.registerTraffic(api)
 	registerConsole(mux)
 	return mux

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
@@ -62,6 +63,13 @@ type Service struct {
 	pumpDone chan struct{}
 	str      streams
 
+	reach reach // whether the store answers (reach.go)
+
+	node       string        // this node's name (nodes.go)
+	appliedCh  chan struct{} // s.rev changed
+	appliedAt  atomic.Int64  // when, in Unix nanoseconds
+	reportDone chan struct{} // under lnMu
+
 	followStop chan struct{} // under lnMu
 	followDone chan struct{}
 
@@ -80,6 +88,8 @@ type Service struct {
 func New(base *config.Config) (*Service, *config.Config, error) {
 	set := base.API
 	s := &Service{set: set, base: base}
+	s.reach.set(nil)
+	s.node, s.appliedCh = nodeName(set.Node), make(chan struct{}, 1)
 	var err error
 	if set.Tokens != "" {
 		t, err := readTokens(set.Tokens)
@@ -124,6 +134,7 @@ func New(base *config.Config) (*Service, *config.Config, error) {
 		return nil, nil, pos.Errorf("api: store %s: %v", s.key, err)
 	}
 	s.rev = cur.Rev
+	s.applied()
 	merged, err := config.Merge(base, s.state.Config)
 	if err != nil {
 		return nil, nil, set.Errorf("api: the store's objects (revision %d) do not fit this Corefile: %v", cur.Rev, err)
@@ -271,6 +282,7 @@ func (s *Service) syncLocked(ctx context.Context) error {
 	s.mu.Lock()
 	s.state, s.rev = st, rev
 	s.mu.Unlock()
+	s.applied()
 	return nil
 }
 

@@ -25,6 +25,7 @@ type StatusBody struct {
 	engine.Status
 	Overrides Overrides             `json:"overrides"`
 	Alerts    []alert.WebhookStatus `json:"alerts"`
+	Store     StoreStatus           `json:"store" doc:"the store, and whether this node reaches it"`
 }
 
 type statusOutput struct {
@@ -93,7 +94,7 @@ func (s *Service) registerStatus(api huma.API) {
 			if err != nil {
 				return nil, err
 			}
-			body := StatusBody{Revision: rev, Status: e.Status(), Overrides: o.lists(), Alerts: []alert.WebhookStatus{}}
+			body := StatusBody{Revision: rev, Status: e.Status(), Overrides: o.lists(), Alerts: []alert.WebhookStatus{}, Store: s.storeStatus()}
 			if d := s.alerts.get(); d != nil {
 				body.Alerts = d.Status()
 			}

@@ -84,6 +84,9 @@ func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ..
 	if stale {
 		return nil, huma.Error412PreconditionFailed(fmt.Sprintf("the revision is newer than %s: read again, then change", o.IfMatch))
 	}
+	if why := s.reach.recent(); why != "" && !o.DryRun {
+		return nil, huma.Error503ServiceUnavailable(s.unreachableError(why))
+	}
 	req := &writeReq{ctx: ctx, o: o, fn: fn, release: release, who: callerOf(ctx), done: make(chan writeResp, 1)}
 	if o.DryRun {
 		s.wmu.Lock()
@@ -219,9 +222,23 @@ func (s *Service) commit(group []*writeReq) {
 			a.req.answer(nil, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	timeout := 30 * time.Second
+	if s.cluster {
+		timeout = commitTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	committed, err := s.st.CommitMany(ctx, s.rev, revs)
+	if s.cluster && unreachable(err) {
+		// Not committed: etcd was not reached (a client waits for a
+		// connection before it sends), so nothing changed.
+		s.reach.set(err)
+		fail(huma.Error503ServiceUnavailable(s.unreachableError(err.Error())))
+		return
+	}
+	if err == nil || errors.Is(err, store.ErrConflict) {
+		s.reach.set(nil)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		// The store moved without this service (another node, or a
 		// revert that failed): follow it.
@@ -251,6 +268,7 @@ func (s *Service) commit(group []*writeReq) {
 	s.mu.Lock()
 	s.state, s.rev = st, last
 	s.mu.Unlock()
+	s.applied()
 	for i, a := range ok {
 		a.result.Revision = committed[i].Rev
 		a.req.answer(&WriteOutput{Status: http.StatusOK, ETag: etag(committed[i].Rev), Body: a.result}, nil)
@@ -271,6 +289,7 @@ func (s *Service) revert(ctx context.Context, last uint64, why error) {
 	s.mu.Lock()
 	s.rev = r.Rev
 	s.mu.Unlock()
+	s.applied()
 }
 
 func configChanged(a, b config.Layer) bool {

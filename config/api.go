@@ -23,7 +23,10 @@ type API struct {
 	Store   string // the embedded store's file; unused when Etcd is set
 	// Etcd, when set ('store etcd ENDPOINT...'), puts the store in etcd
 	// instead of the embedded file, so that several nodes share it.
-	Etcd    *EtcdStore
+	Etcd *EtcdStore
+	// Node names this node among those sharing the store ('node NAME');
+	// "" for the host's name.
+	Node    string
 	Tokens  string // the token file; "" for none (loopback only)
 	TLSCert string
 	TLSKey  string
@@ -65,4 +68,18 @@ type EtcdStore struct {
 // prefix.
 func (e *EtcdStore) Key() string {
 	return "etcd " + strings.Join(e.Endpoints, ",") + " " + e.Prefix
+}
+
+// ValidNodeName reports whether n can name a node: 1 to 63 letters,
+// digits, '.', '-' or '_' (it is part of an etcd key and of URLs).
+func ValidNodeName(n string) bool {
+	if n == "" || len(n) > 63 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -37,6 +37,10 @@ func TestParseStoreEtcd(t *testing.T) {
 		t.Errorf("parsed wrong: %+v", *e)
 	}
 
+	cfg, _, err = Parse(caddy.NewTestController("dns", etcdBlock("api {\n store etcd http://127.0.0.1:2379\n node eu-1.example\n}")))
+	if err != nil || cfg.API.Node != "eu-1.example" {
+		t.Fatalf("node: %v %+v", err, cfg.API)
+	}
 	cfg, _, err = Parse(caddy.NewTestController("dns", etcdBlock("api {\n store etcd http://127.0.0.1:2379\n}")))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +71,8 @@ func TestParseStoreEtcd(t *testing.T) {
 		{"api {\n store etcd http://a:1 {\n  dial-timeout soon\n }\n}", "dial-timeout: 'soon' is not a duration", 8},
 		{"api {\n store etcd http://a:1 {\n  lease 5s\n }\n}", "unknown property 'lease' in store etcd", 8},
 		{"api {\n store etcd http://a:1\n store x.db\n}", "'store' is given twice", 8},
+		{"api {\n node a/b\n}", "node: 'a/b' is not a node name", 7},
+		{"api {\n node\n}", "'node' is missing a value", 7},
 	} {
 		_, _, err := Parse(caddy.NewTestController("dns", etcdBlock(tc.api)))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {

@@ -158,6 +158,14 @@ func (p *parser) api() (*config.API, error) {
 				} else {
 					a.Store, err = p.arg(prop, "FILE")
 				}
+			case "node":
+				var n string
+				if n, err = p.arg(prop, "NAME"); err == nil {
+					if !config.ValidNodeName(n) {
+						return p.c.Errf("node: '%s' is not a node name (1 to 63 letters, digits, '.', '-' or '_')", n)
+					}
+					a.Node = n
+				}
 			case "token", "tokens":
 				a.Tokens, err = p.arg(prop, "FILE")
 			case "tls":
@@ -180,7 +188,7 @@ func (p *parser) api() (*config.API, error) {
 					a.Webhooks = append(a.Webhooks, w)
 				}
 			default:
-				return p.c.Errf("unknown property '%s' in api block (store, token, tls, max-body, webhook)", prop)
+				return p.c.Errf("unknown property '%s' in api block (store, node, token, tls, max-body, webhook)", prop)
 			}
 			return err
 		})

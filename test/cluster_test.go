@@ -16,7 +16,7 @@ import (
 
 // clusterCorefile is one gtm node of a cluster: its own DNS, ready and API
 // ports, the configuration shared through etcd.
-func clusterCorefile(p *killProc, endpoint string) string {
+func clusterCorefile(p *killProc, endpoint, node string) string {
 	host, port, _ := strings.Cut(p.dnsAddr, ":")
 	ready := strings.TrimSuffix(strings.TrimPrefix(p.readyURL, "http://"), "/ready")
 	return fmt.Sprintf(`example.org:%s {
@@ -25,6 +25,7 @@ func clusterCorefile(p *killProc, endpoint string) string {
 	gtm {
 		ns ns1.example.org 127.0.0.53
 		api %s {
+			node %s
 			store etcd %s {
 				prefix /gtm-test/
 				dial-timeout 3s
@@ -32,7 +33,7 @@ func clusterCorefile(p *killProc, endpoint string) string {
 		}
 	}
 }
-`, port, host, ready, strings.TrimPrefix(p.apiBase, "http://"), endpoint)
+`, port, host, ready, strings.TrimPrefix(p.apiBase, "http://"), node, endpoint)
 }
 
 // aOf asks addr for name's A records, sorted; nil when it answers none.
@@ -90,7 +91,7 @@ func TestClusterSharesConfiguration(t *testing.T) {
 			conf:     filepath.Join(dir, fmt.Sprintf("Corefile%d", i+1)),
 			logPath:  filepath.Join(dir, fmt.Sprintf("coredns%d.log", i+1)),
 		}
-		if err := os.WriteFile(p.conf, []byte(clusterCorefile(p, etcd.Endpoint)), 0o644); err != nil {
+		if err := os.WriteFile(p.conf, []byte(clusterCorefile(p, etcd.Endpoint, fmt.Sprintf("n%d", i+1))), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		p.start()
@@ -156,5 +157,79 @@ func TestClusterSharesConfiguration(t *testing.T) {
 		changes, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond), time.Since(began).Round(time.Millisecond))
 	if p99 >= time.Second {
 		t.Errorf("p99 %v, want under 1 s", p99)
+	}
+
+	// The in-sync report: a change through node 1 is pending until both
+	// nodes have applied it, then insync, within a second.
+	type clusterReport struct {
+		Revision uint64
+		Status   string
+		Behind   []string
+		Nodes    []struct {
+			Node     string
+			Revision uint64
+			Self     bool
+		}
+	}
+	report := func(c *client, rev uint64) clusterReport {
+		t.Helper()
+		var r clusterReport
+		jsonUnmarshal(c.must(200, "GET", fmt.Sprintf("/api/v1/cluster?revision=%d", rev), nil), &r)
+		return r
+	}
+	names := func(r clusterReport) []string {
+		var out []string
+		for _, n := range r.Nodes {
+			out = append(out, n.Node)
+		}
+		return out
+	}
+	var insync []time.Duration
+	for i := 1; i <= 20; i++ {
+		var w struct{ Revision uint64 }
+		t0 := time.Now()
+		jsonUnmarshal(c1.must(200, "PUT", "/api/v1/pools/lat", map[string]any{"name": "lat",
+			"addresses": []map[string]any{{"address": fmt.Sprintf("127.0.2.%d", i)}}}), &w)
+		for {
+			r := report(c1, w.Revision)
+			if r.Status == "insync" {
+				insync = append(insync, time.Since(t0))
+				if !slices.Equal(names(r), []string{"n1", "n2"}) || len(r.Behind) != 0 || r.Revision != w.Revision {
+					t.Fatalf("in sync at revision %d: %+v", w.Revision, r)
+				}
+				for _, n := range r.Nodes {
+					if n.Revision < w.Revision || n.Self != (n.Node == "n1") {
+						t.Errorf("in sync at revision %d: node %+v", w.Revision, n)
+					}
+				}
+				break
+			}
+			if r.Status != "pending" || time.Since(t0) > time.Second {
+				t.Fatalf("revision %d not in sync within 1 s: %+v", w.Revision, r)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	slices.Sort(insync)
+	t.Logf("change on node 1 → the in-sync report says insync, %d changes: p50 %v, max %v", len(insync),
+		insync[len(insync)/2].Round(10*time.Microsecond), insync[len(insync)-1].Round(10*time.Microsecond))
+	// A revision nobody has is pending on both nodes, behind on both.
+	if r := report(c2, 1<<40); r.Status != "pending" || !slices.Equal(r.Behind, []string{"n1", "n2"}) {
+		t.Errorf("a revision to come: %+v", r)
+	}
+
+	// Node 2 dies (kill -9): it leaves the list within the lease's TTL.
+	n2.kill()
+	t0 := time.Now()
+	for {
+		r := report(c1, 0)
+		if slices.Equal(names(r), []string{"n1"}) && r.Status == "insync" {
+			t.Logf("a killed node left the in-sync report in %v", time.Since(t0).Round(time.Millisecond))
+			break
+		}
+		if time.Since(t0) > 12*time.Second {
+			t.Fatalf("node 2 still listed %v after it was killed: %+v", time.Since(t0), r)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

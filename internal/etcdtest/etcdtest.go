@@ -244,3 +244,39 @@ func Ping(ctx context.Context, cli *clientv3.Client) error {
 	_, err := cli.Get(ctx, "health")
 	return err
 }
+
+// Restart starts a stopped member again on its ports and data, and waits
+// until it is ready (a single member elects itself); it fails the test if
+// it cannot within 10 s.
+func (m *Member) Restart(t testing.TB) {
+	t.Helper()
+	m.mu.Lock()
+	running := m.etcd != nil
+	m.mu.Unlock()
+	if running {
+		return
+	}
+	var last error
+	for range 50 { // the ports may take a moment to be free again
+		e, err := embed.StartEtcd(m.cfg)
+		if err != nil {
+			last = err
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		select {
+		case <-e.Server.ReadyNotify():
+		case err := <-e.Err():
+			e.Close()
+			t.Fatalf("etcdtest: restarting %s: %v", m.Name, err)
+		case <-time.After(10 * time.Second):
+			e.Close()
+			t.Fatalf("etcdtest: %s not ready within 10 s of a restart", m.Name)
+		}
+		m.mu.Lock()
+		m.etcd = e
+		m.mu.Unlock()
+		return
+	}
+	t.Fatalf("etcdtest: restarting %s: %v", m.Name, last)
+}
