@@ -165,13 +165,19 @@ func testWatch(t *testing.T, p place) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The writer is waited for: a watch may deliver a revision before its
+	// Commit returns (etcd's watch is that quick), and the store closes
+	// when the test ends.
+	wrote := make(chan struct{})
 	go func() {
+		defer close(wrote)
 		for i := 3; i < 6; i++ {
 			if _, err := b.Commit(context.Background(), uint64(i), Revision{Data: []byte{byte('a' + i)}}); err != nil {
 				t.Error(err)
 			}
 		}
 	}()
+	defer func() { <-wrote }()
 	var got []string
 	timeout := time.After(5 * time.Second)
 	for len(got) < 5 {
