@@ -283,7 +283,7 @@ func (s *Service) pump(sub *health.Subscription, d *alert.Dispatcher, stop <-cha
 		if !s.ours(e) || !s.st.recorded(e.Seq) {
 			return
 		}
-		batch = append(batch, storeEvent(e))
+		batch = append(batch, storeEvent(e, s.node))
 		if d != nil {
 			ae := alert.Event{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Object: e.Object, Old: e.Old, New: e.New,
 				Reason: e.Reason, Rule: e.Rule, Pools: e.Pools}
@@ -321,9 +321,11 @@ func (s *Service) pump(sub *health.Subscription, d *alert.Dispatcher, stop <-cha
 	}
 }
 
-func storeEvent(e *health.Event) store.Event {
+// storeEvent is e as the log keeps it, with the node it happened on: nodes
+// that share a store share its log.
+func storeEvent(e *health.Event, node string) store.Event {
 	return store.Event{Time: e.Time, Kind: e.Kind, Object: e.Object, Old: e.Old, New: e.New, Reason: e.Reason,
-		Instances: e.Instances, Rule: e.Rule, Pools: e.Pools, Addresses: e.Addresses}
+		Instances: e.Instances, Rule: e.Rule, Pools: e.Pools, Addresses: e.Addresses, Node: node}
 }
 
 // startPump starts the event pump and the webhooks' dispatcher, if any;

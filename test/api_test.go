@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -261,6 +262,8 @@ func TestAPIThroughCoreDNS(t *testing.T) {
 	json.Unmarshal(c.must(200, "GET", "/api/v1/events?kind=override&address=127.0.0.2", nil), &evs)
 	if len(evs) == 0 {
 		t.Errorf("the drain's event is not in the log after the restart")
+	} else if host, _ := os.Hostname(); evs[0].Node != host {
+		t.Errorf("the event's node is %q, want this host's name %q", evs[0].Node, host)
 	}
 	var ins []map[string]any
 	json.Unmarshal(c.must(200, "GET", "/api/v1/instances", nil), &ins)
