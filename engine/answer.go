@@ -249,8 +249,8 @@ func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Co
 		}
 		return r, scope, at
 	}
-	if in.nearest && loc.Located {
-		at = policy.PointAt(loc.Lat, loc.Lon)
+	if in.nearest {
+		at = loc.Place
 	}
 	if m, ok := in.subdivisions[loc.Subdivision]; ok && loc.Subdivision != "" {
 		return m, scope, at

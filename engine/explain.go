@@ -225,8 +225,8 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 			if found {
 				x.GeoIP.Continent, x.GeoIP.Country, x.GeoIP.Subdivision = loc.Continent, loc.Country, loc.Subdivision
 			}
-			if loc.Located {
-				x.GeoIP.Coordinates = &Coordinates{Lat: loc.Lat, Lon: loc.Lon, AccuracyRadiusKm: int(loc.Radius)}
+			if loc.Place.Valid() {
+				x.GeoIP.Coordinates = &Coordinates{Lat: loc.Place.Lat, Lon: loc.Place.Lon, AccuracyRadiusKm: int(loc.Radius)}
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gtm-project/gtm/policy"
 	"github.com/oschwald/geoip2-golang/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
@@ -22,9 +23,11 @@ type Location struct {
 	Country     string // "DE"
 	Subdivision string // "DE-BY": country and subdivision code, as rules write it
 
-	Lat, Lon float64 // decimal degrees, when Located
-	Radius   uint16  // accuracy radius in km around Lat, Lon (0: not given)
-	Located  bool    // the record has coordinates
+	// Place is the record's coordinates (not Valid when it has none),
+	// with the unit vector distances are measured from: made once when the
+	// record is decoded, not for every query.
+	Place  policy.Point
+	Radius uint16 // accuracy radius in km around Place (0: not given)
 }
 
 // DB is one loaded GeoIP2/GeoLite2 City or Country database. The file is
@@ -244,7 +247,7 @@ func (d *DB) decode(a netip.Addr) (Location, bool) {
 			loc.Subdivision = loc.Country + "-" + c.Subdivisions[0].ISOCode
 		}
 		if l := c.Location; l.Latitude != nil && l.Longitude != nil {
-			loc.Lat, loc.Lon, loc.Radius, loc.Located = *l.Latitude, *l.Longitude, l.AccuracyRadius, true
+			loc.Place, loc.Radius = policy.PointAt(*l.Latitude, *l.Longitude), l.AccuracyRadius
 		}
 		return loc, true
 	}

@@ -150,7 +150,7 @@ func TestLookupCoordinates(t *testing.T) {
 	} {
 		for range 2 { // decoded, then cached
 			loc, bits, found := d.Lookup(netip.MustParseAddr(tc.addr))
-			if !found || loc.Located != tc.located || loc.Lat != tc.lat || loc.Lon != tc.lon || loc.Radius != tc.radius || bits != tc.bits {
+			if !found || loc.Place.Valid() != tc.located || loc.Place.Lat != tc.lat || loc.Place.Lon != tc.lon || loc.Radius != tc.radius || bits != tc.bits {
 				t.Errorf("%s: %+v /%d %v; want %v, %v, radius %d, /%d", tc.addr, loc, bits, found, tc.lat, tc.lon, tc.radius, tc.bits)
 			}
 		}
@@ -167,7 +167,7 @@ func TestLookupCoordinates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loc, _, found := c.Lookup(netip.MustParseAddr("5.1.2.3")); !found || loc.Located || loc.Country != "DE" {
+	if loc, _, found := c.Lookup(netip.MustParseAddr("5.1.2.3")); !found || loc.Place.Valid() || loc.Country != "DE" {
 		t.Errorf("a Country database: %+v %v", loc, found)
 	}
 }
