@@ -61,6 +61,9 @@ function signOut(message) {
   if (current && current.dispose) current.dispose();
   current = null;
   if ($('dialog').open) $('dialog').close();
+  // A message of the session that ends is not the next one's.
+  $('toast').classList.remove('show');
+  clear($('toast'));
   clear($('view'));
   $('nav').hidden = true;
   $('who').hidden = true;
