@@ -654,16 +654,7 @@ func (e *Etcd) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultEventLimit
-	}
-	limit = min(limit, MaxEventLimit)
-	needles := f.needles()
-	var stop time.Time
-	if !f.Since.IsZero() {
-		stop = f.Since.Add(-EventClockSlack)
-	}
+	limit, stop, needles := f.walk()
 	start := e.eventKey(f.After + 1)
 	end := e.prefix + "events0" // just past every events/ key
 	if f.Before != 0 {

@@ -162,16 +162,7 @@ func (b *Bolt) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultEventLimit
-	}
-	limit = min(limit, MaxEventLimit)
-	needles := f.needles()
-	var stop time.Time // events older than this end the walk
-	if !f.Since.IsZero() {
-		stop = f.Since.Add(-EventClockSlack)
-	}
+	limit, stop, needles := f.walk()
 	var out []Event
 	err := b.db.View(func(tx *bolt.Tx) (err error) {
 		defer eventDamage(&err)
@@ -220,6 +211,21 @@ func (b *Bolt) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// walk is how a listing walks the log, newest first: how many events it
+// returns at most, the time older than which it stops (zero: none), and
+// what a matching record must contain.
+func (f *EventFilter) walk() (limit int, stop time.Time, needles [][]byte) {
+	limit = f.Limit
+	if limit <= 0 {
+		limit = DefaultEventLimit
+	}
+	limit = min(limit, MaxEventLimit)
+	if !f.Since.IsZero() {
+		stop = f.Since.Add(-EventClockSlack)
+	}
+	return limit, stop, f.needles()
 }
 
 // needles are what the JSON of a matching event must contain, as

@@ -582,7 +582,7 @@ func TestAPIOverridesFollowTheConfiguration(t *testing.T) {
 	s.waitFor(t, "www.example.org.", []string{"127.0.0.1"}, 2*time.Second)
 	var hist []struct{ Change string }
 	json.Unmarshal(c.must(200, "GET", "/api/v1/history", nil), &hist)
-	if len(hist) != uint64Len(res.Revision) || strings.Contains(hist[0].Change, "reverted") {
+	if len(hist) != int(res.Revision) || strings.Contains(hist[0].Change, "reverted") {
 		t.Errorf("history after the change: %+v", hist)
 	}
 	// Switching back an instance that fails back by itself is refused.
@@ -601,8 +601,6 @@ func TestAPIOverridesFollowTheConfiguration(t *testing.T) {
 		}
 	}
 }
-
-func uint64Len(n uint64) int { return int(n) }
 
 // TestAPIRefusesForeignRequests checks that an API without tokens answers
 // only requests to a loopback host from no other site, and that a body
