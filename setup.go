@@ -33,7 +33,11 @@ func setup(c *caddy.Controller) error {
 	}
 	g := New(cfg)
 	g.Fall, g.api = fl, svc
-	if err := g.engine.LoadGeo(); err != nil {
+	err = g.engine.LoadGeo()
+	if err == nil {
+		err = g.engine.LoadKeys()
+	}
+	if err != nil {
 		if svc != nil {
 			svc.Stop()
 		}

@@ -444,6 +444,11 @@ type Config struct {
 	// part of what the configuration answers (nor of its digest).
 	API *API
 
+	// DNSSEC is the keys answers are signed with, nil when signing is off.
+	// Like API it is left out of the digest: the SOA serial, and so the
+	// unsigned answers, do not change when signing is turned on.
+	DNSSEC *DNSSEC
+
 	Warnings []string // filled by Validate: legal but probably unintended
 }
 

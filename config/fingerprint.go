@@ -130,7 +130,7 @@ func fieldsOf(t reflect.Type) []field {
 }
 
 // skipped are bookkeeping fields that never say what the configuration does.
-var skipped = map[string]bool{"Used": true, "Warnings": true, "API": true}
+var skipped = map[string]bool{"Used": true, "Warnings": true, "API": true, "DNSSEC": true}
 
 func fingerprint(v any, skip map[string]bool) string { return hex.EncodeToString(digest(v, skip)) }
 

@@ -21,6 +21,9 @@ func (c *Config) Validate() error {
 	if err := c.validateNS(); err != nil {
 		return err
 	}
+	if err := c.validateDNSSEC(); err != nil {
+		return err
+	}
 	c.Warnings = nil
 	monitors := make(map[string]*Monitor, len(c.Monitors))
 	for _, m := range c.Monitors {

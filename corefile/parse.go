@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,6 +113,12 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 					return err
 				}
 				cfg.API = api
+			case "dnssec":
+				d, err := p.dnssec()
+				if err != nil {
+					return err
+				}
+				cfg.DNSSEC = d
 			case "geoip":
 				cfg.GeoIPPos = p.pos()
 				path, err := p.arg(prop, "FILE")
@@ -308,6 +315,38 @@ func (p *parser) webhook() (config.Webhook, error) {
 		}
 	}
 	return w, nil
+}
+
+// dnssec reads "dnssec { key file KEY... }", as CoreDNS's dnssec plugin
+// writes it. A relative KEY is taken from the Corefile's directory.
+func (p *parser) dnssec() (*config.DNSSEC, error) {
+	d := &config.DNSSEC{Pos: p.pos()}
+	if !p.openBlock() {
+		return nil, p.c.Err("dnssec needs a block: 'dnssec {' then 'key file KEY...' lines and '}'")
+	}
+	err := p.body("dnssec", "", nil, []string{"key"}, func(prop string) error {
+		if prop != "key" {
+			return p.c.Errf("unknown property '%s' in dnssec block (key file KEY...)", prop)
+		}
+		pos := p.pos()
+		args := p.c.RemainingArgs()
+		if len(args) < 2 || args[0] != "file" {
+			return p.c.Err("key: usage 'key file KEY...', KEY the base name of a key pair (KEY.key and KEY.private, as dnssec-keygen writes them)")
+		}
+		for _, a := range args[1:] {
+			// CoreDNS's dnssec plugin takes the base name, or either file.
+			a = strings.TrimSuffix(strings.TrimSuffix(a, ".key"), ".private")
+			if !filepath.IsAbs(a) {
+				a = filepath.Join(filepath.Dir(p.c.File()), a)
+			}
+			d.Keys = append(d.Keys, config.Key{Pos: pos, Path: a})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // nameServer reads "ns NAME [ADDRESS...]": one server per line, with the

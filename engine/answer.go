@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/gtm-project/gtm/dnssec"
 	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,10 +43,11 @@ const (
 func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 	s := e.snap.Load()
 	in := s.instance(q.Name)
+	sz := e.signer.Zone(q.Zone) // nil: the zone is not signed
 	if in == nil && len(s.cfg.ExplainFrom) > 0 && strings.HasPrefix(q.Name, explainLabel) {
 		if target := s.instance(q.Name[len(explainLabel):]); target != nil {
 			if src := addrOf(q.Remote); src.IsValid() && explainAllowed(s, src) {
-				return e.serveExplain(q, s, target), Reply
+				return e.serveExplain(q, s, target, sz), Reply
 			}
 		}
 	}
@@ -64,21 +66,42 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 	if !ok {
 		return m, Reply
 	}
+	if sz != nil && q.Type == dns.TypeNXNAME {
+		// RFC 9824 3.5: NXNAME is only ever a denial's bitmap.
+		m.Authoritative, m.Rcode = false, dns.RcodeFormatError
+		withEDNS(q.Req, m, nil, 0)
+		return m, Reply
+	}
 	scope := 0
+	w := where{in: in, h: h, exists: true}
 	switch {
+	case sz != nil && q.Name == q.Zone && keyAnswer(m, sz, q.Type):
+		w.apex = true
 	case in != nil:
+		w.apex = s.zones[q.Name] != nil
 		scope = e.answer(m, q.Name, in, h, q.Type, e.client(q.Remote, in, ecs))
 	case s.zones[q.Name] != nil:
+		w.apex = true
 		apex(m, s.zones[q.Name], h, q.Type)
 	case h != nil:
 		hostAnswer(m, h, q.Type)
 	case s.ents[q.Name] != nil:
 		m.Ns = []dns.RR{soaCopy(s.ents[q.Name])}
 	default:
+		w.exists = false
 		m.Rcode = dns.RcodeNameError
 		m.Ns = []dns.RR{soaCopy(s.zones[q.Zone])}
 	}
+	co := false
+	if sz != nil {
+		if o := q.Req.IsEdns0(); o != nil && o.Do() {
+			co = secure(m, sz, q, w, o.Co())
+		}
+	}
 	withEDNS(q.Req, m, ecs, scope)
+	if co {
+		m.IsEdns0().SetCo()
+	}
 	return m, Reply
 }
 
@@ -170,7 +193,7 @@ func reply(q Query) (m *dns.Msg, ecs *dns.EDNS0_SUBNET, ok bool) {
 	return m, ecs, true
 }
 
-func (e *Engine) serveExplain(q Query, s *snapshot, in *instance) *dns.Msg {
+func (e *Engine) serveExplain(q Query, s *snapshot, in *instance, sz *dnssec.Zone) *dns.Msg {
 	m, ecs, ok := reply(q)
 	if !ok {
 		return m
@@ -186,6 +209,17 @@ func (e *Engine) serveExplain(q Query, s *snapshot, in *instance) *dns.Msg {
 		m.Truncated = true
 	default:
 		e.explain(m, s, q.Name, in, e.client(q.Remote, in, ecs), ecs)
+	}
+	if sz != nil {
+		if o := q.Req.IsEdns0(); o != nil && o.Do() {
+			if len(m.Answer) > 0 {
+				// Made for this client and this moment: signed now.
+				ttl := m.Answer[0].Header().Ttl
+				m.Answer = appendSigs(m.Answer, sz.SignNow(m.Answer, ttl), ttl)
+			} else {
+				secure(m, sz, q, where{exists: true, explain: true}, false)
+			}
+		}
 	}
 	withEDNS(q.Req, m, ecs, 0)
 	return m

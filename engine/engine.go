@@ -12,6 +12,7 @@ import (
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/dnssec"
 	"github.com/gtm-project/gtm/geoip"
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/policy"
@@ -31,7 +32,8 @@ type Engine struct {
 	snap     lazySnapshot
 	idx      *configIndex // of cfg, made once: it digests every object
 	geo      atomic.Pointer[geoip.DB]
-	counting bool // set once started: compiled snapshots count answers
+	signer   *dnssec.Signer // nil when no zone is signed; set at setup
+	counting bool           // set once started: compiled snapshots count answers
 
 	// Set by start; changed by apply on the compile loop's goroutine.
 	checks atomic.Pointer[kshards[health.Key, *health.Check]] // copied on write: ready reads it from elsewhere

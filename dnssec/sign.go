@@ -1,0 +1,251 @@
+package dnssec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Validity of signatures: the inception an hour before the hour they are
+// made in (clocks of validators run behind), the expiration eight days
+// after it. A cached signature is made again once it is three days old, so
+// an answer never carries one with less than five days to run, whatever
+// the TTLs, and a server that runs for months needs no reload.
+const (
+	Validity = 8 * 24 * time.Hour
+	Refresh  = 3 * 24 * time.Hour
+)
+
+// window is the validity window of signatures made at now. Inceptions fall
+// on the hour, so nodes that sign one set within the same hour make the
+// same signature with a deterministic algorithm (Ed25519).
+func window(now time.Time) (inception, expiration uint32) {
+	inc := now.Truncate(time.Hour).Add(-time.Hour)
+	return uint32(inc.Unix()), uint32(inc.Add(Validity).Unix())
+}
+
+// DefaultCacheSlots bounds the signature cache: 2^18 sets (two per
+// instance at 100,000 instances, with room), a pointer each when empty.
+const DefaultCacheSlots = 1 << 18
+
+// cache holds signatures by the content of the set they sign: owner, type,
+// original TTL and records in a fixed order (their wire forms sorted), so
+// that every rotation of a set finds one entry. It is an array of atomic
+// pointers, two-way set associative: lookups take no lock, an insert
+// replaces the older of two slots, and the size never grows.
+type cache struct {
+	slots []atomic.Pointer[entry]
+	mask  uint64
+	seed  maphash.Seed
+	// Counted for the benchmarks and tests: sets signed, and hits.
+	signed, hits atomic.Uint64
+}
+
+type entry struct {
+	hash    uint64
+	key     []byte
+	sigs    []dns.RRSIG
+	refresh int64 // unix seconds: made again from then on
+}
+
+func newCache(slots int) *cache {
+	n := 2
+	for n < slots {
+		n <<= 1
+	}
+	return &cache{slots: make([]atomic.Pointer[entry], n), mask: uint64(n - 1), seed: maphash.MakeSeed()}
+}
+
+func (c *cache) get(h uint64, key []byte, now int64) []dns.RRSIG {
+	i := h & c.mask
+	for _, j := range [2]uint64{i, i ^ 1} {
+		if e := c.slots[j].Load(); e != nil && e.hash == h && now < e.refresh && bytes.Equal(e.key, key) {
+			return e.sigs
+		}
+	}
+	return nil
+}
+
+func (c *cache) put(e *entry) {
+	i := e.hash & c.mask
+	a, b := c.slots[i].Load(), c.slots[i^1].Load()
+	switch {
+	case a == nil || a.hash == e.hash && bytes.Equal(a.key, e.key):
+		c.slots[i].Store(e)
+	case b == nil || b.hash == e.hash && bytes.Equal(b.key, e.key) || b.refresh < a.refresh:
+		c.slots[i^1].Store(e)
+	default:
+		c.slots[i].Store(e)
+	}
+}
+
+// Len is the number of sets whose signatures are cached.
+func (s *Signer) Len() int {
+	n := 0
+	for i := range s.cache.slots {
+		if s.cache.slots[i].Load() != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Signed is the number of sets signed so far (each miss of the cache).
+func (s *Signer) Signed() uint64 { return s.cache.signed.Load() }
+
+// maxKey bounds the wire form a set is keyed by (kept on the stack);
+// larger sets are signed without the cache.
+const maxKey = 2048
+
+// Sigs returns the signatures of the set rrs (one owner, type and class)
+// whose original TTL is ttl: from the cache, or made now and cached. The
+// records may be in any order and carry any TTL up to ttl; the signatures
+// are shared and must be copied before they are changed. keys says which
+// keys sign: the KSKs for the apex's key sets, else the ZSKs.
+func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
+	if len(rrs) == 0 {
+		return nil
+	}
+	var buf [maxKey]byte
+	key, ok := setKey(buf[:0], rrs, ttl, ksk)
+	if !ok {
+		return z.sign(rrs, ttl, ksk, z.s.Now())
+	}
+	c := z.s.cache
+	h := maphash.Bytes(c.seed, key)
+	now := z.s.Now()
+	if sigs := c.get(h, key, now.Unix()); sigs != nil {
+		c.hits.Add(1)
+		return sigs
+	}
+	sigs := z.sign(rrs, ttl, ksk, now)
+	if sigs != nil {
+		inc, _ := window(now)
+		c.put(&entry{hash: h, key: bytes.Clone(key), sigs: sigs, refresh: int64(inc) + int64(Refresh/time.Second)})
+	}
+	return sigs
+}
+
+// SignNow signs a set without the cache: a denial for a name that does not
+// exist, whose owner is the query's name.
+func (z *Zone) SignNow(rrs []dns.RR, ttl uint32) []dns.RRSIG {
+	return z.sign(rrs, ttl, false, z.s.Now())
+}
+
+// sign makes the set's signatures, one per signing key, over copies of the
+// records with the original TTL. nil if a key fails (never expected: every
+// key signed once when it was read).
+func (z *Zone) sign(rrs []dns.RR, ttl uint32, ksk bool, now time.Time) []dns.RRSIG {
+	z.s.cache.signed.Add(1)
+	set := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		set[i] = dns.Copy(rr)
+		set[i].Header().Ttl = ttl
+	}
+	keys := z.zsks
+	if ksk {
+		keys = z.ksks
+	}
+	inc, exp := window(now)
+	sigs := make([]dns.RRSIG, 0, len(keys))
+	for _, k := range keys {
+		sig := k.rrsig(z.Name, ttl, inc, exp)
+		if err := sig.Sign(k.signer, set); err != nil {
+			return nil
+		}
+		sigs = append(sigs, *sig)
+	}
+	return sigs
+}
+
+// setKey returns the set's cache key, built in buf's capacity: which keys
+// sign, the original TTL, then each record's wire form (the TTL it is
+// answered with zeroed) in sorted order, so that every order of one set
+// gives one key. false for a set too large to key.
+func setKey(buf []byte, rrs []dns.RR, ttl uint32, ksk bool) ([]byte, bool) {
+	var offs [33]int
+	if len(rrs)+1 > len(offs) {
+		return nil, false
+	}
+	full := buf[:cap(buf)]
+	half := len(full) / 2
+	key, scratch := full[:0:half], full[half:]
+	off := 0
+	for i, rr := range rrs {
+		offs[i] = off
+		end, err := dns.PackRR(rr, scratch, off, nil, false)
+		if err != nil {
+			return nil, false
+		}
+		// The TTL is the 4 bytes after the owner, type and class.
+		n := ownerLen(scratch[off:end])
+		if n < 0 || off+n+10 > end {
+			return nil, false
+		}
+		clear(scratch[off+n+4 : off+n+8])
+		off = end
+	}
+	offs[len(rrs)] = off
+	var order [32]int
+	for i := range rrs {
+		order[i] = i
+	}
+	piece := func(i int) []byte { return scratch[offs[i]:offs[i+1]] }
+	for i := 1; i < len(rrs); i++ { // insertion sort: a set has a few records
+		for j := i; j > 0 && bytes.Compare(piece(order[j]), piece(order[j-1])) < 0; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	b := byte(0)
+	if ksk {
+		b = 1
+	}
+	key = append(key, b)
+	key = binary.BigEndian.AppendUint32(key, ttl)
+	for i := range rrs {
+		key = append(key, piece(order[i])...)
+	}
+	return key, true
+}
+
+// ownerLen is the length of the uncompressed owner name at the start of a
+// packed record, or -1.
+func ownerLen(b []byte) int {
+	n := 0
+	for n < len(b) {
+		l := int(b[n])
+		if l == 0 {
+			return n + 1
+		}
+		if l&0xC0 != 0 {
+			return -1
+		}
+		n += 1 + l
+	}
+	return -1
+}
+
+// NSEC is the compact denial of RFC 9824 at name: the next name is name's
+// immediate successor (\000.name), so the record covers nothing but name,
+// and the bitmap lists the types there, with RRSIG and NSEC (and NXNAME
+// for a name that does not exist). types need not be sorted.
+func NSEC(name string, ttl uint32, types ...uint16) *dns.NSEC {
+	bm := make([]uint16, 0, len(types)+2)
+	bm = append(bm, types...)
+	bm = append(bm, dns.TypeRRSIG, dns.TypeNSEC)
+	for i := 1; i < len(bm); i++ {
+		for j := i; j > 0 && bm[j] < bm[j-1]; j-- {
+			bm[j], bm[j-1] = bm[j-1], bm[j]
+		}
+	}
+	next := "\\000." + name
+	if name == "." {
+		next = "\\000."
+	}
+	return &dns.NSEC{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl},
+		NextDomain: next, TypeBitMap: bm}
+}

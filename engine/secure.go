@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"github.com/gtm-project/gtm/dnssec"
+	"github.com/miekg/dns"
+)
+
+// LoadKeys reads the dnssec block's keys (at setup, so that a missing or
+// bad file stops CoreDNS from starting). The keys become part of the
+// engine's identity: a reload with other keys starts a new engine.
+func (e *Engine) LoadKeys() error {
+	s, err := dnssec.Load(e.cfg, soaMinTTL)
+	if err != nil || s == nil {
+		return err
+	}
+	e.signer = s
+	e.key += "/dnssec " + s.ID
+	return nil
+}
+
+// Signer is what the engine signs with, nil when no zone is signed.
+func (e *Engine) Signer() *dnssec.Signer { return e.signer }
+
+// keyAnswer answers the apex's key sets of a signed zone; false for any
+// other type.
+func keyAnswer(m *dns.Msg, sz *dnssec.Zone, qtype uint16) bool {
+	var rrs []dns.RR
+	switch qtype {
+	case dns.TypeDNSKEY:
+		rrs = sz.DNSKEY
+	case dns.TypeCDS:
+		rrs = sz.CDS
+	case dns.TypeCDNSKEY:
+		rrs = sz.CDNSKEY
+	default:
+		return false
+	}
+	if len(rrs) == 0 { // no KSK: nothing for the parent
+		return false
+	}
+	m.Answer = copies(rrs)
+	return true
+}
+
+// where is what exists at a query's name, for its denial: the instance or
+// name server there, whether it is an apex or an empty non-terminal, or
+// nothing at all.
+type where struct {
+	in      *instance
+	h       *host
+	apex    bool
+	exists  bool
+	explain bool // an _explain name: a TXT set
+}
+
+// secure signs the reply m of a query with DO in the signed zone sz: a
+// signature after each set of the answer (from the cache), and for a
+// reply without answer the signed SOA and a compact denial (RFC 9824): an
+// NSEC at the query's name listing the types there. A name that does not
+// exist gets NOERROR and NXNAME in the bitmap, or NXDOMAIN when the query
+// set the CO flag; only its NSEC is signed per query. It reports whether
+// the reply's OPT must carry CO.
+func secure(m *dns.Msg, sz *dnssec.Zone, q Query, w where, co bool) bool {
+	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
+		return false
+	}
+	if len(m.Answer) > 0 {
+		m.Answer = signSets(m.Answer, sz, w.in)
+		return false
+	}
+	if len(m.Ns) != 1 {
+		return false
+	}
+	soa, ok := m.Ns[0].(*dns.SOA)
+	if !ok {
+		return false
+	}
+	ttl := min(soa.Hdr.Ttl, soa.Minttl)
+	ns := make([]dns.RR, 0, 4)
+	ns = append(ns, soa)
+	ns = appendSigs(ns, sz.Sigs(m.Ns, soaMinTTL, false), soa.Hdr.Ttl)
+	if !w.exists {
+		nsec := dnssec.NSEC(q.Name, ttl, dns.TypeNXNAME)
+		ns = append(ns, nsec)
+		ns = appendSigs(ns, sz.SignNow([]dns.RR{nsec}, ttl), ttl)
+		m.Ns = ns
+		if co {
+			m.Rcode = dns.RcodeNameError
+			return true
+		}
+		m.Rcode = dns.RcodeSuccess
+		return false
+	}
+	nsec := dnssec.NSEC(q.Name, ttl, present(sz, w, q.Type)...)
+	ns = append(ns, nsec)
+	ns = appendSigs(ns, sz.Sigs([]dns.RR{nsec}, ttl, false), ttl)
+	m.Ns = ns
+	return false
+}
+
+// present lists the types at an existing name, less the type asked for
+// (the reply has none of it): at an instance whose answer is empty (all
+// down), less its own type too.
+func present(sz *dnssec.Zone, w where, qtype uint16) []uint16 {
+	var types []uint16
+	if w.apex {
+		types = append(types, dns.TypeSOA, dns.TypeNS, dns.TypeDNSKEY)
+		if len(sz.CDS) > 0 {
+			types = append(types, dns.TypeCDS, dns.TypeCDNSKEY)
+		}
+	}
+	if w.in != nil && qtype != w.in.qtype && qtype != dns.TypeANY && w.in.qtype != dns.TypeCNAME {
+		types = append(types, w.in.qtype)
+	}
+	if w.h != nil {
+		if len(w.h.a) > 0 {
+			types = append(types, dns.TypeA)
+		}
+		if len(w.h.aaaa) > 0 {
+			types = append(types, dns.TypeAAAA)
+		}
+	}
+	if w.explain {
+		types = append(types, dns.TypeTXT)
+	}
+	out := types[:0]
+	for _, t := range types {
+		if t != qtype {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// signSets puts each set's signatures after it. An instance's own set is
+// signed with its configured TTL, whatever it is answered with (a
+// degraded TTL is shorter): validators check the TTL against the
+// signature's original TTL, and one signature then serves both.
+func signSets(rrs []dns.RR, sz *dnssec.Zone, in *instance) []dns.RR {
+	out := make([]dns.RR, 0, len(rrs)+2)
+	for i := 0; i < len(rrs); {
+		j := i + 1
+		h := rrs[i].Header()
+		for j < len(rrs) && rrs[j].Header().Rrtype == h.Rrtype && rrs[j].Header().Name == h.Name {
+			j++
+		}
+		set := rrs[i:j]
+		orig := h.Ttl
+		if in != nil && h.Rrtype == in.qtype && h.Name == in.name {
+			orig = in.src.TTL
+		}
+		ksk := h.Rrtype == dns.TypeDNSKEY || h.Rrtype == dns.TypeCDS || h.Rrtype == dns.TypeCDNSKEY
+		out = append(out, set...)
+		out = appendSigs(out, sz.Sigs(set, orig, ksk), h.Ttl)
+		i = j
+	}
+	return out
+}
+
+// appendSigs appends copies of sigs with the TTL of the set they sign
+// (plugins that wrap the writer may edit a reply in place; the cache's
+// must stay as they are).
+func appendSigs(rrs []dns.RR, sigs []dns.RRSIG, ttl uint32) []dns.RR {
+	if len(sigs) == 0 {
+		return rrs
+	}
+	cp := make([]dns.RRSIG, len(sigs))
+	copy(cp, sigs)
+	for i := range cp {
+		cp[i].Hdr.Name = rrs[len(rrs)-1].Header().Name
+		cp[i].Hdr.Ttl = ttl
+		rrs = append(rrs, &cp[i])
+	}
+	return rrs
+}

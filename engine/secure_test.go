@@ -1,0 +1,391 @@
+package engine
+
+import (
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/gtm-project/gtm/config"
+	"github.com/gtm-project/gtm/corefile"
+	"github.com/gtm-project/gtm/dnssec"
+	"github.com/gtm-project/gtm/internal/testkit"
+	"github.com/miekg/dns"
+)
+
+const signedBody = `
+pool web {
+	address 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4
+}
+pool v6 {
+	address 2001:db8::1
+}
+pool cdn {
+	address edge.cdn.example.net
+}
+instance www {
+	ttl 60
+	primary web
+}
+instance a.b {
+	primary v6
+}
+instance alias {
+	primary cdn
+}
+instance @ {
+	primary web
+}
+explain
+`
+
+// signedEngine is an engine for signedBody signed with a KSK and a ZSK
+// (ECDSA P-256), and the keys.
+func signedEngine(t testing.TB, extra string) (*Engine, []*dns.DNSKEY) {
+	t.Helper()
+	dir := t.TempDir()
+	ksk, kk := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 257)
+	zsk, zk := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 256)
+	e := newEngine(t, signedBody+extra+"dnssec {\n\tkey file "+ksk+" "+zsk+"\n}\n")
+	if err := e.LoadKeys(); err != nil {
+		t.Fatal(err)
+	}
+	return e, []*dns.DNSKEY{kk, zk}
+}
+
+type qopt func(*dns.Msg)
+
+func do(m *dns.Msg) { m.SetEdns0(4096, true) }
+func co(m *dns.Msg) { m.SetEdns0(4096, true); m.IsEdns0().SetCo() }
+
+func askDO(t testing.TB, e *Engine, name string, qtype uint16, opts ...qopt) *dns.Msg {
+	t.Helper()
+	r := new(dns.Msg)
+	r.SetQuestion(name, qtype)
+	r.Id = 4711
+	for _, o := range opts {
+		o(r)
+	}
+	m, out := e.Answer(Query{Req: r, Name: name, Type: qtype, Zone: "example.org.",
+		Remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}})
+	if out != Reply {
+		t.Fatalf("%s %s: the engine passed the query on", name, dns.TypeToString[qtype])
+	}
+	return m
+}
+
+// verify checks that every set of a section has a signature by one of
+// keys that verifies, and that nothing is left unsigned.
+func verify(t *testing.T, what string, rrs []dns.RR, keys []*dns.DNSKEY, now time.Time) {
+	t.Helper()
+	sets := map[[2]any][]dns.RR{}
+	var sigs []*dns.RRSIG
+	for _, rr := range rrs {
+		if s, ok := rr.(*dns.RRSIG); ok {
+			sigs = append(sigs, s)
+			continue
+		}
+		k := [2]any{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}
+		sets[k] = append(sets[k], rr)
+	}
+	for k, set := range sets {
+		ok := false
+		for _, s := range sigs {
+			if s.TypeCovered != k[1].(uint16) || !strings.EqualFold(s.Hdr.Name, k[0].(string)) {
+				continue
+			}
+			if s.Hdr.Ttl != set[0].Header().Ttl {
+				t.Errorf("%s: RRSIG TTL %d, set's %d", what, s.Hdr.Ttl, set[0].Header().Ttl)
+			}
+			for _, key := range keys {
+				if key.KeyTag() != s.KeyTag {
+					continue
+				}
+				// Verify checks the set against the signature's
+				// original TTL, as a validator does.
+				cp := make([]dns.RR, len(set))
+				for i, rr := range set {
+					cp[i] = dns.Copy(rr)
+					cp[i].Header().Ttl = s.OrigTtl
+				}
+				if err := s.Verify(key, cp); err != nil {
+					t.Errorf("%s: %s %s: signature of key %d does not verify: %v", what, k[0], dns.TypeToString[k[1].(uint16)], s.KeyTag, err)
+				} else if !s.ValidityPeriod(now) {
+					t.Errorf("%s: signature not valid now", what)
+				} else {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("%s: %s %s has no signature that verifies", what, k[0], dns.TypeToString[k[1].(uint16)])
+		}
+	}
+}
+
+func nsecOf(m *dns.Msg) *dns.NSEC {
+	for _, rr := range m.Ns {
+		if n, ok := rr.(*dns.NSEC); ok {
+			return n
+		}
+	}
+	return nil
+}
+
+// Without DO, a signed zone answers exactly what an unsigned one does,
+// byte for byte, with and without EDNS.
+func TestDNSSECUnsignedBytesUnchanged(t *testing.T) {
+	plain := newEngine(t, signedBody)
+	signed, _ := signedEngine(t, "")
+	noDO := func(m *dns.Msg) { m.SetEdns0(1232, false) }
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.example.org.", dns.TypeA}, {"www.example.org.", dns.TypeAAAA}, {"www.example.org.", dns.TypeANY},
+		{"a.b.example.org.", dns.TypeAAAA}, {"b.example.org.", dns.TypeA}, {"alias.example.org.", dns.TypeTXT},
+		{"nope.example.org.", dns.TypeA}, {"example.org.", dns.TypeSOA}, {"example.org.", dns.TypeNS},
+		{"example.org.", dns.TypeA}, {"example.org.", dns.TypeMX}, {"ns1.example.org.", dns.TypeA},
+		{"_explain.www.example.org.", dns.TypeA},
+	} {
+		for _, opts := range [][]qopt{nil, {noDO}} {
+			a, err := askDO(t, plain, q.name, q.qtype, opts...).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := askDO(t, signed, q.name, q.qtype, opts...).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(a, b) {
+				t.Errorf("%s %s (EDNS %v): unsigned reply differs once the zone is signed", q.name, dns.TypeToString[q.qtype], opts != nil)
+			}
+		}
+	}
+}
+
+func TestDNSSECSignedAnswers(t *testing.T) {
+	e, keys := signedEngine(t, "")
+	now := time.Now()
+	// positive
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+		n     int // records answered, less signatures
+	}{
+		{"www.example.org.", dns.TypeA, 4},
+		{"a.b.example.org.", dns.TypeAAAA, 1},
+		{"alias.example.org.", dns.TypeA, 1},
+		{"example.org.", dns.TypeSOA, 1},
+		{"example.org.", dns.TypeNS, 1},
+		{"example.org.", dns.TypeA, 4},
+		{"ns1.example.org.", dns.TypeA, 1},
+		{"example.org.", dns.TypeDNSKEY, 2},
+		{"example.org.", dns.TypeCDS, 1},
+		{"example.org.", dns.TypeCDNSKEY, 1},
+	} {
+		m := askDO(t, e, q.name, q.qtype, do)
+		what := q.name + " " + dns.TypeToString[q.qtype]
+		if m.Rcode != dns.RcodeSuccess || !m.Authoritative {
+			t.Fatalf("%s: rcode %s, AA %v", what, dns.RcodeToString[m.Rcode], m.Authoritative)
+		}
+		n := 0
+		for _, rr := range m.Answer {
+			if _, ok := rr.(*dns.RRSIG); !ok {
+				n++
+			}
+		}
+		if n != q.n || len(m.Answer) == n {
+			t.Errorf("%s: %d records and %d signatures, want %d records and signatures", what, n, len(m.Answer)-n, q.n)
+		}
+		verify(t, what, m.Answer, keys, now)
+	}
+	// The DNSKEY set is signed by the KSK, the rest by the ZSK.
+	for _, rr := range askDO(t, e, "example.org.", dns.TypeDNSKEY, do).Answer {
+		if s, ok := rr.(*dns.RRSIG); ok && s.KeyTag != keys[0].KeyTag() {
+			t.Errorf("DNSKEY signed by key %d, want the KSK %d", s.KeyTag, keys[0].KeyTag())
+		}
+	}
+	for _, rr := range askDO(t, e, "www.example.org.", dns.TypeA, do).Answer {
+		if s, ok := rr.(*dns.RRSIG); ok && s.KeyTag != keys[1].KeyTag() {
+			t.Errorf("A signed by key %d, want the ZSK %d", s.KeyTag, keys[1].KeyTag())
+		}
+	}
+	// CDS is the KSK's digest.
+	cds := askDO(t, e, "example.org.", dns.TypeCDS, do).Answer[0].(*dns.CDS)
+	if want := keys[0].ToDS(dns.SHA256); cds.Digest != want.Digest || cds.KeyTag != want.KeyTag {
+		t.Errorf("CDS %v, want the KSK's DS %v", cds, want)
+	}
+}
+
+func TestDNSSECDenial(t *testing.T) {
+	e, keys := signedEngine(t, "")
+	now := time.Now()
+	for _, q := range []struct {
+		name   string
+		qtype  uint16
+		opts   []qopt
+		rcode  int
+		bitmap []uint16
+	}{
+		// A name that does not exist: NOERROR and NXNAME, or NXDOMAIN
+		// when the query says CO.
+		{"nope.example.org.", dns.TypeA, []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME}},
+		{"x.nope.example.org.", dns.TypeA, []qopt{co}, dns.RcodeNameError, []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME}},
+		// NODATA at an instance, at the apex, at a name server.
+		{"www.example.org.", dns.TypeAAAA, []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeA, dns.TypeRRSIG, dns.TypeNSEC}},
+		{"a.b.example.org.", dns.TypeA, []qopt{co}, dns.RcodeSuccess, []uint16{dns.TypeAAAA, dns.TypeRRSIG, dns.TypeNSEC}},
+		{"example.org.", dns.TypeMX, []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeA, dns.TypeNS, dns.TypeSOA, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY}},
+		{"ns1.example.org.", dns.TypeAAAA, []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeA, dns.TypeRRSIG, dns.TypeNSEC}},
+		// An empty non-terminal: nothing but RRSIG and NSEC.
+		{"b.example.org.", dns.TypeA, []qopt{co}, dns.RcodeSuccess, []uint16{dns.TypeRRSIG, dns.TypeNSEC}},
+		// An explain name holds a TXT set.
+		{"_explain.www.example.org.", dns.TypeA, []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeTXT, dns.TypeRRSIG, dns.TypeNSEC}},
+	} {
+		m := askDO(t, e, q.name, q.qtype, q.opts...)
+		what := q.name + " " + dns.TypeToString[q.qtype]
+		if m.Rcode != q.rcode || len(m.Answer) != 0 {
+			t.Errorf("%s: rcode %s with %d answers, want %s and none", what, dns.RcodeToString[m.Rcode], len(m.Answer), dns.RcodeToString[q.rcode])
+		}
+		n := nsecOf(m)
+		if n == nil {
+			t.Errorf("%s: no NSEC: %v", what, m)
+			continue
+		}
+		if n.Hdr.Name != q.name || n.NextDomain != "\\000."+q.name || !slices.Equal(n.TypeBitMap, q.bitmap) {
+			t.Errorf("%s: NSEC %v, want bitmap %v", what, n, q.bitmap)
+		}
+		verify(t, what, m.Ns, keys, now)
+		if opt := m.IsEdns0(); opt == nil || !opt.Do() || opt.Co() != (q.rcode == dns.RcodeNameError) {
+			t.Errorf("%s: reply OPT %v: want DO, and CO only with NXDOMAIN", what, opt)
+		}
+	}
+	// RFC 9824 3.5: a query for NXNAME is an error.
+	if m := askDO(t, e, "www.example.org.", dns.TypeNXNAME, do); m.Rcode != dns.RcodeFormatError {
+		t.Errorf("NXNAME query: rcode %s, want FORMERR", dns.RcodeToString[m.Rcode])
+	}
+}
+
+// Every rotation of a set is served by one signature; a health change
+// signs only the sets that are new.
+func TestDNSSECOneSignaturePerSet(t *testing.T) {
+	e, _ := signedEngine(t, "")
+	s := e.Signer()
+	first := map[byte]bool{}
+	for i := range 50 {
+		m := askDO(t, e, "www.example.org.", dns.TypeA, do)
+		first[m.Answer[0].(*dns.A).A[3]] = true
+		if i == 0 && s.Signed() != 1 {
+			t.Fatalf("signed %d sets for the first answer, want 1", s.Signed())
+		}
+	}
+	if len(first) < 2 {
+		t.Fatalf("answers were not rotated: %v", first)
+	}
+	if s.Signed() != 1 {
+		t.Errorf("signed %d sets for 50 rotations of one set, want 1", s.Signed())
+	}
+}
+
+// Signatures are made again long before they expire, with no reload: the
+// clock is moved past the refresh point.
+func TestDNSSECResign(t *testing.T) {
+	e, keys := signedEngine(t, "")
+	t0 := time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC)
+	now := t0
+	e.Signer().Now = func() time.Time { return now }
+	sigOf := func() *dns.RRSIG {
+		for _, rr := range askDO(t, e, "www.example.org.", dns.TypeA, do).Answer {
+			if s, ok := rr.(*dns.RRSIG); ok {
+				return s
+			}
+		}
+		t.Fatal("no signature")
+		return nil
+	}
+	s1 := sigOf()
+	if inc := time.Unix(int64(s1.Inception), 0); !inc.Equal(t0.Truncate(time.Hour).Add(-time.Hour)) {
+		t.Errorf("inception %v, want an hour before the hour of %v", inc.UTC(), t0)
+	}
+	if exp := time.Unix(int64(s1.Expiration), 0); exp.Sub(t0) < 7*24*time.Hour {
+		t.Errorf("expiration %v is less than 7 days after %v", exp.UTC(), t0)
+	}
+	now = t0.Add(2 * 24 * time.Hour)
+	if s2 := sigOf(); s2.Inception != s1.Inception || e.Signer().Signed() != 1 {
+		t.Errorf("after 2 days: signed again (%d sets), want the cached signature", e.Signer().Signed())
+	}
+	now = t0.Add(dnssec.Refresh + time.Hour)
+	s3 := sigOf()
+	if s3.Inception == s1.Inception || e.Signer().Signed() != 2 {
+		t.Errorf("after %v: inception %d, signed %d sets; want a new signature", dnssec.Refresh+time.Hour, s3.Inception, e.Signer().Signed())
+	}
+	// The new signature has at least five days to run.
+	if left := time.Unix(int64(s3.Expiration), 0).Sub(now); left < 5*24*time.Hour {
+		t.Errorf("re-signed with only %v to run", left)
+	}
+	verify(t, "re-signed", askDO(t, e, "www.example.org.", dns.TypeA, do).Answer, keys, now)
+}
+
+// A degraded answer (shorter TTL) carries a signature over the normal TTL:
+// validators check the TTL against the signature's original TTL.
+func TestDNSSECOriginalTTL(t *testing.T) {
+	e, _ := signedEngine(t, "")
+	m := askDO(t, e, "www.example.org.", dns.TypeA, do)
+	for _, rr := range m.Answer {
+		if s, ok := rr.(*dns.RRSIG); ok && s.OrigTtl != 60 {
+			t.Errorf("original TTL %d, want the instance's 60", s.OrigTtl)
+		}
+	}
+}
+
+func TestDNSSECKeyErrors(t *testing.T) {
+	dir := t.TempDir()
+	good, _ := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 257)
+	other, _ := testkit.WriteKey(t, dir, "example.com.", dns.ECDSAP256SHA256, 257)
+	rsa := writeRSAKey(t, dir)
+	noPriv, _ := testkit.WriteKey(t, dir, "example.org.", dns.ED25519, 257)
+	if err := removeFile(noPriv + ".private"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ key, want string }{
+		{other, "is for zone 'example.com.', which is not one of gtm's zones"},
+		{rsa, "uses algorithm 8 (RSASHA256): only 13 (ECDSAP256SHA256, recommended) and 15 (ED25519)"},
+		{noPriv, "the private half is missing or unreadable"},
+		{dir + "/Kmissing", "no such file"},
+		{good + " " + good, "listed twice"},
+	} {
+		body := "pool p {\n\taddress 192.0.2.1\n}\ninstance www {\n\tprimary p\n}\ndnssec {\n\tkey file " + tc.key + "\n}\n"
+		cfg, err := parseConfigErr(body)
+		if err == nil {
+			err = New(cfg).LoadKeys()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), ":9 - ") {
+			t.Errorf("key %s: error %v, want one at line 9 (the key line) saying %q", tc.key, err, tc.want)
+		}
+	}
+}
+
+func parseConfigErr(body string) (*config.Config, error) {
+	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", testkit.Block(body)))
+	return cfg, err
+}
+
+func removeFile(path string) error { return os.Remove(path) }
+
+// writeRSAKey writes an RSA key pair (algorithm 8), which gtm refuses.
+func writeRSAKey(t *testing.T, dir string) string {
+	t.Helper()
+	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: "example.org.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags: 257, Protocol: 3, Algorithm: dns.RSASHA256}
+	priv, err := k.Generate(1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := dir + "/Krsa"
+	os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o644)
+	os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600)
+	return base
+}
