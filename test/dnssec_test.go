@@ -403,3 +403,61 @@ func freeUDPTCPPort(t *testing.T) int {
 	t.Fatal("no free port")
 	return 0
 }
+
+// sharedZone is the rest of example.org, which file serves behind gtm.
+const sharedZone = `$ORIGIN example.org.
+@	3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 1800 1209600 60
+	3600 IN NS ns1.example.org.
+	3600 IN MX 10 mail.example.org.
+ns1	3600 IN A 127.0.0.53
+mail	3600 IN A 192.0.2.25
+www	3600 IN TXT "beside gtm's addresses"
+`
+
+// A zone split between gtm (its names, signed by gtm) and file (the
+// rest, signed by CoreDNS's dnssec plugin with the same keys) validates
+// in both halves: gtm's names, file's names, other types at gtm's names,
+// names neither has, the DNSKEY set.
+func TestDNSSECSharedZoneDelv(t *testing.T) {
+	bin := needBinary(t, "delv", "bind9-dnsutils")
+	dir := t.TempDir()
+	ksk, zsk, anchor := zoneKeys(t, dir)
+	zf := filepath.Join(dir, "db.example.org")
+	if err := os.WriteFile(zf, []byte(sharedZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, fmt.Sprintf(`example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		pool web {
+			address 192.0.2.1 192.0.2.2
+		}
+		instance www {
+			primary web
+		}
+		dnssec {
+			key file %[1]s %[2]s
+		}
+		fallthrough
+	}
+	dnssec {
+		key file %[1]s %[2]s
+	}
+	file %[3]s
+}`, ksk, zsk, zf))
+	anchors := writeAnchor(t, dir, anchor)
+	for _, q := range []struct{ name, qtype, want string }{
+		{"www.example.org", "A", "www.example.org.\t30\tIN\tA\t192.0.2."},
+		{"www.example.org", "TXT", "beside gtm's addresses"},
+		{"mail.example.org", "A", "192.0.2.25"},
+		{"example.org", "MX", "mail.example.org."},
+		{"example.org", "DNSKEY", "DNSKEY\t257 3 13"},
+		{"nope.example.org", "A", "negative response, fully validated"},
+		{"www.example.org", "AAAA", "negative response, fully validated"},
+	} {
+		out := delv(t, bin, anchors, s.udp, q.name, q.qtype)
+		if !strings.Contains(out, "fully validated") || !strings.Contains(out, q.want) {
+			t.Errorf("delv %s %s: want 'fully validated' and %q, got:\n%s", q.name, q.qtype, q.want, out)
+		}
+	}
+}
