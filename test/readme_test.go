@@ -70,6 +70,9 @@ func TestReadme(t *testing.T) {
 	geo := filepath.Join(t.TempDir(), "city.mmdb")
 	geotest.Write(t, geo, "GeoIP2-City", geotest.Fixture)
 	for i, ex := range examples {
+		if strings.Contains(ex, "dnssec {") {
+			continue // its keys come from dnssec-keygen: TestReadmeDNSSEC runs it
+		}
 		ex = toLoopback.Replace(ex)
 		ex = geoipLine.ReplaceAllString(ex, "geoip "+geo) // a generated database in place of the real one
 		if strings.Contains(ex, "monitor") {
