@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,9 +99,9 @@ func (s *Signer) Len() int {
 // Signed is the number of sets signed so far (each miss of the cache).
 func (s *Signer) Signed() uint64 { return s.cache.signed.Load() }
 
-// maxKey bounds the wire form a set is keyed by (kept on the stack);
-// larger sets are signed without the cache.
-const maxKey = 2048
+// maxKey bounds the wire form a set is keyed by; larger sets are signed
+// without the cache.
+const maxKey = 4096
 
 // Sigs returns the signatures of the set rrs (one owner, type and class)
 // whose original TTL is ttl: from the cache, or made now and cached. The
@@ -110,10 +112,17 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 	if len(rrs) == 0 {
 		return nil
 	}
-	var buf [maxKey]byte
-	key, ok := setKey(buf[:0], rrs, ttl, ksk)
+	// Address sets, nearly every answer, are keyed on the stack; others
+	// are packed with miekg/dns into a pooled buffer (a buffer handed to
+	// PackRR escapes).
+	var buf [512]byte
+	key, ok := addrKey(buf[:0], rrs, ttl, ksk)
 	if !ok {
-		return z.sign(rrs, ttl, ksk, z.s.Now())
+		p := keyBufs.Get().(*[]byte)
+		defer keyBufs.Put(p)
+		if key, ok = setKey((*p)[:0], rrs, ttl, ksk); !ok {
+			return z.sign(rrs, ttl, ksk, z.s.Now())
+		}
 	}
 	c := z.s.cache
 	h := maphash.Bytes(c.seed, key)
@@ -128,6 +137,60 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 		c.put(&entry{hash: h, key: bytes.Clone(key), sigs: sigs, refresh: int64(inc) + int64(Refresh/time.Second)})
 	}
 	return sigs
+}
+
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxKey); return &b }}
+
+// addrKey is setKey for a set of A or AAAA records, without packing: the
+// owner, type and each address, addresses sorted. false for other sets.
+func addrKey(buf []byte, rrs []dns.RR, ttl uint32, ksk bool) ([]byte, bool) {
+	var addrs [32][16]byte
+	if len(rrs) > len(addrs) {
+		return nil, false
+	}
+	h := rrs[0].Header()
+	size := 4
+	for i, rr := range rrs {
+		switch a := rr.(type) {
+		case *dns.A:
+			if h.Rrtype != dns.TypeA || len(a.A.To4()) != 4 {
+				return nil, false
+			}
+			copy(addrs[i][:], a.A.To4())
+		case *dns.AAAA:
+			if h.Rrtype != dns.TypeAAAA || len(a.AAAA) != 16 {
+				return nil, false
+			}
+			size = 16
+			copy(addrs[i][:], a.AAAA)
+		default:
+			return nil, false
+		}
+		if rr.Header().Name != h.Name {
+			return nil, false
+		}
+	}
+	if len(h.Name) > cap(buf)-8-len(rrs)*size {
+		return nil, false
+	}
+	for i := 1; i < len(rrs); i++ { // insertion sort: a set has a few records
+		for j := i; j > 0 && bytes.Compare(addrs[j][:size], addrs[j-1][:size]) < 0; j-- {
+			addrs[j], addrs[j-1] = addrs[j-1], addrs[j]
+		}
+	}
+	b := byte(2) // not a packed key's 0 or 1
+	if ksk {
+		b = 3
+	}
+	buf = append(buf, b)
+	buf = binary.BigEndian.AppendUint32(buf, ttl)
+	buf = binary.BigEndian.AppendUint16(buf, h.Rrtype)
+	buf = append(buf, strings.ToLower(h.Name)...)
+	buf = append(buf, 0)
+	for i := range rrs {
+		buf = append(buf, addrs[i][:size]...)
+	}
+	return buf, true
 }
 
 // SignNow signs a set without the cache: a denial for a name that does not
