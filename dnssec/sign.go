@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +47,16 @@ type cache struct {
 }
 
 type entry struct {
-	hash    uint64
-	key     []byte
+	hash uint64
+	// An address set is matched by its fields and addresses (key: the
+	// addresses concatenated); any other by its packed key (setKey).
+	addrs  bool
+	name   string
+	rrtype uint16
+	ttl    uint32
+	ksk    bool
+	key    []byte
+
 	sigs    []dns.RRSIG
 	refresh int64 // unix seconds: made again from then on
 }
@@ -62,23 +69,26 @@ func newCache(slots int) *cache {
 	return &cache{slots: make([]atomic.Pointer[entry], n), mask: uint64(n - 1), seed: maphash.MakeSeed()}
 }
 
-func (c *cache) get(h uint64, key []byte, now int64) []dns.RRSIG {
+func (c *cache) get(h uint64, now int64, match func(*entry) bool) []dns.RRSIG {
 	i := h & c.mask
 	for _, j := range [2]uint64{i, i ^ 1} {
-		if e := c.slots[j].Load(); e != nil && e.hash == h && now < e.refresh && bytes.Equal(e.key, key) {
+		if e := c.slots[j].Load(); e != nil && e.hash == h && now < e.refresh && match(e) {
 			return e.sigs
 		}
 	}
 	return nil
 }
 
+// put stores e in one of its two slots: one that holds the same hash (an
+// entry made again), else an empty one, else the one to be made again
+// sooner.
 func (c *cache) put(e *entry) {
 	i := e.hash & c.mask
 	a, b := c.slots[i].Load(), c.slots[i^1].Load()
 	switch {
-	case a == nil || a.hash == e.hash && bytes.Equal(a.key, e.key):
+	case a == nil || a.hash == e.hash:
 		c.slots[i].Store(e)
-	case b == nil || b.hash == e.hash && bytes.Equal(b.key, e.key) || b.refresh < a.refresh:
+	case b == nil || b.hash == e.hash || b.refresh < a.refresh:
 		c.slots[i^1].Store(e)
 	default:
 		c.slots[i].Store(e)
@@ -112,85 +122,122 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 	if len(rrs) == 0 {
 		return nil
 	}
-	// Address sets, nearly every answer, are keyed on the stack; others
-	// are packed with miekg/dns into a pooled buffer (a buffer handed to
-	// PackRR escapes).
-	var buf [512]byte
-	key, ok := addrKey(buf[:0], rrs, ttl, ksk)
-	if !ok {
-		p := keyBufs.Get().(*[]byte)
-		defer keyBufs.Put(p)
-		if key, ok = setKey((*p)[:0], rrs, ttl, ksk); !ok {
-			return z.sign(rrs, ttl, ksk, z.s.Now())
-		}
-	}
 	c := z.s.cache
-	h := maphash.Bytes(c.seed, key)
 	now := z.s.Now()
-	if sigs := c.get(h, key, now.Unix()); sigs != nil {
+	// Address sets, nearly every answer, are looked up without a buffer:
+	// their hash is a sum over the records, so order does not matter, and
+	// an entry matches when it holds each of the records (a set has no
+	// duplicates). Large stack buffers here cost more than they save:
+	// each query runs on a new goroutine, whose stack would grow.
+	if h, ok := addrHash(c.seed, rrs, ttl, ksk); ok {
+		if sigs := c.get(h, now.Unix(), func(e *entry) bool { return e.holds(rrs, ttl, ksk) }); sigs != nil {
+			c.hits.Add(1)
+			return sigs
+		}
+		sigs := z.sign(rrs, ttl, ksk, now)
+		if sigs != nil {
+			c.put(newAddrEntry(h, rrs, ttl, ksk, sigs, refreshAt(now)))
+		}
+		return sigs
+	}
+	// Other sets are packed with miekg/dns into a pooled buffer.
+	p := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(p)
+	key, ok := setKey((*p)[:0], rrs, ttl, ksk)
+	if !ok {
+		return z.sign(rrs, ttl, ksk, now)
+	}
+	h := maphash.Bytes(c.seed, key)
+	if sigs := c.get(h, now.Unix(), func(e *entry) bool { return !e.addrs && bytes.Equal(e.key, key) }); sigs != nil {
 		c.hits.Add(1)
 		return sigs
 	}
 	sigs := z.sign(rrs, ttl, ksk, now)
 	if sigs != nil {
-		inc, _ := window(now)
-		c.put(&entry{hash: h, key: bytes.Clone(key), sigs: sigs, refresh: int64(inc) + int64(Refresh/time.Second)})
+		c.put(&entry{hash: h, key: bytes.Clone(key), sigs: sigs, refresh: refreshAt(now)})
 	}
 	return sigs
 }
 
+// refreshAt is when a signature made at now is made again.
+func refreshAt(now time.Time) int64 {
+	inc, _ := window(now)
+	return int64(inc) + int64(Refresh/time.Second)
+}
+
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxKey); return &b }}
 
-// addrKey is setKey for a set of A or AAAA records, without packing: the
-// owner, type and each address, addresses sorted. false for other sets.
-func addrKey(buf []byte, rrs []dns.RR, ttl uint32, ksk bool) ([]byte, bool) {
-	var addrs [32][16]byte
-	if len(rrs) > len(addrs) {
-		return nil, false
-	}
-	h := rrs[0].Header()
-	size := 4
-	for i, rr := range rrs {
-		switch a := rr.(type) {
-		case *dns.A:
-			if h.Rrtype != dns.TypeA || len(a.A.To4()) != 4 {
-				return nil, false
-			}
-			copy(addrs[i][:], a.A.To4())
-		case *dns.AAAA:
-			if h.Rrtype != dns.TypeAAAA || len(a.AAAA) != 16 {
-				return nil, false
-			}
-			size = 16
-			copy(addrs[i][:], a.AAAA)
-		default:
-			return nil, false
+// addr is the address of an A or AAAA record, or nil.
+func addr(rr dns.RR) []byte {
+	switch a := rr.(type) {
+	case *dns.A:
+		if ip := a.A.To4(); ip != nil {
+			return ip
 		}
-		if rr.Header().Name != h.Name {
-			return nil, false
+	case *dns.AAAA:
+		if len(a.AAAA) == 16 {
+			return a.AAAA
 		}
 	}
-	if len(h.Name) > cap(buf)-8-len(rrs)*size {
-		return nil, false
-	}
-	for i := 1; i < len(rrs); i++ { // insertion sort: a set has a few records
-		for j := i; j > 0 && bytes.Compare(addrs[j][:size], addrs[j-1][:size]) < 0; j-- {
-			addrs[j], addrs[j-1] = addrs[j-1], addrs[j]
+	return nil
+}
+
+// addrHash is the hash of an address set, the same in any order; false
+// for any other set.
+func addrHash(seed maphash.Seed, rrs []dns.RR, ttl uint32, ksk bool) (uint64, bool) {
+	h0 := rrs[0].Header()
+	var sum uint64
+	for _, rr := range rrs {
+		ip := addr(rr)
+		if ip == nil || rr.Header().Rrtype != h0.Rrtype || rr.Header().Name != h0.Name {
+			return 0, false
 		}
+		sum += maphash.Bytes(seed, ip)
 	}
-	b := byte(2) // not a packed key's 0 or 1
+	k := uint64(ttl)<<17 | uint64(h0.Rrtype)<<1
 	if ksk {
-		b = 3
+		k |= 1
 	}
-	buf = append(buf, b)
-	buf = binary.BigEndian.AppendUint32(buf, ttl)
-	buf = binary.BigEndian.AppendUint16(buf, h.Rrtype)
-	buf = append(buf, strings.ToLower(h.Name)...)
-	buf = append(buf, 0)
-	for i := range rrs {
-		buf = append(buf, addrs[i][:size]...)
+	return sum ^ maphash.String(seed, h0.Name) ^ k*0x9E3779B97F4A7C15, true
+}
+
+// newAddrEntry is the cache entry of an address set: its addresses
+// concatenated.
+func newAddrEntry(h uint64, rrs []dns.RR, ttl uint32, ksk bool, sigs []dns.RRSIG, refresh int64) *entry {
+	e := &entry{hash: h, addrs: true, name: rrs[0].Header().Name, rrtype: rrs[0].Header().Rrtype, ttl: ttl, ksk: ksk, sigs: sigs, refresh: refresh}
+	for _, rr := range rrs {
+		e.key = append(e.key, addr(rr)...)
 	}
-	return buf, true
+	return e
+}
+
+// holds reports whether e is the address set rrs: the same owner, type,
+// original TTL and signers, as many addresses, each of rrs among them.
+func (e *entry) holds(rrs []dns.RR, ttl uint32, ksk bool) bool {
+	h := rrs[0].Header()
+	if !e.addrs || e.ttl != ttl || e.ksk != ksk || e.rrtype != h.Rrtype || e.name != h.Name {
+		return false
+	}
+	size := 4
+	if h.Rrtype == dns.TypeAAAA {
+		size = 16
+	}
+	if len(e.key) != len(rrs)*size {
+		return false
+	}
+	for _, rr := range rrs {
+		ip, found := addr(rr), false
+		for off := 0; off < len(e.key); off += size {
+			if bytes.Equal(e.key[off:off+size], ip) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // SignNow signs a set without the cache: a denial for a name that does not
