@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,9 +34,8 @@ func (k *Key) KSK() bool { return k.DNSKEY.Flags&dns.SEP != 0 }
 // Zone is a signed zone's keys and the records they make at the apex.
 type Zone struct {
 	Name string
-	// ksks sign the DNSKEY, CDS and CDNSKEY sets, zsks everything else.
-	// A zone whose keys all have (or all lack) the SEP flag signs
-	// everything with every key: one CSK, or several during a rollover.
+	// ksks sign the DNSKEY, CDS and CDNSKEY sets, zsks everything else;
+	// see finish.
 	ksks, zsks []*Key
 	// The apex's key records: every key (DNSKEY), and the KSKs for the
 	// parent (CDS with SHA-256, CDNSKEY). The TTL is the zone's.
@@ -159,12 +159,12 @@ func (k *Key) rrsig(signer string, ttl, inception, expiration uint32) *dns.RRSIG
 
 // finish settles the roles and makes the apex's key records.
 func (z *Zone) finish(ttl uint32) {
-	switch {
-	case len(z.ksks) == 0:
-		z.ksks = z.zsks
-	case len(z.zsks) == 0:
-		z.zsks = z.ksks
-	}
+	// Every algorithm of the DNSKEY set signs every set (RFC 4035 2.2):
+	// a role that lacks an algorithm borrows the other role's keys of it.
+	// One CSK, or keys of one role only, sign everything.
+	ksks, zsks := z.ksks, z.zsks
+	z.ksks = append(slices.Clip(ksks), missing(zsks, ksks)...)
+	z.zsks = append(slices.Clip(zsks), missing(ksks, zsks)...)
 	seen := map[*Key]bool{}
 	for _, k := range append(append([]*Key{}, z.ksks...), z.zsks...) {
 		if seen[k] {
@@ -184,6 +184,17 @@ func (z *Zone) finish(ttl uint32) {
 		cdnskey.Hdr = dns.RR_Header{Name: z.Name, Rrtype: dns.TypeCDNSKEY, Class: dns.ClassINET, Ttl: ttl}
 		z.CDNSKEY = append(z.CDNSKEY, cdnskey)
 	}
+}
+
+// missing are the keys of from whose algorithm no key of in has.
+func missing(from, in []*Key) []*Key {
+	var out []*Key
+	for _, k := range from {
+		if !slices.ContainsFunc(in, func(o *Key) bool { return o.DNSKEY.Algorithm == k.DNSKEY.Algorithm }) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Zone returns the keys of the zone named name, or nil when it has none

@@ -461,3 +461,79 @@ func TestDNSSECSharedZoneDelv(t *testing.T) {
 		}
 	}
 }
+
+// A ZSK rollover by pre-publishing (to another algorithm): a reload that adds the new key
+// publishes it and signs with both; one that then drops the old key
+// leaves the new one alone. Every step's answers verify.
+func TestDNSSECRolloverByReload(t *testing.T) {
+	dir := t.TempDir()
+	ksk, _ := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 257)
+	old, _ := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 256)
+	next, _ := testkit.WriteKey(t, dir, "example.org.", dns.ED25519, 256)
+	corefile := func(keys ...string) string {
+		return fmt.Sprintf(`example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		ns ns1.example.org 127.0.0.53
+		pool web {
+			address 192.0.2.1
+		}
+		instance www {
+			primary web
+		}
+		dnssec {
+			key file %s
+		}
+	}
+}`, strings.Join(keys, " "))
+	}
+	s := start(t, corefile(ksk, old))
+	check := func(step string, keys, sigs int) {
+		t.Helper()
+		c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+		r, _, err := c.Exchange(doQuery("example.org.", dns.TypeDNSKEY, 1232), s.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dnskeys []*dns.DNSKEY
+		for _, rr := range r.Answer {
+			if k, ok := rr.(*dns.DNSKEY); ok {
+				dnskeys = append(dnskeys, k)
+			}
+		}
+		if len(dnskeys) != keys {
+			t.Errorf("%s: %d keys published, want %d", step, len(dnskeys), keys)
+		}
+		a, _, err := c.Exchange(doQuery("www.example.org.", dns.TypeA, 1232), s.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rr := range a.Answer {
+			sig, ok := rr.(*dns.RRSIG)
+			if !ok {
+				continue
+			}
+			n++
+			verified := false
+			for _, k := range dnskeys {
+				if k.KeyTag() == sig.KeyTag && sig.Verify(k, a.Answer[:1]) == nil {
+					verified = true
+				}
+			}
+			if !verified {
+				t.Errorf("%s: signature of key %d does not verify with the published keys", step, sig.KeyTag)
+			}
+		}
+		if n != sigs {
+			t.Errorf("%s: %d signatures on the answer, want %d", step, n, sigs)
+		}
+	}
+	check("before", 2, 1)
+	s.reload(t, corefile(ksk, old, next))
+	check("pre-published", 3, 2)
+	// The KSK's algorithm (13) has no ZSK left: every algorithm signs
+	// every set (RFC 4035 2.2), so the KSK signs the answers too.
+	s.reload(t, corefile(ksk, next))
+	check("old key removed", 2, 2)
+}
