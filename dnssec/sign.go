@@ -138,8 +138,10 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 	if h, ok := addrHash(c.seed, rrs, ttl, ksk); ok {
 		if sigs := c.get(h, now.Unix(), func(e *entry) bool { return e.holds(rrs, ttl, ksk) }); sigs != nil {
 			c.hits.Add(1)
+			cacheHits.Inc()
 			return sigs
 		}
+		signedSet.Inc()
 		e := newAddrEntry(h, rrs, ttl, ksk, refreshAt(now))
 		if e.sigs = z.sign(rrs, ttl, ksk, now, e.sigIn[:0]); e.sigs != nil {
 			c.put(e)
@@ -156,8 +158,10 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 	h := maphash.Bytes(c.seed, key)
 	if sigs := c.get(h, now.Unix(), func(e *entry) bool { return !e.addrs && bytes.Equal(e.key, key) }); sigs != nil {
 		c.hits.Add(1)
+		cacheHits.Inc()
 		return sigs
 	}
+	signedSet.Inc()
 	sigs := z.sign(rrs, ttl, ksk, now, nil)
 	if sigs != nil {
 		c.put(&entry{hash: h, key: bytes.Clone(key), sigs: sigs, refresh: refreshAt(now)})
@@ -250,6 +254,7 @@ func (e *entry) holds(rrs []dns.RR, ttl uint32, ksk bool) bool {
 // SignNow signs a set without the cache: a denial for a name that does not
 // exist, whose owner is the query's name.
 func (z *Zone) SignNow(rrs []dns.RR, ttl uint32) []dns.RRSIG {
+	signedDenial.Inc()
 	return z.sign(rrs, ttl, false, z.s.Now(), nil)
 }
 
@@ -272,6 +277,7 @@ func (z *Zone) sign(rrs []dns.RR, ttl uint32, ksk bool, now time.Time, sigs []dn
 	for _, k := range keys {
 		sig := k.rrsig(z.Name, ttl, inc, exp)
 		if err := sig.Sign(k.signer, set); err != nil {
+			signFailure(z.Name, k.tag, err)
 			return nil
 		}
 		sigs = append(sigs, *sig)
