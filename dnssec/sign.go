@@ -37,8 +37,8 @@ const DefaultCacheSlots = 1 << 18
 // cache holds signatures by the content of the set they sign: owner, type,
 // original TTL and records in a fixed order (their wire forms sorted), so
 // that every rotation of a set finds one entry. It is an array of atomic
-// pointers, two-way set associative: lookups take no lock, an insert
-// replaces the older of two slots, and the size never grows.
+// pointers, four-way set associative: lookups take no lock, an insert
+// replaces the oldest of four slots, and the size never grows.
 type cache struct {
 	slots []atomic.Pointer[entry]
 	mask  uint64
@@ -68,7 +68,7 @@ type entry struct {
 }
 
 func newCache(slots int) *cache {
-	n := 2
+	n := ways
 	for n < slots {
 		n <<= 1
 	}
@@ -76,8 +76,8 @@ func newCache(slots int) *cache {
 }
 
 func (c *cache) get(h uint64, now int64, match func(*entry) bool) []dns.RRSIG {
-	i := h & c.mask
-	for _, j := range [2]uint64{i, i ^ 1} {
+	g := h & c.mask &^ (ways - 1)
+	for j := g; j < g+ways; j++ {
 		if e := c.slots[j].Load(); e != nil && e.hash == h && now < e.refresh && match(e) {
 			return e.sigs
 		}
@@ -85,20 +85,26 @@ func (c *cache) get(h uint64, now int64, match func(*entry) bool) []dns.RRSIG {
 	return nil
 }
 
-// put stores e in one of its two slots: one that holds the same hash (an
-// entry made again), else an empty one, else the one to be made again
-// sooner.
+// ways is how many slots a set may be in (one cache line of pointers
+// holds them): fewer sets are lost to collisions than with one or two.
+const ways = 4
+
+// put stores e in one of its slots: one that holds the same hash (an entry
+// made again), else an empty one, else the one to be made again soonest.
 func (c *cache) put(e *entry) {
-	i := e.hash & c.mask
-	a, b := c.slots[i].Load(), c.slots[i^1].Load()
-	switch {
-	case a == nil || a.hash == e.hash:
-		c.slots[i].Store(e)
-	case b == nil || b.hash == e.hash || b.refresh < a.refresh:
-		c.slots[i^1].Store(e)
-	default:
-		c.slots[i].Store(e)
+	g := e.hash & c.mask &^ (ways - 1)
+	victim, oldest := g, int64(1<<62)
+	for j := g; j < g+ways; j++ {
+		o := c.slots[j].Load()
+		if o == nil || o.hash == e.hash {
+			victim = j
+			break
+		}
+		if o.refresh < oldest {
+			victim, oldest = j, o.refresh
+		}
 	}
+	c.slots[victim].Store(e)
 }
 
 // Len is the number of sets whose signatures are cached.
