@@ -52,6 +52,7 @@ type entry struct {
 	// An address set is matched by its fields and addresses (key: the
 	// addresses concatenated); any other by its packed key (setKey).
 	addrs  bool
+	soa    *dns.SOA // a zone's SOA, its TTL zeroed
 	name   string
 	rrtype uint16
 	ttl    uint32
@@ -154,6 +155,23 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 		}
 		return e.sigs
 	}
+	// The SOA is in every denial: keyed by its value, without packing.
+	if soa, ok := rrs[0].(*dns.SOA); ok && len(rrs) == 1 {
+		v := *soa
+		v.Hdr.Ttl, v.Hdr.Rdlength = 0, 0 // the answered TTL is not the set's
+		h := maphash.Comparable(c.seed, v) ^ (uint64(ttl)<<1|b2u(ksk))*0x9E3779B97F4A7C15
+		if sigs := c.get(h, now.Unix(), func(e *entry) bool { return e.soa != nil && *e.soa == v && e.ttl == ttl && e.ksk == ksk }); sigs != nil {
+			c.hits.Add(1)
+			cacheHits.Inc()
+			return sigs
+		}
+		signedSet.Inc()
+		e := &entry{hash: h, soa: &v, ttl: ttl, ksk: ksk, refresh: refreshAt(now)}
+		if e.sigs = z.sign(rrs, ttl, ksk, now, e.sigIn[:0]); e.sigs != nil {
+			c.put(e)
+		}
+		return e.sigs
+	}
 	// Other sets are packed with miekg/dns into a pooled buffer.
 	p := keyBufs.Get().(*[]byte)
 	defer keyBufs.Put(p)
@@ -162,7 +180,7 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 		return z.sign(rrs, ttl, ksk, now, nil)
 	}
 	h := maphash.Bytes(c.seed, key)
-	if sigs := c.get(h, now.Unix(), func(e *entry) bool { return !e.addrs && bytes.Equal(e.key, key) }); sigs != nil {
+	if sigs := c.get(h, now.Unix(), func(e *entry) bool { return !e.addrs && e.soa == nil && bytes.Equal(e.key, key) }); sigs != nil {
 		c.hits.Add(1)
 		cacheHits.Inc()
 		return sigs
@@ -173,6 +191,13 @@ func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 		c.put(&entry{hash: h, key: bytes.Clone(key), sigs: sigs, refresh: refreshAt(now)})
 	}
 	return sigs
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // refreshAt is when a signature made at now is made again.

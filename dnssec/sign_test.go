@@ -106,3 +106,22 @@ func TestNSECBitmapSorted(t *testing.T) {
 		t.Errorf("NSEC does not pack: %v", err)
 	}
 }
+
+// A denial's SOA is found by value: one signature for every answered TTL
+// of one SOA, another for another serial.
+func TestCacheSOA(t *testing.T) {
+	z := testZone(t, DefaultCacheSlots)
+	soa := func(serial, ttl uint32) []dns.RR {
+		return []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.org.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+			Ns: "ns1.example.org.", Mbox: "hostmaster.example.org.", Serial: serial, Minttl: 60}}
+	}
+	z.Sigs(soa(1, 60), 60, false)
+	z.Sigs(soa(1, 5), 60, false)
+	if n := z.s.Signed(); n != 1 {
+		t.Errorf("signed %d SOA sets, want 1", n)
+	}
+	z.Sigs(soa(2, 60), 60, false)
+	if n := z.s.Signed(); n != 2 {
+		t.Errorf("signed %d SOA sets after a new serial, want 2", n)
+	}
+}
