@@ -24,10 +24,12 @@
 #       while a second dnsperf asks www A with DO at 2,000 QPS: how the
 #       other names fare during the flood (QPS, lost, latency).
 #
-# Random names are fresh for every run (100,000 a run, more than a run
-# asks), so neither server answers a name twice. It prints per round the
+# Random names are fresh for every run and its warm-up (100,000 a run,
+# more than a run asks), so neither server answers a name twice. It prints per round the
 # QPS of each case and the ratios g1/g0, g1/f1 and gx/fx, then their
-# medians. Needs go, dnsperf, dnssec-keygen (bind9utils) and taskset; all
+# medians, and the same ratios from the server's CPU time per query
+# (/proc utime+stime over the run), which other processes on the machine
+# disturb less than QPS. Needs go, dnsperf, dnssec-keygen (bind9utils) and taskset; all
 # traffic stays on loopback; servers and dnsperf are bounded in time and
 # stopped on exit.
 set -euo pipefail
@@ -109,10 +111,18 @@ bench.example:$fport {
 }
 EOF
 life=$((rounds * 7 * (seconds + 4) + 120))
+declare -A spid
 for s in gtm file; do
     timeout "$life" taskset -c 0 "$tmp/coredns" -conf "$tmp/$s.Corefile" -quiet >"$tmp/$s.log" 2>&1 &
     pids+=($!)
+    for ((i = 0; i < 50; i++)); do # the server: timeout's child (taskset execs coredns)
+        spid[$s]=$(awk '{print $1}' "/proc/$!/task/$!/children" 2>/dev/null) || true
+        [ -n "${spid[$s]}" ] && break
+        sleep 0.1
+    done
 done
+clk=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 echo "www.bench.example A" >"$tmp/www.q"
 for port in $gport $fport; do
     for ((i = 0; i < 100; i++)); do
@@ -135,43 +145,57 @@ perf() {
 results=$tmp/results.tsv
 : >"$results"
 for ((r = 1; r <= rounds; r++)); do
-    declare -A q=()
+    declare -A q=() u=()
     for c in g0 g1 f0 f1 gx fx gf; do
         case $c in
-        g0) port=$gport file=$tmp/www.q args=(-e) ;;
-        g1) port=$gport file=$tmp/www.q args=(-D) ;;
-        f0) port=$fport file=$tmp/www.q args=(-e) ;;
-        f1) port=$fport file=$tmp/www.q args=(-D) ;;
-        gx | gf) port=$gport file=$tmp/nx-$r-$c.q args=(-D); names 100000 "$file" ;;
-        fx) port=$fport file=$tmp/nx-$r-$c.q args=(-D); names 100000 "$file" ;;
+        g0) port=$gport file=$tmp/www.q args=(-e) srv=${spid[gtm]} ;;
+        g1) port=$gport file=$tmp/www.q args=(-D) srv=${spid[gtm]} ;;
+        f0) port=$fport file=$tmp/www.q args=(-e) srv=${spid[file]} ;;
+        f1) port=$fport file=$tmp/www.q args=(-D) srv=${spid[file]} ;;
+        gx | gf) port=$gport file=$tmp/nx-$r-$c.q args=(-D) srv=${spid[gtm]}; names 100000 "$file" ;;
+        fx) port=$fport file=$tmp/nx-$r-$c.q args=(-D) srv=${spid[file]}; names 100000 "$file" ;;
         esac
-        perf "$port" "$file" 1 "${args[@]}" >/dev/null # warm-up
+        warm=$file
+        if [[ $c == ?x || $c == gf ]]; then # names of their own: a repeated name may be a cache hit
+            warm=$tmp/warm-$r-$c.q
+            names 50000 "$warm"
+        fi
+        perf "$port" "$warm" 1 "${args[@]}" >/dev/null # warm-up
+        t0=$(cpu_ticks "$srv")
         if [ "$c" = gf ]; then
             perf "$gport" "$tmp/www.q" "$seconds" -D -Q 2000 >"$tmp/other" &
             other=$!
             out=$(perf "$port" "$file" "$seconds" "${args[@]}")
             wait "$other"
             read -r oq ol oa <"$tmp/other"
-            printf '%s\tgf-www\t%s\t%s\t%s\n' "$r" "$oq" "$ol" "$oa" >>"$results"
+            printf '%s\tgf-www\t%s\t%s\t%s\t-\n' "$r" "$oq" "$ol" "$oa" >>"$results"
         else
             out=$(perf "$port" "$file" "$seconds" "${args[@]}")
         fi
+        t1=$(cpu_ticks "$srv")
         read -r qps lost lat <<<"$out"
         q[$c]=$qps
-        printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$qps" "$lost" "$lat" >>"$results"
+        # server CPU per query, µs: steadier than QPS on a machine that
+        # others keep busy (the flood's includes the www queries beside it)
+        n=$((qps * seconds))
+        [ "$c" = gf ] && n=$(((qps + oq) * seconds))
+        us=$(echo "($t1 - $t0) * 1000000 / $clk / ($n + 1)" | bc -l)
+        u[$c]=$us
+        printf '%s\t%s\t%s\t%s\t%s\t%.1f\n' "$r" "$c" "$qps" "$lost" "$lat" "$us" >>"$results"
     done
     printf 'round %d: g0 %s g1 %s f0 %s f1 %s gx %s fx %s gf %s (www during flood: %s QPS, %s lost, %s ms)\n' \
         "$r" "${q[g0]}" "${q[g1]}" "${q[f0]}" "${q[f1]}" "${q[gx]}" "${q[fx]}" "${q[gf]}" "$oq" "$ol" "$oa"
-    printf '%s\tratios\t%.3f\t%.3f\t%.3f\n' "$r" "$(echo "${q[g1]} / ${q[g0]}" | bc -l)" \
-        "$(echo "${q[g1]} / ${q[f1]}" | bc -l)" "$(echo "${q[gx]} / ${q[fx]}" | bc -l)" >>"$results"
-    unset q
+    printf '%s\tratios\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n' "$r" "$(echo "${q[g1]} / ${q[g0]}" | bc -l)" \
+        "$(echo "${q[g1]} / ${q[f1]}" | bc -l)" "$(echo "${q[gx]} / ${q[fx]}" | bc -l)" \
+        "$(echo "${u[g0]} / ${u[g1]}" | bc -l)" "$(echo "${u[f1]} / ${u[g1]}" | bc -l)" "$(echo "${u[fx]} / ${u[gx]}" | bc -l)" >>"$results"
+    unset q u
 done
 
 echo
-echo "QPS per run (round, case, QPS, lost, avg latency ms):"
+echo "per run (round, case, QPS, lost, avg latency ms, server CPU µs per query):"
 grep -v ratios "$results"
 echo
-echo "ratios per round (g1/g0, g1/f1, gx/fx):"
+echo "ratios per round: QPS g1/g0, g1/f1, gx/fx; the same from server CPU per query (g0/g1 = g0's CPU per query over g1's, ...):"
 grep ratios "$results" | cut -f1,3-
 median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 echo
@@ -180,7 +204,14 @@ printf 'medians: g0 %s  g1 %s  f0 %s  f1 %s  gx %s  fx %s  gf %s  www during flo
     "$(awk '$2 == "f0" {print $3}' "$results" | median)" "$(awk '$2 == "f1" {print $3}' "$results" | median)" \
     "$(awk '$2 == "gx" {print $3}' "$results" | median)" "$(awk '$2 == "fx" {print $3}' "$results" | median)" \
     "$(awk '$2 == "gf" {print $3}' "$results" | median)" "$(awk '$2 == "gf-www" {print $3}' "$results" | median)"
-printf 'median ratios: g1/g0 %s  g1/f1 %s  gx/fx %s\n' \
+printf 'median ratios, QPS: g1/g0 %s  g1/f1 %s  gx/fx %s\n' \
     "$(awk '$2 == "ratios" {print $3}' "$results" | median)" "$(awk '$2 == "ratios" {print $4}' "$results" | median)" \
     "$(awk '$2 == "ratios" {print $5}' "$results" | median)"
+printf 'median ratios, by server CPU per query: g1/g0 %s  g1/f1 %s  gx/fx %s\n' \
+    "$(awk '$2 == "ratios" {print $6}' "$results" | median)" "$(awk '$2 == "ratios" {print $7}' "$results" | median)" \
+    "$(awk '$2 == "ratios" {print $8}' "$results" | median)"
+printf 'median server CPU per query (µs): g0 %s  g1 %s  f0 %s  f1 %s  gx %s  fx %s\n' \
+    "$(awk '$2 == "g0" {print $6}' "$results" | median)" "$(awk '$2 == "g1" {print $6}' "$results" | median)" \
+    "$(awk '$2 == "f0" {print $6}' "$results" | median)" "$(awk '$2 == "f1" {print $6}' "$results" | median)" \
+    "$(awk '$2 == "gx" {print $6}' "$results" | median)" "$(awk '$2 == "fx" {print $6}' "$results" | median)"
 echo "(alg $alg, $rounds rounds of ${seconds}s, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD))"
