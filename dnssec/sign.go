@@ -35,8 +35,9 @@ func window(now time.Time) (inception, expiration uint32) {
 const DefaultCacheSlots = 1 << 18
 
 // cache holds signatures by the content of the set they sign: owner, type,
-// original TTL and records in a fixed order (their wire forms sorted), so
-// that every rotation of a set finds one entry. It is an array of atomic
+// original TTL, signing role and records whatever their order (an address
+// set matched by membership, an SOA by value, any other set by its records'
+// wire forms sorted), so that every rotation of a set finds one entry. It is an array of atomic
 // pointers, four-way set associative: lookups take no lock, an insert
 // replaces the oldest of four slots, and the size never grows.
 type cache struct {
@@ -119,7 +120,8 @@ func (s *Signer) Len() int {
 	return n
 }
 
-// Signed is the number of sets signed so far (each miss of the cache).
+// Signed is the number of sets signed so far: misses of the cache and
+// denials signed per query.
 func (s *Signer) Signed() uint64 { return s.cache.signed.Load() }
 
 // maxKey bounds the wire form a set is keyed by; larger sets are signed
@@ -129,8 +131,8 @@ const maxKey = 4096
 // Sigs returns the signatures of the set rrs (one owner, type and class)
 // whose original TTL is ttl: from the cache, or made now and cached. The
 // records may be in any order and carry any TTL up to ttl; the signatures
-// are shared and must be copied before they are changed. keys says which
-// keys sign: the KSKs for the apex's key sets, else the ZSKs.
+// are shared and must be copied before they are changed. ksk says which
+// keys sign: the KSKs (for the apex's key sets), else the ZSKs.
 func (z *Zone) Sigs(rrs []dns.RR, ttl uint32, ksk bool) []dns.RRSIG {
 	if len(rrs) == 0 {
 		return nil
@@ -289,9 +291,9 @@ func (z *Zone) SignNow(rrs []dns.RR, ttl uint32) []dns.RRSIG {
 	return z.sign(rrs, ttl, false, z.s.Now(), nil)
 }
 
-// sign makes the set's signatures into sigs' space, one per signing key, over copies of the
-// records with the original TTL. nil if a key fails (never expected: every
-// key signed once when it was read).
+// sign makes the set's signatures, one per signing key, into sigs' space,
+// over copies of the records with the original TTL. nil if a key fails
+// (never expected: every key signed once when it was read).
 func (z *Zone) sign(rrs []dns.RR, ttl uint32, ksk bool, now time.Time, sigs []dns.RRSIG) []dns.RRSIG {
 	z.s.cache.signed.Add(1)
 	set := make([]dns.RR, len(rrs))
