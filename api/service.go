@@ -426,6 +426,34 @@ type shared struct {
 
 	mu   sync.Mutex
 	seen uint64 // the newest process event recorded in the log
+
+	health *clusterHealth // a cluster's store: this process's part in its health; under stores
+}
+
+// clusterHealth is the process's part in the health of the cluster whose
+// store s holds, started on first use; nil for an embedded store.
+func (s *shared) clusterHealth() *clusterHealth {
+	c, ok := s.Store.(etcdClient)
+	if !ok {
+		return nil
+	}
+	stores.Lock()
+	defer stores.Unlock()
+	if s.health == nil {
+		s.health = newClusterHealth(c.Client(), c.Prefix())
+	}
+	return s.health
+}
+
+// clusterHealth is the service's store's, if it is a cluster's.
+func (s *Service) clusterHealth() *clusterHealth {
+	s.mu.RLock()
+	st := s.st
+	s.mu.RUnlock()
+	if st == nil || !s.cluster {
+		return nil
+	}
+	return st.clusterHealth()
 }
 
 // recorded reports whether the process event seq is new to this store,
@@ -483,6 +511,10 @@ func (s *shared) release(svc *Service) {
 	s.refs--
 	if s.refs == 0 {
 		delete(stores.m, s.key)
+		if s.health != nil {
+			s.health.close()
+			s.health = nil
+		}
 		s.Close()
 	}
 }

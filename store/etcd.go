@@ -113,7 +113,11 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 			Username:    cfg.Username,
 			Password:    cfg.Password,
 			DialTimeout: dial,
-			Logger:      zap.NewNop(),
+			// A connection that went silent (a cut network) is noticed
+			// and redialled within seconds, not at TCP's timeouts.
+			DialKeepAliveTime:    2 * time.Second,
+			DialKeepAliveTimeout: 2 * time.Second,
+			Logger:               zap.NewNop(),
 			Context:     context.WithoutCancel(ctx),
 		})
 		if err != nil {
