@@ -66,7 +66,7 @@ type Engine struct {
 	// noProbe: a resolution-only node ('probe off'), answering from the
 	// others' verdicts; it starts no checks.
 	noProbe bool
-	byCheck        map[*health.Check][]string // the pools that use each check; set by start
+	byCheck map[*health.Check][]string // the pools that use each check; set by start
 	// keys holds the address strings of the checks' keys in shared chunks
 	// (100,000 addresses: 100,000 strings fewer for the collector); used
 	// by start, then only on the compile loop.

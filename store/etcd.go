@@ -118,7 +118,7 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 			DialKeepAliveTime:    2 * time.Second,
 			DialKeepAliveTimeout: 2 * time.Second,
 			Logger:               zap.NewNop(),
-			Context:     context.WithoutCancel(ctx),
+			Context:              context.WithoutCancel(ctx),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("store etcd %v: %w", cfg.Endpoints, err)
