@@ -91,7 +91,7 @@ type clusterHealth struct {
 	lastOK   atomic.Int64 // Unix nanoseconds of the last read etcd answered
 
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
@@ -99,7 +99,8 @@ func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
 		kick: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{}, verdicts: map[health.Key]health.Status{}}
 	c.lastOK.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel, c.done = cancel, make(chan struct{})
+	c.cancel = cancel
+	c.wg.Add(2)
 	go c.run(ctx)
 	go c.elect(ctx)
 	return c
@@ -133,7 +134,7 @@ func (c *clusterHealth) settings() (e *engine.Engine, node string, noProbe bool,
 // revoked), and it stands down as the events' recorder.
 func (c *clusterHealth) close() {
 	c.cancel()
-	<-c.done
+	c.wg.Wait()
 	clusterLeader.Set(0)
 	clusterFallback.Set(0)
 }
@@ -256,7 +257,7 @@ func (c *clusterHealth) settle(keys []health.Key, quorum int, events bool) {
 
 // run keeps this node's votes published and the cluster's read.
 func (c *clusterHealth) run(ctx context.Context) {
-	defer close(c.done)
+	defer c.wg.Done()
 	var (
 		lease     clientv3.LeaseID
 		ka        <-chan *clientv3.LeaseKeepAliveResponse
@@ -515,6 +516,7 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 // node at a time, chosen through etcd, so that each event is recorded
 // and alerted once.
 func (c *clusterHealth) elect(ctx context.Context) {
+	defer c.wg.Done()
 	for ctx.Err() == nil {
 		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(nodeTTL), concurrency.WithContext(ctx))
 		if err != nil {
