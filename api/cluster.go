@@ -87,8 +87,11 @@ type clusterHealth struct {
 	synced   atomic.Bool                    // read from etcd once
 	fallback atomic.Bool
 	leader   atomic.Bool
-	since    atomic.Int64 // Unix nanoseconds of the last fallback or return
-	lastOK   atomic.Int64 // Unix nanoseconds of the last read etcd answered
+	// duplicate: another live process holds this node's name; this one
+	// publishes no votes meanwhile (they would be taken for the other's).
+	duplicate atomic.Bool
+	since     atomic.Int64 // Unix nanoseconds of the last fallback or return
+	lastOK    atomic.Int64 // Unix nanoseconds of the last read etcd answered
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -296,7 +299,7 @@ func (c *clusterHealth) run(ctx context.Context) {
 			}
 		}
 		// Publish what changed in this node's own verdicts.
-		if e != nil && !noProbe && ctx.Err() == nil {
+		if e != nil && !noProbe && !c.duplicate.Load() && ctx.Err() == nil {
 			if lease == 0 {
 				gctx, cancel := context.WithTimeout(ctx, commitTimeout)
 				g, err := c.cli.Grant(gctx, nodeTTL)
@@ -316,8 +319,9 @@ func (c *clusterHealth) run(ctx context.Context) {
 					log.Warningf("api: cluster: publishing node %s's verdicts: %v", node, err)
 				}
 			}
-		} else if noProbe && lease != 0 {
-			// Turned resolution-only by a reload: its votes go.
+		} else if (noProbe || c.duplicate.Load()) && lease != 0 {
+			// Turned resolution-only by a reload, or its name is taken:
+			// its votes go.
 			kaCancel()
 			rc, cancel := context.WithTimeout(ctx, time.Second)
 			c.cli.Revoke(rc, lease)
@@ -557,6 +561,7 @@ type ClusterHealth struct {
 	Fallback bool           `json:"fallback" doc:"cut off from etcd for longer than the grace period, the node answers from its own probes"`
 	Reason   string         `json:"reason,omitempty" doc:"why it falls back"`
 	Since    *time.Time     `json:"since,omitempty" doc:"when it fell back or came back"`
+	Conflict string         `json:"conflict,omitempty" doc:"why this node neither reports nor votes: its name is another live node's"`
 	Votes    int            `json:"votes" doc:"the addresses some live node votes on"`
 	Down     int            `json:"down" doc:"the addresses the cluster sees down"`
 }
