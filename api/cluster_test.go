@@ -80,7 +80,7 @@ func TestClusterNodeStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, "/stops/health/other/a/192.0.2.1", "down", clientv3.WithLease(g.ID)); err != nil {
+	if _, err := cli.Put(ctx, "/stops/health/votes/other/a/192.0.2.1", "down", clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
 	ch := svc.clusterHealth()

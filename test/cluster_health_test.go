@@ -22,8 +22,9 @@ import (
 // test: the same address can look down to one node and up to another, as
 // it would from different vantage points.
 type healthBackend struct {
-	port int
-	down sync.Map // "ADDRESS /nI" → true
+	port  int
+	down  sync.Map // "ADDRESS /nI" → true
+	delay sync.Map // "ADDRESS /nI" → time.Duration before answering
 }
 
 func startHealthBackend(t *testing.T, addrs ...string) *healthBackend {
@@ -54,6 +55,9 @@ func startHealthBackend(t *testing.T, addrs ...string) *healthBackend {
 		for _, ln := range lns {
 			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				host, _, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+				if d, ok := b.delay.Load(host + " " + r.URL.Path); ok {
+					time.Sleep(d.(time.Duration))
+				}
 				if d, _ := b.down.Load(host + " " + r.URL.Path); d == true {
 					w.WriteHeader(http.StatusServiceUnavailable)
 					return
