@@ -89,6 +89,7 @@ type clusterHealth struct {
 	grace   time.Duration
 	vantage config.Vantage
 	kick    chan struct{} // use changed the engine or the settings
+	back    chan struct{} // etcd answers again after failing
 
 	vmu      sync.RWMutex
 	votes    map[health.Key]map[string]bool // node → sees it down
@@ -103,6 +104,10 @@ type clusterHealth struct {
 	duplicate atomic.Bool
 	since     atomic.Int64 // Unix nanoseconds of the last fallback or return
 	lastOK    atomic.Int64 // Unix nanoseconds of the last read etcd answered
+	// failing is why etcd did not answer the last check (nil when it did),
+	// since when failSince.
+	failing   atomic.Pointer[string]
+	failSince atomic.Int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -110,14 +115,15 @@ type clusterHealth struct {
 
 func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
 	c := &clusterHealth{cli: cli, prefix: prefix + "health/", votesP: prefix + "health/votes/", latP: prefix + "health/latency/",
-		lead: prefix + "leader", kick: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{},
+		lead: prefix + "leader", kick: make(chan struct{}, 1), back: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{},
 		verdicts: map[health.Key]health.Status{}, lat: map[health.Key]map[string]nodeLatency{}}
 	c.lastOK.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.run(ctx)
 	go c.elect(ctx)
+	go c.checkReach(ctx)
 	return c
 }
 
@@ -376,10 +382,7 @@ func (c *clusterHealth) run(ctx context.Context) {
 		wCancel   = func() {}
 		resync    = true
 		probed    <-chan struct{}
-		failing   bool
 	)
-	tick := time.NewTicker(reachEvery)
-	defer tick.Stop()
 	defer latTick.Stop()
 	defer func() {
 		wCancel()
@@ -391,10 +394,11 @@ func (c *clusterHealth) run(ctx context.Context) {
 		}
 	}()
 	for {
-		e, node, noProbe, quorum, grace := c.settings()
+		e, node, noProbe, quorum, _ := c.settings()
 		if e != nil {
 			probed = e.ProbedChanged()
 		}
+		failing := c.failing.Load() != nil
 		// Read every vote, then follow them from that revision.
 		if resync && ctx.Err() == nil {
 			if rev, err := c.readAll(ctx, quorum); err == nil {
@@ -405,8 +409,9 @@ func (c *clusterHealth) run(ctx context.Context) {
 				c.reached(node)
 			}
 		}
-		// Publish what changed in this node's own verdicts.
-		if e != nil && !noProbe && !c.duplicate.Load() && ctx.Err() == nil {
+		// Publish what changed in this node's own verdicts; not while etcd
+		// does not answer, which would hold this loop for every attempt.
+		if e != nil && !noProbe && !c.duplicate.Load() && !failing && ctx.Err() == nil {
 			if lease == 0 {
 				gctx, cancel := context.WithTimeout(ctx, commitTimeout)
 				g, err := c.cli.Grant(gctx, nodeTTL)
@@ -467,21 +472,48 @@ func (c *clusterHealth) run(ctx context.Context) {
 				continue
 			}
 			c.apply(wr.Events, quorum)
+		case <-c.back:
+			// etcd answers again: the watch may have missed what happened
+			// meanwhile.
+			resync = true
+		}
+	}
+}
+
+// checkReach reads etcd every reachEvery (linearizable, so a member cut
+// off from its quorum fails too), apart from the loop that publishes and
+// follows, whose writes may wait on a silent network: past grace without
+// an answer, the node falls back on its own probes.
+func (c *clusterHealth) checkReach(ctx context.Context) {
+	defer c.wg.Done()
+	tick := time.NewTicker(reachEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
 		case <-tick.C:
-			rctx, cancel := context.WithTimeout(ctx, reachEvery)
-			_, err := c.cli.Get(rctx, c.lead, clientv3.WithCountOnly())
-			cancel()
-			switch {
-			case err == nil && failing:
-				// Back: the watch may have missed what happened meanwhile.
-				failing, resync = false, true
-			case err == nil:
-				c.lastOK.Store(time.Now().UnixNano())
-			case ctx.Err() == nil:
-				failing = true
-				if cut := time.Since(time.Unix(0, c.lastOK.Load())); cut >= grace && !c.fallback.Load() {
-					c.fallBack(node, cut, err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, reachEvery)
+		_, err := c.cli.Get(rctx, c.lead, clientv3.WithCountOnly())
+		cancel()
+		switch {
+		case err == nil:
+			c.lastOK.Store(time.Now().UnixNano())
+			if c.failing.Swap(nil) != nil {
+				select {
+				case c.back <- struct{}{}:
+				default:
 				}
+			}
+		case ctx.Err() == nil:
+			why := err.Error()
+			if c.failing.Swap(&why) == nil {
+				c.failSince.Store(time.Now().UnixNano())
+			}
+			_, node, _, _, grace := c.settings()
+			if cut := time.Since(time.Unix(0, c.lastOK.Load())); cut >= grace && !c.fallback.Load() {
+				c.fallBack(node, cut, err)
 			}
 		}
 	}

@@ -52,22 +52,28 @@ func startHealthBackend(t *testing.T, addrs ...string) *healthBackend {
 			t.Fatal(err)
 		}
 		b.port = port
-		for _, ln := range lns {
-			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				host, _, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
-				if d, ok := b.delay.Load(host + " " + r.URL.Path); ok {
-					time.Sleep(d.(time.Duration))
-				}
-				if d, _ := b.down.Load(host + " " + r.URL.Path); d == true {
-					w.WriteHeader(http.StatusServiceUnavailable)
-					return
-				}
-				io.WriteString(w, "ok")
-			})}
-			go srv.Serve(ln)
-			t.Cleanup(func() { srv.Close() })
-		}
+		b.serve(t, lns)
 		return b
+	}
+}
+
+// serve answers probes on lns (more listeners may be given later, in a
+// network namespace say): by the address the probe reached and its path.
+func (b *healthBackend) serve(t *testing.T, lns []net.Listener) {
+	for _, ln := range lns {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+			if d, ok := b.delay.Load(host + " " + r.URL.Path); ok {
+				time.Sleep(d.(time.Duration))
+			}
+			if d, _ := b.down.Load(host + " " + r.URL.Path); d == true {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok")
+		})}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
 	}
 }
 
@@ -87,8 +93,13 @@ type cutProxy struct {
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
+	return startProxyOn(t, "127.0.0.1", target)
+}
+
+// startProxyOn is a cutProxy listening on host.
+func startProxyOn(t *testing.T, host, target string) *cutProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
