@@ -188,12 +188,18 @@ func stopAll() {
 	list := procs.list
 	procs.list = nil
 	procs.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range list {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.stop(3 * time.Second) }()
+	// The gtm nodes first, while etcd answers (they revoke their leases
+	// on the way out), then etcd.
+	for _, nodes := range []bool{true, false} {
+		var wg sync.WaitGroup
+		for _, p := range list {
+			if strings.HasPrefix(p.name, "gtm ") == nodes {
+				wg.Add(1)
+				go func() { defer wg.Done(); p.stop(5 * time.Second) }()
+			}
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 }
 
 func removeDir() {
@@ -1037,6 +1043,9 @@ func (r *results) markdown(commit, args string) string {
 	q := r.quorum
 	fmt.Fprintf(&b, "| b. 2 of 3 nodes see an address down → all 3 answer without it (%d rounds; HTTP, interval %v, fall %d) | %s | %s | %s | p99 ≤ %v: %s |\n",
 		len(q), r.s.interval, r.s.fall, ms(pct(q, 50)), ms(pct(q, 99)), ms(slices.Max(q)), r.quorumTarget(), met(pct(q, 99) <= r.quorumTarget()))
+	if r.oneOfThree {
+		fmt.Fprintf(&b, "\nBefore the rounds of b, the address failing for 1 node of 3 was kept by every node for %v (interval × fall + 1 s + interval; 1 of 3 is not a 50%% quorum).\n", r.quorumTarget()+r.s.interval)
+	}
 	secs := r.window.Seconds()
 	fmt.Fprintf(&b, "\nc. steady state, %d addresses probed by each of the 3 nodes (TCP to 127.1.x.y on a port with no listener: refused, down; interval %v, so %.0f probes/s per node), nothing changing, window %v (starting %v after the nodes' start, once every node had published its verdicts and nothing had moved for %v):\n\n",
 		r.s.addresses, r.s.steadyEvery, float64(r.s.addresses)/r.s.steadyEvery.Seconds(), r.window.Round(time.Second), r.publishedIn.Round(time.Second), max(3*time.Second, 2*r.s.steadyEvery))
