@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,12 +64,20 @@ const (
 	// publishBatch is the most verdicts written in one transaction,
 	// below etcd's default limit of 128 operations.
 	publishBatch = 100
+	// latencyEvery is how often a node with a vantage publishes the
+	// latencies that moved; latencyMove is how far one must move, at
+	// least, to be written again (a fifth, and a millisecond), so that
+	// jitter writes nothing.
+	latencyEvery = 5 * time.Second
+	latencyMove  = time.Millisecond
 )
 
 // clusterHealth is one process's part in a cluster's health.
 type clusterHealth struct {
 	cli    *clientv3.Client
-	prefix string // PREFIX+"health/"
+	prefix string // PREFIX+"health/": what the watch follows
+	votesP string // PREFIX+"health/votes/"
+	latP   string // PREFIX+"health/latency/"
 	lead   string // PREFIX+"leader"
 
 	// Set by use, read by the loop.
@@ -84,19 +93,25 @@ type clusterHealth struct {
 	vmu      sync.RWMutex
 	votes    map[health.Key]map[string]bool // node → sees it down
 	verdicts map[health.Key]health.Status   // the quorum's, for keys with votes
-	synced   atomic.Bool                    // read from etcd once
+	lat      map[health.Key]map[string]nodeLatency
+	vants    []config.Vantage // the other nodes' vantage points with latencies; replaced, never changed
+	synced   atomic.Bool      // read from etcd once
 	fallback atomic.Bool
 	leader   atomic.Bool
-	since    atomic.Int64 // Unix nanoseconds of the last fallback or return
-	lastOK   atomic.Int64 // Unix nanoseconds of the last read etcd answered
+	// duplicate: another live process holds this node's name; this one
+	// publishes no votes meanwhile (they would be taken for the other's).
+	duplicate atomic.Bool
+	since     atomic.Int64 // Unix nanoseconds of the last fallback or return
+	lastOK    atomic.Int64 // Unix nanoseconds of the last read etcd answered
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
-	c := &clusterHealth{cli: cli, prefix: prefix + "health/", lead: prefix + "leader",
-		kick: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{}, verdicts: map[health.Key]health.Status{}}
+	c := &clusterHealth{cli: cli, prefix: prefix + "health/", votesP: prefix + "health/votes/", latP: prefix + "health/latency/",
+		lead: prefix + "leader", kick: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{},
+		verdicts: map[health.Key]health.Status{}, lat: map[health.Key]map[string]nodeLatency{}}
 	c.lastOK.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -159,27 +174,118 @@ func (c *clusterHealth) Verdict(k health.Key) (health.Status, bool) {
 // answers from its own probes for want of them.
 func (c *clusterHealth) Ready() bool { return c.synced.Load() || c.fallback.Load() }
 
-// healthKey is where node's vote on k is kept.
-func (c *clusterHealth) healthKey(node string, k health.Key) string {
-	return c.prefix + node + "/" + url.PathEscape(k.Pool) + "/" + url.PathEscape(k.Address)
+// nodeLatency is a node's latency measurement of an address, with the
+// vantage it was measured from.
+type nodeLatency struct {
+	d time.Duration
+	v config.Vantage
 }
 
-// parseVote splits a vote's key into its node and address.
-func (c *clusterHealth) parseVote(key string) (node string, k health.Key, ok bool) {
-	rest, ok := strings.CutPrefix(key, c.prefix)
+// voteKey is where node's vote on k is kept; latencyKey, its latency
+// measurement.
+func (c *clusterHealth) voteKey(node string, k health.Key) string {
+	return c.votesP + node + "/" + url.PathEscape(k.Pool) + "/" + url.PathEscape(k.Address)
+}
+
+func (c *clusterHealth) latencyKey(node string, k health.Key) string {
+	return c.latP + node + "/" + url.PathEscape(k.Pool) + "/" + url.PathEscape(k.Address)
+}
+
+// parseKey splits a vote's or a latency's key into its node and address;
+// latency says which it is.
+func (c *clusterHealth) parseKey(key string) (node string, k health.Key, latency, ok bool) {
+	rest, ok := strings.CutPrefix(key, c.votesP)
 	if !ok {
-		return "", k, false
+		if rest, ok = strings.CutPrefix(key, c.latP); !ok {
+			return "", k, false, false
+		}
+		latency = true
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) != 3 {
-		return "", k, false
+		return "", k, false, false
 	}
 	pool, err1 := url.PathUnescape(parts[1])
 	addr, err2 := url.PathUnescape(parts[2])
 	if err1 != nil || err2 != nil || parts[0] == "" {
-		return "", k, false
+		return "", k, false, false
 	}
-	return parts[0], health.Key{Pool: pool, Address: addr}, true
+	return parts[0], health.Key{Pool: pool, Address: addr}, latency, true
+}
+
+// latencyValue is a latency's value: microseconds, then the vantage's
+// region, continent and country ("-" for none).
+func latencyValue(d time.Duration, v config.Vantage) string {
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	return fmt.Sprintf("%d %s %s %s", d.Microseconds(), dash(v.Region), dash(v.Continent), dash(v.Country))
+}
+
+func parseLatency(s string) (nodeLatency, bool) {
+	f := strings.Fields(s)
+	if len(f) != 4 {
+		return nodeLatency{}, false
+	}
+	us, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil || us < 0 {
+		return nodeLatency{}, false
+	}
+	undash := func(s string) string {
+		if s == "-" {
+			return ""
+		}
+		return s
+	}
+	return nodeLatency{d: time.Duration(us) * time.Microsecond,
+		v: config.Vantage{Region: undash(f[1]), Continent: undash(f[2]), Country: undash(f[3])}}, true
+}
+
+// Vantages implements engine.VantageLatencies.
+func (c *clusterHealth) Vantages() []config.Vantage {
+	if c.fallback.Load() {
+		return nil // cut off: its own measurements only
+	}
+	c.vmu.RLock()
+	defer c.vmu.RUnlock()
+	return c.vants
+}
+
+// LatencyFrom implements engine.VantageLatencies.
+func (c *clusterHealth) LatencyFrom(v config.Vantage, k health.Key) (time.Duration, bool) {
+	c.vmu.RLock()
+	defer c.vmu.RUnlock()
+	var sum time.Duration
+	n := 0
+	for _, l := range c.lat[k] {
+		if l.v == v {
+			sum += l.d
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / time.Duration(n), true
+}
+
+// vantagesLocked recomputes the other nodes' vantage points, under vmu.
+func (c *clusterHealth) vantagesLocked(self string) {
+	var vs []config.Vantage
+	for _, byNode := range c.lat {
+		for node, l := range byNode {
+			if node != self && !slices.Contains(vs, l.v) {
+				vs = append(vs, l.v)
+			}
+		}
+	}
+	slices.SortFunc(vs, func(a, b config.Vantage) int {
+		return strings.Compare(a.Region+a.Continent+a.Country, b.Region+b.Continent+b.Country)
+	})
+	c.vants = vs
 }
 
 // tally is the quorum's verdict on votes, and how many see it down.
@@ -263,6 +369,9 @@ func (c *clusterHealth) run(ctx context.Context) {
 		ka        <-chan *clientv3.LeaseKeepAliveResponse
 		kaCancel  = func() {}
 		published = map[health.Key]health.Status{}
+		pubLat    = map[health.Key]time.Duration{}
+		latTick   = time.NewTicker(latencyEvery)
+		latDue    = true
 		watch     clientv3.WatchChan
 		wCancel   = func() {}
 		resync    = true
@@ -271,6 +380,7 @@ func (c *clusterHealth) run(ctx context.Context) {
 	)
 	tick := time.NewTicker(reachEvery)
 	defer tick.Stop()
+	defer latTick.Stop()
 	defer func() {
 		wCancel()
 		kaCancel()
@@ -296,7 +406,7 @@ func (c *clusterHealth) run(ctx context.Context) {
 			}
 		}
 		// Publish what changed in this node's own verdicts.
-		if e != nil && !noProbe && ctx.Err() == nil {
+		if e != nil && !noProbe && !c.duplicate.Load() && ctx.Err() == nil {
 			if lease == 0 {
 				gctx, cancel := context.WithTimeout(ctx, commitTimeout)
 				g, err := c.cli.Grant(gctx, nodeTTL)
@@ -306,6 +416,8 @@ func (c *clusterHealth) run(ctx context.Context) {
 					if ka, err = c.cli.KeepAlive(kctx, g.ID); err == nil {
 						lease, kaCancel = g.ID, kcancel
 						clear(published) // a new lease: every vote again
+						clear(pubLat)
+						latDue = true
 					} else {
 						kcancel()
 					}
@@ -316,16 +428,30 @@ func (c *clusterHealth) run(ctx context.Context) {
 					log.Warningf("api: cluster: publishing node %s's verdicts: %v", node, err)
 				}
 			}
-		} else if noProbe && lease != 0 {
-			// Turned resolution-only by a reload: its votes go.
+			c.mu.Lock()
+			v := c.vantage
+			c.mu.Unlock()
+			if lease != 0 && latDue && (v.Continent != "" || v.Country != "") {
+				if err := c.publishLatency(ctx, e, node, v, lease, pubLat); err != nil && ctx.Err() == nil {
+					log.Warningf("api: cluster: publishing node %s's latencies: %v", node, err)
+				} else {
+					latDue = false
+				}
+			}
+		} else if (noProbe || c.duplicate.Load()) && lease != 0 {
+			// Turned resolution-only by a reload, or its name is taken:
+			// its votes go.
 			kaCancel()
 			rc, cancel := context.WithTimeout(ctx, time.Second)
 			c.cli.Revoke(rc, lease)
 			cancel()
 			lease, ka, kaCancel = 0, nil, func() {}
 			clear(published)
+			clear(pubLat)
 		}
 		select {
+		case <-latTick.C:
+			latDue = true
 		case <-ctx.Done():
 			return
 		case <-c.kick:
@@ -402,9 +528,21 @@ func (c *clusterHealth) readAll(ctx context.Context, quorum int) (int64, error) 
 		return 0, err
 	}
 	votes := make(map[health.Key]map[string]bool, len(r.Kvs))
+	lat := map[health.Key]map[string]nodeLatency{}
+	latPools := map[string]bool{}
 	for _, kv := range r.Kvs {
-		node, k, ok := c.parseVote(string(kv.Key))
+		node, k, isLat, ok := c.parseKey(string(kv.Key))
 		if !ok {
+			continue
+		}
+		if isLat {
+			if l, ok := parseLatency(string(kv.Value)); ok {
+				if lat[k] == nil {
+					lat[k] = map[string]nodeLatency{}
+				}
+				lat[k][node] = l
+				latPools[k.Pool] = true
+			}
 			continue
 		}
 		if votes[k] == nil {
@@ -423,8 +561,15 @@ func (c *clusterHealth) readAll(ctx context.Context, quorum int) (int64, error) 
 		keys = append(keys, k)
 	}
 	c.votes = votes
+	for k := range c.lat {
+		latPools[k.Pool] = true
+	}
+	c.lat = lat
+	_, self, _, _, _ := c.settings()
+	c.vantagesLocked(self)
 	first := !c.synced.Load()
 	c.vmu.Unlock()
+	c.latencyMoved(latPools)
 	// The first read is where the node starts from, not news.
 	c.settle(keys, quorum, !first)
 	return r.Header.Revision, nil
@@ -433,10 +578,29 @@ func (c *clusterHealth) readAll(ctx context.Context, quorum int) (int64, error) 
 // apply takes a watch's events into the votes.
 func (c *clusterHealth) apply(evs []*clientv3.Event, quorum int) {
 	keys := make([]health.Key, 0, len(evs))
+	latPools := map[string]bool{}
+	_, self, _, _, _ := c.settings()
 	c.vmu.Lock()
 	for _, ev := range evs {
-		node, k, ok := c.parseVote(string(ev.Kv.Key))
+		node, k, isLat, ok := c.parseKey(string(ev.Kv.Key))
 		if !ok {
+			continue
+		}
+		if isLat {
+			if node == self {
+				continue // the engine has its own measurements
+			}
+			latPools[k.Pool] = true
+			if ev.Type == clientv3.EventTypeDelete {
+				if delete(c.lat[k], node); len(c.lat[k]) == 0 {
+					delete(c.lat, k)
+				}
+			} else if l, ok := parseLatency(string(ev.Kv.Value)); ok {
+				if c.lat[k] == nil {
+					c.lat[k] = map[string]nodeLatency{}
+				}
+				c.lat[k][node] = l
+			}
 			continue
 		}
 		keys = append(keys, k)
@@ -449,8 +613,29 @@ func (c *clusterHealth) apply(evs []*clientv3.Event, quorum int) {
 		}
 		c.votes[k][node] = string(ev.Kv.Value) == "down"
 	}
+	if len(latPools) > 0 {
+		c.vantagesLocked(self)
+	}
 	c.vmu.Unlock()
 	c.settle(keys, quorum, true)
+	c.latencyMoved(latPools)
+}
+
+// latencyMoved tells the engine that other vantage points' latencies of
+// these pools' addresses changed.
+func (c *clusterHealth) latencyMoved(pools map[string]bool) {
+	if len(pools) == 0 {
+		return
+	}
+	e, _, _, _, _ := c.settings()
+	if e == nil {
+		return
+	}
+	names := make([]string, 0, len(pools))
+	for p := range pools {
+		names = append(names, p)
+	}
+	e.VerdictsChanged(names)
 }
 
 // publish writes the votes of e's probes that differ from published, and
@@ -489,7 +674,7 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 		if st == health.Unhealthy {
 			v = "down"
 		}
-		ops = append(ops, clientv3.OpPut(c.healthKey(node, k), v, clientv3.WithLease(lease)))
+		ops = append(ops, clientv3.OpPut(c.voteKey(node, k), v, clientv3.WithLease(lease)))
 		done = append(done, func() { published[k] = st })
 		if len(ops) == publishBatch {
 			if err := flush(); err != nil {
@@ -501,7 +686,61 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 		if _, ok := now[k]; ok {
 			continue
 		}
-		ops = append(ops, clientv3.OpDelete(c.healthKey(node, k)))
+		ops = append(ops, clientv3.OpDelete(c.voteKey(node, k)))
+		done = append(done, func() { delete(published, k) })
+		if len(ops) == publishBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// publishLatency writes the latencies of e's probes (for latency
+// instances) that moved far enough since published, with the vantage they
+// were measured from, and deletes those no longer measured.
+func (c *clusterHealth) publishLatency(ctx context.Context, e *engine.Engine, node string, v config.Vantage, lease clientv3.LeaseID, published map[health.Key]time.Duration) error {
+	now := map[health.Key]time.Duration{}
+	e.ProbedLatency(func(k health.Key, d time.Duration) { now[k] = d })
+	var ops []clientv3.Op
+	var done []func()
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		tctx, cancel := context.WithTimeout(ctx, commitTimeout)
+		_, err := c.cli.Txn(tctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			return err
+		}
+		clusterVerdictWrites.Add(float64(len(ops)))
+		for _, f := range done {
+			f()
+		}
+		ops, done = ops[:0], done[:0]
+		return nil
+	}
+	for k, d := range now {
+		if old, ok := published[k]; ok {
+			if diff := (d - old).Abs(); diff < latencyMove || diff < old/5 {
+				continue
+			}
+		}
+		ops = append(ops, clientv3.OpPut(c.latencyKey(node, k), latencyValue(d, v), clientv3.WithLease(lease)))
+		done = append(done, func() { published[k] = d })
+		if len(ops) == publishBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range published {
+		if _, ok := now[k]; ok {
+			continue
+		}
+		ops = append(ops, clientv3.OpDelete(c.latencyKey(node, k)))
 		done = append(done, func() { delete(published, k) })
 		if len(ops) == publishBatch {
 			if err := flush(); err != nil {
@@ -557,6 +796,7 @@ type ClusterHealth struct {
 	Fallback bool           `json:"fallback" doc:"cut off from etcd for longer than the grace period, the node answers from its own probes"`
 	Reason   string         `json:"reason,omitempty" doc:"why it falls back"`
 	Since    *time.Time     `json:"since,omitempty" doc:"when it fell back or came back"`
+	Conflict string         `json:"conflict,omitempty" doc:"why this node neither reports nor votes: its name is another live node's"`
 	Votes    int            `json:"votes" doc:"the addresses some live node votes on"`
 	Down     int            `json:"down" doc:"the addresses the cluster sees down"`
 }

@@ -3,6 +3,10 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +80,7 @@ func TestClusterNodeStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, "/stops/health/other/a/192.0.2.1", "down", clientv3.WithLease(g.ID)); err != nil {
+	if _, err := cli.Put(ctx, "/stops/health/votes/other/a/192.0.2.1", "down", clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
 	ch := svc.clusterHealth()
@@ -105,4 +109,72 @@ func TestClusterNodeStops(t *testing.T) {
 		t.Errorf("the election's key after stopping: %v %v", r.Kvs, err)
 	}
 	goleak.VerifyNone(t, ignore)
+}
+
+// TestEtcdLargeStates: writes that arrive together on a large state are
+// committed in as many etcd transactions as etcd's request limit needs,
+// and a state beyond it is refused with 413, naming the limit.
+func TestEtcdLargeStates(t *testing.T) {
+	m := etcdtest.Start(t)
+	cfg := etcdConfig(t, "max-body 4194304\nstore etcd "+m.Endpoint+" {\n prefix /large/\n}")
+	svc, merged, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.Start(engine.New(merged))
+	defer e.Stop()
+	if err := svc.Start(e); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	base := "http://" + svc.Addr().String()
+	put := func(name string, n int) (int, string) {
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"name":%q,"addresses":[`, name)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"address":"10.%d.%d.%d"}`, i>>16&255, i>>8&255, i&255)
+		}
+		b.WriteString("]}")
+		req, _ := http.NewRequest("PUT", base+"/api/v1/pools/"+name, strings.NewReader(b.String()))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	// About 700 KB of state.
+	if code, body := put("big", 25000); code != 201 {
+		t.Fatalf("a 25,000-address pool: %d %s", code, body[:min(len(body), 300)])
+	}
+	// Eight writes at once: eight states of 700 KB do not fit one etcd
+	// request, so they go in several groups; every one is committed.
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = put(fmt.Sprintf("small%d", i), 1)
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 201 {
+			t.Errorf("write %d of 8 at once on a 700 KB state: %d", i, c)
+		}
+	}
+	// Beyond one request: refused, and nothing changed.
+	code, body := put("huge", 40000)
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "more than one etcd request takes") {
+		t.Errorf("a state beyond etcd's request limit: %d %s", code, body[:min(len(body), 300)])
+	}
+	if e.Config().Pool("huge") != nil || e.Config().Pool("small7") == nil {
+		t.Error("the engine's pools after the refused write are wrong")
+	}
 }

@@ -119,6 +119,9 @@ func (s *Service) storeStatus() StoreStatus {
 		out.Kind = "etcd"
 		if ch := s.clusterHealth(); ch != nil {
 			out.Cluster = ch.status()
+			if d := s.duplicate.Load(); d != nil {
+				out.Cluster.Conflict = *d
+			}
 		}
 	}
 	return out

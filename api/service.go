@@ -65,10 +65,11 @@ type Service struct {
 
 	reach reach // whether the store answers (reach.go)
 
-	node       string        // this node's name (nodes.go)
-	appliedCh  chan struct{} // s.rev changed
-	appliedAt  atomic.Int64  // when, in Unix nanoseconds
-	reportDone chan struct{} // under lnMu
+	node       string                 // this node's name (nodes.go)
+	appliedCh  chan struct{}          // s.rev changed
+	appliedAt  atomic.Int64           // when, in Unix nanoseconds
+	reportDone chan struct{}          // under lnMu
+	duplicate  atomic.Pointer[string] // why this node's name is another live process's; "" or nil when it is not
 
 	followStop chan struct{} // under lnMu
 	followDone chan struct{}

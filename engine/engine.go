@@ -66,6 +66,7 @@ type Engine struct {
 	// noProbe: a resolution-only node ('probe off'), answering from the
 	// others' verdicts; it starts no checks.
 	noProbe bool
+	vantage config.Vantage             // where this node probes from ('vantage')
 	byCheck map[*health.Check][]string // the pools that use each check; set by start
 	// keys holds the address strings of the checks' keys in shared chunks
 	// (100,000 addresses: 100,000 strings fewer for the collector); used
@@ -84,6 +85,9 @@ func New(cfg *config.Config) *Engine {
 	e := &Engine{cfg: cfg, GeoCheck: geoCheckEvery, idx: newIndex(cfg), Rand: policy.DefaultRand,
 		probedCh: make(chan struct{}, 1)}
 	e.key = e.idx.sum.String() // the configuration's fingerprint
+	if cfg.API != nil {
+		e.vantage = cfg.API.Vantage
+	}
 	if cfg.API != nil && cfg.API.NoProbe {
 		// The digest leaves the API out; a node that stops probing must
 		// not join the engine of one that probes.

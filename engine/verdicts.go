@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"time"
+
+	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
 )
 
@@ -81,3 +84,93 @@ func (e *Engine) Probed(yield func(health.Key, health.Status)) {
 // ProbedChanged is signalled (without waiting) when one of the engine's
 // own verdicts changes.
 func (e *Engine) ProbedChanged() <-chan struct{} { return e.probedCh }
+
+// VantageLatencies is what Verdicts that also carry the other nodes'
+// latency measurements give: a latency instance answers a client from
+// the pools fastest from the vantage point nearest to it.
+type VantageLatencies interface {
+	// Vantages are the vantage points, other than this node's, that
+	// measured latencies; the slice is not changed after it is returned.
+	Vantages() []config.Vantage
+	// LatencyFrom is k's smoothed round trip as measured from v (the mean
+	// over the live nodes there), if any.
+	LatencyFrom(v config.Vantage, k health.Key) (time.Duration, bool)
+}
+
+// vantages is the engine's VantageLatencies, if its verdicts carry them.
+func (v view) vantages() VantageLatencies {
+	if b := v.verdicts.Load(); b != nil {
+		if vl, ok := b.v.(VantageLatencies); ok {
+			return vl
+		}
+	}
+	return nil
+}
+
+// vantagesOf is view's VantageLatencies, if it is an engine's that has
+// them.
+func vantagesOf(view health.View) VantageLatencies {
+	if v, ok := view.(interface{ vantages() VantageLatencies }); ok {
+		return v.vantages()
+	}
+	return nil
+}
+
+// ProbedLatency calls yield with the smoothed round trip of each address
+// the engine probes itself for a latency instance, for a node that
+// publishes them with its vantage.
+func (e *Engine) ProbedLatency(yield func(health.Key, time.Duration)) {
+	m := e.checks.Load()
+	if m == nil {
+		return
+	}
+	idx := e.snap.Load().idx
+	m.each(func(k health.Key, c *health.Check) {
+		if !idx.latency[k.Pool] {
+			return
+		}
+		if l := c.Record().Latency; l.Samples > 0 {
+			yield(k, l.EWMA)
+		}
+	})
+}
+
+// farRule is a rule as answered to clients nearest to another vantage
+// point: its active collection is the pools fastest from there.
+type farRule struct {
+	continent, country string
+	r                  *rule
+}
+
+// fromVantage returns r, or the copy of it for the vantage point nearest
+// to the client (same country, then same continent; this node's own
+// vantage first), and the scope of that choice.
+func (e *Engine) fromVantage(r *rule, c clientAddr, scope int) (*rule, int) {
+	db := e.geo.Load()
+	if db == nil {
+		return r, scope
+	}
+	loc, bits, found := db.Lookup(c.addr)
+	scope = max(scope, bits)
+	if !found {
+		return r, scope
+	}
+	own := e.vantage
+	if own.Country != "" && own.Country == loc.Country {
+		return r, scope
+	}
+	for _, f := range r.far {
+		if f.country != "" && f.country == loc.Country {
+			return f.r, scope
+		}
+	}
+	if own.Continent != "" && own.Continent == loc.Continent {
+		return r, scope
+	}
+	for _, f := range r.far {
+		if f.continent != "" && f.continent == loc.Continent {
+			return f.r, scope
+		}
+	}
+	return r, scope
+}

@@ -22,8 +22,9 @@ import (
 // test: the same address can look down to one node and up to another, as
 // it would from different vantage points.
 type healthBackend struct {
-	port int
-	down sync.Map // "ADDRESS /nI" → true
+	port  int
+	down  sync.Map // "ADDRESS /nI" → true
+	delay sync.Map // "ADDRESS /nI" → time.Duration before answering
 }
 
 func startHealthBackend(t *testing.T, addrs ...string) *healthBackend {
@@ -54,6 +55,9 @@ func startHealthBackend(t *testing.T, addrs ...string) *healthBackend {
 		for _, ln := range lns {
 			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				host, _, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+				if d, ok := b.delay.Load(host + " " + r.URL.Path); ok {
+					time.Sleep(d.(time.Duration))
+				}
 				if d, _ := b.down.Load(host + " " + r.URL.Path); d == true {
 					w.WriteHeader(http.StatusServiceUnavailable)
 					return
@@ -69,14 +73,16 @@ func startHealthBackend(t *testing.T, addrs ...string) *healthBackend {
 
 func (b *healthBackend) set(addr, node string, down bool) { b.down.Store(addr+" /"+node, down) }
 
-// cutProxy forwards TCP connections to a target until cut: then it closes
-// every connection and refuses new ones, as a partition would, until
-// healed.
+// cutProxy forwards TCP connections to a target until cut: then, as a
+// partition that drops packets would, it delivers nothing either way
+// (bytes are read and dropped, new connections are accepted and never
+// forwarded, nothing is reset), until healed.
 type cutProxy struct {
 	target string
 	addr   string
-	mu     sync.Mutex
 	ln     net.Listener
+	cutOff atomic.Bool
+	mu     sync.Mutex
 	conns  map[net.Conn]bool
 }
 
@@ -86,68 +92,71 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	p.serve(ln)
-	t.Cleanup(func() { p.cut() })
+	p := &cutProxy{target: target, addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]bool{}}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+	})
 	return p
 }
 
-func (p *cutProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.track(c)
+		go func() {
+			// A connection made while cut waits until healed.
+			for p.cutOff.Load() {
+				time.Sleep(20 * time.Millisecond)
 			}
 			u, err := net.DialTimeout("tcp", p.target, time.Second)
 			if err != nil {
 				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.ln != ln {
-				p.mu.Unlock()
-				c.Close()
-				u.Close()
 				return
 			}
-			p.conns[c], p.conns[u] = true, true
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close(); c.Close() }()
-			go func() { io.Copy(c, u); u.Close(); c.Close() }()
-		}
-	}()
+			p.track(u)
+			go p.pipe(u, c)
+			p.pipe(c, u)
+		}()
+	}
 }
 
-func (p *cutProxy) cut() {
+func (p *cutProxy) track(c net.Conn) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
+	p.conns[c] = true
+	p.mu.Unlock()
 }
 
-func (p *cutProxy) heal(t *testing.T) {
-	t.Helper()
-	var err error
-	for range 50 {
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			p.serve(ln)
+// pipe copies from src to dst, dropping what it reads while cut.
+func (p *cutProxy) pipe(dst, src net.Conn) {
+	defer func() {
+		src.Close()
+		dst.Close()
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.cutOff.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("healing the proxy to %s: %v", p.target, err)
 }
+
+func (p *cutProxy) cut()              { p.cutOff.Store(true) }
+func (p *cutProxy) heal(_ *testing.T) { p.cutOff.Store(false) }
 
 // votersCorefile is node n of a cluster whose nodes probe one pool over
 // HTTP, each with its own path on the backend.
