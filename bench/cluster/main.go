@@ -702,7 +702,7 @@ func votes(cli *clientv3.Client, prefix, addr string) ([]string, error) {
 	defer cancel()
 	var out []string
 	for _, n := range []string{"n1", "n2", "n3"} {
-		r, err := cli.Get(ctx, prefix+"health/"+n+"/main/"+addr)
+		r, err := cli.Get(ctx, prefix+"health/votes/"+n+"/main/"+addr)
 		if err != nil {
 			return nil, err
 		}
