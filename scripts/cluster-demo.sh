@@ -44,6 +44,7 @@ stop() {
     for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
 cleanup() {
+    trap '' INT TERM # a second Ctrl-C does not cut the clean-up short
     # Only the processes this script started, by their ids: the nodes
     # first, while etcd still answers (they revoke their leases), then
     # etcd and the backend.
@@ -76,9 +77,15 @@ for i in 0 1 2; do
     initial+="${initial:+,}m$((i + 1))=http://127.0.0.1:${etcd_peer[$i]}"
     endpoints+="${endpoints:+ }http://127.0.0.1:${etcd_client[$i]}"
 done
+# etcd and the nodes run in sessions of their own (setsid), so that a
+# Ctrl-C in the terminal reaches the script alone, which stops the nodes
+# first (SIGTERM: they end at once, revoking their leases while etcd still
+# answers), then etcd.
+detach=()
+command -v setsid >/dev/null && detach=(setsid)
 for i in 0 1 2; do
     c=http://127.0.0.1:${etcd_client[$i]} p=http://127.0.0.1:${etcd_peer[$i]}
-    "$tmp/etcd" --name "m$((i + 1))" --data-dir "$tmp/etcd-m$((i + 1))" \
+    "${detach[@]}" "$tmp/etcd" --name "m$((i + 1))" --data-dir "$tmp/etcd-m$((i + 1))" \
         --listen-client-urls "$c" --advertise-client-urls "$c" \
         --listen-peer-urls "$p" --initial-advertise-peer-urls "$p" \
         --initial-cluster "$initial" --initial-cluster-token gtm-demo \
@@ -142,7 +149,7 @@ example.org:${dns[$i]} {
 	}
 }
 EOF
-    "$tmp/coredns" -conf "$tmp/Corefile.$n" -quiet >"$tmp/coredns.$n.log" 2>&1 &
+    "${detach[@]}" "$tmp/coredns" -conf "$tmp/Corefile.$n" -quiet >"$tmp/coredns.$n.log" 2>&1 &
     node_pids+=($!)
 done
 for i in 0 1 2; do
