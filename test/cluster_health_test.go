@@ -409,10 +409,26 @@ func TestClusterHealth(t *testing.T) {
 	if !wrote {
 		t.Fatal("writes did not resume within 15 s of killing etcd's leader")
 	}
-	c1.must(201, "PUT", "/api/v1/instances/extra.example.org", map[string]any{"ttl": 5,
-		"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "extra"}}}}}})
+	var w struct{ Revision uint64 }
+	jsonUnmarshal(c1.must(201, "PUT", "/api/v1/instances/extra.example.org", map[string]any{"ttl": 5,
+		"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "extra"}}}}}}), &w)
 	for _, n := range nodes {
 		waitAnswer(t, n, "extra.example.org", []string{"127.0.0.41"}, 5*time.Second)
+	}
+	// The in-sync report, asked of node 3, turns complete: all four.
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var r struct {
+			Status string
+			Behind []string
+			Nodes  []struct{ Node string }
+		}
+		jsonUnmarshal((&client{t: t, base: nodes[2].apiBase}).must(200, "GET", fmt.Sprintf("/api/v1/cluster?revision=%d", w.Revision), nil), &r)
+		if r.Status == "insync" && len(r.Nodes) == 4 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("revision %d not in sync on 4 nodes within 5 s: %+v", w.Revision, r)
+		}
 	}
 	stop.Store(true)
 	if err := <-done; err != nil {
