@@ -110,8 +110,16 @@ type clusterHealth struct {
 	failSince atomic.Int64
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// elCancel ends the context of the election's client (see elect):
+	// at close, once its clean-up has had stopWait to reach etcd.
+	elCtx    context.Context
+	elCancel context.CancelFunc
+	wg       sync.WaitGroup
 }
+
+// stopWait is how long close lets the election clean up through etcd
+// (resign, revoke) before cutting it short.
+const stopWait = 2 * time.Second
 
 func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
 	c := &clusterHealth{cli: cli, prefix: prefix + "health/", votesP: prefix + "health/votes/", latP: prefix + "health/latency/",
@@ -120,6 +128,7 @@ func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
 	c.lastOK.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
+	c.elCtx, c.elCancel = context.WithCancel(context.Background())
 	c.wg.Add(3)
 	go c.run(ctx)
 	go c.elect(ctx)
@@ -155,7 +164,16 @@ func (c *clusterHealth) settings() (e *engine.Engine, node string, noProbe bool,
 // revoked), and it stands down as the events' recorder.
 func (c *clusterHealth) close() {
 	c.cancel()
-	c.wg.Wait()
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+		// etcd does not answer: end the election's clean-up.
+		c.elCancel()
+		<-done
+	}
+	c.elCancel()
 	clusterLeader.Set(0)
 	clusterFallback.Set(0)
 }
@@ -788,8 +806,16 @@ func (c *clusterHealth) publishLatency(ctx context.Context, e *engine.Engine, no
 // and alerted once.
 func (c *clusterHealth) elect(ctx context.Context) {
 	defer c.wg.Done()
+	// etcd's Campaign, cancelled while it waits its turn, resigns on its
+	// client's own context (Client.Ctx), which only the client's Close
+	// ends: with etcd unreachable that would wait forever, and the node
+	// would never stop. So the election runs on a client that shares the
+	// store's connection but has a context of its own, which close ends.
+	// (It is never Closed: that would close the shared lessor and watcher.)
+	cli := clientv3.NewCtxClient(c.elCtx)
+	cli.KV, cli.Lease, cli.Watcher = c.cli.KV, c.cli.Lease, c.cli.Watcher
 	for ctx.Err() == nil {
-		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(nodeTTL), concurrency.WithContext(ctx))
+		sess, err := concurrency.NewSession(cli, concurrency.WithTTL(nodeTTL), concurrency.WithContext(ctx))
 		if err != nil {
 			select {
 			case <-ctx.Done():
