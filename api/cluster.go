@@ -688,6 +688,42 @@ func (c *clusterHealth) latencyMoved(pools map[string]bool) {
 	e.VerdictsChanged(names)
 }
 
+// batch writes operations in transactions of publishBatch, running each
+// operation's done once its transaction is committed, so that what was
+// published is known exactly even when a later transaction fails.
+type batch struct {
+	ctx  context.Context
+	cli  *clientv3.Client
+	ops  []clientv3.Op
+	done []func()
+}
+
+func (b *batch) add(op clientv3.Op, done func()) error {
+	b.ops, b.done = append(b.ops, op), append(b.done, done)
+	if len(b.ops) == publishBatch {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batch) flush() error {
+	if len(b.ops) == 0 {
+		return nil
+	}
+	tctx, cancel := context.WithTimeout(b.ctx, commitTimeout)
+	_, err := b.cli.Txn(tctx).Then(b.ops...).Commit()
+	cancel()
+	if err != nil {
+		return err
+	}
+	clusterVerdictWrites.Add(float64(len(b.ops)))
+	for _, f := range b.done {
+		f()
+	}
+	b.ops, b.done = b.ops[:0], b.done[:0]
+	return nil
+}
+
 // publish writes the votes of e's probes that differ from published, and
 // deletes those of addresses it no longer has a verdict on.
 func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node string, lease clientv3.LeaseID, published map[health.Key]health.Status) error {
@@ -697,25 +733,7 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 			now[k] = st
 		}
 	})
-	var ops []clientv3.Op
-	var done []func()
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		tctx, cancel := context.WithTimeout(ctx, commitTimeout)
-		_, err := c.cli.Txn(tctx).Then(ops...).Commit()
-		cancel()
-		if err != nil {
-			return err
-		}
-		clusterVerdictWrites.Add(float64(len(ops)))
-		for _, f := range done {
-			f()
-		}
-		ops, done = ops[:0], done[:0]
-		return nil
-	}
+	b := &batch{ctx: ctx, cli: c.cli}
 	for k, st := range now {
 		if published[k] == st {
 			continue
@@ -724,27 +742,18 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 		if st == health.Unhealthy {
 			v = "down"
 		}
-		ops = append(ops, clientv3.OpPut(c.voteKey(node, k), v, clientv3.WithLease(lease)))
-		done = append(done, func() { published[k] = st })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := b.add(clientv3.OpPut(c.voteKey(node, k), v, clientv3.WithLease(lease)), func() { published[k] = st }); err != nil {
+			return err
 		}
 	}
 	for k := range published {
-		if _, ok := now[k]; ok {
-			continue
-		}
-		ops = append(ops, clientv3.OpDelete(c.voteKey(node, k)))
-		done = append(done, func() { delete(published, k) })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
+		if _, ok := now[k]; !ok {
+			if err := b.add(clientv3.OpDelete(c.voteKey(node, k)), func() { delete(published, k) }); err != nil {
 				return err
 			}
 		}
 	}
-	return flush()
+	return b.flush()
 }
 
 // publishLatency writes the latencies of e's probes (for latency
@@ -753,52 +762,25 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 func (c *clusterHealth) publishLatency(ctx context.Context, e *engine.Engine, node string, v config.Vantage, lease clientv3.LeaseID, published map[health.Key]time.Duration) error {
 	now := map[health.Key]time.Duration{}
 	e.ProbedLatency(func(k health.Key, d time.Duration) { now[k] = d })
-	var ops []clientv3.Op
-	var done []func()
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		tctx, cancel := context.WithTimeout(ctx, commitTimeout)
-		_, err := c.cli.Txn(tctx).Then(ops...).Commit()
-		cancel()
-		if err != nil {
-			return err
-		}
-		clusterVerdictWrites.Add(float64(len(ops)))
-		for _, f := range done {
-			f()
-		}
-		ops, done = ops[:0], done[:0]
-		return nil
-	}
+	b := &batch{ctx: ctx, cli: c.cli}
 	for k, d := range now {
 		if old, ok := published[k]; ok {
 			if diff := (d - old).Abs(); diff < latencyMove || diff < old/5 {
 				continue
 			}
 		}
-		ops = append(ops, clientv3.OpPut(c.latencyKey(node, k), latencyValue(d, v), clientv3.WithLease(lease)))
-		done = append(done, func() { published[k] = d })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := b.add(clientv3.OpPut(c.latencyKey(node, k), latencyValue(d, v), clientv3.WithLease(lease)), func() { published[k] = d }); err != nil {
+			return err
 		}
 	}
 	for k := range published {
-		if _, ok := now[k]; ok {
-			continue
-		}
-		ops = append(ops, clientv3.OpDelete(c.latencyKey(node, k)))
-		done = append(done, func() { delete(published, k) })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
+		if _, ok := now[k]; !ok {
+			if err := b.add(clientv3.OpDelete(c.latencyKey(node, k)), func() { delete(published, k) }); err != nil {
 				return err
 			}
 		}
 	}
-	return flush()
+	return b.flush()
 }
 
 // elect keeps this node a candidate to record the cluster's events: one
