@@ -73,7 +73,7 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 		return m, Reply
 	}
 	scope := 0
-	w := where{in: in, h: h, exists: true}
+	w := where{in: in, h: h, exists: true, zones: s.cfg.Zones}
 	switch {
 	case sz != nil && q.Name == q.Zone && keyAnswer(m, sz, q.Type):
 		w.apex = true

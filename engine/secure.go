@@ -50,7 +50,8 @@ type where struct {
 	h       *host
 	apex    bool
 	exists  bool
-	explain bool // an _explain name: a TXT set
+	explain bool     // an _explain name: a TXT set
+	zones   []string // the engine's zones
 }
 
 // secure signs the reply m of a query with DO in the signed zone sz: a
@@ -65,7 +66,14 @@ func secure(m *dns.Msg, sz *dnssec.Zone, q Query, w where, co bool) bool {
 		return false
 	}
 	if len(m.Answer) > 0 {
-		m.Answer = signSets(m.Answer, sz, w.in)
+		m.Answer = signSets(m.Answer, sz, w.in, nil)
+		if len(m.Extra) > 0 {
+			// The name servers' addresses beside an NS answer (RFC 4035
+			// 3.1.1: signatures of the additional section when they fit),
+			// those of this zone only: a name in another zone is its
+			// zone's to sign.
+			m.Extra = signSets(m.Extra, sz, nil, w.zones)
+		}
 		return false
 	}
 	if len(m.Ns) != 1 {
@@ -132,11 +140,12 @@ func present(sz *dnssec.Zone, w where, qtype uint16) []uint16 {
 	return out
 }
 
-// signSets puts each set's signatures after it. An instance's own set is
+// signSets puts each set's signatures after it (with zones, only for
+// the sets whose names are in sz's zone, the most specific of zones). An instance's own set is
 // signed with its configured TTL, whatever it is answered with (a
 // degraded TTL is shorter): validators check the TTL against the
 // signature's original TTL, and one signature then serves both.
-func signSets(rrs []dns.RR, sz *dnssec.Zone, in *instance) []dns.RR {
+func signSets(rrs []dns.RR, sz *dnssec.Zone, in *instance, zones []string) []dns.RR {
 	out := make([]dns.RR, 0, len(rrs)+2)
 	for i := 0; i < len(rrs); {
 		j := i + 1
@@ -151,7 +160,9 @@ func signSets(rrs []dns.RR, sz *dnssec.Zone, in *instance) []dns.RR {
 		}
 		ksk := h.Rrtype == dns.TypeDNSKEY || h.Rrtype == dns.TypeCDS || h.Rrtype == dns.TypeCDNSKEY
 		out = append(out, set...)
-		out = appendSigs(out, sz.Sigs(set, orig, ksk), h.Ttl)
+		if zones == nil || longestZone(zones, h.Name) == sz.Name {
+			out = appendSigs(out, sz.Sigs(set, orig, ksk), h.Ttl)
+		}
 		i = j
 	}
 	return out

@@ -389,3 +389,33 @@ func writeRSAKey(t *testing.T, dir string) string {
 	os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600)
 	return base
 }
+
+// The in-zone name servers' addresses beside an NS answer are signed too.
+func TestDNSSECGlueSigned(t *testing.T) {
+	e, keys := signedEngine(t, "")
+	m := askDO(t, e, "example.org.", dns.TypeNS, do)
+	var glue []dns.RR
+	for _, rr := range m.Extra {
+		if _, ok := rr.(*dns.OPT); !ok {
+			glue = append(glue, rr)
+		}
+	}
+	if len(glue) != 2 {
+		t.Fatalf("additional section %v, want ns1's A and its signature", glue)
+	}
+	verify(t, "glue", glue, keys, time.Now())
+}
+
+// An explanation (TXT, over TCP) is made per query, and signed per query.
+func TestDNSSECExplainSigned(t *testing.T) {
+	e, keys := signedEngine(t, "")
+	r := new(dns.Msg)
+	r.SetQuestion("_explain.www.example.org.", dns.TypeTXT)
+	r.SetEdns0(4096, true)
+	m, _ := e.Answer(Query{Req: r, Name: "_explain.www.example.org.", Type: dns.TypeTXT, Zone: "example.org.", TCP: true,
+		Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}})
+	if len(m.Answer) < 2 {
+		t.Fatalf("explain answer %v", m)
+	}
+	verify(t, "explain", m.Answer, keys, time.Now())
+}
