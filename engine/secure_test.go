@@ -350,12 +350,22 @@ func TestDNSSECKeyErrors(t *testing.T) {
 	if err := removeFile(noPriv + ".private"); err != nil {
 		t.Fatal(err)
 	}
+	// A pair whose halves are of two keys.
+	mixed, _ := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 256)
+	other2, _ := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 256)
+	if b, err := os.ReadFile(other2 + ".private"); err != nil || os.WriteFile(mixed+".private", b, 0o600) != nil {
+		t.Fatal(err)
+	}
+	notKey := dir + "/Knotakey"
+	os.WriteFile(notKey+".key", []byte("example.org. 3600 IN A 192.0.2.1\n"), 0o644)
 	for _, tc := range []struct{ key, want string }{
 		{other, "is for zone 'example.com.', which is not one of gtm's zones"},
 		{rsa, "uses algorithm 8 (RSASHA256): only 13 (ECDSAP256SHA256, recommended) and 15 (ED25519)"},
 		{noPriv, "the private half is missing or unreadable"},
 		{dir + "/Kmissing", "no such file"},
 		{good + " " + good, "listed twice"},
+		{mixed, "the private key does not belong to the public key"},
+		{notKey, "holds no DNSKEY record"},
 	} {
 		body := "pool p {\n\taddress 192.0.2.1\n}\ninstance www {\n\tprimary p\n}\ndnssec {\n\tkey file " + tc.key + "\n}\n"
 		cfg, err := parseConfigErr(body)
