@@ -558,6 +558,7 @@ func (e *Engine) recompile(pools map[string]bool) {
 		e.reportChanged(changed)
 	}
 	reportMu.Unlock()
+	e.presign(changed)
 }
 
 // reportMu orders every engine's reports, so that an engine that has lost
@@ -746,6 +747,7 @@ func (e *Engine) apply(c *Change) error {
 	}
 	reportMu.Unlock()
 	event(e.stamp(changeEvent(c, fmt.Sprintf("%d instances compiled again", len(changed)))))
+	e.presign(changed)
 	return nil
 }
 

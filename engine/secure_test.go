@@ -12,6 +12,7 @@ import (
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/corefile"
 	"github.com/gtm-project/gtm/dnssec"
+	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/internal/testkit"
 	"github.com/miekg/dns"
 )
@@ -428,4 +429,43 @@ func TestDNSSECExplainSigned(t *testing.T) {
 		t.Fatalf("explain answer %v", m)
 	}
 	verify(t, "explain", m.Answer, keys, time.Now())
+}
+
+// After a health change the compile signs the sets the changed instance
+// now answers whole, so its first query signs nothing.
+func TestDNSSECPresign(t *testing.T) {
+	e, keys := signedEngine(t, `
+pool a {
+	address 198.51.100.1 198.51.100.2
+}
+pool b {
+	address 198.51.100.3
+}
+instance fo {
+	primary a
+	secondary b
+}
+`)
+	s := e.Signer()
+	askDO(t, e, "fo.example.org.", dns.TypeA, do)
+	view := health.Static{
+		{Pool: "a", Address: "198.51.100.1"}: health.Unhealthy,
+		{Pool: "a", Address: "198.51.100.2"}: health.Unhealthy,
+	}
+	next, changed := e.snap.Load().update(view, map[string]bool{"a": true}, false)
+	e.snap.Store(next)
+	before := s.Signed()
+	e.presign(changed)
+	if s.Signed() != before+1 {
+		t.Fatalf("the compile signed %d sets, want the secondary's 1", s.Signed()-before)
+	}
+	m := askDO(t, e, "fo.example.org.", dns.TypeA, do)
+	if v := testkit.Values(m); len(v) != 2 || v[0] != "198.51.100.3" || s.Signed() != before+1 {
+		t.Errorf("after the failover: %v, %d sets signed on the query path; want 198.51.100.3 and none", v, s.Signed()-before-1)
+	}
+	verify(t, "failover", m.Answer, keys, time.Now())
+	// A set drawn per query (weight, one of two) is left to its first query.
+	if _, ok := wholeSet(e.snap.Load().instance("www.example.org.").def.active); !ok {
+		t.Error("method all, every address: not a whole set")
+	}
 }
