@@ -32,6 +32,7 @@ type jsonConfig struct {
 	GeoIP     string         `json:"geoip,omitempty"`
 	SOA       *jsonSOA       `json:"soa,omitempty"`
 	NS        []jsonNS       `json:"ns,omitempty"`
+	NSTTL     *uint32        `json:"ns-ttl,omitempty"`
 	Explain   []netip.Prefix `json:"explain,omitempty"`
 	Monitors  []MonitorJSON  `json:"monitors,omitempty"`
 	Pools     []PoolJSON     `json:"pools,omitempty"`
@@ -39,8 +40,12 @@ type jsonConfig struct {
 }
 
 type jsonSOA struct {
-	MName string `json:"mname,omitempty"`
-	RName string `json:"rname,omitempty"`
+	MName   string  `json:"mname,omitempty"`
+	RName   string  `json:"rname,omitempty"`
+	Refresh *uint32 `json:"refresh,omitempty"`
+	Retry   *uint32 `json:"retry,omitempty"`
+	Expire  *uint32 `json:"expire,omitempty"`
+	Minimum *uint32 `json:"minimum,omitempty"`
 }
 
 type jsonNS struct {
@@ -187,9 +192,13 @@ func ptr[T comparable](v, def T, given bool) *T {
 
 func toJSON(c *Config) *jsonConfig {
 	jc := &jsonConfig{Zones: c.Zones, GeoIP: c.GeoIP, Explain: c.ExplainFrom}
-	if c.SOA != (SOA{}) {
-		jc.SOA = &jsonSOA{MName: c.SOA.MName, RName: c.SOA.RName}
+	if !c.SOA.Empty() {
+		s := &c.SOA
+		jc.SOA = &jsonSOA{MName: s.MName, RName: s.RName, Refresh: ptr(s.Refresh, 0, s.Props.Has("refresh")),
+			Retry: ptr(s.Retry, 0, s.Props.Has("retry")), Expire: ptr(s.Expire, 0, s.Props.Has("expire")),
+			Minimum: ptr(s.Minimum, 0, s.Props.Has("minimum"))}
 	}
+	jc.NSTTL = ptr(c.NSTTL, 0, c.NSTTLPos != (Pos{}))
 	for _, ns := range c.NS {
 		jc.NS = append(jc.NS, jsonNS{Name: ns.Name, Addresses: ns.Addrs})
 	}
@@ -293,7 +302,18 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 		c.GeoIPPos = at("$.geoip")
 	}
 	if jc.SOA != nil {
-		c.SOA = SOA{MName: fqdnOrEmpty(jc.SOA.MName), RName: fqdnOrEmpty(jc.SOA.RName)}
+		s := jc.SOA
+		c.SOA = SOA{MName: fqdnOrEmpty(s.MName), RName: fqdnOrEmpty(s.RName)}
+		set(&c.SOA.Refresh, s.Refresh)
+		set(&c.SOA.Retry, s.Retry)
+		set(&c.SOA.Expire, s.Expire)
+		set(&c.SOA.Minimum, s.Minimum)
+		var arena Arena
+		given(&arena, &c.SOA.Props, "$.soa", map[string]bool{"refresh": s.Refresh != nil, "retry": s.Retry != nil,
+			"expire": s.Expire != nil, "minimum": s.Minimum != nil})
+	}
+	if jc.NSTTL != nil {
+		c.NSTTL, c.NSTTLPos = *jc.NSTTL, at("$.ns-ttl")
 	}
 	for i, ns := range jc.NS {
 		c.NS = append(c.NS, NameServer{Pos: at(fmt.Sprintf("$.ns[%d]", i)), Name: Fqdn(ns.Name), Addrs: nonEmpty(ns.Addresses)})

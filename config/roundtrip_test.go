@@ -254,6 +254,10 @@ func (g *gen) config() *config.Config {
 	if g.coin() {
 		c.SOA = config.SOA{MName: "ns1." + c.Zones[0], RName: "hostmaster.example.com."}
 	}
+	if g.coin() {
+		c.SOA.Refresh, c.SOA.Retry, c.SOA.Expire = uint32(g.n(3600, 86400)), uint32(g.n(60, 1800)), uint32(g.n(172800, 2419200))
+		c.SOA.Minimum, c.NSTTL = uint32(g.n(1, 86400)), uint32(g.n(1, 86400))
+	}
 	for i := range g.n(0, 3) {
 		ns := config.NameServer{Name: fmt.Sprintf("ns%d.%s", i+1, c.Zones[0])}
 		if g.r.Intn(3) == 0 {

@@ -63,11 +63,15 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 		err := p.body("the gtm block", "", nil, []string{"monitor", "pool", "instance", "ns", "explain"}, func(prop string) error {
 			switch prop {
 			case "soa":
-				args, err := p.args(prop, 2, 2, "MNAME RNAME")
+				return p.soa(&cfg.SOA)
+			case "ns-ttl":
+				cfg.NSTTLPos = p.pos()
+				s, err := p.arg(prop, "SECONDS|DURATION")
 				if err != nil {
 					return err
 				}
-				cfg.SOA = config.SOA{MName: config.Fqdn(args[0]), RName: config.Fqdn(args[1])}
+				cfg.NSTTL, err = p.seconds(prop, s)
+				return err
 			case "ns":
 				ns, err := p.nameServer()
 				if err != nil {
@@ -132,6 +136,60 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 		return nil, fl, c.Err("gtm: no configuration")
 	}
 	return cfg, fl, nil
+}
+
+// soa reads "soa [MNAME RNAME] [{ refresh T; retry T; expire T; minimum T }]":
+// the names and the timers of the synthesized SOA.
+func (p *parser) soa(soa *config.SOA) error {
+	var names []string
+	for a, ok := p.nextArg(); ok; a, ok = p.nextArg() {
+		names = append(names, a)
+	}
+	const usage = "soa [MNAME RNAME] [{ refresh|retry|expire|minimum SECONDS|DURATION }]"
+	block := p.openBlock()
+	if len(names) != 2 && !(len(names) == 0 && block) {
+		return p.c.Errf("'soa' takes both names or neither, got %d (usage: %s)", len(names), usage)
+	}
+	if len(names) == 2 {
+		soa.MName, soa.RName = config.Fqdn(names[0]), config.Fqdn(names[1])
+	}
+	if !block {
+		return nil
+	}
+	return p.body("soa", "", &soa.Props, nil, func(prop string) error {
+		var dst *uint32
+		switch prop {
+		case "refresh":
+			dst = &soa.Refresh
+		case "retry":
+			dst = &soa.Retry
+		case "expire":
+			dst = &soa.Expire
+		case "minimum":
+			dst = &soa.Minimum
+		default:
+			return p.c.Errf("unknown property '%s' in soa (refresh, retry, expire, minimum)", prop)
+		}
+		s, err := p.arg(prop, "SECONDS|DURATION")
+		if err != nil {
+			return err
+		}
+		*dst, err = p.seconds(prop, s)
+		return err
+	})
+}
+
+// seconds reads whole seconds ("3600") or a duration ("1h") for prop;
+// Validate checks the range.
+func (p *parser) seconds(prop, s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d%time.Second != 0 || d/time.Second > math.MaxUint32 {
+		return 0, p.c.Errf("%s '%s' is not whole seconds like 3600 or a duration like 1h", prop, s)
+	}
+	return uint32(d / time.Second), nil
 }
 
 // api reads "api [ADDRESS[:PORT]] [{ ... }]": the control API.

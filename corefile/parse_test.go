@@ -323,6 +323,23 @@ instance www {
 	{"latency tie distance", testkit.Block(nearPools + "\ninstance www {\n policy latency\n tie 100km\n primary fra iad\n}"), "tie 100km of instance 'www.example.org.' is a distance, which only the nearest policy compares", 14},
 	{"nearest tie too far", "gtm example.org {\ngeoip x.mmdb\n" + nearPools + "\ninstance www {\n policy nearest\n tie 30000km\n primary fra iad\n}\n}", "tie 30000km of instance 'www.example.org.' is out of range (0 to 20038km)", 15},
 	{"nearest tie bad distance", "gtm example.org {\ngeoip x.mmdb\n" + nearPools + "\ninstance www {\n policy nearest\n tie 1.5km\n primary fra iad\n}\n}", "tie '1.5km' is not a distance in whole kilometres", 15},
+	// zone parameters: positive
+	{"soa timers", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n refresh 1h\n retry 600\n expire 336h\n minimum 5m\n}\nns-ttl 1h"), "", 0},
+	{"soa names and timers", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa ns1.example.org hostmaster.example.com {\n minimum 300\n}"), "", 0},
+	// zone parameters: negative
+	{"soa minimum zero", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n minimum 0\n}"), "soa minimum 0 is out of range (1 to 86400 seconds)", 10},
+	{"soa minimum too long", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n minimum 48h\n}"), "soa minimum 172800 is out of range (1 to 86400 seconds)", 10},
+	{"soa refresh too short", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n refresh 10\n}"), "soa refresh 10 is out of range (60 to 2419200 seconds)", 10},
+	{"soa retry not below refresh", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n refresh 1h\n retry 2h\n}"), "soa retry 7200 must be below refresh 3600", 11},
+	{"soa retry above default refresh", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n retry 3h\n}"), "soa retry 10800 must be below refresh 7200", 10},
+	{"soa expire too short", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n expire 3600\n}"), "soa expire 3600 must be at least refresh + retry (9000)", 10},
+	{"soa expire too long", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n expire 1440h\n}"), "soa expire 5184000 is out of range (60 to 2419200 seconds)", 10},
+	{"soa timer not a number", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n retry soon\n}"), "retry 'soon' is not whole seconds like 3600 or a duration like 1h", 10},
+	{"soa unknown timer", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n serial 1\n}"), "unknown property 'serial' in soa (refresh, retry, expire, minimum)", 10},
+	{"soa one name", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa ns1.example.org"), "'soa' takes both names or neither, got 1", 9},
+	{"soa timer twice", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n retry 60\n retry 120\n}"), "'retry' is given twice in soa (first at line 10)", 11},
+	{"ns-ttl zero", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nns-ttl 0"), "ns-ttl 0 is out of range (1 to 86400 seconds)", 9},
+	{"ns-ttl too long", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nns-ttl 48h"), "ns-ttl 172800 is out of range (1 to 86400 seconds)", 9},
 	{"no block", "gtm example.org", "gtm needs a configuration block", 1},
 	{"unclosed block", "gtm example.org {\n pool a {\n address 192.0.2.1\n", "Unexpected EOF", 3},
 }

@@ -310,13 +310,6 @@ type rule struct {
 	mems [12]policy.Member
 }
 
-const (
-	soaRefresh = 7200
-	soaRetry   = 1800
-	soaExpire  = 1209600
-	soaMinTTL  = 60 // negative answers are cached this long at most
-)
-
 // compile builds a whole snapshot. cfg must have passed Validate. prev, the
 // snapshot being replaced (nil at start), carries the state that manual
 // failback keeps. With counting, answers are counted per instance and pool;
@@ -733,18 +726,21 @@ func newZone(cfg *config.Config, name string, serial uint32) *zone {
 	mname, rname := cfg.SOANames(name)
 	z := &zone{name: name, serial: new(atomic.Uint32)}
 	z.serial.Store(serial)
+	refresh, retry, expire, minimum := cfg.SOA.Timers()
 	z.soa = dns.SOA{
-		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: soaMinTTL},
+		// The record's TTL is the minimum too: a resolver caches a denial
+		// for the smaller of the two (RFC 2308 §5).
+		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: minimum},
 		Ns:      mname,
 		Mbox:    rname,
 		Serial:  serial, // the template's; replies take the zone's current one
-		Refresh: soaRefresh,
-		Retry:   soaRetry,
-		Expire:  soaExpire,
-		Minttl:  soaMinTTL,
+		Refresh: refresh,
+		Retry:   retry,
+		Expire:  expire,
+		Minttl:  minimum,
 	}
 	for _, n := range cfg.NSNames(name) {
-		z.ns = append(z.ns, dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: soaMinTTL}, Ns: n})
+		z.ns = append(z.ns, dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: cfg.EffectiveNSTTL()}, Ns: n})
 	}
 	return z
 }
@@ -754,6 +750,7 @@ func newZone(cfg *config.Config, name string, serial uint32) *zone {
 // addresses of the NS targets go in the additional section).
 func (s *snapshot) compileHosts(cfg *config.Config) {
 	var glue []dns.RR
+	ttl := cfg.EffectiveNSTTL()
 	for _, ns := range cfg.NS {
 		z := s.zones[longestZone(cfg.Zones, ns.Name)]
 		if z == nil || len(ns.Addrs) == 0 {
@@ -762,9 +759,9 @@ func (s *snapshot) compileHosts(cfg *config.Config) {
 		h := &host{zone: z}
 		for _, a := range ns.Addrs {
 			if a.Is4() {
-				h.a = append(h.a, &dns.A{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: soaMinTTL}, A: a.AsSlice()})
+				h.a = append(h.a, &dns.A{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: a.AsSlice()})
 			} else {
-				h.aaaa = append(h.aaaa, &dns.AAAA{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: soaMinTTL}, AAAA: a.AsSlice()})
+				h.aaaa = append(h.aaaa, &dns.AAAA{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: a.AsSlice()})
 			}
 		}
 		s.hosts[ns.Name] = h
