@@ -134,9 +134,10 @@ const (
 	MethodAll      Method = iota // every available one, order rotated per query
 	MethodWeight                 // drawn at random in proportion to weight
 	MethodSequence               // the first available ones in configured order
+	MethodHash                   // the same ones for a client subnet: rendezvous hashing by weight (pools only)
 )
 
-var methodNames = []string{"all", "weight", "sequence"}
+var methodNames = []string{"all", "weight", "sequence", "hash"}
 
 func (m Method) String() string { return methodNames[m] }
 
@@ -296,6 +297,8 @@ type Pool struct {
 	Monitor      string    // health check for every address; "" for none
 	Location     *Location // where the pool's site is; nil: not given
 	Bias         int       // nearest: distances to the pool count (100-Bias)% (MinBias to MaxBias)
+	HashV4       int       // hash method: the IPv4 client prefix length it keys on; 0: DefaultHashV4
+	HashV6       int       // ... and the IPv6 one; 0: DefaultHashV6
 	Props        Props     // where each property was given
 }
 
@@ -514,6 +517,8 @@ const (
 	MinBias            = -99   // a pool's distances count 199%
 	MaxBias            = 99    // a pool's distances count 1%
 	MaxTieKm           = 20038 // half the earth's circumference: every pool ties
+	DefaultHashV4      = 24    // the hash method's client prefixes: a /24, the usual ECS source prefix
+	DefaultHashV6      = 56    // and a /56, a typical IPv6 site
 
 	// The zone's SOA timers and NS TTL, in seconds: what gtm always
 	// published before they could be configured.

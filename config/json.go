@@ -88,6 +88,8 @@ type PoolJSON struct {
 	Monitor      string        `json:"monitor,omitempty"`
 	Location     *LocationJSON `json:"location,omitempty" doc:"where the pool's site is, for the nearest policy"`
 	Bias         *int          `json:"bias,omitempty" minimum:"-99" maximum:"99" doc:"nearest policy: distances to the pool count (100-bias)%; positive draws clients from farther away"`
+	HashIPv4     *int          `json:"hash-ipv4,omitempty" doc:"method hash: the IPv4 client prefix length it keys on (1 to 32, default 24)"`
+	HashIPv6     *int          `json:"hash-ipv6,omitempty" doc:"method hash: the IPv6 client prefix length it keys on (1 to 128, default 56)"`
 }
 
 // LocationJSON is "location LAT LON", in decimal degrees.
@@ -234,7 +236,8 @@ func MonitorDoc(m *Monitor) MonitorJSON {
 func PoolDoc(p *Pool) PoolJSON {
 	jp := PoolJSON{Name: p.Name, Type: p.Type, Method: p.Method, Monitor: p.Monitor,
 		MaxAnswers: ptr(p.MaxAnswers, 0, p.Props.Has("max-answers")), MinAvailable: ptr(p.MinAvailable, DefaultThreshold, p.Props.Has("min-available")),
-		Bias: ptr(p.Bias, 0, p.Props.Has("bias"))}
+		Bias: ptr(p.Bias, 0, p.Props.Has("bias")), HashIPv4: ptr(p.HashV4, 0, p.Props.Has("hash-ipv4")),
+		HashIPv6: ptr(p.HashV6, 0, p.Props.Has("hash-ipv6"))}
 	if p.Location != nil {
 		jp.Location = &LocationJSON{Lat: p.Location.Lat, Lon: p.Location.Lon}
 	}
@@ -384,11 +387,13 @@ func poolFrom(arena *Arena, jp *PoolJSON, path string) (*Pool, error) {
 	set(&p.MaxAnswers, jp.MaxAnswers)
 	set(&p.MinAvailable, jp.MinAvailable)
 	set(&p.Bias, jp.Bias)
+	set(&p.HashV4, jp.HashIPv4)
+	set(&p.HashV6, jp.HashIPv6)
 	if jp.Location != nil {
 		p.Location = &Location{Lat: jp.Location.Lat, Lon: jp.Location.Lon}
 	}
 	given(arena, &p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil,
-		"location": jp.Location != nil, "bias": jp.Bias != nil})
+		"location": jp.Location != nil, "bias": jp.Bias != nil, "hash-ipv4": jp.HashIPv4 != nil, "hash-ipv6": jp.HashIPv6 != nil})
 	vals := make([]Address, len(jp.Addresses))
 	for j, ja := range jp.Addresses {
 		apath := fmt.Sprintf("%s.addresses[%d]", path, j)

@@ -132,7 +132,10 @@ func (g *gen) pool(name string, monitors []*config.Monitor) *config.Pool {
 		}
 		p.Addresses = append(p.Addresses, a)
 	}
-	p.Method = pick(g, []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence})
+	p.Method = pick(g, []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence, config.MethodHash})
+	if p.Method == config.MethodHash && g.coin() {
+		p.HashV4, p.HashV6 = g.n(1, 32), g.n(1, 128)
+	}
 	if g.coin() {
 		p.MaxAnswers = g.n(1, config.MaxAnswers)
 	}

@@ -574,9 +574,33 @@ func (p *parser) pool() (*config.Pool, error) {
 				return err
 			}
 		case "method":
-			m, err := p.method(prop)
+			// "method hash [IPV4-BITS [IPV6-BITS]]": the prefix lengths
+			// of the client's address the hash keys on.
+			args, err := p.args(prop, 1, 3, "all|weight|sequence|hash [IPV4-BITS [IPV6-BITS]]")
+			if err != nil {
+				return err
+			}
+			m, ok := config.ParseMethod(args[0])
+			if !ok {
+				return p.c.Errf("unknown method '%s' (one of all, weight, sequence, hash)", args[0])
+			}
 			pool.Method = m
-			return err
+			if len(args) > 1 && m != config.MethodHash {
+				return p.c.Errf("method %s takes no values, got %q (only hash takes prefix lengths)", m, strings.Join(args[1:], " "))
+			}
+			for i, a := range args[1:] {
+				n, err := strconv.Atoi(a)
+				if err != nil {
+					return p.c.Errf("hash prefix length '%s' is not a whole number (like 24 for IPv4, 56 for IPv6)", a)
+				}
+				if i == 0 {
+					pool.HashV4 = n
+					pool.Props.Set("hash-ipv4", p.pos())
+				} else {
+					pool.HashV6 = n
+					pool.Props.Set("hash-ipv6", p.pos())
+				}
+			}
 		case "max-answers":
 			s, err := p.arg(prop, "COUNT")
 			if err != nil {

@@ -340,6 +340,18 @@ instance www {
 	{"soa timer twice", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nsoa {\n retry 60\n retry 120\n}"), "'retry' is given twice in soa (first at line 10)", 11},
 	{"ns-ttl zero", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nns-ttl 0"), "ns-ttl 0 is out of range (1 to 86400 seconds)", 9},
 	{"ns-ttl too long", testkit.Block(poolA + "\ninstance www {\n primary a\n}\nns-ttl 48h"), "ns-ttl 172800 is out of range (1 to 86400 seconds)", 9},
+	// hash method: positive
+	{"hash", testkit.Block("pool a {\n address 192.0.2.1 192.0.2.2 weight 2\n method hash 24 56\n max-answers 2\n}\ninstance www {\n primary a\n}"), "", 0},
+	{"hash defaults", testkit.Block("pool a {\n address 192.0.2.1 192.0.2.2\n method hash\n}\ninstance www {\n primary a\n}"), "", 0},
+	{"hash ipv4 only", testkit.Block("pool a {\n address 2001:db8::1 2001:db8::2\n method hash 20\n}\ninstance www {\n primary a\n}"), "", 0},
+	// hash method: negative
+	{"hash ipv4 out of range", testkit.Block("pool a {\n address 192.0.2.1\n method hash 33\n}\ninstance www {\n primary a\n}"), "hash IPv4 prefix length 33 of pool 'a' is out of range (1 to 32)", 4},
+	{"hash ipv4 zero", testkit.Block("pool a {\n address 192.0.2.1\n method hash 0\n}\ninstance www {\n primary a\n}"), "hash IPv4 prefix length 0 of pool 'a' is out of range (1 to 32)", 4},
+	{"hash ipv6 out of range", testkit.Block("pool a {\n address 192.0.2.1\n method hash 24 129\n}\ninstance www {\n primary a\n}"), "hash IPv6 prefix length 129 of pool 'a' is out of range (1 to 128)", 4},
+	{"hash prefix not a number", testkit.Block("pool a {\n address 192.0.2.1\n method hash /24\n}\ninstance www {\n primary a\n}"), "hash prefix length '/24' is not a whole number", 4},
+	{"prefix without hash", testkit.Block("pool a {\n address 192.0.2.1\n method weight 24\n}\ninstance www {\n primary a\n}"), "method weight takes no values, got \"24\"", 4},
+	{"hash too many values", testkit.Block("pool a {\n address 192.0.2.1\n method hash 24 56 8\n}\ninstance www {\n primary a\n}"), "'method' has too many values", 4},
+	{"hash between pools", testkit.Block(poolA + "\ninstance www {\n primary a {\n  method hash\n }\n}"), "method hash picks addresses within a pool", 8},
 	{"no block", "gtm example.org", "gtm needs a configuration block", 1},
 	{"unclosed block", "gtm example.org {\n pool a {\n address 192.0.2.1\n", "Unexpected EOF", 3},
 }

@@ -264,14 +264,15 @@ func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Co
 	return r, scope, at
 }
 
-// pick draws the rule's answer: for a nearest instance whose client has a
-// place, from the available pools nearest to it (in the tie band), else as
-// the active collection's method says.
-func (in *instance) pick(dst []*policy.Addr, r *rule, at policy.Point, rnd policy.Rand) []*policy.Addr {
+// pick draws the rule's answer for client: for a nearest instance whose
+// client has a place, from the available pools nearest to it (in the tie
+// band), else as the active collection's method says (a hash pool keys on
+// the client's address).
+func (in *instance) pick(dst []*policy.Addr, r *rule, at policy.Point, client netip.Addr, rnd policy.Rand) []*policy.Addr {
 	if in.nearest && at.Valid() && (r.state == StatePrimary || r.state == StateSecondary) {
-		return r.active.PickNearest(dst, rnd, at, in.tiePct, in.tieKm)
+		return r.active.PickNearestFor(dst, rnd, at, in.tiePct, in.tieKm, client)
 	}
-	return r.active.Pick(dst, rnd)
+	return r.active.PickFor(dst, rnd, client)
 }
 
 // ecsScope turns the scope of a decision into the one the reply carries.
@@ -306,6 +307,10 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		return 0
 	}
 	r, scope, at := e.decide(in, c)
+	if r.hash4 != 0 {
+		// A hash pool's answer depends on the client's prefix it keys on.
+		scope = max(scope, r.hashBits(c.addr))
+	}
 	scope = ecsScope(in, c, scope)
 	if r.active == nil {
 		if r.state == StateServFail {
@@ -321,7 +326,7 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		return scope
 	}
 	var buf [16]*policy.Addr
-	picks := in.pick(buf[:0], r, at, e.Rand)
+	picks := in.pick(buf[:0], r, at, c.addr, e.Rand)
 	if len(picks) == 0 {
 		m.Ns = []dns.RR{soaCopy(in.zone)}
 		return scope

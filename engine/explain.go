@@ -285,7 +285,7 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 	}
 	if draw && r.active != nil {
 		var buf [16]*policy.Addr
-		picks := in.pick(buf[:0], r, at, e.Rand)
+		picks := in.pick(buf[:0], r, at, c.addr, e.Rand)
 		if in.qtype == dns.TypeCNAME && len(picks) > 1 {
 			picks = picks[:1]
 		}

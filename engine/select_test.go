@@ -92,12 +92,12 @@ func TestNearestSelectionAllocs(t *testing.T) {
 		c := clientAddr{addr: netip.MustParseAddr(a), fromECS: true}
 		r, _, at := e.decide(in, c)
 		var buf [16]*policy.Addr
-		if picks := in.pick(buf[:0], r, at, e.Rand); len(picks) == 0 {
+		if picks := in.pick(buf[:0], r, at, c.addr, e.Rand); len(picks) == 0 {
 			t.Fatalf("%s: no answer", a)
 		}
 		if n := testing.AllocsPerRun(200, func() {
 			r, _, at := e.decide(in, c)
-			in.pick(buf[:0], r, at, e.Rand)
+			in.pick(buf[:0], r, at, c.addr, e.Rand)
 		}); n != 0 {
 			t.Errorf("%s: %v allocations per selection, want 0", a, n)
 		}
@@ -117,7 +117,7 @@ func BenchmarkSelectionNearest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r, _, at := e.decide(in, c)
-				in.pick(buf[:0], r, at, e.Rand)
+				in.pick(buf[:0], r, at, c.addr, e.Rand)
 			}
 		})
 	}
@@ -140,7 +140,7 @@ func TestApplyNearestLocation(t *testing.T) {
 		in := e.snap.Load().instance("www.example.org.")
 		r, _, at := e.decide(in, tokyo)
 		var buf [16]*policy.Addr
-		return in.pick(buf[:0], r, at, e.Rand)[0].Pool.Name
+		return in.pick(buf[:0], r, at, tokyo.addr, e.Rand)[0].Pool.Name
 	}
 	if got := answer(); got != "sin" {
 		t.Fatalf("Tokyo answered from %s, want sin", got)

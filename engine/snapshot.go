@@ -301,6 +301,7 @@ type rule struct {
 	ttl                uint32 // the configured TTL, or the degraded one
 	degraded           bool   // an address is down or unknown, or the primary is not answering
 	held               bool   // on the secondary only by a manual-failback hold: the primary is available
+	hash4, hash6       uint8  // the longest client prefixes a hash pool of the active collection keys on; 0: none
 	src                *config.Rule
 
 	// Where primary and secondary live, with their member lists: in the
@@ -607,11 +608,29 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		if r.degraded {
 			r.ttl = ci.EffectiveDegradedTTL()
 		}
+		if r.active != nil {
+			for _, m := range r.active.Members {
+				r.hash4 = max(r.hash4, uint8(m.Pool.HashBits(netip.IPv4Unspecified())))
+				r.hash6 = max(r.hash6, uint8(m.Pool.HashBits(netip.IPv6Unspecified())))
+			}
+			// A hash pool answers by the client's address: the instance
+			// must look at it even with a default rule alone.
+			in.byClient = in.byClient || r.hash4 != 0
+		}
 	}
 	if counting && (in.geo || in.nearest) {
 		in.geoMisses = geoMisses.WithLabelValues(ci.Name)
 	}
 	return in
+}
+
+// hashBits is the client prefix length of a's family that the rule's
+// answer depends on through a hash pool.
+func (r *rule) hashBits(a netip.Addr) int {
+	if a.Is4() {
+		return int(r.hash4)
+	}
+	return int(r.hash6)
 }
 
 // index files a compiled rule under its match values.

@@ -33,7 +33,9 @@ function fieldsOf(kind, ctx) {
     case 'pools': return [
       { key: 'type', label: 'Type', type: 'select', options: opt(['A', 'AAAA', 'CNAME']) },
       { key: 'monitor', label: 'Monitor', type: 'select', options: opt(ctx.monitors) },
-      { key: 'method', label: 'Method', type: 'select', options: opt(['all', 'weight', 'sequence']) },
+      { key: 'method', label: 'Method', type: 'select', options: opt(['all', 'weight', 'sequence', 'hash']) },
+      { key: 'hash-ipv4', label: 'Hash IPv4 prefix', type: 'number', min: 1, max: 32, help: 'method hash: default 24' },
+      { key: 'hash-ipv6', label: 'Hash IPv6 prefix', type: 'number', min: 1, max: 128, help: 'method hash: default 56' },
       { key: 'max-answers', label: 'Max answers', type: 'number', min: 1 },
       { key: 'min-available', label: 'Min available', type: 'text', placeholder: '1 or 50%' },
       { key: 'addresses', label: 'Addresses', one: 'Address', type: 'rows', add: 'Add address', fields: [
