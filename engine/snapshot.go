@@ -184,9 +184,56 @@ type instCounters struct {
 	cells    [2]*answerCount
 	switches []switchCount // under mu: switches are rare
 	switch1  [1]switchCount
+	// rule_answers_total: one per rule and state word (primary,
+	// secondary, all-down) it has answered in; the first inline.
+	rules []*ruleCount
+	rule1 ruleCount
 	// The traffic recorder's alone (traffic.go): the instance's id in its
 	// history, and the last tick that read it.
 	traffic trafficIDs
+}
+
+// ruleCount counts the queries a rule decided while in one state.
+type ruleCount struct {
+	rule, state string
+	n           atomic.Uint64
+}
+
+// ruleCounter returns the counter of rule in state, made on first use.
+func (ac *instCounters) ruleCounter(rule, state string) *ruleCount {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	for _, c := range ac.rules {
+		if c.rule == rule && c.state == state {
+			return c
+		}
+	}
+	c := &ac.rule1
+	if len(ac.rules) > 0 {
+		c = new(ruleCount)
+	}
+	c.rule, c.state = rule, state
+	ac.rules = append(ac.rules, c)
+	return c
+}
+
+// eachRule calls fn for every rule counter.
+func (ac *instCounters) eachRule(fn func(rule, state string, n uint64)) {
+	ac.mu.Lock()
+	list := slices.Clone(ac.rules)
+	ac.mu.Unlock()
+	for _, c := range list {
+		fn(c.rule, c.state, c.n.Load())
+	}
+}
+
+// stateWord is a state as rule_answers_total and the metadata say it:
+// primary, secondary, or all-down for every all-down answer.
+func stateWord(s State) string {
+	if s == StatePrimary || s == StateSecondary {
+		return string(s)
+	}
+	return "all-down"
 }
 
 type switchCount struct {
@@ -297,11 +344,12 @@ type rule struct {
 	primary, secondary *policy.Collection
 	active             *policy.Collection // nil when state is nodata or servfail
 	state              State
-	why                string // the reason for the state, for events
-	ttl                uint32 // the configured TTL, or the degraded one
-	degraded           bool   // an address is down or unknown, or the primary is not answering
-	held               bool   // on the secondary only by a manual-failback hold: the primary is available
-	hash4, hash6       uint8  // the longest client prefixes a hash pool of the active collection keys on; 0: none
+	why                string     // the reason for the state, for events
+	ttl                uint32     // the configured TTL, or the degraded one
+	degraded           bool       // an address is down or unknown, or the primary is not answering
+	held               bool       // on the secondary only by a manual-failback hold: the primary is available
+	hash4, hash6       uint8      // the longest client prefixes a hash pool of the active collection keys on; 0: none
+	answered           *ruleCount // counts the queries it decides; nil when not counting
 	src                *config.Rule
 
 	// Where primary and secondary live, with their member lists: in the
@@ -607,6 +655,9 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		}
 		if r.degraded {
 			r.ttl = ci.EffectiveDegradedTTL()
+		}
+		if counting {
+			r.answered = in.counts.ruleCounter(r.name, stateWord(r.state))
 		}
 		if r.active != nil {
 			for _, m := range r.active.Members {
