@@ -460,6 +460,8 @@ type Config struct {
 	Zones     []string // fully qualified, lower case
 	GeoIP     string   // path of a MaxMind City or Country database; "" for none
 	GeoIPPos  Pos
+	ASN       string // path of a MaxMind GeoLite2-ASN or GeoIP2-ISP database; "" for none
+	ASNPos    Pos
 	SOA       SOA
 	NS        []NameServer // the apex NS set; default the SOA's MName
 	NSTTL     uint32       // TTL of the NS set and the name servers' addresses; 0: DefaultNSTTL

@@ -30,6 +30,7 @@ import (
 type jsonConfig struct {
 	Zones     []string       `json:"zones"`
 	GeoIP     string         `json:"geoip,omitempty"`
+	ASN       string         `json:"asn,omitempty"`
 	SOA       *jsonSOA       `json:"soa,omitempty"`
 	NS        []jsonNS       `json:"ns,omitempty"`
 	NSTTL     *uint32        `json:"ns-ttl,omitempty"`
@@ -193,7 +194,7 @@ func ptr[T comparable](v, def T, given bool) *T {
 }
 
 func toJSON(c *Config) *jsonConfig {
-	jc := &jsonConfig{Zones: c.Zones, GeoIP: c.GeoIP, Explain: c.ExplainFrom}
+	jc := &jsonConfig{Zones: c.Zones, GeoIP: c.GeoIP, ASN: c.ASN, Explain: c.ExplainFrom}
 	if !c.SOA.Empty() {
 		s := &c.SOA
 		jc.SOA = &jsonSOA{MName: s.MName, RName: s.RName, Refresh: ptr(s.Refresh, 0, s.Props.Has("refresh")),
@@ -303,6 +304,9 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 	}
 	if jc.GeoIP != "" {
 		c.GeoIPPos = at("$.geoip")
+	}
+	if c.ASN = jc.ASN; jc.ASN != "" {
+		c.ASNPos = at("$.asn")
 	}
 	if jc.SOA != nil {
 		s := jc.SOA

@@ -172,6 +172,8 @@ func (g *gen) values(kind config.MatchKind) []string {
 			out = append(out, []string{"DE", "US", "FR", "JP", "BR", "AT", "NZ", "ZA"}[u%8])
 		case config.MatchSubdivision:
 			out = append(out, []string{"US-CA", "US-NY", "DE-BY", "DE-BE", "FR-IDF"}[u%5])
+		case config.MatchASN:
+			out = append(out, []string{"4134", "4837", "3320", "13335", "15169", "4294967295"}[u%6])
 		case config.MatchCIDR:
 			if g.coin() {
 				out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(u >> 8), byte(u), 0}), 24).String())
@@ -210,7 +212,7 @@ func (g *gen) instance(name string, zoneGeo bool, pools []*config.Pool) *config.
 	kinds := []config.MatchKind{config.MatchDefault}
 	if in.Policy == config.PolicyGeo {
 		for range g.n(0, 4) {
-			k := pick(g, []config.MatchKind{config.MatchContinent, config.MatchCountry, config.MatchSubdivision, config.MatchCIDR})
+			k := pick(g, []config.MatchKind{config.MatchContinent, config.MatchCountry, config.MatchSubdivision, config.MatchCIDR, config.MatchASN})
 			if k == config.MatchCIDR || zoneGeo {
 				kinds = append(kinds, k)
 			}
@@ -253,6 +255,7 @@ func (g *gen) config() *config.Config {
 	geo := g.coin()
 	if geo {
 		c.GeoIP = "/var/lib/GeoLite2-City.mmdb"
+		c.ASN = "/var/lib/GeoLite2-ASN.mmdb"
 	}
 	if g.coin() {
 		c.SOA = config.SOA{MName: "ns1." + c.Zones[0], RName: "hostmaster.example.com."}

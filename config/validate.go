@@ -304,9 +304,9 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			}
 		} else {
 			switch r.Match {
-			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR:
+			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR, MatchASN:
 			default:
-				return r.Errorf("rule has an unknown match kind %d (one of default, continent, country, subdivision, cidr)", r.Match)
+				return r.Errorf("rule has an unknown match kind %d (one of default, continent, country, subdivision, cidr, asn)", r.Match)
 			}
 			if len(r.Values) == 0 {
 				return r.Errorf("rule '%s' needs at least one value", r.Match)
@@ -324,7 +324,10 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			if in.Policy == PolicyLatency {
 				return r.Errorf("instance '%s' uses the latency policy: it takes only a default rule, not '%s'", in.Name, r.Match)
 			}
-			if r.Match != MatchCIDR {
+			if r.Match == MatchASN && c.ASN == "" {
+				return r.Errorf("rule 'asn' needs an ASN database: add 'asn FILE' (GeoLite2-ASN or GeoIP2-ISP) to the gtm block")
+			}
+			if r.Match != MatchCIDR && r.Match != MatchASN {
 				needGeo(r)
 			}
 		}

@@ -123,6 +123,13 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 					return err
 				}
 				cfg.GeoIP = path
+			case "asn":
+				cfg.ASNPos = p.pos()
+				path, err := p.arg(prop, "FILE")
+				if err != nil {
+					return err
+				}
+				cfg.ASN = path
 			default:
 				return c.Errf("unknown property '%s' in gtm block", prop)
 			}
@@ -916,7 +923,7 @@ func (p *parser) rule() (*config.Rule, error) {
 	}
 	match, ok := config.ParseMatchKind(args[0])
 	if !ok {
-		return nil, p.c.Errf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", args[0])
+		return nil, p.c.Errf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr, asn)", args[0])
 	}
 	r.Match = match
 	if len(args) > 1 {

@@ -276,7 +276,7 @@ instance www {
 	{"instance without collection", testkit.Block(poolA + "\ninstance www {\n ttl 30\n}"), "instance 'www.example.org.' has no access rule", 6},
 	{"second primary", testkit.Block(poolA + "\ninstance www {\n primary a\n primary a\n}"), "'primary' is given twice in instance 'www' (first at line 7): give it once", 8},
 	{"second default rule", testkit.Block(poolA + "\ninstance www {\n primary a\n rule default {\n  primary a\n }\n}"), "second 'default' rule", 8},
-	{"unknown rule match", testkit.Block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (one of default, continent, country, subdivision, cidr)", 7},
+	{"unknown rule match", testkit.Block(poolA + "\ninstance www {\n rule planet mars {\n  primary a\n }\n}"), "unknown rule match 'planet' (one of default, continent, country, subdivision, cidr, asn)", 7},
 	{"rule without primary", testkit.Block(poolA + "\ninstance www {\n rule default {\n  secondary a\n }\n}"), "rule 'default' of instance 'www.example.org.' has no primary collection", 7},
 	{"unknown switch", testkit.Block(poolA + "\ninstance www {\n primary a\n switch sideways\n}"), "unknown switch 'sideways' (one of auto, primary, secondary)", 8},
 	{"unknown all-down", testkit.Block(poolA + "\ninstance www {\n primary a\n all-down panic\n}"), "unknown all-down behaviour 'panic'", 8},
@@ -352,6 +352,16 @@ instance www {
 	{"prefix without hash", testkit.Block("pool a {\n address 192.0.2.1\n method weight 24\n}\ninstance www {\n primary a\n}"), "method weight takes no values, got \"24\"", 4},
 	{"hash too many values", testkit.Block("pool a {\n address 192.0.2.1\n method hash 24 56 8\n}\ninstance www {\n primary a\n}"), "'method' has too many values", 4},
 	{"hash between pools", testkit.Block(poolA + "\ninstance www {\n primary a {\n  method hash\n }\n}"), "method hash picks addresses within a pool", 8},
+	// asn rules: positive
+	{"asn", "gtm example.org {\nasn asn.mmdb\nns ns1.example.org 192.0.2.53\n" + poolA + "\ninstance www {\n primary a\n rule asn 4134 AS4837 {\n  primary a\n }\n rule cidr 10.0.0.0/8 {\n  primary a\n }\n}\n}", "", 0},
+	{"asn with geoip", "gtm example.org {\nasn asn.mmdb\ngeoip city.mmdb\nns ns1.example.org 192.0.2.53\n" + poolA + "\ninstance www {\n primary a\n rule asn 3320 {\n  primary a\n }\n rule country DE {\n  primary a\n }\n}\n}", "", 0},
+	// asn rules: negative
+	{"asn without database", testkit.Block(poolA + "\ninstance www {\n primary a\n rule asn 4134 {\n  primary a\n }\n}"), "rule 'asn' needs an ASN database: add 'asn FILE'", 8},
+	{"asn not a number", "gtm example.org {\nasn asn.mmdb\nns ns1.example.org 192.0.2.53\n" + poolA + "\ninstance www {\n primary a\n rule asn CHINANET {\n  primary a\n }\n}\n}", "'CHINANET' is not an autonomous system number like 4134 or AS4134 (1 to 4294967295)", 10},
+	{"asn zero", "gtm example.org {\nasn asn.mmdb\nns ns1.example.org 192.0.2.53\n" + poolA + "\ninstance www {\n primary a\n rule asn 0 {\n  primary a\n }\n}\n}", "'0' is not an autonomous system number", 10},
+	{"asn too large", "gtm example.org {\nasn asn.mmdb\nns ns1.example.org 192.0.2.53\n" + poolA + "\ninstance www {\n primary a\n rule asn 4294967296 {\n  primary a\n }\n}\n}", "'4294967296' is not an autonomous system number", 10},
+	{"asn in two rules", "gtm example.org {\nasn asn.mmdb\nns ns1.example.org 192.0.2.53\n" + poolA + "\ninstance www {\n primary a\n rule asn 4134 {\n  primary a\n }\n rule asn AS4134 {\n  primary a\n }\n}\n}", "has 'asn 4134' in two rules (first at line 10)", 13},
+	{"asn file missing", "gtm example.org {\nasn\nns ns1.example.org 192.0.2.53\n}", "'asn' is missing a value (usage: asn FILE)", 2},
 	{"no block", "gtm example.org", "gtm needs a configuration block", 1},
 	{"unclosed block", "gtm example.org {\n pool a {\n address 192.0.2.1\n", "Unexpected EOF", 3},
 }

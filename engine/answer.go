@@ -238,6 +238,17 @@ func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Co
 			return r, foreign, at
 		}
 	}
+	if in.asns != nil {
+		// Then the client's autonomous system: the answer holds within
+		// the database's network around it (and the CIDR scope).
+		if db := e.asn.Load(); db != nil {
+			asn, bits, found := db.Lookup(c.addr)
+			foreign = max(foreign, bits)
+			if m, ok := in.asns[asn]; ok && found {
+				return m, foreign, at
+			}
+		}
+	}
 	r = in.def
 	if !in.geo && !in.nearest {
 		return r, foreign, at

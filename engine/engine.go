@@ -31,7 +31,8 @@ type Engine struct {
 	snap     lazySnapshot
 	idx      *configIndex // of cfg, made once: it digests every object
 	geo      atomic.Pointer[geoip.DB]
-	counting bool // set once started: compiled snapshots count answers
+	asn      atomic.Pointer[geoip.ASN] // for asn rules; nil without 'asn FILE'
+	counting bool                      // set once started: compiled snapshots count answers
 
 	// Set by start; changed by apply on the compile loop's goroutine.
 	checks atomic.Pointer[kshards[health.Key, *health.Check]] // copied on write: ready reads it from elsewhere
@@ -262,7 +263,7 @@ func (e *Engine) start(pred *Engine) {
 	reportMu.Unlock()
 	event(e.stamp(startEvent(e, pred)))
 	go e.compileLoop()
-	if e.geo.Load() != nil {
+	if e.geo.Load() != nil || e.asn.Load() != nil {
 		e.geoStop, e.geoDone = make(chan struct{}), make(chan struct{})
 		go e.watchGeo(e.GeoCheck, e.geoStop, e.geoDone)
 	}
@@ -679,6 +680,9 @@ func (e *Engine) applyConfig(c *Change) error {
 	}
 	if next.GeoIP != cur.cfg.GeoIP {
 		return errors.New("the GeoIP database is the server block's: change it in the Corefile")
+	}
+	if next.ASN != cur.cfg.ASN {
+		return errors.New("the ASN database is the server block's: change it in the Corefile")
 	}
 	if err := next.Validate(); err != nil {
 		return err

@@ -175,3 +175,58 @@ func TestApplyNearestLocation(t *testing.T) {
 		}
 	}
 }
+
+// An asn rule's selection (CIDR trie, ASN database, then GeoIP) allocates
+// nothing either, and explain says which system the client is in.
+func TestASNSelection(t *testing.T) {
+	dir := t.TempDir()
+	asn, city := filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "city.mmdb")
+	geotest.WriteASN(t, asn, "GeoLite2-ASN", geotest.Carriers)
+	geotest.Write(t, city, "GeoIP2-City", geotest.Fixture)
+	e := newEngine(t, "asn "+asn+"\ngeoip "+city+"\n"+geotest.Pools+`
+instance www {
+	rule cidr 81.2.69.128/25 {
+		primary cidr
+	}
+	rule asn 4134 4837 {
+		primary europe
+	}
+	rule country DE {
+		primary germany
+	}
+	rule default {
+		primary world
+	}
+}`)
+	if err := e.LoadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	in := e.snap.Load().instance("www.example.org.")
+	for _, tc := range []struct {
+		addr, pool string
+		scope      int
+	}{
+		{"81.2.69.200", "cidr", 25}, {"81.2.69.1", "europe", 25}, {"1.0.0.1", "europe", 24},
+		{"2.125.160.1", "germany", 19}, {"198.51.100.1", "world", 24},
+	} {
+		c := clientAddr{addr: netip.MustParseAddr(tc.addr), fromECS: true}
+		r, scope, at := e.decide(in, c)
+		var buf [16]*policy.Addr
+		if got := in.pick(buf[:0], r, at, c.addr, e.Rand)[0].Pool.Name; got != tc.pool || scope != tc.scope {
+			t.Errorf("%s: pool %s scope %d, want %s scope %d", tc.addr, got, scope, tc.pool, tc.scope)
+		}
+		if n := testing.AllocsPerRun(200, func() {
+			r, _, at := e.decide(in, c)
+			in.pick(buf[:0], r, at, c.addr, e.Rand)
+		}); n != 0 {
+			t.Errorf("%s: %v allocations per selection, want 0", tc.addr, n)
+		}
+	}
+	x, err := e.Explain("www.example.org.", netip.MustParsePrefix("1.0.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.MatchedBy != "asn" || x.ASN == nil || x.ASN.Number != 4134 || !strings.Contains(strings.Join(x.Lines, "\n"), "asn 1.0.0.0/24: AS4134 (GeoLite2-ASN)") {
+		t.Errorf("explain: matched by %s, %+v\n%s", x.MatchedBy, x.ASN, strings.Join(x.Lines, "\n"))
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,7 +157,8 @@ type instance struct {
 	byClient     bool
 	ignoreECS    bool
 	cidr         policy.CIDRTable[*rule]
-	geo          bool // has continent, country or subdivision rules
+	asns         map[uint32]*rule // asn rules, by autonomous system number
+	geo          bool             // has continent, country or subdivision rules
 	subdivisions map[string]*rule
 	countries    map[string]*rule
 	continents   map[string]*rule
@@ -701,6 +703,15 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 	case config.MatchCIDR:
 		for _, v := range cr.Values {
 			in.cidr.Insert(netip.MustParsePrefix(v), r)
+		}
+		in.byClient = true
+	case config.MatchASN:
+		if in.asns == nil {
+			in.asns = make(map[uint32]*rule, len(cr.Values))
+		}
+		for _, v := range cr.Values {
+			n, _ := strconv.ParseUint(v, 10, 32) // validated
+			in.asns[uint32(n)] = r
 		}
 		in.byClient = true
 	case config.MatchSubdivision:

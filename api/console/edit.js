@@ -55,8 +55,8 @@ function fieldsOf(kind, ctx) {
       { key: 'degraded-ttl', label: 'Degraded TTL (s)', type: 'number', min: 0 },
       { key: 'fallback', label: 'Fallback addresses', type: 'list', placeholder: '192.0.2.1 192.0.2.2' },
       { key: 'rules', label: 'Rules', one: 'Rule', type: 'rows', add: 'Add rule', fields: [
-        { key: 'match', label: 'Match', type: 'select', options: ['default', 'continent', 'country', 'subdivision', 'cidr'] },
-        { key: 'values', label: 'Values', type: 'list', placeholder: 'DE AT or 198.51.100.0/24' },
+        { key: 'match', label: 'Match', type: 'select', options: ['default', 'continent', 'country', 'subdivision', 'cidr', 'asn'] },
+        { key: 'values', label: 'Values', type: 'list', placeholder: 'DE AT, 198.51.100.0/24 or 4134' },
         { key: 'primary', label: 'Primary pools', type: 'members', placeholder: 'site-a, site-b:2', list: 'pool-names' },
         { key: 'secondary', label: 'Secondary pools', type: 'members', placeholder: 'site-c', list: 'pool-names' },
       ] },
