@@ -230,3 +230,30 @@ instance www {
 		t.Errorf("explain: matched by %s, %+v\n%s", x.MatchedBy, x.ASN, strings.Join(x.Lines, "\n"))
 	}
 }
+
+// BenchmarkSelectionHash is the selection path of an instance whose pool
+// answers by hash: ten addresses, two answers, an IPv4 and an IPv6 client.
+func BenchmarkSelectionHash(b *testing.B) {
+	e := New(parseConfig(b, `
+pool sticky {
+	address 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5
+	address 192.0.2.6 192.0.2.7 192.0.2.8 192.0.2.9 192.0.2.10 weight 3
+	method hash
+	max-answers 2
+}
+instance www {
+	primary sticky
+}`))
+	in := e.snap.Load().instance("www.example.org.")
+	for _, addr := range []string{"198.51.100.7", "2001:db8:1:2::7"} {
+		c := clientAddr{addr: netip.MustParseAddr(addr), fromECS: true}
+		b.Run(addr, func(b *testing.B) {
+			var buf [16]*policy.Addr
+			b.ReportAllocs()
+			for b.Loop() {
+				r, _, at := e.decide(in, c)
+				in.pick(buf[:0], r, at, c.addr, e.Rand)
+			}
+		})
+	}
+}

@@ -80,10 +80,33 @@ func (a *Addr) score(key uint64, uniform bool) float64 {
 }
 
 // pickHash appends the k addresses of from with the best scores for the
-// client, best first. k is small (max-answers): k passes over the
-// addresses cost less than any bookkeeping that would allocate.
+// client, best first. Up to 64 addresses, each is scored once (on the
+// stack) and the best are taken k times from a bit set; above, k passes
+// score them again, which costs less than any bookkeeping that would
+// allocate.
 func pickHash(dst []*Addr, from []Addr, k int, client netip.Addr, bits4, bits6 int, uniform bool) []*Addr {
 	key := hashKey(client, bits4, bits6)
+	if len(from) <= 64 {
+		var scores [64]float64
+		for i := range from {
+			scores[i] = from[i].score(key, uniform)
+		}
+		var taken uint64
+		for range k {
+			best := -1
+			for i := range from {
+				if taken&(1<<i) == 0 && (best < 0 || scores[i] > scores[best]) {
+					best = i
+				}
+			}
+			if best < 0 {
+				break
+			}
+			taken |= 1 << best
+			dst = append(dst, &from[best])
+		}
+		return dst
+	}
 	base := len(dst)
 	for range k {
 		var best *Addr

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/gtm-project/gtm/config"
@@ -187,3 +188,30 @@ func BenchmarkHashPick(b *testing.B) {
 }
 
 var goldenHash = []string{"192.0.2.1", "192.0.2.4", "192.0.2.5", "192.0.2.10"}
+
+// Past 64 addresses the picks are scored pass by pass; they are the same
+// best scores, best first.
+func TestHashManyAddresses(t *testing.T) {
+	cfg := &config.Pool{Name: "many", Method: config.MethodHash, MaxAnswers: 3, MinAvailable: config.DefaultThreshold}
+	for i := range 70 {
+		cfg.Addresses = append(cfg.Addresses, &config.Address{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), Weight: 1 + i%3})
+	}
+	p := NewPool(cfg, all)
+	for _, c := range subnets(200) {
+		var buf [16]*Addr
+		got := p.PickFor(buf[:0], nil, c)
+		key := hashKey(c, DefaultHashV4, DefaultHashV6)
+		for i, a := range got {
+			s := a.score(key, false)
+			for j := range p.Avail {
+				b := &p.Avail[j]
+				if b.score(key, false) > s && !slices.Contains(got[:i], b) {
+					t.Fatalf("client %s: pick %d is %s, but %s scores higher", c, i, a.IP, b.IP)
+				}
+			}
+		}
+		if len(got) != 3 || got[0] == got[1] || got[1] == got[2] || got[0] == got[2] {
+			t.Fatalf("client %s: %d picks, want 3 distinct", c, len(got))
+		}
+	}
+}
