@@ -48,3 +48,35 @@ instance www {
 		}
 	}
 }
+
+// BenchmarkServeDNSMetadata is a whole query as the metadata plugin makes
+// it (a metadata context, gtm's five functions, then the query), beside
+// the same query without the metadata plugin, and log reading one value.
+func BenchmarkServeDNSMetadata(b *testing.B) {
+	g := newGTM(b, `
+pool three {
+	address 192.0.2.1 192.0.2.2 192.0.2.3
+}
+instance www {
+	primary three
+}`)
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.org.", dns.TypeA)
+	m.SetEdns0(1232, false)
+	w := &packWriter{buf: make([]byte, 0, 1232)}
+	b.Run("without", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g.ServeDNS(context.Background(), w, m)
+		}
+	})
+	b.Run("with", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx := metadata.ContextWithMetadata(context.Background())
+			ctx = g.Metadata(ctx, request.Request{Req: m, W: w})
+			g.ServeDNS(ctx, w, m)
+			metadata.ValueFunc(ctx, "gtm/rule")()
+		}
+	})
+}

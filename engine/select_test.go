@@ -257,3 +257,22 @@ instance www {
 		})
 	}
 }
+
+// An asn file that is missing or not an ASN database stops the start,
+// naming the line of 'asn'.
+func TestASNDatabaseRefused(t *testing.T) {
+	dir := t.TempDir()
+	city := filepath.Join(dir, "city.mmdb")
+	geotest.Write(t, city, "GeoIP2-City", geotest.Fixture)
+	body := geotest.Pools + "\ninstance www {\n primary world\n rule asn 4134 {\n  primary europe\n }\n}\n"
+	for _, tc := range []struct{ file, want string }{
+		{city, "is a GeoIP2-City database; asn needs a GeoLite2-ASN or GeoIP2-ISP one"},
+		{filepath.Join(dir, "missing.mmdb"), "no such file"},
+	} {
+		e := newEngine(t, "asn "+tc.file+"\n"+body)
+		err := e.LoadGeo()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "Testfile:2 - ") {
+			t.Errorf("%s: %v, want an error at line 2 containing %q", tc.file, err, tc.want)
+		}
+	}
+}
