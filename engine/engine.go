@@ -32,6 +32,7 @@ type Engine struct {
 	idx      *configIndex // of cfg, made once: it digests every object
 	geo      atomic.Pointer[geoip.DB]
 	asn      atomic.Pointer[geoip.ASN] // for asn rules; nil without 'asn FILE'
+	revision atomic.Uint64             // the control API store's revision answered from, plus 1; 0: no API
 	counting bool                      // set once started: compiled snapshots count answers
 
 	// Set by start; changed by apply on the compile loop's goroutine.
@@ -297,6 +298,10 @@ func (e *Engine) start(pred *Engine) {
 	e.snap.Store(compileWith(e.cfg, e.idx, view{e}, prev, true))
 	reportMu.Lock()
 	e.pred = pred
+	if pred != nil && e.revision.Load() == 0 {
+		// A reload answers from the same store until the API says otherwise.
+		e.revision.Store(pred.revision.Load())
+	}
 	if pred != nil && pred.writer {
 		// The reload's story continues from what the old configuration last
 		// told: only switches that really happen are recorded.
@@ -835,3 +840,7 @@ func (e *Engine) UseHealth(view health.View) {
 
 // Overrides are the operators' overrides the engine answers with now.
 func (e *Engine) Overrides() *Overrides { return e.snap.Load().over }
+
+// SetRevision records the control API store's revision the engine answers
+// from, for the config_info metric.
+func (e *Engine) SetRevision(rev uint64) { e.revision.Store(rev + 1) }

@@ -151,8 +151,8 @@ var (
 		"Counter of queries an instance's rule decided, by instance, rule and its state then (primary, secondary, all-down).",
 		[]string{"instance", "rule", "state"}, nil)
 	configInfoDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "config_info"),
-		"The configuration a gtm block answers from (value 1): its zones, the SOA serial and the content fingerprint, the same on every node with the same configuration.",
-		[]string{"zones", "serial", "fingerprint"}, nil)
+		"The configuration a gtm block answers from (value 1): its zones, the SOA serial and the content fingerprint (the same on every node with the same configuration), and the control API store's revision (empty without the API).",
+		[]string{"zones", "serial", "fingerprint", "revision"}, nil)
 	activeCollectionDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "active_collection"),
 		"Which answer an instance's rule gives: one series of value 1 labelled with its current state (primary, secondary, fail-open, fallback, nodata, servfail).",
 		[]string{"instance", "rule", "collection"}, nil)
@@ -207,8 +207,12 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, e := range writers {
 		s := e.reported
+		rev := ""
+		if n := e.revision.Load(); n != 0 {
+			rev = strconv.FormatUint(n-1, 10)
+		}
 		ch <- prometheus.MustNewConstMetric(configInfoDesc, prometheus.GaugeValue, 1,
-			strings.Join(s.cfg.Zones, " "), strconv.FormatUint(uint64(s.serial), 10), s.idx.sum.String())
+			strings.Join(s.cfg.Zones, " "), strconv.FormatUint(uint64(s.serial), 10), s.idx.sum.String(), rev)
 		for _, p := range s.cfg.Pools {
 			if first('p', p.Name) {
 				gauge(poolAvailableDesc, s.poolAvailable(p.Name), p.Name)

@@ -2,6 +2,8 @@ package test
 
 import (
 	"bytes"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,6 +117,47 @@ func TestMetadataInLog(t *testing.T) {
 	if !hasConfigInfo(t, "metadata.example.", serial) {
 		t.Errorf("no config_info{zones=\"metadata.example.\", serial=\"%d\"}", serial)
 	}
+}
+
+// With the control API, config_info names the store's revision the block
+// answers from, and follows a write.
+func TestConfigInfoRevision(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.1:0")
+	apiPort := freePort(t)
+	start(t, apiCorefile(apiPort, filepath.Join(t.TempDir(), "gtm.db"), port))
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	_, _, before := c.call("GET", "/api/v1/pools", nil)
+	if rev := configInfo(t, "example.org.")["revision"]; `"`+rev+`"` != before {
+		t.Errorf("config_info revision %q, the API says %s", rev, before)
+	}
+	_, _, after := c.call("POST", "/api/v1/pools", map[string]any{"name": "extra", "addresses": []map[string]any{{"address": "127.0.0.7"}}})
+	if rev := configInfo(t, "example.org.")["revision"]; after == before || `"`+rev+`"` != after {
+		t.Errorf("after a write: config_info revision %q, the API says %s (before %s)", rev, after, before)
+	}
+}
+
+// configInfo is the labels of coredns_gtm_config_info for zones.
+func configInfo(t *testing.T, zones string) map[string]string {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_gtm_config_info" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["zones"] == zones {
+				return l
+			}
+		}
+	}
+	return nil
 }
 
 // hasConfigInfo reports whether coredns_gtm_config_info has a series for
