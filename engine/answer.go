@@ -21,6 +21,8 @@ type Query struct {
 	Remote  net.Addr // who sent it
 	TCP     bool
 	Through bool // another plugin serves the rest of the zone (fallthrough)
+	// Decision, when set, is filled with why the query got its answer.
+	Decision *Decision
 }
 
 // Outcome says who answers a query.
@@ -79,7 +81,10 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 		w.apex = true
 	case in != nil:
 		w.apex = s.zones[q.Name] != nil
-		scope = e.answer(m, q.Name, in, h, q.Type, e.client(q.Remote, in, ecs))
+		if q.Decision != nil {
+			q.Decision.Client = clientSubnet(q.Remote, in, ecs)
+		}
+		scope = e.answer(m, q.Name, in, h, q.Type, e.client(q.Remote, in, ecs), q.Decision)
 	case s.zones[q.Name] != nil:
 		w.apex = true
 		apex(m, s.zones[q.Name], h, q.Type)
@@ -95,6 +100,9 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 	co := false
 	if sz != nil {
 		if o := q.Req.IsEdns0(); o != nil && o.Do() {
+			if z := s.zones[q.Zone]; z != nil {
+				w.soaTTL = z.soa.Hdr.Ttl
+			}
 			co = secure(m, sz, q, w, o.Co())
 		}
 	}
@@ -217,7 +225,7 @@ func (e *Engine) serveExplain(q Query, s *snapshot, in *instance, sz *dnssec.Zon
 				ttl := m.Answer[0].Header().Ttl
 				m.Answer = appendSigs(m.Answer, sz.SignNow(m.Answer, ttl), ttl)
 			} else {
-				secure(m, sz, q, where{exists: true, explain: true}, false)
+				secure(m, sz, q, where{exists: true, explain: true, soaTTL: in.zone.soa.Hdr.Ttl}, false)
 			}
 		}
 	}
@@ -275,6 +283,17 @@ func (e *Engine) decideRule(in *instance, c clientAddr, misses prometheus.Counte
 			return r, foreign, at
 		}
 	}
+	if in.asns != nil {
+		// Then the client's autonomous system: the answer holds within
+		// the database's network around it (and the CIDR scope).
+		if db := e.asn.Load(); db != nil {
+			asn, bits, found := db.Lookup(c.addr)
+			foreign = max(foreign, bits)
+			if m, ok := in.asns[asn]; ok && found {
+				return m, foreign, at
+			}
+		}
+	}
 	r = in.def
 	if !in.geo && !in.nearest {
 		return r, foreign, at
@@ -306,14 +325,15 @@ func (e *Engine) decideRule(in *instance, c clientAddr, misses prometheus.Counte
 	return r, scope, at
 }
 
-// pick draws the rule's answer: for a nearest instance whose client has a
-// place, from the available pools nearest to it (in the tie band), else as
-// the active collection's method says.
-func (in *instance) pick(dst []*policy.Addr, r *rule, at policy.Point, rnd policy.Rand) []*policy.Addr {
+// pick draws the rule's answer for client: for a nearest instance whose
+// client has a place, from the available pools nearest to it (in the tie
+// band), else as the active collection's method says (a hash pool keys on
+// the client's address).
+func (in *instance) pick(dst []*policy.Addr, r *rule, at policy.Point, client netip.Addr, rnd policy.Rand) []*policy.Addr {
 	if in.nearest && at.Valid() && (r.state == StatePrimary || r.state == StateSecondary) {
-		return r.active.PickNearest(dst, rnd, at, in.tiePct, in.tieKm)
+		return r.active.PickNearestFor(dst, rnd, at, in.tiePct, in.tieKm, client)
 	}
-	return r.active.Pick(dst, rnd)
+	return r.active.PickFor(dst, rnd, client)
 }
 
 // ecsScope turns the scope of a decision into the one the reply carries.
@@ -335,8 +355,21 @@ func ecsScope(in *instance, c clientAddr, scope int) int {
 	return scope
 }
 
-// answer fills m for a query on a managed name and returns the ECS scope.
-func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype uint16, c clientAddr) int {
+// clientSubnet is the client's subnet as the instance sees it: the ECS
+// subnet when it has one and uses it, else the source address.
+func clientSubnet(remote net.Addr, in *instance, ecs *dns.EDNS0_SUBNET) netip.Prefix {
+	if ecs != nil && !in.ignoreECS && ecs.SourceNetmask > 0 {
+		if a, ok := ecsAddr(ecs); ok {
+			return netip.PrefixFrom(a, int(ecs.SourceNetmask))
+		}
+	}
+	a := addrOf(remote)
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+// answer fills m for a query on a managed name and returns the ECS scope;
+// d, when not nil, gets the decision.
+func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype uint16, c clientAddr, d *Decision) int {
 	// An apex instance also owns the zone's SOA and NS.
 	if in.name == in.zone.name && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
 		apex(m, in.zone, h, qtype)
@@ -348,6 +381,16 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		return 0
 	}
 	r, scope, at := e.decide(in, c)
+	if r.answered != nil {
+		r.answered.n.Add(1)
+	}
+	if d != nil {
+		d.Instance, d.Rule, d.State = in.name, r.name, r.state
+	}
+	if r.hash4 != 0 {
+		// A hash pool's answer depends on the client's prefix it keys on.
+		scope = max(scope, r.hashBits(c.addr))
+	}
 	scope = ecsScope(in, c, scope)
 	if r.active == nil {
 		if r.state == StateServFail {
@@ -363,7 +406,7 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		return scope
 	}
 	var buf [16]*policy.Addr
-	picks := in.pick(buf[:0], r, at, e.Rand)
+	picks := in.pick(buf[:0], r, at, c.addr, e.Rand)
 	if len(picks) == 0 {
 		m.Ns = []dns.RR{soaCopy(in.zone)}
 		return scope
@@ -372,6 +415,9 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		picks = picks[:1]
 	}
 	in.count(picks)
+	if d != nil {
+		d.setPools(picks)
+	}
 	// The question's name is the instance's (the lookup matched it), and
 	// it is in the cache; the configuration's copy is not.
 	hdr := dns.RR_Header{Name: qname, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: r.ttl}

@@ -13,7 +13,8 @@ import (
 // bad file stops CoreDNS from starting). The keys become part of the
 // engine's identity: a reload with other keys starts a new engine.
 func (e *Engine) LoadKeys() error {
-	s, err := dnssec.Load(e.cfg, soaMinTTL)
+	// The key records' TTL is the apex NS set's: both change as rarely.
+	s, err := dnssec.Load(e.cfg, e.cfg.EffectiveNSTTL())
 	if err != nil || s == nil {
 		return err
 	}
@@ -56,6 +57,7 @@ type where struct {
 	exists  bool
 	explain bool     // an _explain name: a TXT set
 	zones   []string // the engine's zones
+	soaTTL  uint32   // the zone's SOA TTL
 }
 
 // secure signs the reply m of a query with DO in the signed zone sz: a
@@ -90,7 +92,9 @@ func secure(m *dns.Msg, sz *dnssec.Zone, q Query, w where, co bool) bool {
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
 	ns := make([]dns.RR, 0, 4)
 	ns = append(ns, soa)
-	ns = appendSigs(ns, sz.Sigs(m.Ns, soaMinTTL, false), soa.Hdr.Ttl)
+	// Signed with the zone's SOA TTL: an all-down NODATA shortens the TTL
+	// it is answered with, not the set's.
+	ns = appendSigs(ns, sz.Sigs(m.Ns, max(w.soaTTL, soa.Hdr.Ttl), false), soa.Hdr.Ttl)
 	if !w.exists {
 		nsec := dnssec.NSEC(q.Name, ttl, dns.TypeNXNAME)
 		ns = append(ns, nsec)
@@ -240,12 +244,15 @@ func (e *Engine) presign(changed []*instance) {
 func wholeSet(c *policy.Collection) ([]*policy.Addr, bool) {
 	pools := c.Avail
 	switch c.Method {
+	case config.MethodAll:
 	case config.MethodSequence:
 		pools = pools[:min(1, len(pools))]
 	case config.MethodWeight:
 		if len(pools) != 1 {
 			return nil, false
 		}
+	default:
+		return nil, false
 	}
 	var out []*policy.Addr
 	for _, m := range pools {

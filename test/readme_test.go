@@ -53,6 +53,9 @@ var toLoopback = strings.NewReplacer("192.0.2.", "127.0.2.", "198.51.100.", "127
 
 var geoipLine = regexp.MustCompile(`geoip \S+`)
 
+// asnLine is the asn property (not an asn rule, which is followed by '{').
+var asnLine = regexp.MustCompile(`(?m)^(\s*)asn \S+$`)
+
 var ipv4 = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+\b`)
 
 // TestReadme starts every Corefile example of README.md as a real server
@@ -69,12 +72,15 @@ func TestReadme(t *testing.T) {
 	t.Cleanup(func() { dnsserver.Port = port })
 	geo := filepath.Join(t.TempDir(), "city.mmdb")
 	geotest.Write(t, geo, "GeoIP2-City", geotest.Fixture)
+	asn := filepath.Join(t.TempDir(), "asn.mmdb")
+	geotest.WriteASN(t, asn, "GeoLite2-ASN", geotest.Carriers)
 	for i, ex := range examples {
 		if strings.Contains(ex, "dnssec {") {
 			continue // its keys come from dnssec-keygen: TestReadmeDNSSEC runs it
 		}
 		ex = toLoopback.Replace(ex)
 		ex = geoipLine.ReplaceAllString(ex, "geoip "+geo) // a generated database in place of the real one
+		ex = asnLine.ReplaceAllString(ex, "${1}asn "+asn)
 		if strings.Contains(ex, "monitor") {
 			for _, ip := range ipv4.FindAllString(ex, -1) {
 				if !strings.HasPrefix(ip, "127.") {
