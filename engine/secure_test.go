@@ -469,3 +469,19 @@ instance fo {
 		t.Error("method all, every address: not a whole set")
 	}
 }
+
+// The key records take the NS set's TTL, an NSEC the zone's negative TTL,
+// and every set still verifies.
+func TestDNSSECConfiguredTTLs(t *testing.T) {
+	e, keys := signedEngine(t, "ns-ttl 300\nsoa {\n\tminimum 120\n}\n")
+	m := askDO(t, e, "example.org.", dns.TypeDNSKEY, do)
+	if ttl := m.Answer[0].Header().Ttl; ttl != 300 {
+		t.Errorf("DNSKEY TTL %d, want the NS set's 300", ttl)
+	}
+	verify(t, "DNSKEY", m.Answer, keys, time.Now())
+	m = askDO(t, e, "nope.example.org.", dns.TypeA, do)
+	if n := nsecOf(m); n == nil || n.Hdr.Ttl != 120 {
+		t.Errorf("NSEC %v, want TTL 120", n)
+	}
+	verify(t, "denial", m.Ns, keys, time.Now())
+}
