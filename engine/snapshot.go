@@ -145,7 +145,8 @@ type instance struct {
 	src     *config.Instance
 	name    string
 	zone    *zone
-	qtype   uint16        // dns.TypeA, TypeAAAA or TypeCNAME
+	qtype   uint16        // dns.TypeA, TypeAAAA or TypeCNAME; 0 when dual
+	dual    bool          // IPv4 and IPv6 pools: A and AAAA, from the rules' fam
 	rules   []*rule       // configured order
 	def     *rule         // nil when every client matches another rule
 	answers poolCounters  // the counters of the pools it answers from now
@@ -302,6 +303,9 @@ type rule struct {
 	degraded           bool   // an address is down or unknown, or the primary is not answering
 	held               bool   // on the secondary only by a manual-failback hold: the primary is available
 	src                *config.Rule
+	// fam are a dual-stack rule's answers for A (0) and AAAA (1), each
+	// decided (dual.go); nil for other instances.
+	fam *[2]rule
 
 	// Where primary and secondary live, with their member lists: in the
 	// rule, so that a query finds the active collection without another
@@ -523,6 +527,12 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		in.counts = &instCounters{}
 	}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
+	if in.qtype != dns.TypeCNAME {
+		v4, v6 := ci.Families(s.idx.pools.get)
+		if in.dual = v4 && v6; in.dual {
+			in.qtype = 0 // A from the IPv4 pools, AAAA from the IPv6 ones
+		}
+	}
 	// The instance's first pool (when small) is copied into its block, so
 	// that a query at 100,000 instances finds the addresses without
 	// another cache miss; the copy is made again whenever the pool is
@@ -576,8 +586,9 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		// A manual-failback hold outlives a reload only for a rule whose
 		// match and collections are unchanged.
 		var prevState State
+		var prevRule *rule
 		if old := held.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
-			prevState = old.state
+			prevState, prevRule = old.state, old
 		}
 		r := &b.first
 		if len(in.rules) > 0 {
@@ -587,38 +598,62 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		rsw := s.over.ruleSwitch(ci.Name, r.name, sw) // a rule's pin wins over its instance's
 		compileRule(r, ci, rsw, cr, healthy, openPool, prevState)
 		r.src = cr
-		if in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
+		switch {
+		case in.dual:
+			compileFamilies(r, ci, rsw, cr, healthy, openPool, prevRule, s.idx.pools.get)
+			if in.latency {
+				r.fastestFamilies(poolLatency, ci.TiePercent, ci.Tie)
+			}
+		case in.latency && (r.state == StatePrimary || r.state == StateSecondary):
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
 		}
 		in.rules = append(in.rules, r)
 		in.index(cr, r)
-		// Serving anything but the primary is degraded, unless an operator
-		// pinned the secondary on purpose.
-		r.ttl = ci.TTL
-		r.degraded = r.state != StatePrimary && !(rsw == config.SwitchSecondary && r.state == StateSecondary)
-		if r.active != nil {
-			for _, m := range r.active.Members {
-				if cp := s.pools.get(m.Pool.Name); r.state != StateFallback && cp != nil && (cp.sick || cp.unsure) {
-					r.degraded = true
-				}
-				if !counting {
-					continue
-				}
-				label := m.Pool.Name
-				if r.state == StateFallback {
-					label = ""
-				}
-				in.answers.set(m.Pool, in.counts.get(label))
-			}
+		if !in.dual {
+			s.settle(in, r, ci, rsw, counting)
+			continue
 		}
-		if r.degraded {
-			r.ttl = ci.EffectiveDegradedTTL()
+		// The rule as a whole is degraded when a family is, and shows
+		// the shorter TTL.
+		r.ttl, r.degraded = ci.TTL, false
+		for i := range r.fam {
+			f := &r.fam[i]
+			s.settle(in, f, ci, rsw, counting)
+			r.degraded = r.degraded || f.degraded
+			r.ttl = min(r.ttl, f.ttl)
 		}
 	}
 	if counting && (in.geo || in.nearest) {
 		in.geoMisses = geoMisses.WithLabelValues(ci.Name)
 	}
 	return in
+}
+
+// settle sets the TTL of a decided rule r (or a family of one) and whether
+// it is degraded, and gives the pools it answers from their counters.
+func (s *snapshot) settle(in *instance, r *rule, ci *config.Instance, rsw config.Switch, counting bool) {
+	// Serving anything but the primary is degraded, unless an operator
+	// pinned the secondary on purpose.
+	r.ttl = ci.TTL
+	r.degraded = r.state != StatePrimary && !(rsw == config.SwitchSecondary && r.state == StateSecondary)
+	if r.active != nil {
+		for _, m := range r.active.Members {
+			if cp := s.pools.get(m.Pool.Name); r.state != StateFallback && cp != nil && (cp.sick || cp.unsure) {
+				r.degraded = true
+			}
+			if !counting {
+				continue
+			}
+			label := m.Pool.Name
+			if r.state == StateFallback {
+				label = ""
+			}
+			in.answers.set(m.Pool, in.counts.get(label))
+		}
+	}
+	if r.degraded {
+		r.ttl = ci.EffectiveDegradedTTL()
+	}
 }
 
 // index files a compiled rule under its match values.

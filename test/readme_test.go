@@ -55,6 +55,11 @@ var geoipLine = regexp.MustCompile(`geoip \S+`)
 
 var ipv4 = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+\b`)
 
+// ipv6Address is a pool's line of IPv6 documentation addresses (RFC 3849):
+// in an example with monitors, they are probed at ::1 instead, the only
+// IPv6 loopback address.
+var ipv6Address = regexp.MustCompile(`(?m)^(\s*address\s+2001:db8:[0-9a-f:. ]*)$`)
+
 // TestReadme starts every Corefile example of README.md as a real server
 // (on a free port, probes on loopback) and checks that it answers for its
 // zone's apex.
@@ -73,6 +78,7 @@ func TestReadme(t *testing.T) {
 		ex = toLoopback.Replace(ex)
 		ex = geoipLine.ReplaceAllString(ex, "geoip "+geo) // a generated database in place of the real one
 		if strings.Contains(ex, "monitor") {
+			ex = ipv6Address.ReplaceAllString(ex, "$1 probe ::1")
 			for _, ip := range ipv4.FindAllString(ex, -1) {
 				if !strings.HasPrefix(ip, "127.") {
 					t.Fatalf("example %d would probe %s, outside loopback: use RFC 5737 addresses in examples", i+1, ip)

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/policy"
+	"github.com/miekg/dns"
+)
+
+const dualPools = `pool a4 {
+ address 192.0.2.1
+ address 192.0.2.2
+}
+pool a6 {
+ address 2001:db8::a
+}
+pool b4 {
+ address 198.51.100.1
+}
+pool b6 {
+ address 2001:db8::b
+}
+`
+
+// values are the addresses of an answer's records, sorted, and whether it
+// had the SOA in its authority section.
+func values(m *dns.Msg) (out []string, soa bool) {
+	for _, rr := range m.Answer {
+		switch rr := rr.(type) {
+		case *dns.A:
+			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
+		}
+	}
+	slices.Sort(out)
+	return out, len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA
+}
+
+func down(keys ...string) health.Static {
+	v := health.Static{}
+	for _, k := range keys {
+		pool, addr, _ := strings.Cut(k, "/")
+		v[health.Key{Pool: pool, Address: addr}] = health.Unhealthy
+	}
+	return v
+}
+
+func expect(t *testing.T, e *Engine, what, name string, qtype uint16, want ...string) {
+	t.Helper()
+	m := query(t, e, name, qtype)
+	got, soa := values(m)
+	if m.Rcode != dns.RcodeSuccess || !m.Authoritative {
+		t.Fatalf("%s: %s %s: rcode %s, aa %v", what, name, dns.TypeToString[qtype], dns.RcodeToString[m.Rcode], m.Authoritative)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: %s %s answered %v, want %v", what, name, dns.TypeToString[qtype], got, want)
+	}
+	if len(want) == 0 && !soa {
+		t.Errorf("%s: %s %s: NODATA without the SOA", what, name, dns.TypeToString[qtype])
+	}
+}
+
+// A dual-stack instance answers A from its IPv4 pools and AAAA from its
+// IPv6 pools; with failover together (the default) a family that fails
+// takes both families to the secondary, and a family the active collection
+// lacks gets NODATA, never the other family's data, and no failover.
+func TestDualStackTogether(t *testing.T) {
+	e := newEngine(t, dualPools+`instance www {
+ primary a4 a6
+ secondary b4 b6
+}
+instance lack {
+ primary a4
+ secondary b4 b6
+}
+instance @ {
+ primary a4 a6
+}
+`)
+	www, lack := "www.example.org.", "lack.example.org."
+	expect(t, e, "healthy", www, dns.TypeA, "192.0.2.1", "192.0.2.2")
+	expect(t, e, "healthy", www, dns.TypeAAAA, "2001:db8::a")
+	expect(t, e, "healthy", www, dns.TypeANY, "192.0.2.1", "192.0.2.2", "2001:db8::a")
+	expect(t, e, "healthy", www, dns.TypeMX)
+	expect(t, e, "healthy", "example.org.", dns.TypeAAAA, "2001:db8::a")
+	// The primary lacks IPv6: NODATA, although the secondary has some.
+	expect(t, e, "no IPv6 in the primary", lack, dns.TypeAAAA)
+	expect(t, e, "no IPv6 in the primary", lack, dns.TypeA, "192.0.2.1", "192.0.2.2")
+
+	// One IPv4 address down: the family still answers, both stay.
+	e.UseHealth(down("a4/192.0.2.1"))
+	expect(t, e, "one IPv4 down", www, dns.TypeA, "192.0.2.2")
+	expect(t, e, "one IPv4 down", www, dns.TypeAAAA, "2001:db8::a")
+
+	// The primary's IPv6 fails: both families fail over together.
+	e.UseHealth(down("a6/2001:db8::a"))
+	expect(t, e, "IPv6 down", www, dns.TypeA, "198.51.100.1")
+	expect(t, e, "IPv6 down", www, dns.TypeAAAA, "2001:db8::b")
+	if st := e.State(www, "default"); st != StateSecondary {
+		t.Errorf("state %s, want secondary", st)
+	}
+	in, _ := e.InstanceStatus(www)
+	if in.Type != "A+AAAA" || in.Failover != "together" || len(in.Rules[0].Families) != 2 ||
+		in.Rules[0].Families[1].State != StateSecondary || !slices.Equal(in.Rules[0].Families[1].Pools, []string{"b6"}) {
+		t.Errorf("status %+v", in)
+	}
+	// The instance whose primary has no IPv6 stays where it is.
+	expect(t, e, "IPv6 down", lack, dns.TypeA, "192.0.2.1", "192.0.2.2")
+	expect(t, e, "IPv6 down", lack, dns.TypeAAAA)
+
+	// The primary's IPv4 fails: both fail over too.
+	e.UseHealth(down("a4/192.0.2.1", "a4/192.0.2.2"))
+	expect(t, e, "IPv4 down", www, dns.TypeA, "198.51.100.1")
+	expect(t, e, "IPv4 down", www, dns.TypeAAAA, "2001:db8::b")
+	// lack fails over on IPv4, and its secondary has IPv6.
+	expect(t, e, "IPv4 down", lack, dns.TypeAAAA, "2001:db8::b")
+
+	// The apex has no secondary: fail-open keeps the usable family, and
+	// the other gets NODATA with the degraded negative TTL.
+	m := query(t, e, "example.org.", dns.TypeA)
+	if got, soa := values(m); len(got) != 0 || !soa || m.Ns[0].(*dns.SOA).Minttl != 5 {
+		t.Errorf("apex A with its IPv4 down: %v %v", m.Answer, m.Ns)
+	}
+	expect(t, e, "IPv4 down", "example.org.", dns.TypeAAAA, "2001:db8::a")
+}
+
+// With failover separate, each family fails over on its own.
+func TestDualStackSeparate(t *testing.T) {
+	e := newEngine(t, dualPools+`instance www {
+ primary a4 a6
+ secondary b4 b6
+ failover separate
+ all-down fallback 203.0.113.1 2001:db8::f
+}
+`)
+	www := "www.example.org."
+	expect(t, e, "healthy", www, dns.TypeA, "192.0.2.1", "192.0.2.2")
+	expect(t, e, "healthy", www, dns.TypeAAAA, "2001:db8::a")
+
+	e.UseHealth(down("a6/2001:db8::a"))
+	expect(t, e, "IPv6 down", www, dns.TypeA, "192.0.2.1", "192.0.2.2")
+	expect(t, e, "IPv6 down", www, dns.TypeAAAA, "2001:db8::b")
+	in, _ := e.InstanceStatus(www)
+	r := in.Rules[0]
+	if r.State != StateSecondary || r.Families[0].State != StatePrimary || r.Families[1].State != StateSecondary ||
+		!strings.Contains(r.Why, "AAAA secondary") || r.Families[0].Degraded || !r.Families[1].Degraded {
+		t.Errorf("rule %+v", r)
+	}
+	// Each family's answer carries its own TTL.
+	if m := query(t, e, www, dns.TypeA); m.Answer[0].Header().Ttl != 30 {
+		t.Errorf("A TTL %d while only IPv6 failed over, want 30", m.Answer[0].Header().Ttl)
+	}
+
+	// Every IPv6 address down: the IPv6 fallback; IPv4 unmoved.
+	e.UseHealth(down("a6/2001:db8::a", "b6/2001:db8::b"))
+	expect(t, e, "all IPv6 down", www, dns.TypeAAAA, "2001:db8::f")
+	expect(t, e, "all IPv6 down", www, dns.TypeA, "192.0.2.1", "192.0.2.2")
+
+	x, err := e.Explain(www, netip.MustParsePrefix("192.0.2.99/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Type != "A+AAAA" || len(x.Families) != 2 || !slices.Equal(x.Families[1].Answer, []string{"2001:db8::f"}) ||
+		len(x.Collections) != 4 || x.Collections[2].Name != "primary AAAA" {
+		t.Errorf("explanation %+v", x)
+	}
+	text := strings.Join(x.Lines, "\n")
+	for _, want := range []string{"failover separate", "family A: state primary", "family AAAA: state fallback"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// A dual-stack query allocates nothing in selection either.
+func TestDualSelectionAllocs(t *testing.T) {
+	e := newEngine(t, dualPools+"instance www {\n primary a4 a6\n secondary b4 b6\n}\n")
+	in := e.snap.Load().instance("www.example.org.")
+	var buf [16]*policy.Addr
+	if n := testing.AllocsPerRun(200, func() {
+		r, _, _ := e.decide(in, clientAddr{})
+		in.pick(buf[:0], r.family(dns.TypeAAAA), policy.Point{}, e.Rand)
+	}); n != 0 {
+		t.Errorf("%v allocations per dual-stack selection, want 0", n)
+	}
+}
