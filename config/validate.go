@@ -458,8 +458,8 @@ func (v *SVC) validate(in *Instance, kind string, typ TypeSet) error {
 		return at.Errorf("%s port %d of instance '%s' is out of range (1 to 65535)", kind, v.Port, in.Name)
 	}
 	if v.ECH != "" {
-		if b, err := base64.StdEncoding.DecodeString(v.ECH); err != nil || len(b) < 2 {
-			return at.Errorf("%s ech of instance '%s' is not an ECHConfigList in base64 (RFC 9460 section 7.3)", kind, in.Name)
+		if b, err := base64.StdEncoding.DecodeString(v.ECH); err != nil || len(b) < 2 || int(b[0])<<8|int(b[1]) != len(b)-2 {
+			return at.Errorf("%s ech of instance '%s' is not an ECHConfigList in base64 (RFC 9460 section 7.3: a 2-byte length, then that many bytes of ECHConfigs)", kind, in.Name)
 		}
 	}
 	return nil

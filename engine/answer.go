@@ -308,6 +308,10 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 	r, scope, at := e.decide(in, c)
 	scope = ecsScope(in, c, scope)
 	switch {
+	case qtype == in.qtype && !in.dual:
+		e.addresses(m, qname, in, r, at, in.qtype)
+	case in.svc != [2]*svcParams{} && in.svcFor(qtype) != nil:
+		e.service(m, qname, in, r, at, qtype, in.svcFor(qtype))
 	case !in.dual:
 		e.addresses(m, qname, in, r, at, in.qtype)
 	case qtype == dns.TypeANY:
@@ -334,12 +338,12 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 // (a CNAME instance answers every type with its CNAME).
 func (in *instance) serves(qtype uint16) bool {
 	switch {
-	case qtype == in.qtype, qtype == dns.TypeANY, in.qtype == dns.TypeCNAME:
+	case qtype == in.qtype && !in.dual, qtype == dns.TypeANY, in.qtype == dns.TypeCNAME:
 		return true
-	case in.dual:
-		return qtype == dns.TypeA || qtype == dns.TypeAAAA
+	case in.dual && (qtype == dns.TypeA || qtype == dns.TypeAAAA):
+		return true
 	}
-	return false
+	return in.svcFor(qtype) != nil
 }
 
 // addresses fills m with the answer of the decided rule r (a family of it,
