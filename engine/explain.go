@@ -42,8 +42,11 @@ type Explanation struct {
 	Type     string `json:"type"`   // A, AAAA, CNAME, or A+AAAA (dual-stack)
 	Policy   string `json:"policy"` // geo, latency or nearest
 	// Failover is a dual-stack instance's: together or separate.
-	Failover string          `json:"failover,omitempty"`
-	Client   ExplainedClient `json:"client"`
+	Failover string `json:"failover,omitempty"`
+	// Records are the types it answers with data (as in InstanceStatus);
+	// HTTPS and SVCB carry the A and AAAA answer's addresses as hints.
+	Records []string        `json:"records"`
+	Client  ExplainedClient `json:"client"`
 	// GeoIP is where the database places the client, when the instance
 	// has geographic rules and a database is loaded.
 	GeoIP *GeoIPLookup `json:"geoip,omitempty"`
@@ -225,6 +228,7 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 	if in.dual {
 		x.Failover = in.src.Failover.String()
 	}
+	x.Records = in.records()
 	switch {
 	case !in.byClient:
 		x.Client.From = "none"
@@ -353,6 +357,9 @@ func (x *Explanation) text(now time.Time) []string {
 	add("instance %s policy %s, %s", x.Instance, x.Policy, count(x.rules, "rule"))
 	if x.Failover != "" {
 		add("dual-stack: A from the IPv4 pools, AAAA from the IPv6 pools, failover %s", x.Failover)
+	}
+	if len(x.Records) > 1 && x.Records[len(x.Records)-1] != "AAAA" {
+		add("answers %s (HTTPS and SVCB hint at the addresses of the same draw)", strings.Join(x.Records, " "))
 	}
 	switch {
 	case x.Client.From == "none":

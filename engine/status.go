@@ -28,6 +28,9 @@ type InstanceStatus struct {
 	Name   string `json:"name"`   // fully qualified: "www.example.org."
 	Type   string `json:"type"`   // A, AAAA, CNAME, or A+AAAA (dual-stack)
 	Policy string `json:"policy"` // geo or latency
+	// Records are the types it answers with data: A, AAAA or CNAME, and
+	// HTTPS and SVCB when it opted in.
+	Records []string `json:"records"`
 	// Failover is how a dual-stack instance's families fail over:
 	// together or separate; empty for other instances.
 	Failover string `json:"failover,omitempty"`
@@ -214,6 +217,7 @@ func instanceStatus(s *snapshot, in *instance) InstanceStatus {
 	if in.dual {
 		st.Failover = ci.Failover.String()
 	}
+	st.Records = in.records()
 	return st
 }
 
@@ -245,6 +249,21 @@ func families(r *rule) []FamilyStatus {
 				out[i].Pools = append(out[i].Pools, m.Pool.Name)
 			}
 		}
+	}
+	return out
+}
+
+// records are the types the instance answers with data.
+func (in *instance) records() []string {
+	out := []string{typeName(in.qtype)}
+	if in.dual {
+		out = []string{"A", "AAAA"}
+	}
+	if in.svc[0] != nil {
+		out = append(out, "HTTPS")
+	}
+	if in.svc[1] != nil {
+		out = append(out, "SVCB")
 	}
 	return out
 }

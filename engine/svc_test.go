@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -157,6 +158,13 @@ func TestHTTPSAnswers(t *testing.T) {
 				t.Errorf("ech %x", kv.ECH)
 			}
 		}
+	}
+
+	if st, _ := e.InstanceStatus("www.example.org."); !slices.Equal(st.Records, []string{"A", "AAAA", "HTTPS"}) {
+		t.Errorf("status records %v", st.Records)
+	}
+	if x, _ := e.Explain("lack.example.org.", netip.MustParsePrefix("192.0.2.7/32")); !slices.Contains(x.Lines, "answers A AAAA HTTPS SVCB (HTTPS and SVCB hint at the addresses of the same draw)") {
+		t.Errorf("explanation %q", x.Lines)
 	}
 
 	// A family the active collection lacks has no hint; SVCB has its own
