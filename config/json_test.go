@@ -67,6 +67,11 @@ func TestParseJSONErrors(t *testing.T) {
 		{"validation", `"weight": 10` + "|" + `"weight": 1000`, `$.pools[0].addresses[0]: weight 1000 of address 192.0.2.1 is out of range (1 to 100)`},
 		{"applicability", `"path": "/healthz"` + "|" + `"path": "/healthz", "count": 5`, `$.monitors[0].count: option 'count' does not apply to a https monitor ('web')`},
 		{"reference", `{"pool": "b", "weight": 3}` + "|" + `{"pool": "c", "weight": 3}`, `$.instances[0].rules[0].secondary.pools[0]: unknown pool 'c'`},
+		{"https port 0", `"ttl": 60` + "|" + `"ttl": 60, "https": {"alpn": ["h2"], "port": 0}`, `$.instances[0].https.port: port 0 is not a port from 1 to 65535`},
+		{"https unknown param", `"ttl": 60` + "|" + `"ttl": 60, "https": {"mandatory": ["alpn"]}`, `json: $.instances[0].https: unknown field "mandatory"`},
+		{"https alpn", `"ttl": 60` + "|" + `"ttl": 60, "https": {"alpn": ["h2,h3"]}`, `$.instances[0].https: https alpn 'h2,h3' of instance 'www.example.org.' has a character`},
+		{"failover", `"ttl": 60` + "|" + `"ttl": 60, "failover": "apart"`, `json: $.instances[0].failover: unknown failover 'apart' (one of together, separate)`},
+		{"failover single-stack", `"ttl": 60` + "|" + `"ttl": 60, "failover": "separate"`, `$.instances[0].failover: failover has no effect: instance 'www.example.org.' serves only A records`},
 		{"explicit max-answers 0", `"method": "weight"` + "|" + `"method": "weight", "max-answers": 0`, `$.pools[0].max-answers: max-answers 0 of pool 'a' is out of range`},
 		{"trailing data", `}]}]
 }` + "|" + `}]}]
