@@ -189,3 +189,25 @@ func TestDualSelectionAllocs(t *testing.T) {
 		t.Errorf("%v allocations per dual-stack selection, want 0", n)
 	}
 }
+
+// A family's switch is a switch of its rule, even when the rule's own
+// state (its farther family's) stays.
+func TestSameStates(t *testing.T) {
+	dual := func(s, a, aaaa State) *rule {
+		return &rule{state: s, fam: &[2]rule{{state: a}, {state: aaaa}}}
+	}
+	for _, tc := range []struct {
+		old, now *rule
+		same     bool
+	}{
+		{&rule{state: StatePrimary}, &rule{state: StatePrimary}, true},
+		{&rule{state: StatePrimary}, &rule{state: StateSecondary}, false},
+		{dual(StateSecondary, StatePrimary, StateSecondary), dual(StateSecondary, StatePrimary, StateSecondary), true},
+		{dual(StateSecondary, StatePrimary, StateSecondary), dual(StateSecondary, StateSecondary, StateSecondary), false},
+		{&rule{state: StatePrimary}, dual(StatePrimary, StatePrimary, StatePrimary), false},
+	} {
+		if got := sameStates(tc.old, tc.now); got != tc.same {
+			t.Errorf("sameStates(%v, %v) = %v", tc.old.state, tc.now.state, got)
+		}
+	}
+}
