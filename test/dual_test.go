@@ -26,12 +26,21 @@ func ipv6Loopback(t *testing.T) {
 // with the SOA).
 func (s *server) waitType(t *testing.T, name string, qtype uint16, want []string, within time.Duration) {
 	t.Helper()
+	s.waitTTL(t, name, qtype, want, 0, within)
+}
+
+// waitTTL is waitType that also wants the answer's TTL (0: any).
+func (s *server) waitTTL(t *testing.T, name string, qtype uint16, want []string, ttl uint32, within time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	var got []string
 	for {
 		m := s.ask(t, "udp", name, qtype)
 		got = testkit.Values(m)
 		ok := slices.Equal(got, want) && m.Rcode == dns.RcodeSuccess && m.Authoritative
+		if ttl != 0 {
+			ok = ok && len(m.Answer) > 0 && m.Answer[0].Header().Ttl == ttl
+		}
 		if len(want) == 0 {
 			ok = ok && len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA
 		}
@@ -39,7 +48,7 @@ func (s *server) waitType(t *testing.T, name string, qtype uint16, want []string
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s %s %s answers %v (rcode %s), want %v", within, name, dns.TypeToString[qtype], got, dns.RcodeToString[m.Rcode], want)
+			t.Fatalf("after %s %s %s answers %v (rcode %s), want %v (ttl %d, 0: any): %v", within, name, dns.TypeToString[qtype], got, dns.RcodeToString[m.Rcode], want, ttl, m.Answer)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -47,7 +56,9 @@ func (s *server) waitType(t *testing.T, name string, qtype uint16, want []string
 
 func dualCorefile(a4, a6, b4, b6 int) string {
 	monitor := func(name string, port int) string {
-		return fmt.Sprintf("\t\tmonitor %s {\n\t\t\tprotocol tcp\n\t\t\tport %d\n\t\t\tinterval 100ms\n\t\t\ttimeout 80ms\n\t\t\trise 1\n\t\t\tfall 1\n\t\t}\n", name, port)
+		// Two failures in a row: one slow connect on a loaded machine
+		// (the race detector, parallel builds) is no outage.
+		return fmt.Sprintf("\t\tmonitor %s {\n\t\t\tprotocol tcp\n\t\t\tport %d\n\t\t\tinterval 150ms\n\t\t\ttimeout 120ms\n\t\t\trise 1\n\t\t\tfall 2\n\t\t}\n", name, port)
 	}
 	return `example.org:0 {
 	bind 127.0.0.1
@@ -120,14 +131,10 @@ func TestDualStack(t *testing.T) {
 	a6.down()
 	s.waitType(t, www, dns.TypeAAAA, []string{"2001:db8::b"}, within)
 	s.waitType(t, www, dns.TypeA, []string{"127.0.0.42"}, within) // together
-	s.waitType(t, sep, dns.TypeAAAA, []string{"2001:db8::b"}, within)
-	s.waitType(t, sep, dns.TypeA, []string{"127.0.0.41"}, within) // separate: IPv4 stays
-	if ttl := s.ask(t, "udp", sep, dns.TypeA).Answer[0].Header().Ttl; ttl != 30 {
-		t.Errorf("separate: IPv4 answer TTL %d while only IPv6 failed over, want 30", ttl)
-	}
-	if ttl := s.ask(t, "udp", sep, dns.TypeAAAA).Answer[0].Header().Ttl; ttl != 5 {
-		t.Errorf("separate: IPv6 answer TTL %d on the secondary, want the degraded 5", ttl)
-	}
+	// Separate: IPv4 stays, with its full TTL; IPv6 on the secondary
+	// has the degraded TTL.
+	s.waitTTL(t, sep, dns.TypeAAAA, []string{"2001:db8::b"}, 5, within)
+	s.waitTTL(t, sep, dns.TypeA, []string{"127.0.0.41"}, 30, within)
 	// lack's primary holds no IPv6 and its IPv4 is up: still NODATA,
 	// never the secondary's IPv6.
 	s.waitType(t, lack, dns.TypeAAAA, nil, within)

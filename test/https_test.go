@@ -21,10 +21,10 @@ func httpsCorefile(a4, b4 int) string {
 		monitor a4 {
 			protocol tcp
 			port %d
-			interval 100ms
-			timeout 80ms
+			interval 150ms
+			timeout 120ms
 			rise 1
-			fall 1
+			fall 2
 		}
 		monitor b4 {
 			protocol tcp
