@@ -22,7 +22,7 @@ type EventFilter struct {
 	Instance string    `query:"instance" maxLength:"255" doc:"events concerning this instance"`
 	Pool     string    `query:"pool" maxLength:"255" doc:"events concerning this pool"`
 	Address  string    `query:"address" maxLength:"255" doc:"events concerning this address"`
-	Kind     string    `query:"kind" enum:"address,switchover,config,override," doc:"one kind of event"`
+	Kind     string    `query:"kind" enum:"address,switchover,config,override,probe,node," doc:"one kind of event"`
 	Since    time.Time `query:"since" doc:"events at or after this time (RFC 3339)"`
 	Until    time.Time `query:"until" doc:"events before this time (RFC 3339)"`
 }
@@ -280,7 +280,24 @@ func (s *Service) pump(sub *health.Subscription, d *alert.Dispatcher, stop <-cha
 		batch = batch[:0]
 	}
 	take := func(e *health.Event) {
-		if !s.ours(e) || !s.st.recorded(e.Seq) {
+		if !s.ours(e) {
+			return
+		}
+		if ch := s.clusterHealth(); ch != nil {
+			// A cluster records each of its events once: the elected node
+			// records what every node sees alike, each node what concerns
+			// it alone, and no one its own probes' votes.
+			switch e.Kind {
+			case health.KindProbe:
+				return
+			case health.KindNode:
+			default:
+				if !ch.leader.Load() {
+					return
+				}
+			}
+		}
+		if !s.st.recorded(e.Seq) {
 			return
 		}
 		batch = append(batch, storeEvent(e, s.node))

@@ -34,6 +34,12 @@ func (s *Service) startFollow() {
 	}()
 	go s.follow(ctx, done)
 	s.startReport(ctx)
+	if ch := s.clusterHealth(); ch != nil {
+		s.mu.RLock()
+		e := s.eng
+		s.mu.RUnlock()
+		ch.use(e, s.node, s.set)
+	}
 }
 
 // stopFollow ends the follower and waits for it, under lnMu.

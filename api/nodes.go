@@ -2,7 +2,11 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -10,6 +14,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/gtm-project/gtm/config"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -31,7 +36,19 @@ type nodeRecord struct {
 	Node     string    `json:"node"`
 	Revision uint64    `json:"revision"`
 	Time     time.Time `json:"time"`
+	// Process tells this process's records (a reload's predecessor's)
+	// from another process's that took the same name.
+	Process string          `json:"process"`
+	Vantage *config.Vantage `json:"vantage,omitempty"`
+	Probe   bool            `json:"probe"`
 }
+
+// processID names this process among the nodes' records.
+var processID = func() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}()
 
 // etcdClient is what the etcd store gives beside Store.
 type etcdClient interface {
@@ -114,13 +131,17 @@ func (s *Service) report(ctx context.Context, done chan struct{}, cli *clientv3.
 			}
 		}
 		if lease != 0 && dirty && ctx.Err() == nil {
-			v, _ := json.Marshal(nodeRecord{Node: s.node, Revision: s.curRev(), Time: time.Now().UTC()})
+			rec := nodeRecord{Node: s.node, Revision: s.curRev(), Time: time.Now().UTC(), Process: processID, Probe: !s.set.NoProbe}
+			if s.set.Vantage != (config.Vantage{}) {
+				rec.Vantage = &s.set.Vantage
+			}
+			v, _ := json.Marshal(rec)
 			c, cancel := context.WithTimeout(ctx, commitTimeout)
-			_, err := cli.Put(c, key, string(v), clientv3.WithLease(lease))
+			err := s.putNode(c, cli, key, string(v), lease)
 			cancel()
 			if err == nil {
 				dirty = false
-			} else if ctx.Err() == nil {
+			} else if ctx.Err() == nil && !errors.Is(err, errDuplicate) {
 				log.Warningf("api: recording node %s's revision: %v", s.node, err)
 			}
 		}
@@ -142,12 +163,65 @@ func (s *Service) report(ctx context.Context, done chan struct{}, cli *clientv3.
 	}
 }
 
+// errDuplicate is a node name another live process holds.
+var errDuplicate = errors.New("duplicate")
+
+// putNode writes this node's record unless another live process holds
+// the name: two nodes under one name would take each other's votes and
+// revisions for their own, so the second waits (and says so) until the
+// first is gone.
+func (s *Service) putNode(ctx context.Context, cli *clientv3.Client, key, val string, lease clientv3.LeaseID) error {
+	r, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, val, clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return err
+	}
+	if !r.Succeeded {
+		kvs := r.Responses[0].GetResponseRange().Kvs
+		var other nodeRecord
+		if len(kvs) == 1 && clientv3.LeaseID(kvs[0].Lease) != lease && (json.Unmarshal(kvs[0].Value, &other) != nil || other.Process != processID) {
+			s.setDuplicate(fmt.Sprintf("another live gtm process (%s) is node %s: give each node its own 'node NAME'; this one neither reports nor votes until that one is gone", other.Process, s.node))
+			return errDuplicate
+		}
+		// Its own record, or a reload's predecessor's in this process.
+		if _, err := cli.Put(ctx, key, val, clientv3.WithLease(lease)); err != nil {
+			return err
+		}
+	}
+	s.setDuplicate("")
+	return nil
+}
+
+// setDuplicate records why this node's name is taken ("" when it is not),
+// logging the change.
+func (s *Service) setDuplicate(why string) {
+	old := s.duplicate.Swap(&why)
+	if old != nil && *old == why {
+		return
+	}
+	if why != "" {
+		log.Errorf("api: %s", why)
+	} else if old != nil && *old != "" {
+		log.Infof("api: node %s: the name is this node's again", s.node)
+	}
+	if ch := s.clusterHealth(); ch != nil {
+		ch.duplicate.Store(why != "")
+		select {
+		case ch.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // ClusterNode is one live node and the revision it answers from.
 type ClusterNode struct {
-	Node     string    `json:"node"`
-	Revision uint64    `json:"revision" doc:"the store's revision this node has applied"`
-	Time     time.Time `json:"time" doc:"when it applied it"`
-	Self     bool      `json:"self" doc:"the node that answered this request"`
+	Node     string          `json:"node"`
+	Revision uint64          `json:"revision" doc:"the store's revision this node has applied"`
+	Time     time.Time       `json:"time" doc:"when it applied it"`
+	Self     bool            `json:"self" doc:"the node that answered this request"`
+	Vantage  *config.Vantage `json:"vantage,omitempty" doc:"where the node probes from"`
+	Probe    bool            `json:"probe" doc:"false for a resolution-only node (probe off)"`
 }
 
 // ClusterBody is the in-sync report of a revision.
@@ -200,10 +274,10 @@ func (s *Service) registerCluster(api huma.API) {
 						continue
 					}
 					n.Node = strings.TrimPrefix(string(kv.Key), ec.Prefix()+"nodes/")
-					nodes = append(nodes, ClusterNode{Node: n.Node, Revision: n.Revision, Time: n.Time, Self: n.Node == s.node})
+					nodes = append(nodes, ClusterNode{Node: n.Node, Revision: n.Revision, Time: n.Time, Self: n.Node == s.node, Vantage: n.Vantage, Probe: n.Probe})
 				}
 			} else {
-				nodes = []ClusterNode{{Node: s.node, Revision: rev, Time: time.Unix(0, s.appliedAt.Load()).UTC(), Self: true}}
+				nodes = []ClusterNode{{Node: s.node, Revision: rev, Time: time.Unix(0, s.appliedAt.Load()).UTC(), Self: true, Probe: true}}
 			}
 			slices.SortFunc(nodes, func(a, b ClusterNode) int { return strings.Compare(a.Node, b.Node) })
 			body := ClusterBody{Revision: want, Status: "insync", Behind: []string{}, Nodes: nodes}

@@ -38,6 +38,8 @@ type StoreStatus struct {
 	Reachable bool      `json:"reachable" doc:"false while this node cannot reach etcd: writes are refused (503), answers come from the last state"`
 	Error     string    `json:"error,omitempty" doc:"why it is unreachable"`
 	Since     time.Time `json:"since" doc:"when it last turned reachable or unreachable (or the API started)"`
+	// Cluster is set with a cluster's store (etcd).
+	Cluster *ClusterHealth `json:"cluster,omitempty" doc:"how this node takes part in the cluster's health"`
 }
 
 type reach struct {
@@ -115,6 +117,12 @@ func (s *Service) storeStatus() StoreStatus {
 	out := StoreStatus{Kind: "bolt", Where: s.key, Reachable: !down, Error: err, Since: since}
 	if s.cluster {
 		out.Kind = "etcd"
+		if ch := s.clusterHealth(); ch != nil {
+			out.Cluster = ch.status()
+			if d := s.duplicate.Load(); d != nil {
+				out.Cluster.Conflict = *d
+			}
+		}
 	}
 	return out
 }

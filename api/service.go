@@ -65,10 +65,11 @@ type Service struct {
 
 	reach reach // whether the store answers (reach.go)
 
-	node       string        // this node's name (nodes.go)
-	appliedCh  chan struct{} // s.rev changed
-	appliedAt  atomic.Int64  // when, in Unix nanoseconds
-	reportDone chan struct{} // under lnMu
+	node       string                 // this node's name (nodes.go)
+	appliedCh  chan struct{}          // s.rev changed
+	appliedAt  atomic.Int64           // when, in Unix nanoseconds
+	reportDone chan struct{}          // under lnMu
+	duplicate  atomic.Pointer[string] // why this node's name is another live process's; "" or nil when it is not
 
 	followStop chan struct{} // under lnMu
 	followDone chan struct{}
@@ -426,6 +427,34 @@ type shared struct {
 
 	mu   sync.Mutex
 	seen uint64 // the newest process event recorded in the log
+
+	health *clusterHealth // a cluster's store: this process's part in its health; under stores
+}
+
+// clusterHealth is the process's part in the health of the cluster whose
+// store s holds, started on first use; nil for an embedded store.
+func (s *shared) clusterHealth() *clusterHealth {
+	c, ok := s.Store.(etcdClient)
+	if !ok {
+		return nil
+	}
+	stores.Lock()
+	defer stores.Unlock()
+	if s.health == nil {
+		s.health = newClusterHealth(c.Client(), c.Prefix())
+	}
+	return s.health
+}
+
+// clusterHealth is the service's store's, if it is a cluster's.
+func (s *Service) clusterHealth() *clusterHealth {
+	s.mu.RLock()
+	st := s.st
+	s.mu.RUnlock()
+	if st == nil || !s.cluster {
+		return nil
+	}
+	return st.clusterHealth()
 }
 
 // recorded reports whether the process event seq is new to this store,
@@ -483,6 +512,10 @@ func (s *shared) release(svc *Service) {
 	s.refs--
 	if s.refs == 0 {
 		delete(stores.m, s.key)
+		if s.health != nil {
+			s.health.close()
+			s.health = nil
+		}
 		s.Close()
 	}
 }

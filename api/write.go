@@ -119,6 +119,11 @@ func (s *Service) write(ctx context.Context, o WriteOptions, fn edit, release ..
 // transaction takes (store.MaxEtcdBatch).
 const maxGroup = 100
 
+// maxEtcdState is the most bytes of state one etcd commit carries: below
+// etcd's default request limit (1.5 MiB) with room for the history's
+// records around them.
+const maxEtcdState = 1 << 20
+
 type writeReq struct {
 	ctx     context.Context
 	o       WriteOptions
@@ -154,8 +159,9 @@ func (s *Service) commit(group []*writeReq) {
 		rev     = s.rev
 		cfg     = s.eng.Config()
 		release []string
+		size    int // of the revisions' states so far
 	)
-	for _, r := range group {
+	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.answer(nil, huma.Error503ServiceUnavailable("the request ended: "+err.Error()))
 			continue
@@ -207,10 +213,26 @@ func (s *Service) commit(group []*writeReq) {
 			r.answer(&WriteOutput{Status: http.StatusOK, ETag: etag(rev), Body: res}, nil)
 			continue
 		}
+		data := next.encode()
+		if s.cluster && len(data) > maxEtcdState {
+			r.answer(nil, huma.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf(
+				"the store's state would be %d bytes after this change, more than one etcd request takes (%d bytes here; etcd's --max-request-bytes, 1.5 MiB by default): keep large object sets in the Corefile", len(data), maxEtcdState)))
+			continue
+		}
+		if s.cluster && len(revs) > 0 && size+len(data) > maxEtcdState {
+			// One etcd transaction carries the group's states: the rest
+			// go in the next group, checked against what this one made.
+			rest := group[i:]
+			s.qmu.Lock()
+			s.queue = append(rest[:len(rest):len(rest)], s.queue...)
+			s.qmu.Unlock()
+			break
+		}
+		size += len(data)
 		rev++
 		res.Revision = rev
 		ok = append(ok, accepted{r, res})
-		revs = append(revs, store.Revision{Who: r.who.name, Comment: r.o.Comment, Change: what, Data: next.encode()})
+		revs = append(revs, store.Revision{Who: r.who.name, Comment: r.o.Comment, Change: what, Data: data})
 		st, cfg = next, nextCfg
 		release = append(release, r.release...)
 	}

@@ -26,7 +26,20 @@ type API struct {
 	Etcd *EtcdStore
 	// Node names this node among those sharing the store ('node NAME');
 	// "" for the host's name.
-	Node    string
+	Node string
+	// Vantage says where this node probes from ('vantage REGION
+	// [CONTINENT [COUNTRY]]'), shown beside its verdicts.
+	Vantage Vantage
+	// NoProbe makes a resolution-only node ('probe off'): it answers from
+	// the other nodes' verdicts and probes nothing itself.
+	NoProbe bool
+	// Quorum is the share of the live nodes probing an address, in
+	// percent, that must see it down for the cluster to take it out
+	// ('quorum PERCENT%').
+	Quorum int
+	// Grace is how long a node cut off from etcd keeps answering from the
+	// cluster's last verdicts before it falls back on its own probes.
+	Grace   time.Duration
 	Tokens  string // the token file; "" for none (loopback only)
 	TLSCert string
 	TLSKey  string
@@ -44,6 +57,22 @@ type Webhook struct {
 	Events  []string // kinds sent; empty for switchovers and address changes
 	Timeout time.Duration
 }
+
+// Vantage is where a node probes from: a region's name, and optionally
+// its continent and country codes as GeoIP gives them.
+type Vantage struct {
+	Region    string `json:"region,omitempty"`
+	Continent string `json:"continent,omitempty"`
+	Country   string `json:"country,omitempty"`
+}
+
+// DefaultQuorum is the share of probing nodes, in percent, that take an
+// address out unless 'quorum' says.
+const DefaultQuorum = 50
+
+// DefaultGrace is how long a node cut off from etcd answers from the
+// cluster's last verdicts unless 'grace' says.
+const DefaultGrace = 30 * time.Second
 
 // DefaultEtcdPrefix is where gtm's keys are in etcd unless 'prefix' says.
 const DefaultEtcdPrefix = "/gtm/"

@@ -59,6 +59,10 @@ const (
 // continents are MaxMind's continent codes.
 var continents = map[string]bool{"AF": true, "AN": true, "AS": true, "EU": true, "NA": true, "OC": true, "SA": true}
 
+// CheckVantageValue checks a vantage's continent or country code, as a
+// rule's are checked.
+func CheckVantageValue(match MatchKind, v string) (string, error) { return checkValue(match, v) }
+
 // checkValue checks one value of a rule of kind match and returns it in the
 // form the matcher uses.
 func checkValue(match MatchKind, v string) (string, error) {

@@ -84,3 +84,52 @@ func TestParseStoreEtcd(t *testing.T) {
 		}
 	}
 }
+
+// TestParseClusterSettings checks vantage, probe, quorum and grace: their
+// values, their defaults, and the errors, each naming its line.
+func TestParseClusterSettings(t *testing.T) {
+	cfg, _, err := Parse(caddy.NewTestController("dns", etcdBlock(`api {
+	store etcd http://127.0.0.1:2379
+	node fra-1
+	vantage eu-central eu de
+	probe off
+	quorum 67%
+	grace 45s
+}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.API
+	if a.Vantage != (config.Vantage{Region: "eu-central", Continent: "EU", Country: "DE"}) || !a.NoProbe || a.Quorum != 67 || a.Grace != 45*time.Second {
+		t.Errorf("parsed wrong: %+v", *a)
+	}
+	cfg, _, err = Parse(caddy.NewTestController("dns", etcdBlock("api {\n store etcd http://127.0.0.1:2379\n}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.API; a.NoProbe || a.Quorum != config.DefaultQuorum || a.Grace != config.DefaultGrace || a.Vantage != (config.Vantage{}) {
+		t.Errorf("defaults wrong: %+v", *a)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"quorum 0%", "Testfile:8 - Error during parsing: quorum: '0%' is not a share from 1% to 100% like 50%"},
+		{"quorum 101%", "'101%' is not a share from 1% to 100%"},
+		{"quorum 50", "'50' is not a share from 1% to 100%"},
+		{"grace -1s", "grace: '-1s' is not a duration from 0s to 1h"},
+		{"grace 2h", "grace: '2h' is not a duration from 0s to 1h"},
+		{"probe maybe", "probe: 'maybe' is neither on nor off"},
+		{"vantage eu XX", "vantage: unknown continent code 'XX'"},
+		{"vantage eu EU ZZ", "vantage: "},
+		{"vantage a/b", "vantage: 'a/b' is not a region name"},
+		{"vantage", "vantage"},
+	} {
+		_, _, err := Parse(caddy.NewTestController("dns", etcdBlock("api {\n store etcd http://127.0.0.1:2379\n "+tc.in+"\n}")))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	// Without a cluster's store they mean nothing: an error naming them.
+	_, _, err = Parse(caddy.NewTestController("dns", etcdBlock("api {\n store my.db\n probe off\n quorum 60%\n}")))
+	if err == nil || !strings.Contains(err.Error(), "probe off (line 8), quorum (line 9) concern a cluster of nodes and need 'store etcd ENDPOINT...'") {
+		t.Errorf("cluster settings without etcd: %v", err)
+	}
+}

@@ -136,7 +136,9 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 
 // api reads "api [ADDRESS[:PORT]] [{ ... }]": the control API.
 func (p *parser) api() (*config.API, error) {
-	a := &config.API{Pos: p.pos(), Address: config.DefaultAPIAddress, Store: config.DefaultStoreFile}
+	a := &config.API{Pos: p.pos(), Address: config.DefaultAPIAddress, Store: config.DefaultStoreFile,
+		Quorum: config.DefaultQuorum, Grace: config.DefaultGrace}
+	var clusterOnly []string // properties that need 'store etcd', as written
 	if addr, ok := p.nextArg(); ok {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil { // a host or address alone
@@ -166,6 +168,62 @@ func (p *parser) api() (*config.API, error) {
 					}
 					a.Node = n
 				}
+			case "vantage":
+				var args []string
+				if args, err = p.args(prop, 1, 3, "REGION [CONTINENT [COUNTRY]]"); err == nil {
+					if !config.ValidNodeName(args[0]) {
+						return p.c.Errf("vantage: '%s' is not a region name (1 to 63 letters, digits, '.', '-' or '_')", args[0])
+					}
+					a.Vantage.Region = args[0]
+					if len(args) > 1 {
+						c, verr := config.CheckVantageValue(config.MatchContinent, args[1])
+						if verr != nil {
+							return p.c.Errf("vantage: %v", verr)
+						}
+						a.Vantage.Continent = c
+					}
+					if len(args) > 2 {
+						c, verr := config.CheckVantageValue(config.MatchCountry, args[2])
+						if verr != nil {
+							return p.c.Errf("vantage: %v", verr)
+						}
+						a.Vantage.Country = c
+					}
+					clusterOnly = append(clusterOnly, "vantage (line "+strconv.Itoa(p.c.Line())+")")
+				}
+			case "probe":
+				var v string
+				if v, err = p.arg(prop, "on|off"); err == nil {
+					switch v {
+					case "on":
+						a.NoProbe = false
+					case "off":
+						a.NoProbe = true
+						clusterOnly = append(clusterOnly, "probe off (line "+strconv.Itoa(p.c.Line())+")")
+					default:
+						return p.c.Errf("probe: '%s' is neither on nor off", v)
+					}
+				}
+			case "quorum":
+				var v string
+				if v, err = p.arg(prop, "PERCENT%"); err == nil {
+					n, perr := strconv.Atoi(strings.TrimSuffix(v, "%"))
+					if perr != nil || !strings.HasSuffix(v, "%") || n < 1 || n > 100 {
+						return p.c.Errf("quorum: '%s' is not a share from 1%% to 100%% like 50%%", v)
+					}
+					a.Quorum = n
+					clusterOnly = append(clusterOnly, "quorum (line "+strconv.Itoa(p.c.Line())+")")
+				}
+			case "grace":
+				var v string
+				if v, err = p.arg(prop, "DURATION"); err == nil {
+					d, perr := time.ParseDuration(v)
+					if perr != nil || d < 0 || d > time.Hour {
+						return p.c.Errf("grace: '%s' is not a duration from 0s to 1h like 30s", v)
+					}
+					a.Grace = d
+					clusterOnly = append(clusterOnly, "grace (line "+strconv.Itoa(p.c.Line())+")")
+				}
 			case "token", "tokens":
 				a.Tokens, err = p.arg(prop, "FILE")
 			case "tls":
@@ -188,12 +246,15 @@ func (p *parser) api() (*config.API, error) {
 					a.Webhooks = append(a.Webhooks, w)
 				}
 			default:
-				return p.c.Errf("unknown property '%s' in api block (store, node, token, tls, max-body, webhook)", prop)
+				return p.c.Errf("unknown property '%s' in api block (store, node, vantage, probe, quorum, grace, token, tls, max-body, webhook)", prop)
 			}
 			return err
 		})
 		if err != nil {
 			return nil, err
+		}
+		if a.Etcd == nil && len(clusterOnly) > 0 {
+			return nil, a.Errorf("api: %s concern a cluster of nodes and need 'store etcd ENDPOINT...' in the same api block", strings.Join(clusterOnly, ", "))
 		}
 	} else if extra, ok := p.nextArg(); ok {
 		return nil, p.c.Errf("api: unexpected '%s' (usage: api [ADDRESS[:PORT]] [{ ... }])", extra)

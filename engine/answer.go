@@ -223,6 +223,14 @@ func (e *Engine) decide(in *instance, c clientAddr) (r *rule, scope int, at poli
 // decideCounting is decide, counting a client the GeoIP database does not
 // place in misses (nil: nowhere, for an explanation that is no query).
 func (e *Engine) decideCounting(in *instance, c clientAddr, misses prometheus.Counter) (r *rule, scope int, at policy.Point) {
+	r, scope, at = e.decideRule(in, c, misses)
+	if len(r.far) > 0 && c.addr.IsValid() {
+		r, scope = e.fromVantage(r, c, scope)
+	}
+	return r, scope, at
+}
+
+func (e *Engine) decideRule(in *instance, c clientAddr, misses prometheus.Counter) (r *rule, scope int, at policy.Point) {
 	if !in.byClient || !c.addr.IsValid() {
 		return in.def, 0, at
 	}

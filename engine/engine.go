@@ -57,7 +57,17 @@ type Engine struct {
 	// those once a second at most).
 	changedMu      sync.Mutex
 	changed, moved map[*health.Check]bool
-	byCheck        map[*health.Check][]string // the pools that use each check; set by start
+	// changedPools are pools whose cluster verdicts changed (verdicts.go);
+	// changedAll, every pool's.
+	changedPools map[string]bool
+	changedAll   bool
+	verdicts     atomic.Pointer[verdictsBox] // the cluster's verdicts, if it answers from them
+	probedCh     chan struct{}               // an own verdict changed (Probed)
+	// noProbe: a resolution-only node ('probe off'), answering from the
+	// others' verdicts; it starts no checks.
+	noProbe bool
+	vantage config.Vantage             // where this node probes from ('vantage')
+	byCheck map[*health.Check][]string // the pools that use each check; set by start
 	// keys holds the address strings of the checks' keys in shared chunks
 	// (100,000 addresses: 100,000 strings fewer for the collector); used
 	// by start, then only on the compile loop.
@@ -72,8 +82,18 @@ type Engine struct {
 // answers from a snapshot compiled with every address's health unknown (so
 // usable unless forced down).
 func New(cfg *config.Config) *Engine {
-	e := &Engine{cfg: cfg, GeoCheck: geoCheckEvery, idx: newIndex(cfg), Rand: policy.DefaultRand}
+	e := &Engine{cfg: cfg, GeoCheck: geoCheckEvery, idx: newIndex(cfg), Rand: policy.DefaultRand,
+		probedCh: make(chan struct{}, 1)}
 	e.key = e.idx.sum.String() // the configuration's fingerprint
+	if cfg.API != nil {
+		e.vantage = cfg.API.Vantage
+	}
+	if cfg.API != nil && cfg.API.NoProbe {
+		// The digest leaves the API out; a node that stops probing must
+		// not join the engine of one that probes.
+		e.noProbe = true
+		e.key += " probe off"
+	}
 	// A server compiles when it starts (with health carried over and
 	// counting on); compiling here too would double the load time at
 	// 100,000 instances. Handlers used before OnStartup (tests) compile on
@@ -110,6 +130,9 @@ func (e *Engine) check(k health.Key) *health.Check {
 // Health is an address's verdict from the check the engine probes it
 // with. Before it starts, every address is unknown.
 func (e *Engine) Health(k health.Key) health.Status {
+	if st, ok := e.clusterVerdict(k); ok {
+		return st
+	}
 	if c := e.check(k); c != nil {
 		return c.Status()
 	}
@@ -145,6 +168,13 @@ func (e *Engine) Get(k health.Key) (health.Record, bool) {
 func (e *Engine) ready() bool {
 	if e.checks.Load() == nil { // registered, not yet started
 		return false
+	}
+	if e.clustered() {
+		// A node of a cluster answers once it has read the others'
+		// verdicts (the control API installs them when it starts).
+		if b := e.verdicts.Load(); b == nil || !b.v.Ready() {
+			return false
+		}
 	}
 	// What answers is the snapshot: a verdict the compile loop has not
 	// taken yet leaves its pool unsure there, and the engine not ready.
@@ -186,9 +216,21 @@ func (e *Engine) HealthChanged(c *health.Check, verdict bool) {
 	e.changed[c] = true
 	e.changedMu.Unlock()
 	select {
+	case e.probedCh <- struct{}{}:
+	default:
+	}
+	select {
 	case e.dirty <- struct{}{}:
 	default:
 	}
+}
+
+// specs is what the engine probes: nothing on a resolution-only node.
+func (e *Engine) specs(pools []*config.Pool, mons []*config.Monitor, intern func(string) string) []health.Spec {
+	if e.noProbe {
+		return nil
+	}
+	return specs(pools, mons, intern)
 }
 
 // specs lists what to probe: every address whose pool or own settings name
@@ -241,9 +283,11 @@ func (e *Engine) start(pred *Engine) {
 	e.counting = true
 	e.dirty = make(chan struct{}, 1)
 	e.applies = make(chan applyReq)
-	e.changed, e.moved = map[*health.Check]bool{}, map[*health.Check]bool{}
+	e.changedMu.Lock()
+	e.changed, e.moved, e.changedPools = map[*health.Check]bool{}, map[*health.Check]bool{}, map[string]bool{}
+	e.changedMu.Unlock()
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
-	all := specs(e.cfg.Pools, e.cfg.Monitors, e.keys.String)
+	all := e.specs(e.cfg.Pools, e.cfg.Monitors, e.keys.String)
 	e.useChecks(proc.health.Acquire(e, all))
 	var prev *snapshot
 	if pred != nil {
@@ -282,7 +326,7 @@ func (e *Engine) shutdown() {
 		// What it acquired is what its configuration, with the changes
 		// applied since, probes: no copy of it is kept meanwhile.
 		cfg := e.snap.Load().cfg
-		proc.health.Release(e, specs(cfg.Pools, cfg.Monitors, nil))
+		proc.health.Release(e, e.specs(cfg.Pools, cfg.Monitors, nil))
 		reportMu.Lock()
 		if e.writer {
 			e.writer = false
@@ -359,7 +403,31 @@ func verdict(_ *health.Check, keys []health.Key, old, now health.Status, r healt
 	case config.ModeDown:
 		reason += "; mode down: not answered"
 	}
-	event(addressEvent(keys, old, now, reason))
+	ev := addressEvent(keys, old, now, reason)
+	if clusteredKeys(keys) {
+		// The cluster's verdict is the address's; this is one vote.
+		ev.Kind, ev.Object = health.KindProbe, "probe of "+ev.Object
+	}
+	event(ev)
+}
+
+// clusteredKeys reports whether a running engine that uses one of keys
+// shares health with a cluster.
+func clusteredKeys(keys []health.Key) bool {
+	proc.mu.Lock()
+	defer proc.mu.Unlock()
+	for e := range proc.engines {
+		if !e.clustered() {
+			continue
+		}
+		idx := e.snap.Load().idx
+		for _, k := range keys {
+			if idx.pools.get(k.Pool) != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // forcedMode is the mode the running configurations answer an address
@@ -438,15 +506,29 @@ func (e *Engine) compileLoop() {
 func (e *Engine) take(latency bool) map[string]bool {
 	e.changedMu.Lock()
 	set := e.changed
+	var byName map[string]bool
+	all := false
 	if latency {
 		set = e.moved
 		e.moved = map[*health.Check]bool{}
 	} else {
 		e.changed = map[*health.Check]bool{}
+		byName, all = e.changedPools, e.changedAll
+		e.changedPools, e.changedAll = map[string]bool{}, false
 	}
 	e.changedMu.Unlock()
-	pools := make(map[string]bool)
+	pools := make(map[string]bool, len(byName))
 	idx := e.snap.Load().idx
+	if all {
+		for _, p := range e.snap.Load().cfg.Pools {
+			pools[p.Name] = true
+		}
+	}
+	for p := range byName {
+		if idx.pools.get(p) != nil {
+			pools[p] = true
+		}
+	}
 	for c := range set {
 		for _, p := range e.byCheck[c] {
 			if !latency || idx.latency[p] {
@@ -639,8 +721,8 @@ func (e *Engine) apply(c *Change) error {
 
 	// Health: take the new probes before giving back the old, so that an
 	// address probed as before keeps its check and its verdict.
-	added := specs(c.Pools, cfg.Monitors, e.keys.String)
-	removed := specs(gone, cfg.Monitors, nil)
+	added := e.specs(c.Pools, cfg.Monitors, e.keys.String)
+	removed := e.specs(gone, cfg.Monitors, nil)
 	got, _ := proc.health.Acquire(e, added)
 	proc.health.Release(e, removed)
 	dropped := make([]health.Key, 0, len(removed))
@@ -709,8 +791,8 @@ func (e *Engine) applyConfig(c *Change) error {
 	}
 	// Health: the new probes first, so that those that did not change
 	// keep their check and verdict, then the old ones go.
-	added := specs(next.Pools, next.Monitors, e.keys.String)
-	removed := specs(cur.cfg.Pools, cur.cfg.Monitors, nil)
+	added := e.specs(next.Pools, next.Monitors, e.keys.String)
+	removed := e.specs(cur.cfg.Pools, cur.cfg.Monitors, nil)
 	e.useChecks(proc.health.Acquire(e, added))
 	proc.health.Release(e, removed)
 	base := *cur

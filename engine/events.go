@@ -48,6 +48,18 @@ func addressEvent(keys []health.Key, old, now health.Status, reason string) heal
 	return ev
 }
 
+// ClusterVerdict records a change of the cluster's verdict on an address
+// (the addresses keys name), as a node of a cluster sees it.
+func ClusterVerdict(keys []health.Key, old, now health.Status, reason string) {
+	event(addressEvent(keys, old, now, reason))
+}
+
+// NodeEvent records a change of how this node answers within its cluster
+// (fallen back on its own probes, back on the cluster's verdicts).
+func NodeEvent(node, old, now, reason string) {
+	event(health.Event{Kind: health.KindNode, Object: "node " + node, Old: old, New: now, Reason: reason})
+}
+
 // switchEvent is a rule of in switching from state old to r's state. It
 // concerns the pools of the rule's collections, whichever answers.
 func switchEvent(in *instance, r *rule, old State) health.Event {

@@ -47,6 +47,9 @@ type cpool struct {
 	sick, unsure bool
 	latency      time.Duration // mean of the usable, measured addresses
 	measured     bool
+	// far is the mean latency of the usable addresses as measured from
+	// other vantage points, for those that measured any (a cluster's).
+	far map[config.Vantage]time.Duration
 	// records are each address's probe record as compiled (in the
 	// configuration's order), so that explain describes the state that made
 	// the answer. Filled only when explain is on.
@@ -307,6 +310,9 @@ type rule struct {
 	// fam are a dual-stack rule's answers for A (0) and AAAA (1), each
 	// decided (dual.go); nil for other instances.
 	fam *[2]rule
+	// far are the rule as answered to clients nearest to other vantage
+	// points, where the fastest pools from there differ (latency).
+	far []farRule
 
 	// Where primary and secondary live, with their member lists: in the
 	// rule, so that a query finds the active collection without another
@@ -467,6 +473,24 @@ func compilePool(p *config.Pool, view health.View, over *Overrides, explain bool
 	if n > 0 {
 		cp.latency, cp.measured = sum/time.Duration(n), true
 	}
+	if vl := vantagesOf(view); vl != nil {
+		for _, v := range vl.Vantages() {
+			sum, n := time.Duration(0), 0
+			for _, a := range p.Addresses {
+				k := health.Key{Pool: p.Name, Address: a.Value()}
+				if l, ok := vl.LatencyFrom(v, k); ok && health.Usable(over.Mode(p.Name, a), view.Status(k)) {
+					sum += l
+					n++
+				}
+			}
+			if n > 0 {
+				if cp.far == nil {
+					cp.far = map[config.Vantage]time.Duration{}
+				}
+				cp.far[v] = sum / time.Duration(n)
+			}
+		}
+	}
 	if explain {
 		getter, _ := view.(interface {
 			Get(health.Key) (health.Record, bool)
@@ -602,29 +626,41 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		rsw := s.over.ruleSwitch(ci.Name, r.name, sw) // a rule's pin wins over its instance's
 		compileRule(r, ci, rsw, cr, healthy, openPool, prevState)
 		r.src = cr
+		base := r.active // what the fastest from other vantage points are drawn from
 		switch {
 		case in.dual:
+			// Other vantage points' latencies are not ranked per family:
+			// a dual-stack latency instance answers by this node's.
+			base = nil
 			compileFamilies(r, ci, rsw, cr, healthy, openPool, prevRule, s.idx.pools.get)
 			if in.latency {
 				r.fastestFamilies(poolLatency, ci.TiePercent, ci.Tie)
 			}
 		case in.latency && (r.state == StatePrimary || r.state == StateSecondary):
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
+		default:
+			base = nil
 		}
 		in.rules = append(in.rules, r)
 		in.index(cr, r)
 		if !in.dual {
 			s.settle(in, r, ci, rsw, counting)
-			continue
+		} else {
+			// The rule as a whole is degraded when a family is, and shows
+			// the shorter TTL.
+			r.ttl, r.degraded = ci.TTL, false
+			for i := range r.fam {
+				f := &r.fam[i]
+				s.settle(in, f, ci, rsw, counting)
+				r.degraded = r.degraded || f.degraded
+				r.ttl = min(r.ttl, f.ttl)
+			}
 		}
-		// The rule as a whole is degraded when a family is, and shows
-		// the shorter TTL.
-		r.ttl, r.degraded = ci.TTL, false
-		for i := range r.fam {
-			f := &r.fam[i]
-			s.settle(in, f, ci, rsw, counting)
-			r.degraded = r.degraded || f.degraded
-			r.ttl = min(r.ttl, f.ttl)
+		if base != nil {
+			s.farRules(r, base, ci)
+			if len(r.far) > 0 {
+				in.byClient = true // the answer depends on where the client is
+			}
 		}
 	}
 	if counting && (in.geo || in.nearest) {
@@ -658,6 +694,51 @@ func (s *snapshot) settle(in *instance, r *rule, ci *config.Instance, rsw config
 	if r.degraded {
 		r.ttl = ci.EffectiveDegradedTTL()
 	}
+}
+
+// farRules gives r a copy for each other vantage point from which the
+// fastest of base's pools are not those r answers with.
+func (s *snapshot) farRules(r *rule, base *policy.Collection, ci *config.Instance) {
+	var seen []config.Vantage
+	for _, m := range base.Avail {
+		if cp := s.pools.get(m.Pool.Name); cp != nil {
+			for v := range cp.far {
+				if !slices.Contains(seen, v) {
+					seen = append(seen, v)
+				}
+			}
+		}
+	}
+	for _, v := range seen {
+		act := base.Fastest(func(p *policy.Pool) (time.Duration, bool) {
+			if cp := s.pools.get(p.Name); cp != nil {
+				d, ok := cp.far[v]
+				return d, ok
+			}
+			return 0, false
+		}, ci.TiePercent, ci.Tie)
+		if sameAvail(act, r.active) {
+			continue
+		}
+		fr := new(rule)
+		*fr = *r
+		fr.active, fr.far = act, nil
+		fr.why = r.why + "; fastest from vantage " + v.Region
+		r.far = append(r.far, farRule{continent: v.Continent, country: v.Country, r: fr})
+	}
+}
+
+// sameAvail reports whether a and b answer from the same pools.
+func sameAvail(a, b *policy.Collection) bool {
+	if len(a.Avail) != len(b.Avail) {
+		return false
+	}
+	for i := range a.Avail {
+		if a.Avail[i].Pool != b.Avail[i].Pool {
+			return false
+		}
+	}
+	return true
 }
 
 // index files a compiled rule under its match values.

@@ -21,6 +21,13 @@ const (
 	// KindOverride: an operator's override was applied alone: address
 	// modes, instance pins, manual-failback releases.
 	KindOverride = "override"
+	// KindProbe: this node's own probes changed their verdict on an
+	// address while it answers from a cluster's verdicts (KindAddress is
+	// then the cluster's verdict, recorded once for the cluster).
+	KindProbe = "probe"
+	// KindNode: this node lost the cluster's verdicts and fell back on its
+	// own probes, or got them back.
+	KindNode = "node"
 )
 
 // Event is one state change: of an address (healthy/unhealthy), of an

@@ -113,8 +113,12 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 			Username:    cfg.Username,
 			Password:    cfg.Password,
 			DialTimeout: dial,
-			Logger:      zap.NewNop(),
-			Context:     context.WithoutCancel(ctx),
+			// A connection that went silent (a cut network) is noticed
+			// and redialled within seconds, not at TCP's timeouts.
+			DialKeepAliveTime:    2 * time.Second,
+			DialKeepAliveTimeout: 2 * time.Second,
+			Logger:               zap.NewNop(),
+			Context:              context.WithoutCancel(ctx),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("store etcd %v: %w", cfg.Endpoints, err)

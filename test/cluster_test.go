@@ -232,4 +232,39 @@ func TestClusterSharesConfiguration(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+
+	// A second process that takes node 1's name neither reports nor
+	// votes, and says why; node 1 stays in the report as it was.
+	dup := &killProc{
+		t: t, bin: bin,
+		dnsAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		apiBase:  fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		readyURL: fmt.Sprintf("http://127.0.0.1:%d/ready", freePort(t)),
+		conf:     filepath.Join(dir, "Corefile.dup"),
+		logPath:  filepath.Join(dir, "coredns.dup.log"),
+	}
+	if err := os.WriteFile(dup.conf, []byte(clusterCorefile(dup, etcd.Endpoint, "n1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dup.start()
+	t.Cleanup(dup.kill)
+	cd := &client{t: t, base: dup.apiBase}
+	for t0 := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		var st struct {
+			Store struct{ Cluster struct{ Conflict string } }
+		}
+		jsonUnmarshal(cd.must(200, "GET", "/api/v1/status", nil), &st)
+		if strings.Contains(st.Store.Cluster.Conflict, "is node n1: give each node its own 'node NAME'") {
+			break
+		}
+		if time.Since(t0) > 5*time.Second {
+			t.Fatalf("the second n1 does not say its name is taken: %+v\nserver log: %s", st, dup.logTail())
+		}
+	}
+	if !strings.Contains(dup.logTail(), "is node n1: give each node its own 'node NAME'") {
+		t.Errorf("the second n1 does not log that its name is taken:\n%s", dup.logTail())
+	}
+	if r := report(c1, 0); !slices.Equal(names(r), []string{"n1"}) || r.Status != "insync" {
+		t.Errorf("the report with a second n1 running: %+v", r)
+	}
 }

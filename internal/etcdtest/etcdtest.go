@@ -250,11 +250,36 @@ func Ping(ctx context.Context, cli *clientv3.Client) error {
 // it cannot within 10 s.
 func (m *Member) Restart(t testing.TB) {
 	t.Helper()
+	if err := m.restart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// RestartAll starts every stopped member again at once: a member of a
+// cluster is ready only when a quorum of members runs, so one at a time
+// would never be.
+func (c *Cluster) RestartAll(t testing.TB) {
+	t.Helper()
+	errs := make(chan error, len(c.Members))
+	for _, m := range c.Members {
+		go func() { errs <- m.restart() }()
+	}
+	for range c.Members {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+func (m *Member) restart() error {
 	m.mu.Lock()
 	running := m.etcd != nil
 	m.mu.Unlock()
 	if running {
-		return
+		return nil
 	}
 	var last error
 	for range 50 { // the ports may take a moment to be free again
@@ -268,15 +293,15 @@ func (m *Member) Restart(t testing.TB) {
 		case <-e.Server.ReadyNotify():
 		case err := <-e.Err():
 			e.Close()
-			t.Fatalf("etcdtest: restarting %s: %v", m.Name, err)
+			return fmt.Errorf("etcdtest: restarting %s: %v", m.Name, err)
 		case <-time.After(10 * time.Second):
 			e.Close()
-			t.Fatalf("etcdtest: %s not ready within 10 s of a restart", m.Name)
+			return fmt.Errorf("etcdtest: %s not ready within 10 s of a restart", m.Name)
 		}
 		m.mu.Lock()
 		m.etcd = e
 		m.mu.Unlock()
-		return
+		return nil
 	}
-	t.Fatalf("etcdtest: restarting %s: %v", m.Name, last)
+	return fmt.Errorf("etcdtest: restarting %s: %v", m.Name, last)
 }
