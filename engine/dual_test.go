@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gtm-project/gtm/health"
 	"github.com/gtm-project/gtm/policy"
@@ -209,5 +210,47 @@ func TestSameStates(t *testing.T) {
 		if got := sameStates(tc.old, tc.now); got != tc.same {
 			t.Errorf("sameStates(%v, %v) = %v", tc.old.state, tc.now.state, got)
 		}
+	}
+}
+
+// latencies is a health view in which every address is healthy and
+// measured at the given round trip, by pool.
+type latencies map[string]time.Duration
+
+func (l latencies) Status(health.Key) health.Status { return health.Healthy }
+func (l latencies) Latency(k health.Key) (time.Duration, bool) {
+	d, ok := l[k.Pool]
+	return d, ok
+}
+
+// A dual-stack latency instance ranks each family's pools on their own:
+// the fastest IPv4 pool must not leave IPv6 without an answer.
+func TestDualStackLatency(t *testing.T) {
+	e := newEngine(t, `pool a4 {
+ address 192.0.2.1
+}
+pool c4 {
+ address 192.0.2.3
+}
+pool a6 {
+ address 2001:db8::a
+}
+pool c6 {
+ address 2001:db8::c
+}
+instance www {
+ policy latency
+ primary a4 c4 a6 c6
+}
+`)
+	e.UseHealth(latencies{"a4": 10 * time.Millisecond, "c4": 50 * time.Millisecond, "a6": 20 * time.Millisecond, "c6": 60 * time.Millisecond})
+	expect(t, e, "latency", "www.example.org.", dns.TypeA, "192.0.2.1")
+	expect(t, e, "latency", "www.example.org.", dns.TypeAAAA, "2001:db8::a")
+	x, err := e.Explain("www.example.org.", netip.MustParsePrefix("192.0.2.99/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(x.LatencyPools, []string{"a4", "a6"}) {
+		t.Errorf("latency pools %v, want a4 and a6", x.LatencyPools)
 	}
 }
