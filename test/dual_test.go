@@ -67,7 +67,7 @@ func dualCorefile(a4, a6, b4, b6 int) string {
 ` + monitor("a4", a4) + monitor("a6", a6) + monitor("b4", b4) + monitor("b6", b6) + `
 		pool a4 {
 			monitor a4
-			address 127.0.0.41
+			address 127.0.0.131
 		}
 		pool a6 {
 			monitor a6
@@ -75,7 +75,7 @@ func dualCorefile(a4, a6, b4, b6 int) string {
 		}
 		pool b4 {
 			monitor b4
-			address 127.0.0.42
+			address 127.0.0.132
 		}
 		# The only IPv6 loopback address is ::1: site b's IPv6 address is
 		# answered as written and probed at ::1 on its own port.
@@ -107,22 +107,22 @@ func dualCorefile(a4, a6, b4, b6 int) string {
 // gets NODATA with the SOA, and no failover.
 func TestDualStack(t *testing.T) {
 	ipv6Loopback(t)
-	a4 := listen(t, "127.0.0.41:0")
+	a4 := listen(t, "127.0.0.131:0")
 	a6 := listen(t, "[::1]:0")
-	b4 := listen(t, "127.0.0.42:0")
+	b4 := listen(t, "127.0.0.132:0")
 	b6 := listen(t, "[::1]:0")
 	s := start(t, dualCorefile(a4.port(), a6.port(), b4.port(), b6.port()))
 	www, sep, lack := "www.example.org.", "sep.example.org.", "lack.example.org."
 	const within = 3 * time.Second
 
 	for _, name := range []string{www, sep} {
-		s.waitType(t, name, dns.TypeA, []string{"127.0.0.41"}, within)
+		s.waitType(t, name, dns.TypeA, []string{"127.0.0.131"}, within)
 		s.waitType(t, name, dns.TypeAAAA, []string{"::1"}, within)
 	}
 	s.waitType(t, lack, dns.TypeAAAA, nil, within)
-	s.waitType(t, lack, dns.TypeA, []string{"127.0.0.41"}, within)
+	s.waitType(t, lack, dns.TypeA, []string{"127.0.0.131"}, within)
 	// ANY has both families; another type has neither.
-	if got := testkit.Values(s.ask(t, "tcp", www, dns.TypeANY)); !slices.Equal(got, []string{"127.0.0.41", "::1"}) {
+	if got := testkit.Values(s.ask(t, "tcp", www, dns.TypeANY)); !slices.Equal(got, []string{"127.0.0.131", "::1"}) {
 		t.Errorf("ANY answered %v", got)
 	}
 	s.waitType(t, www, dns.TypeTXT, nil, within)
@@ -130,18 +130,18 @@ func TestDualStack(t *testing.T) {
 	// Site a's IPv6 endpoint stops.
 	a6.down()
 	s.waitType(t, www, dns.TypeAAAA, []string{"2001:db8::b"}, within)
-	s.waitType(t, www, dns.TypeA, []string{"127.0.0.42"}, within) // together
+	s.waitType(t, www, dns.TypeA, []string{"127.0.0.132"}, within) // together
 	// Separate: IPv4 stays, with its full TTL; IPv6 on the secondary
 	// has the degraded TTL.
 	s.waitTTL(t, sep, dns.TypeAAAA, []string{"2001:db8::b"}, 5, within)
-	s.waitTTL(t, sep, dns.TypeA, []string{"127.0.0.41"}, 30, within)
+	s.waitTTL(t, sep, dns.TypeA, []string{"127.0.0.131"}, 30, within)
 	// lack's primary holds no IPv6 and its IPv4 is up: still NODATA,
 	// never the secondary's IPv6.
 	s.waitType(t, lack, dns.TypeAAAA, nil, within)
 
 	// It comes back: both return.
 	a6.up(t)
-	s.waitType(t, www, dns.TypeA, []string{"127.0.0.41"}, within)
+	s.waitType(t, www, dns.TypeA, []string{"127.0.0.131"}, within)
 	s.waitType(t, www, dns.TypeAAAA, []string{"::1"}, within)
 	s.waitType(t, sep, dns.TypeAAAA, []string{"::1"}, within)
 
@@ -149,8 +149,8 @@ func TestDualStack(t *testing.T) {
 	// fails over on its IPv4, and answers IPv6 from its secondary.
 	a4.down()
 	s.waitType(t, www, dns.TypeAAAA, []string{"2001:db8::b"}, within)
-	s.waitType(t, www, dns.TypeA, []string{"127.0.0.42"}, within)
+	s.waitType(t, www, dns.TypeA, []string{"127.0.0.132"}, within)
 	s.waitType(t, sep, dns.TypeAAAA, []string{"::1"}, within)
-	s.waitType(t, sep, dns.TypeA, []string{"127.0.0.42"}, within)
+	s.waitType(t, sep, dns.TypeA, []string{"127.0.0.132"}, within)
 	s.waitType(t, lack, dns.TypeAAAA, []string{"2001:db8::b"}, within)
 }

@@ -34,14 +34,14 @@ func httpsCorefile(a4, b4 int) string {
 		}
 		pool a4 {
 			monitor a4
-			address 127.0.0.51
+			address 127.0.0.133
 		}
 		pool a6 {
 			address 2001:db8::a
 		}
 		pool b4 {
 			monitor b4
-			address 127.0.0.52
+			address 127.0.0.134
 		}
 		pool b6 {
 			address 2001:db8::b
@@ -108,11 +108,11 @@ func hintSets(t *testing.T, m *dns.Msg) (v4, v6 []string) {
 // with dig: opt-in per instance, hints that are the A and AAAA answers, and
 // that follow a failover driven by real probes.
 func TestHTTPS(t *testing.T) {
-	a4 := listen(t, "127.0.0.51:0")
-	b4 := listen(t, "127.0.0.52:0")
+	a4 := listen(t, "127.0.0.133:0")
+	b4 := listen(t, "127.0.0.134:0")
 	s := start(t, httpsCorefile(a4.port(), b4.port()))
 	www := "www.example.org."
-	s.waitFor(t, www, []string{"127.0.0.51"}, 3*time.Second)
+	s.waitFor(t, www, []string{"127.0.0.133"}, 3*time.Second)
 
 	for _, proto := range []string{"udp", "tcp"} {
 		m := s.ask(t, proto, www, dns.TypeHTTPS, withEDNS(1232))
@@ -138,31 +138,31 @@ func TestHTTPS(t *testing.T) {
 				extra = append(extra, rr.AAAA.String())
 			}
 		}
-		if !slices.Equal(extra, []string{"127.0.0.51", "2001:db8::a"}) {
+		if !slices.Equal(extra, []string{"127.0.0.133", "2001:db8::a"}) {
 			t.Errorf("%s: additional %v", proto, m.Extra)
 		}
 	}
 	// SVCB has its own parameters; an instance that did not opt in
 	// answers NODATA, as before.
-	if m := s.ask(t, "udp", www, dns.TypeSVCB); len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), `SVCB	1 . alpn="h2" ipv4hint="127.0.0.51" ipv6hint="2001:db8::a"`) {
+	if m := s.ask(t, "udp", www, dns.TypeSVCB); len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), `SVCB	1 . alpn="h2" ipv4hint="127.0.0.133" ipv6hint="2001:db8::a"`) {
 		t.Errorf("SVCB: %v", m.Answer)
 	}
 	if m := s.ask(t, "udp", "plain.example.org.", dns.TypeHTTPS); len(m.Answer) != 0 || len(m.Ns) != 1 || m.Rcode != dns.RcodeSuccess {
 		t.Errorf("HTTPS of an instance without https: %v %v", m.Answer, m.Ns)
 	}
 
-	digHTTPS(t, s, www, `1 . alpn="h2,h3" port=8443 ipv4hint=127.0.0.51 ech=AAT+DQAA ipv6hint=2001:db8::a`)
+	digHTTPS(t, s, www, `1 . alpn="h2,h3" port=8443 ipv4hint=127.0.0.133 ech=AAT+DQAA ipv6hint=2001:db8::a`)
 	digHTTPS(t, s, "cdn.example.org.", "0 edge.cdn.example.net.")
 
 	// Site a's IPv4 endpoint stops: both families fail over together, and
 	// the hints with them.
 	a4.down()
-	s.waitFor(t, www, []string{"127.0.0.52"}, 3*time.Second)
+	s.waitFor(t, www, []string{"127.0.0.134"}, 3*time.Second)
 	v4, v6 := hintSets(t, s.ask(t, "udp", www, dns.TypeHTTPS))
-	if !slices.Equal(v4, []string{"127.0.0.52"}) || !slices.Equal(v6, []string{"2001:db8::b"}) {
+	if !slices.Equal(v4, []string{"127.0.0.134"}) || !slices.Equal(v6, []string{"2001:db8::b"}) {
 		t.Errorf("after failover: hints %v %v", v4, v6)
 	}
-	digHTTPS(t, s, www, `1 . alpn="h2,h3" port=8443 ipv4hint=127.0.0.52 ech=AAT+DQAA ipv6hint=2001:db8::b`)
+	digHTTPS(t, s, www, `1 . alpn="h2,h3" port=8443 ipv4hint=127.0.0.134 ech=AAT+DQAA ipv6hint=2001:db8::b`)
 }
 
 // digHTTPS asks Debian's dig (9.18 knows the type) for name's HTTPS record
