@@ -183,3 +183,46 @@ func digHTTPS(t *testing.T, s *server, name, want string) {
 		t.Errorf("dig %s HTTPS: want %q in\n%s", name, want, out)
 	}
 }
+
+// A large HTTPS answer over UDP without EDNS still fits 512 bytes: the
+// additional A records go first (CoreDNS's truncation), the hints stay;
+// over TCP the reply is whole.
+func TestHTTPSLarge(t *testing.T) {
+	var addrs []string
+	for i := range 40 {
+		addrs = append(addrs, fmt.Sprintf("192.0.2.%d", i+1))
+	}
+	s := start(t, `example.org:0 {
+	bind 127.0.0.1
+	gtm {
+		ns ns1.example.org 192.0.2.53
+		pool many {
+			address `+strings.Join(addrs, " ")+`
+		}
+		instance www {
+			primary many
+			https {
+				alpn h2
+			}
+		}
+	}
+}`)
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.org.", dns.TypeHTTPS)
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, UDPSize: 512}
+	r, _, err := c.Exchange(m, s.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Compress = true // as it came: packed again, compressed
+	if b, _ := r.Pack(); len(b) > 512 {
+		t.Errorf("UDP reply of %d bytes to a query without EDNS", len(b))
+	}
+	if v4, _ := hintSets(t, r); len(v4) != 40 {
+		t.Errorf("UDP: %d hints, want 40 (the additional records give way first)", len(v4))
+	}
+	r = s.ask(t, "tcp", "www.example.org.", dns.TypeHTTPS)
+	if v4, _ := hintSets(t, r); len(v4) != 40 || len(r.Extra) != 40 || r.Truncated {
+		t.Errorf("TCP: %d hints, %d additional records, tc %v", len(v4), len(r.Extra), r.Truncated)
+	}
+}
