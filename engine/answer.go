@@ -318,7 +318,7 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 	switch {
 	case qtype == in.qtype && !in.dual:
 		e.addresses(m, qname, in, r, at, in.qtype)
-	case in.svc != [2]*svcParams{} && in.svcFor(qtype) != nil:
+	case in.svc != nil && in.svcFor(qtype) != nil:
 		e.service(m, qname, in, r, at, qtype, in.svcFor(qtype))
 	case !in.dual:
 		e.addresses(m, qname, in, r, at, in.qtype)

@@ -148,13 +148,13 @@ type instance struct {
 	src     *config.Instance
 	name    string
 	zone    *zone
-	qtype   uint16        // dns.TypeA, TypeAAAA or TypeCNAME; 0 when dual
-	dual    bool          // IPv4 and IPv6 pools: A and AAAA, from the rules' fam
-	svc     [2]*svcParams // HTTPS and SVCB answers (svc.go); nil: not answered
-	rules   []*rule       // configured order
-	def     *rule         // nil when every client matches another rule
-	answers poolCounters  // the counters of the pools it answers from now
-	counts  *instCounters // every answers_total counter of the instance
+	qtype   uint16         // dns.TypeA, TypeAAAA or TypeCNAME; 0 when dual
+	dual    bool           // IPv4 and IPv6 pools: A and AAAA, from the rules' fam
+	svc     *[2]*svcParams // HTTPS and SVCB answers (svc.go); nil when neither
+	rules   []*rule        // configured order
+	def     *rule          // nil when every client matches another rule
+	answers poolCounters   // the counters of the pools it answers from now
+	counts  *instCounters  // every answers_total counter of the instance
 
 	// Matching, most specific first. byClient is false for an instance
 	// with only a default rule: its answer does not depend on the client.
@@ -543,7 +543,7 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 	}
 	in.ignoreECS, in.latency = ci.IgnoreECS, ci.Policy == config.PolicyLatency
 	if ci.HTTPS != nil || ci.SVCB != nil {
-		in.svc = [2]*svcParams{compileSVC(ci.HTTPS), compileSVC(ci.SVCB)}
+		in.svc = &[2]*svcParams{compileSVC(ci.HTTPS), compileSVC(ci.SVCB)}
 	}
 	if in.nearest = ci.Policy == config.PolicyNearest; in.nearest {
 		in.byClient, in.tiePct, in.tieKm = true, ci.TiePercent, float64(ci.TieKm)

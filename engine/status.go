@@ -5,6 +5,7 @@ import (
 
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
+	"github.com/miekg/dns"
 )
 
 // The control API serves these types as they are: field names are
@@ -259,10 +260,10 @@ func (in *instance) records() []string {
 	if in.dual {
 		out = []string{"A", "AAAA"}
 	}
-	if in.svc[0] != nil {
+	if in.svcFor(dns.TypeHTTPS) != nil {
 		out = append(out, "HTTPS")
 	}
-	if in.svc[1] != nil {
+	if in.svcFor(dns.TypeSVCB) != nil {
 		out = append(out, "SVCB")
 	}
 	return out

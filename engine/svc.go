@@ -40,10 +40,12 @@ func compileSVC(v *config.SVC) *svcParams {
 // svcFor is what the instance answers HTTPS or SVCB queries with, nil when
 // it does not (they then get what other types get).
 func (in *instance) svcFor(qtype uint16) *svcParams {
-	switch qtype {
-	case dns.TypeHTTPS:
+	switch {
+	case in.svc == nil:
+		return nil
+	case qtype == dns.TypeHTTPS:
 		return in.svc[0]
-	case dns.TypeSVCB:
+	case qtype == dns.TypeSVCB:
 		return in.svc[1]
 	}
 	return nil
