@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -224,5 +225,61 @@ func TestHTTPSLarge(t *testing.T) {
 	r = s.ask(t, "tcp", "www.example.org.", dns.TypeHTTPS)
 	if v4, _ := hintSets(t, r); len(v4) != 40 || len(r.Extra) != 40 || r.Truncated {
 		t.Errorf("TCP: %d hints, %d additional records, tc %v", len(v4), len(r.Extra), r.Truncated)
+	}
+}
+
+// The control API takes dual-stack instances and HTTPS settings in the
+// JSON form, with the Corefile's rules and messages, and the answers follow.
+func TestAPIDualStackHTTPS(t *testing.T) {
+	_, port := testkit.ListenTCP(t, "127.0.0.135:0")
+	apiPort := freePort(t)
+	s := start(t, apiCorefile(apiPort, filepath.Join(t.TempDir(), "gtm.db"), port))
+	c := &client{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "v4", "monitor": "tcp-live",
+		"addresses": []map[string]any{{"address": "127.0.0.135"}}})
+	c.must(201, "POST", "/api/v1/pools", map[string]any{"name": "v6", "addresses": []map[string]any{{"address": "2001:db8::135"}}})
+	primary := map[string]any{"pools": []map[string]any{{"pool": "v4"}, {"pool": "v6"}}}
+	rules := []map[string]any{{"match": "default", "primary": primary}}
+
+	// Refused, with the Corefile's messages (or the schema's).
+	for _, tc := range []struct {
+		body map[string]any
+		want string
+	}{
+		// The schema's bound, checked before the configuration's rules.
+		{map[string]any{"rules": rules, "https": map[string]any{"port": 0}}, `"location":"body.https.port"`},
+		{map[string]any{"rules": rules, "https": map[string]any{"ech": "AEX+DQBB"}}, "https ech of instance 'www.example.org.' is not an ECHConfigList"},
+		{map[string]any{"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "v4"}}}}},
+			"failover": "separate"}, "failover has no effect: instance 'www.example.org.' serves only A records"},
+	} {
+		if code, body, _ := c.call("PUT", "/api/v1/instances/www.example.org", tc.body); code < 400 || !strings.Contains(string(body), tc.want) {
+			t.Errorf("PUT %v: %d %s, want an error with %q", tc.body, code, body, tc.want)
+		}
+	}
+
+	c.must(201, "PUT", "/api/v1/instances/www.example.org", map[string]any{"rules": rules, "failover": "separate",
+		"https": map[string]any{"alpn": []string{"h2"}, "port": 8443}})
+	s.waitFor(t, "www.example.org.", []string{"127.0.0.135"}, 5*time.Second)
+	s.waitType(t, "www.example.org.", dns.TypeAAAA, []string{"2001:db8::135"}, 5*time.Second)
+	if v4, v6 := hintSets(t, s.ask(t, "udp", "www.example.org.", dns.TypeHTTPS)); !slices.Equal(v4, []string{"127.0.0.135"}) || !slices.Equal(v6, []string{"2001:db8::135"}) {
+		t.Errorf("HTTPS hints %v %v", v4, v6)
+	}
+	var st struct {
+		Type, Failover string
+		Records        []string
+		Rules          []struct {
+			Families []struct{ Type, State string }
+		}
+	}
+	jsonUnmarshal(c.must(200, "GET", "/api/v1/status/instances/www.example.org", nil), &st)
+	if st.Type != "A+AAAA" || st.Failover != "separate" || !slices.Equal(st.Records, []string{"A", "AAAA", "HTTPS"}) ||
+		len(st.Rules) != 1 || len(st.Rules[0].Families) != 2 || st.Rules[0].Families[1].Type != "AAAA" {
+		t.Errorf("status %+v", st)
+	}
+	// The stored JSON form gives the settings back.
+	var in map[string]any
+	jsonUnmarshal(c.must(200, "GET", "/api/v1/instances/www.example.org", nil), &in)
+	if in["failover"] != "separate" || fmt.Sprint(in["https"]) != "map[alpn:[h2] port:8443]" {
+		t.Errorf("instance read back: %v", in)
 	}
 }
