@@ -254,3 +254,26 @@ instance www {
 		t.Errorf("latency pools %v, want a4 and a6", x.LatencyPools)
 	}
 }
+
+// With failover separate and manual failback, a family that failed over
+// stays on the secondary after its primary recovers; the other family is
+// not held.
+func TestDualStackSeparateManualFailback(t *testing.T) {
+	e := newEngine(t, dualPools+`instance www {
+ primary a4 a6
+ secondary b4 b6
+ failover separate
+ failback manual
+}
+`)
+	www := "www.example.org."
+	e.UseHealth(down("a6/2001:db8::a"))
+	expect(t, e, "IPv6 down", www, dns.TypeAAAA, "2001:db8::b")
+	e.UseHealth(health.Static{})
+	expect(t, e, "IPv6 back, held", www, dns.TypeAAAA, "2001:db8::b")
+	expect(t, e, "IPv6 back, held", www, dns.TypeA, "192.0.2.1", "192.0.2.2")
+	in, _ := e.InstanceStatus(www)
+	if r := in.Rules[0]; !r.FailbackHold || r.State != StateSecondary || r.Families[0].State != StatePrimary {
+		t.Errorf("rule %+v", r)
+	}
+}
