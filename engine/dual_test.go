@@ -2,12 +2,14 @@ package engine
 
 import (
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gtm-project/gtm/health"
+	"github.com/gtm-project/gtm/internal/geotest"
 	"github.com/gtm-project/gtm/policy"
 	"github.com/miekg/dns"
 )
@@ -275,5 +277,53 @@ func TestDualStackSeparateManualFailback(t *testing.T) {
 	in, _ := e.InstanceStatus(www)
 	if r := in.Rules[0]; !r.FailbackHold || r.State != StateSecondary || r.Families[0].State != StatePrimary {
 		t.Errorf("rule %+v", r)
+	}
+}
+
+// A dual-stack nearest instance answers each family from its pools
+// nearest to the client, and explains each family's distances.
+func TestDualStackNearest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cities.mmdb")
+	geotest.Write(t, path, "GeoIP2-City", geotest.Cities)
+	e := newEngine(t, "geoip "+path+`
+pool fra4 {
+ address 192.0.2.1
+ location 50.11 8.68
+}
+pool fra6 {
+ address 2001:db8::1
+ location 50.11 8.68
+}
+pool tyo4 {
+ address 192.0.2.2
+ location 35.68 139.65
+}
+pool tyo6 {
+ address 2001:db8::2
+ location 35.68 139.65
+}
+instance www {
+ policy nearest
+ primary fra4 fra6 tyo4 tyo6
+}
+`)
+	if err := e.LoadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	in := e.snap.Load().instance("www.example.org.")
+	tokyo := clientAddr{addr: netip.MustParseAddr("5.2.0.1"), fromECS: true}
+	r, _, at := e.decide(in, tokyo)
+	var buf [16]*policy.Addr
+	for qtype, want := range map[uint16]string{dns.TypeA: "192.0.2.2", dns.TypeAAAA: "2001:db8::2"} {
+		if got := in.pick(buf[:0], r.family(qtype), at, e.Rand); len(got) != 1 || got[0].IP.String() != want {
+			t.Errorf("%s from Tokyo: %v, want %s", dns.TypeToString[qtype], got, want)
+		}
+	}
+	x, err := e.Explain("www.example.org.", netip.MustParsePrefix("5.2.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Families) != 2 || x.Families[1].Nearest == nil || !slices.Equal(x.Families[1].Nearest.Answering, []string{"tyo6"}) {
+		t.Errorf("explanation families %+v", x.Families)
 	}
 }

@@ -89,6 +89,9 @@ type Explanation struct {
 type ExplainedFamily struct {
 	FamilyStatus
 	Answer []string `json:"answer"`
+	// Nearest is a nearest instance's distances for this family's pools
+	// (the explanation's own Nearest is the A family's).
+	Nearest *NearestExplanation `json:"nearest,omitempty"`
 }
 
 // ExplainedClient is who asks, as far as the instance's rules care.
@@ -342,7 +345,11 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 		x.Answer = append(x.Answer, drawn...)
 		if r.fam != nil {
 			fs := families(r)[i]
-			x.Families = append(x.Families, ExplainedFamily{FamilyStatus: fs, Answer: append([]string{}, drawn...)})
+			xf := ExplainedFamily{FamilyStatus: fs, Answer: append([]string{}, drawn...)}
+			if in.nearest {
+				xf.Nearest = nearestExplanation(in, ar, at)
+			}
+			x.Families = append(x.Families, xf)
 		}
 	}
 	x.Lines = x.text(time.Now())
