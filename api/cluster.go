@@ -89,6 +89,7 @@ type clusterHealth struct {
 	grace   time.Duration
 	vantage config.Vantage
 	kick    chan struct{} // use changed the engine or the settings
+	back    chan struct{} // etcd answers again after failing
 
 	vmu      sync.RWMutex
 	votes    map[health.Key]map[string]bool // node → sees it down
@@ -103,21 +104,35 @@ type clusterHealth struct {
 	duplicate atomic.Bool
 	since     atomic.Int64 // Unix nanoseconds of the last fallback or return
 	lastOK    atomic.Int64 // Unix nanoseconds of the last read etcd answered
+	// failing is why etcd did not answer the last check (nil when it did),
+	// since when failSince.
+	failing   atomic.Pointer[string]
+	failSince atomic.Int64
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// elCancel ends the context of the election's client (see elect):
+	// at close, once its clean-up has had stopWait to reach etcd.
+	elCtx    context.Context
+	elCancel context.CancelFunc
+	wg       sync.WaitGroup
 }
+
+// stopWait is how long close lets the election clean up through etcd
+// (resign, revoke) before cutting it short.
+const stopWait = 2 * time.Second
 
 func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
 	c := &clusterHealth{cli: cli, prefix: prefix + "health/", votesP: prefix + "health/votes/", latP: prefix + "health/latency/",
-		lead: prefix + "leader", kick: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{},
+		lead: prefix + "leader", kick: make(chan struct{}, 1), back: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{},
 		verdicts: map[health.Key]health.Status{}, lat: map[health.Key]map[string]nodeLatency{}}
 	c.lastOK.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.wg.Add(2)
+	c.elCtx, c.elCancel = context.WithCancel(context.Background())
+	c.wg.Add(3)
 	go c.run(ctx)
 	go c.elect(ctx)
+	go c.checkReach(ctx)
 	return c
 }
 
@@ -149,7 +164,16 @@ func (c *clusterHealth) settings() (e *engine.Engine, node string, noProbe bool,
 // revoked), and it stands down as the events' recorder.
 func (c *clusterHealth) close() {
 	c.cancel()
-	c.wg.Wait()
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+		// etcd does not answer: end the election's clean-up.
+		c.elCancel()
+		<-done
+	}
+	c.elCancel()
 	clusterLeader.Set(0)
 	clusterFallback.Set(0)
 }
@@ -376,10 +400,7 @@ func (c *clusterHealth) run(ctx context.Context) {
 		wCancel   = func() {}
 		resync    = true
 		probed    <-chan struct{}
-		failing   bool
 	)
-	tick := time.NewTicker(reachEvery)
-	defer tick.Stop()
 	defer latTick.Stop()
 	defer func() {
 		wCancel()
@@ -391,10 +412,11 @@ func (c *clusterHealth) run(ctx context.Context) {
 		}
 	}()
 	for {
-		e, node, noProbe, quorum, grace := c.settings()
+		e, node, noProbe, quorum, _ := c.settings()
 		if e != nil {
 			probed = e.ProbedChanged()
 		}
+		failing := c.failing.Load() != nil
 		// Read every vote, then follow them from that revision.
 		if resync && ctx.Err() == nil {
 			if rev, err := c.readAll(ctx, quorum); err == nil {
@@ -405,8 +427,9 @@ func (c *clusterHealth) run(ctx context.Context) {
 				c.reached(node)
 			}
 		}
-		// Publish what changed in this node's own verdicts.
-		if e != nil && !noProbe && !c.duplicate.Load() && ctx.Err() == nil {
+		// Publish what changed in this node's own verdicts; not while etcd
+		// does not answer, which would hold this loop for every attempt.
+		if e != nil && !noProbe && !c.duplicate.Load() && !failing && ctx.Err() == nil {
 			if lease == 0 {
 				gctx, cancel := context.WithTimeout(ctx, commitTimeout)
 				g, err := c.cli.Grant(gctx, nodeTTL)
@@ -467,21 +490,48 @@ func (c *clusterHealth) run(ctx context.Context) {
 				continue
 			}
 			c.apply(wr.Events, quorum)
+		case <-c.back:
+			// etcd answers again: the watch may have missed what happened
+			// meanwhile.
+			resync = true
+		}
+	}
+}
+
+// checkReach reads etcd every reachEvery (linearizable, so a member cut
+// off from its quorum fails too), apart from the loop that publishes and
+// follows, whose writes may wait on a silent network: past grace without
+// an answer, the node falls back on its own probes.
+func (c *clusterHealth) checkReach(ctx context.Context) {
+	defer c.wg.Done()
+	tick := time.NewTicker(reachEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
 		case <-tick.C:
-			rctx, cancel := context.WithTimeout(ctx, reachEvery)
-			_, err := c.cli.Get(rctx, c.lead, clientv3.WithCountOnly())
-			cancel()
-			switch {
-			case err == nil && failing:
-				// Back: the watch may have missed what happened meanwhile.
-				failing, resync = false, true
-			case err == nil:
-				c.lastOK.Store(time.Now().UnixNano())
-			case ctx.Err() == nil:
-				failing = true
-				if cut := time.Since(time.Unix(0, c.lastOK.Load())); cut >= grace && !c.fallback.Load() {
-					c.fallBack(node, cut, err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, reachEvery)
+		_, err := c.cli.Get(rctx, c.lead, clientv3.WithCountOnly())
+		cancel()
+		switch {
+		case err == nil:
+			c.lastOK.Store(time.Now().UnixNano())
+			if c.failing.Swap(nil) != nil {
+				select {
+				case c.back <- struct{}{}:
+				default:
 				}
+			}
+		case ctx.Err() == nil:
+			why := err.Error()
+			if c.failing.Swap(&why) == nil {
+				c.failSince.Store(time.Now().UnixNano())
+			}
+			_, node, _, _, grace := c.settings()
+			if cut := time.Since(time.Unix(0, c.lastOK.Load())); cut >= grace && !c.fallback.Load() {
+				c.fallBack(node, cut, err)
 			}
 		}
 	}
@@ -638,6 +688,42 @@ func (c *clusterHealth) latencyMoved(pools map[string]bool) {
 	e.VerdictsChanged(names)
 }
 
+// batch writes operations in transactions of publishBatch, running each
+// operation's done once its transaction is committed, so that what was
+// published is known exactly even when a later transaction fails.
+type batch struct {
+	ctx  context.Context
+	cli  *clientv3.Client
+	ops  []clientv3.Op
+	done []func()
+}
+
+func (b *batch) add(op clientv3.Op, done func()) error {
+	b.ops, b.done = append(b.ops, op), append(b.done, done)
+	if len(b.ops) == publishBatch {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batch) flush() error {
+	if len(b.ops) == 0 {
+		return nil
+	}
+	tctx, cancel := context.WithTimeout(b.ctx, commitTimeout)
+	_, err := b.cli.Txn(tctx).Then(b.ops...).Commit()
+	cancel()
+	if err != nil {
+		return err
+	}
+	clusterVerdictWrites.Add(float64(len(b.ops)))
+	for _, f := range b.done {
+		f()
+	}
+	b.ops, b.done = b.ops[:0], b.done[:0]
+	return nil
+}
+
 // publish writes the votes of e's probes that differ from published, and
 // deletes those of addresses it no longer has a verdict on.
 func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node string, lease clientv3.LeaseID, published map[health.Key]health.Status) error {
@@ -647,25 +733,7 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 			now[k] = st
 		}
 	})
-	var ops []clientv3.Op
-	var done []func()
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		tctx, cancel := context.WithTimeout(ctx, commitTimeout)
-		_, err := c.cli.Txn(tctx).Then(ops...).Commit()
-		cancel()
-		if err != nil {
-			return err
-		}
-		clusterVerdictWrites.Add(float64(len(ops)))
-		for _, f := range done {
-			f()
-		}
-		ops, done = ops[:0], done[:0]
-		return nil
-	}
+	b := &batch{ctx: ctx, cli: c.cli}
 	for k, st := range now {
 		if published[k] == st {
 			continue
@@ -674,27 +742,18 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 		if st == health.Unhealthy {
 			v = "down"
 		}
-		ops = append(ops, clientv3.OpPut(c.voteKey(node, k), v, clientv3.WithLease(lease)))
-		done = append(done, func() { published[k] = st })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := b.add(clientv3.OpPut(c.voteKey(node, k), v, clientv3.WithLease(lease)), func() { published[k] = st }); err != nil {
+			return err
 		}
 	}
 	for k := range published {
-		if _, ok := now[k]; ok {
-			continue
-		}
-		ops = append(ops, clientv3.OpDelete(c.voteKey(node, k)))
-		done = append(done, func() { delete(published, k) })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
+		if _, ok := now[k]; !ok {
+			if err := b.add(clientv3.OpDelete(c.voteKey(node, k)), func() { delete(published, k) }); err != nil {
 				return err
 			}
 		}
 	}
-	return flush()
+	return b.flush()
 }
 
 // publishLatency writes the latencies of e's probes (for latency
@@ -703,52 +762,25 @@ func (c *clusterHealth) publish(ctx context.Context, e *engine.Engine, node stri
 func (c *clusterHealth) publishLatency(ctx context.Context, e *engine.Engine, node string, v config.Vantage, lease clientv3.LeaseID, published map[health.Key]time.Duration) error {
 	now := map[health.Key]time.Duration{}
 	e.ProbedLatency(func(k health.Key, d time.Duration) { now[k] = d })
-	var ops []clientv3.Op
-	var done []func()
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		tctx, cancel := context.WithTimeout(ctx, commitTimeout)
-		_, err := c.cli.Txn(tctx).Then(ops...).Commit()
-		cancel()
-		if err != nil {
-			return err
-		}
-		clusterVerdictWrites.Add(float64(len(ops)))
-		for _, f := range done {
-			f()
-		}
-		ops, done = ops[:0], done[:0]
-		return nil
-	}
+	b := &batch{ctx: ctx, cli: c.cli}
 	for k, d := range now {
 		if old, ok := published[k]; ok {
 			if diff := (d - old).Abs(); diff < latencyMove || diff < old/5 {
 				continue
 			}
 		}
-		ops = append(ops, clientv3.OpPut(c.latencyKey(node, k), latencyValue(d, v), clientv3.WithLease(lease)))
-		done = append(done, func() { published[k] = d })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := b.add(clientv3.OpPut(c.latencyKey(node, k), latencyValue(d, v), clientv3.WithLease(lease)), func() { published[k] = d }); err != nil {
+			return err
 		}
 	}
 	for k := range published {
-		if _, ok := now[k]; ok {
-			continue
-		}
-		ops = append(ops, clientv3.OpDelete(c.latencyKey(node, k)))
-		done = append(done, func() { delete(published, k) })
-		if len(ops) == publishBatch {
-			if err := flush(); err != nil {
+		if _, ok := now[k]; !ok {
+			if err := b.add(clientv3.OpDelete(c.latencyKey(node, k)), func() { delete(published, k) }); err != nil {
 				return err
 			}
 		}
 	}
-	return flush()
+	return b.flush()
 }
 
 // elect keeps this node a candidate to record the cluster's events: one
@@ -756,8 +788,16 @@ func (c *clusterHealth) publishLatency(ctx context.Context, e *engine.Engine, no
 // and alerted once.
 func (c *clusterHealth) elect(ctx context.Context) {
 	defer c.wg.Done()
+	// etcd's Campaign, cancelled while it waits its turn, resigns on its
+	// client's own context (Client.Ctx), which only the client's Close
+	// ends: with etcd unreachable that would wait forever, and the node
+	// would never stop. So the election runs on a client that shares the
+	// store's connection but has a context of its own, which close ends.
+	// (It is never Closed: that would close the shared lessor and watcher.)
+	cli := clientv3.NewCtxClient(c.elCtx)
+	cli.KV, cli.Lease, cli.Watcher = c.cli.KV, c.cli.Lease, c.cli.Watcher
 	for ctx.Err() == nil {
-		sess, err := concurrency.NewSession(c.cli, concurrency.WithTTL(nodeTTL), concurrency.WithContext(ctx))
+		sess, err := concurrency.NewSession(cli, concurrency.WithTTL(nodeTTL), concurrency.WithContext(ctx))
 		if err != nil {
 			select {
 			case <-ctx.Done():

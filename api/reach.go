@@ -118,6 +118,10 @@ func (s *Service) storeStatus() StoreStatus {
 	if s.cluster {
 		out.Kind = "etcd"
 		if ch := s.clusterHealth(); ch != nil {
+			// The cluster's check reads etcd every second, writes or not.
+			if why := ch.failing.Load(); why != nil && out.Reachable {
+				out.Reachable, out.Error, out.Since = false, *why, time.Unix(0, ch.failSince.Load()).UTC()
+			}
 			out.Cluster = ch.status()
 			if d := s.duplicate.Load(); d != nil {
 				out.Cluster.Conflict = *d

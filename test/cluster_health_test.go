@@ -1,10 +1,12 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,22 +54,28 @@ func startHealthBackend(t *testing.T, addrs ...string) *healthBackend {
 			t.Fatal(err)
 		}
 		b.port = port
-		for _, ln := range lns {
-			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				host, _, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
-				if d, ok := b.delay.Load(host + " " + r.URL.Path); ok {
-					time.Sleep(d.(time.Duration))
-				}
-				if d, _ := b.down.Load(host + " " + r.URL.Path); d == true {
-					w.WriteHeader(http.StatusServiceUnavailable)
-					return
-				}
-				io.WriteString(w, "ok")
-			})}
-			go srv.Serve(ln)
-			t.Cleanup(func() { srv.Close() })
-		}
+		b.serve(t, lns)
 		return b
+	}
+}
+
+// serve answers probes on lns (more listeners may be given later, in a
+// network namespace say): by the address the probe reached and its path.
+func (b *healthBackend) serve(t *testing.T, lns []net.Listener) {
+	for _, ln := range lns {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+			if d, ok := b.delay.Load(host + " " + r.URL.Path); ok {
+				time.Sleep(d.(time.Duration))
+			}
+			if d, _ := b.down.Load(host + " " + r.URL.Path); d == true {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok")
+		})}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
 	}
 }
 
@@ -87,8 +95,13 @@ type cutProxy struct {
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
+	return startProxyOn(t, "127.0.0.1", target)
+}
+
+// startProxyOn is a cutProxy listening on host.
+func startProxyOn(t *testing.T, host, target string) *cutProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +173,15 @@ func (p *cutProxy) heal(_ *testing.T) { p.cutOff.Store(false) }
 
 // votersCorefile is node n of a cluster whose nodes probe one pool over
 // HTTP, each with its own path on the backend.
-func votersCorefile(p *killProc, node string, backendPort int, noProbe bool, endpoints []string) string {
+func votersCorefile(p *killProc, node string, backendPort int, noProbe bool, endpoints []string, hook ...string) string {
 	host, port, _ := strings.Cut(p.dnsAddr, ":")
 	ready := strings.TrimSuffix(strings.TrimPrefix(p.readyURL, "http://"), "/ready")
 	probe := ""
 	if noProbe {
 		probe = "probe off"
+	}
+	if len(hook) > 0 {
+		probe += "\n\t\t\twebhook ops " + hook[0] + " {\n\t\t\t\tevents address\n\t\t\t}"
 	}
 	return fmt.Sprintf(`example.org:%s {
 	bind %s
@@ -235,6 +251,18 @@ func TestClusterHealth(t *testing.T) {
 	bin := buildCoreDNS(t, dir)
 	etcd := etcdtest.StartCluster(t, 3)
 	backend := startHealthBackend(t, "127.0.0.31", "127.0.0.32")
+	// Every node has the same webhook: an alert must come once per
+	// cluster event, not once per node.
+	var alertsDown atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Event struct{ Kind, New, Address string }
+		}
+		if ev := &b.Event; json.NewDecoder(r.Body).Decode(&b) == nil && ev.Kind == "address" && ev.New == "unhealthy" && ev.Address == "127.0.0.32" {
+			alertsDown.Add(1)
+		}
+	}))
+	t.Cleanup(hook.Close)
 
 	// Node 3 reaches etcd through proxies the test can cut.
 	var proxies []*cutProxy
@@ -259,7 +287,7 @@ func TestClusterHealth(t *testing.T) {
 		if i == 2 {
 			eps = proxied
 		}
-		if err := os.WriteFile(p.conf, []byte(votersCorefile(p, name, backend.port, i == 3, eps)), 0o644); err != nil {
+		if err := os.WriteFile(p.conf, []byte(votersCorefile(p, name, backend.port, i == 3, eps, hook.URL)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		p.start()
@@ -333,6 +361,9 @@ func TestClusterHealth(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if c1, c4 := countDown(nodes[0]), countDown(nodes[3]); c1 != 1 || c4 != 1 {
 		t.Errorf("the cluster's log holds %d (asked n1) and %d (asked n4) events of 127.0.0.32 going down, want 1", c1, c4)
+	}
+	if n := alertsDown.Load(); n != 1 {
+		t.Errorf("the webhook got %d alerts of 127.0.0.32 going down from 4 nodes, want 1", n)
 	}
 
 	// Back up for both: everywhere again.
@@ -409,10 +440,26 @@ func TestClusterHealth(t *testing.T) {
 	if !wrote {
 		t.Fatal("writes did not resume within 15 s of killing etcd's leader")
 	}
-	c1.must(201, "PUT", "/api/v1/instances/extra.example.org", map[string]any{"ttl": 5,
-		"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "extra"}}}}}})
+	var w struct{ Revision uint64 }
+	jsonUnmarshal(c1.must(201, "PUT", "/api/v1/instances/extra.example.org", map[string]any{"ttl": 5,
+		"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "extra"}}}}}}), &w)
 	for _, n := range nodes {
 		waitAnswer(t, n, "extra.example.org", []string{"127.0.0.41"}, 5*time.Second)
+	}
+	// The in-sync report, asked of node 3, turns complete: all four.
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var r struct {
+			Status string
+			Behind []string
+			Nodes  []struct{ Node string }
+		}
+		jsonUnmarshal((&client{t: t, base: nodes[2].apiBase}).must(200, "GET", fmt.Sprintf("/api/v1/cluster?revision=%d", w.Revision), nil), &r)
+		if r.Status == "insync" && len(r.Nodes) == 4 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("revision %d not in sync on 4 nodes within 5 s: %+v", w.Revision, r)
+		}
 	}
 	stop.Store(true)
 	if err := <-done; err != nil {

@@ -30,6 +30,8 @@ type Addrs struct {
 var (
 	ProbeLag = Addrs{Link: netip.MustParsePrefix("198.18.0.0/30"), Net: netip.MustParsePrefix("198.19.0.0/16")}
 	Scale    = Addrs{Link: netip.MustParsePrefix("198.18.0.4/30"), Net: netip.MustParsePrefix("198.18.64.0/18")}
+	// Cut: a cluster node run in a namespace, cut off from etcd by nft.
+	Cut = Addrs{Link: netip.MustParsePrefix("198.18.0.8/30"), Net: netip.MustParsePrefix("198.18.1.0/24")}
 )
 
 // NS is one namespace. Create makes it; Remove deletes it, also when Create
@@ -53,6 +55,9 @@ func New(prefix, short string, a Addrs) *NS {
 
 // Peer is the namespace's end of the veth pair.
 func (n *NS) Peer() string { return n.Veth + "b" }
+
+// Host is the host's address on the pair, which the namespace reaches.
+func (n *NS) Host() netip.Addr { return n.Link.Addr().Next() }
 
 // Gateway is the namespace's address on the pair: the host routes Net via it.
 func (n *NS) Gateway() netip.Addr { return n.Link.Addr().Next().Next() }
