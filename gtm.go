@@ -6,6 +6,7 @@ package gtm
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
@@ -32,6 +33,8 @@ type GTM struct {
 	api     *api.Service // the control API, nil when off
 	started bool         // under reload.mu
 	up      bool         // started, and its API serving; under reload.mu
+	// metadata: the metadata plugin has asked for gtm's (see Metadata).
+	metadata atomic.Bool
 }
 
 // New returns a handler for a validated configuration.
@@ -80,7 +83,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		return dns.RcodeSuccess, nil
 	}
 	m, out := g.engine.Answer(engine.Query{Req: r, Name: qname, Type: qtype, Zone: zname,
-		Remote: w.RemoteAddr(), TCP: state.Proto() == "tcp", Through: through})
+		Remote: w.RemoteAddr(), TCP: state.Proto() == "tcp", Through: through, Decision: g.decision(ctx)})
 	switch out {
 	case engine.PassExists:
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, existsWriter{w}, r)

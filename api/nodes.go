@@ -68,8 +68,15 @@ func nodeName(n string) string {
 	return h
 }
 
-// applied tells the reporter that s.rev changed; called after publishing.
+// applied tells the reporter that s.rev changed, and the engine (for its
+// config_info metric); called after publishing.
 func (s *Service) applied() {
+	s.mu.Lock()
+	rev, eng := s.rev, s.eng
+	s.mu.Unlock()
+	if eng != nil {
+		eng.SetRevision(rev)
+	}
 	s.appliedAt.Store(time.Now().UnixNano())
 	select {
 	case s.appliedCh <- struct{}{}:

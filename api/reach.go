@@ -118,9 +118,13 @@ func (s *Service) storeStatus() StoreStatus {
 	if s.cluster {
 		out.Kind = "etcd"
 		if ch := s.clusterHealth(); ch != nil {
-			// The cluster's check reads etcd every second, writes or not.
-			if why := ch.failing.Load(); why != nil && out.Reachable {
+			// The cluster's check reads etcd every second, writes or not:
+			// it says whether etcd answers now (a failed commit may be
+			// older than its last answer).
+			if why := ch.failing.Load(); why != nil {
 				out.Reachable, out.Error, out.Since = false, *why, time.Unix(0, ch.failSince.Load()).UTC()
+			} else if !out.Reachable && time.Unix(0, ch.lastOK.Load()).After(since) {
+				out.Reachable, out.Error, out.Since = true, "", time.Unix(0, ch.lastOK.Load()).UTC()
 			}
 			out.Cluster = ch.status()
 			if d := s.duplicate.Load(); d != nil {

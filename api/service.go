@@ -230,6 +230,7 @@ func (s *Service) Start(e *engine.Engine) error {
 	}
 	s.mu.Lock()
 	s.eng, s.paused = e, false
+	e.SetRevision(s.rev)
 	s.mu.Unlock()
 	err := s.syncLocked(context.Background())
 	s.wmu.Unlock()

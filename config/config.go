@@ -134,9 +134,10 @@ const (
 	MethodAll      Method = iota // every available one, order rotated per query
 	MethodWeight                 // drawn at random in proportion to weight
 	MethodSequence               // the first available ones in configured order
+	MethodHash                   // the same ones for a client subnet: rendezvous hashing by weight (pools only)
 )
 
-var methodNames = []string{"all", "weight", "sequence"}
+var methodNames = []string{"all", "weight", "sequence", "hash"}
 
 func (m Method) String() string { return methodNames[m] }
 
@@ -296,6 +297,8 @@ type Pool struct {
 	Monitor      string    // health check for every address; "" for none
 	Location     *Location // where the pool's site is; nil: not given
 	Bias         int       // nearest: distances to the pool count (100-Bias)% (MinBias to MaxBias)
+	HashV4       int       // hash method: the IPv4 client prefix length it keys on; 0: DefaultHashV4
+	HashV6       int       // ... and the IPv6 one; 0: DefaultHashV6
 	Props        Props     // where each property was given
 }
 
@@ -469,10 +472,37 @@ func (in *Instance) EffectiveDegradedTTL() uint32 {
 	return min(in.TTL, DefaultDegradedTTL)
 }
 
-// SOA holds the names of the zone's synthesized SOA record.
+// SOA holds the names and timers of the zone's synthesized SOA record. A
+// timer of 0 is its default (DefaultSOARefresh and the rest), so that a
+// configuration that says nothing of them is the one it always was.
 type SOA struct {
 	MName string // primary name server; default the first ns, else ns1.<zone>
 	RName string // mailbox of the person responsible; default hostmaster.<zone>
+
+	Refresh, Retry, Expire uint32 // seconds; for secondaries (gtm serves no transfers, but they are published)
+	Minimum                uint32 // seconds: the negative-caching TTL (RFC 2308), also the SOA record's own TTL
+	Props                  Props  // where each timer was given
+}
+
+// Empty reports whether nothing of the SOA was configured.
+func (s *SOA) Empty() bool {
+	return s.MName == "" && s.RName == "" && s.Refresh == 0 && s.Retry == 0 && s.Expire == 0 && s.Minimum == 0 && len(s.Props) == 0
+}
+
+// Timers are the SOA's refresh, retry, expire and minimum, defaults filled in.
+func (s *SOA) Timers() (refresh, retry, expire, minimum uint32) {
+	return or(s.Refresh, DefaultSOARefresh), or(s.Retry, DefaultSOARetry), or(s.Expire, DefaultSOAExpire), or(s.Minimum, DefaultNegativeTTL)
+}
+
+// EffectiveNSTTL is the TTL of the apex NS set and of the name servers'
+// address records (answers and glue).
+func (c *Config) EffectiveNSTTL() uint32 { return or(c.NSTTL, DefaultNSTTL) }
+
+func or(v, def uint32) uint32 {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // Config is one gtm plugin block.
@@ -481,8 +511,12 @@ type Config struct {
 	Zones     []string // fully qualified, lower case
 	GeoIP     string   // path of a MaxMind City or Country database; "" for none
 	GeoIPPos  Pos
+	ASN       string // path of a MaxMind GeoLite2-ASN or GeoIP2-ISP database; "" for none
+	ASNPos    Pos
 	SOA       SOA
 	NS        []NameServer // the apex NS set; default the SOA's MName
+	NSTTL     uint32       // TTL of the NS set and the name servers' addresses; 0: DefaultNSTTL
+	NSTTLPos  Pos
 	Monitors  []*Monitor
 	Pools     []*Pool
 	Instances []*Instance
@@ -536,6 +570,18 @@ const (
 	MinBias            = -99   // a pool's distances count 199%
 	MaxBias            = 99    // a pool's distances count 1%
 	MaxTieKm           = 20038 // half the earth's circumference: every pool ties
+	DefaultHashV4      = 24    // the hash method's client prefixes: a /24, the usual ECS source prefix
+	DefaultHashV6      = 56    // and a /56, a typical IPv6 site
+
+	// The zone's SOA timers and NS TTL, in seconds: what gtm always
+	// published before they could be configured.
+	DefaultSOARefresh  = 7200
+	DefaultSOARetry    = 1800
+	DefaultSOAExpire   = 1209600
+	DefaultNegativeTTL = 60 // the SOA minimum and the SOA record's TTL
+	DefaultNSTTL       = 60
+	MinSOATimer        = 60      // refresh and retry: a minute at least
+	MaxSOATimer        = 2419200 // refresh, retry, expire: four weeks at most
 )
 
 // DefaultThreshold is the availability rule when none is configured: at least

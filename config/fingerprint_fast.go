@@ -95,6 +95,10 @@ func (e *encoder) pool(p *Pool) {
 	}
 	e.str("Bias")
 	e.int(int64(p.Bias))
+	e.str("HashV4")
+	e.int(int64(p.HashV4))
+	e.str("HashV6")
+	e.int(int64(p.HashV6))
 }
 
 func (e *encoder) addresses(as []*Address) {

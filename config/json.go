@@ -30,8 +30,10 @@ import (
 type jsonConfig struct {
 	Zones     []string       `json:"zones"`
 	GeoIP     string         `json:"geoip,omitempty"`
+	ASN       string         `json:"asn,omitempty"`
 	SOA       *jsonSOA       `json:"soa,omitempty"`
 	NS        []jsonNS       `json:"ns,omitempty"`
+	NSTTL     *uint32        `json:"ns-ttl,omitempty"`
 	Explain   []netip.Prefix `json:"explain,omitempty"`
 	Monitors  []MonitorJSON  `json:"monitors,omitempty"`
 	Pools     []PoolJSON     `json:"pools,omitempty"`
@@ -39,8 +41,12 @@ type jsonConfig struct {
 }
 
 type jsonSOA struct {
-	MName string `json:"mname,omitempty"`
-	RName string `json:"rname,omitempty"`
+	MName   string  `json:"mname,omitempty"`
+	RName   string  `json:"rname,omitempty"`
+	Refresh *uint32 `json:"refresh,omitempty"`
+	Retry   *uint32 `json:"retry,omitempty"`
+	Expire  *uint32 `json:"expire,omitempty"`
+	Minimum *uint32 `json:"minimum,omitempty"`
 }
 
 type jsonNS struct {
@@ -83,6 +89,8 @@ type PoolJSON struct {
 	Monitor      string        `json:"monitor,omitempty"`
 	Location     *LocationJSON `json:"location,omitempty" doc:"where the pool's site is, for the nearest policy"`
 	Bias         *int          `json:"bias,omitempty" minimum:"-99" maximum:"99" doc:"nearest policy: distances to the pool count (100-bias)%; positive draws clients from farther away"`
+	HashIPv4     *int          `json:"hash-ipv4,omitempty" doc:"method hash: the IPv4 client prefix length it keys on (1 to 32, default 24)"`
+	HashIPv6     *int          `json:"hash-ipv6,omitempty" doc:"method hash: the IPv6 client prefix length it keys on (1 to 128, default 56)"`
 }
 
 // LocationJSON is "location LAT LON", in decimal degrees.
@@ -217,10 +225,14 @@ func ptr[T comparable](v, def T, given bool) *T {
 }
 
 func toJSON(c *Config) *jsonConfig {
-	jc := &jsonConfig{Zones: c.Zones, GeoIP: c.GeoIP, Explain: c.ExplainFrom}
-	if c.SOA != (SOA{}) {
-		jc.SOA = &jsonSOA{MName: c.SOA.MName, RName: c.SOA.RName}
+	jc := &jsonConfig{Zones: c.Zones, GeoIP: c.GeoIP, ASN: c.ASN, Explain: c.ExplainFrom}
+	if !c.SOA.Empty() {
+		s := &c.SOA
+		jc.SOA = &jsonSOA{MName: s.MName, RName: s.RName, Refresh: ptr(s.Refresh, 0, s.Props.Has("refresh")),
+			Retry: ptr(s.Retry, 0, s.Props.Has("retry")), Expire: ptr(s.Expire, 0, s.Props.Has("expire")),
+			Minimum: ptr(s.Minimum, 0, s.Props.Has("minimum"))}
 	}
+	jc.NSTTL = ptr(c.NSTTL, 0, c.NSTTLPos != (Pos{}))
 	for _, ns := range c.NS {
 		jc.NS = append(jc.NS, jsonNS{Name: ns.Name, Addresses: ns.Addrs})
 	}
@@ -256,7 +268,8 @@ func MonitorDoc(m *Monitor) MonitorJSON {
 func PoolDoc(p *Pool) PoolJSON {
 	jp := PoolJSON{Name: p.Name, Type: p.Type, Method: p.Method, Monitor: p.Monitor,
 		MaxAnswers: ptr(p.MaxAnswers, 0, p.Props.Has("max-answers")), MinAvailable: ptr(p.MinAvailable, DefaultThreshold, p.Props.Has("min-available")),
-		Bias: ptr(p.Bias, 0, p.Props.Has("bias"))}
+		Bias: ptr(p.Bias, 0, p.Props.Has("bias")), HashIPv4: ptr(p.HashV4, 0, p.Props.Has("hash-ipv4")),
+		HashIPv6: ptr(p.HashV6, 0, p.Props.Has("hash-ipv6"))}
 	if p.Location != nil {
 		jp.Location = &LocationJSON{Lat: p.Location.Lat, Lon: p.Location.Lon}
 	}
@@ -324,8 +337,22 @@ func fromJSON(jc *jsonConfig) (*Config, error) {
 	if jc.GeoIP != "" {
 		c.GeoIPPos = at("$.geoip")
 	}
+	if c.ASN = jc.ASN; jc.ASN != "" {
+		c.ASNPos = at("$.asn")
+	}
 	if jc.SOA != nil {
-		c.SOA = SOA{MName: fqdnOrEmpty(jc.SOA.MName), RName: fqdnOrEmpty(jc.SOA.RName)}
+		s := jc.SOA
+		c.SOA = SOA{MName: fqdnOrEmpty(s.MName), RName: fqdnOrEmpty(s.RName)}
+		set(&c.SOA.Refresh, s.Refresh)
+		set(&c.SOA.Retry, s.Retry)
+		set(&c.SOA.Expire, s.Expire)
+		set(&c.SOA.Minimum, s.Minimum)
+		var arena Arena
+		given(&arena, &c.SOA.Props, "$.soa", map[string]bool{"refresh": s.Refresh != nil, "retry": s.Retry != nil,
+			"expire": s.Expire != nil, "minimum": s.Minimum != nil})
+	}
+	if jc.NSTTL != nil {
+		c.NSTTL, c.NSTTLPos = *jc.NSTTL, at("$.ns-ttl")
 	}
 	for i, ns := range jc.NS {
 		c.NS = append(c.NS, NameServer{Pos: at(fmt.Sprintf("$.ns[%d]", i)), Name: Fqdn(ns.Name), Addrs: nonEmpty(ns.Addresses)})
@@ -396,11 +423,13 @@ func poolFrom(arena *Arena, jp *PoolJSON, path string) (*Pool, error) {
 	set(&p.MaxAnswers, jp.MaxAnswers)
 	set(&p.MinAvailable, jp.MinAvailable)
 	set(&p.Bias, jp.Bias)
+	set(&p.HashV4, jp.HashIPv4)
+	set(&p.HashV6, jp.HashIPv6)
 	if jp.Location != nil {
 		p.Location = &Location{Lat: jp.Location.Lat, Lon: jp.Location.Lon}
 	}
 	given(arena, &p.Props, path, map[string]bool{"max-answers": jp.MaxAnswers != nil, "min-available": jp.MinAvailable != nil,
-		"location": jp.Location != nil, "bias": jp.Bias != nil})
+		"location": jp.Location != nil, "bias": jp.Bias != nil, "hash-ipv4": jp.HashIPv4 != nil, "hash-ipv6": jp.HashIPv6 != nil})
 	vals := make([]Address, len(jp.Addresses))
 	for j, ja := range jp.Addresses {
 		apath := fmt.Sprintf("%s.addresses[%d]", path, j)

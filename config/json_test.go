@@ -59,7 +59,7 @@ func TestParseJSONErrors(t *testing.T) {
 	tests := []struct{ name, edit, err string }{
 		{"unknown field", `"method": "weight"` + "|" + `"method": "weight", "colour": "red"`, `json: $.pools[0]: unknown field "colour"`},
 		{"type", `"weight": 10` + "|" + `"weight": "ten"`, `json: $.pools[0].addresses[0].weight: "ten" is not a whole number`},
-		{"enum", `"method": "weight"` + "|" + `"method": "random"`, `json: $.pools[0].method: unknown method 'random' (one of all, weight, sequence)`},
+		{"enum", `"method": "weight"` + "|" + `"method": "random"`, `json: $.pools[0].method: unknown method 'random' (one of all, weight, sequence, hash)`},
 		{"duration", `"interval": "5s"` + "|" + `"interval": "soon"`, `json: $.monitors[0].interval: 'soon' is not a duration`},
 		{"threshold", `"min-available": "50%"` + "|" + `"min-available": 2`, `json: $.pools[0].min-available: the number 2 is not a string`},
 		{"ttl", `"ttl": 60` + "|" + `"ttl": -1`, `$.instances[0].ttl: the number -1 is not a whole number from 0 to 4294967295`},
@@ -73,6 +73,10 @@ func TestParseJSONErrors(t *testing.T) {
 		{"failover", `"ttl": 60` + "|" + `"ttl": 60, "failover": "apart"`, `json: $.instances[0].failover: unknown failover 'apart' (one of together, separate)`},
 		{"failover single-stack", `"ttl": 60` + "|" + `"ttl": 60, "failover": "separate"`, `$.instances[0].failover: failover has no effect: instance 'www.example.org.' serves only A records`},
 		{"explicit max-answers 0", `"method": "weight"` + "|" + `"method": "weight", "max-answers": 0`, `$.pools[0].max-answers: max-answers 0 of pool 'a' is out of range`},
+		{"hash prefix without hash", `"method": "weight"` + "|" + `"method": "weight", "hash-ipv4": 24`, `$.pools[0]: hash prefix lengths of pool 'a' have no effect: its method is weight, not hash`},
+		{"hash prefix out of range", `"method": "weight"` + "|" + `"method": "hash", "hash-ipv6": 0`, `$.pools[0]: hash IPv6 prefix length 0 of pool 'a' is out of range (1 to 128)`},
+		{"soa timer out of range", `"zones": ["example.org."],` + "|" + `"zones": ["example.org."], "soa": {"retry": 7200},`, `$.soa.retry: soa retry 7200 must be below refresh 7200`},
+		{"ns-ttl out of range", `"zones": ["example.org."],` + "|" + `"zones": ["example.org."], "ns-ttl": 0,`, `$.ns-ttl: ns-ttl 0 is out of range (1 to 86400 seconds)`},
 		{"trailing data", `}]}]
 }` + "|" + `}]}]
 } {}`, "unexpected data after the configuration"},

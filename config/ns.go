@@ -54,11 +54,51 @@ func (c *Config) NSNames(zone string) []string {
 	return out
 }
 
+// validateTimers checks the SOA timers and the NS TTL: each in its range,
+// and retry below refresh and expire past both (RFC 1912 2.2), so that a
+// secondary reading the published SOA would behave.
+func (c *Config) validateTimers() error {
+	s := &c.SOA
+	at := func(prop string) Pos { return s.Props.At(prop, c.Pos) }
+	for _, t := range []struct {
+		name     string
+		v        uint32
+		min, max uint32
+	}{
+		{"refresh", s.Refresh, MinSOATimer, MaxSOATimer},
+		{"retry", s.Retry, MinSOATimer, MaxSOATimer},
+		{"expire", s.Expire, MinSOATimer, MaxSOATimer},
+		{"minimum", s.Minimum, 1, MaxTTL},
+	} {
+		if (t.v != 0 || s.Props.Has(t.name)) && (t.v < t.min || t.v > t.max) {
+			return at(t.name).Errorf("soa %s %d is out of range (%d to %d seconds)", t.name, t.v, t.min, t.max)
+		}
+	}
+	refresh, retry, expire, _ := s.Timers()
+	if retry >= refresh {
+		return at("retry").Errorf("soa retry %d must be below refresh %d: a secondary retries a failed refresh sooner than the next one", retry, refresh)
+	}
+	if expire < refresh+retry {
+		return at("expire").Errorf("soa expire %d must be at least refresh + retry (%d): a secondary would give up before it retried", expire, refresh+retry)
+	}
+	if (c.NSTTL != 0 || c.NSTTLPos != (Pos{})) && (c.NSTTL < 1 || c.NSTTL > MaxTTL) {
+		p := c.NSTTLPos
+		if p == (Pos{}) {
+			p = c.Pos
+		}
+		return p.Errorf("ns-ttl %d is out of range (1 to %d seconds)", c.NSTTL, MaxTTL)
+	}
+	return nil
+}
+
 // validateNS checks the SOA and NS names, defaults included, and that the
 // delegation is not lame: a name server inside the plugin's zones has
 // addresses (gtm answers them and adds them as glue), one outside has none
 // (its addresses belong to its own zone).
 func (c *Config) validateNS() error {
+	if err := c.validateTimers(); err != nil {
+		return err
+	}
 	for _, z := range c.Zones {
 		m, r := c.SOANames(z)
 		for _, n := range []string{m, r} {

@@ -3,15 +3,17 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/biter777/countries"
 )
 
-// MatchKind is what an access rule matches. Kinds are listed most specific
-// last: a CIDR match wins over a subdivision, then country, continent and the
-// default rule.
+// MatchKind is what an access rule matches. A CIDR match wins over an
+// autonomous system, then a subdivision, a country, a continent and the
+// default rule. (MatchASN came last, so the values before it keep their
+// meaning in digests.)
 type MatchKind uint8
 
 const (
@@ -20,9 +22,10 @@ const (
 	MatchCountry                      // ISO 3166-1 alpha-2 codes
 	MatchSubdivision                  // ISO 3166-2 codes
 	MatchCIDR                         // client networks
+	MatchASN                          // autonomous system numbers, from an ASN database
 )
 
-var matchNames = []string{"default", "continent", "country", "subdivision", "cidr"}
+var matchNames = []string{"default", "continent", "country", "subdivision", "cidr", "asn"}
 
 func (k MatchKind) String() string {
 	if int(k) < len(matchNames) {
@@ -84,6 +87,14 @@ func checkValue(match MatchKind, v string) (string, error) {
 			return u, nil
 		}
 		return "", fmt.Errorf("unknown subdivision code '%s' (ISO 3166-2, like US-CA or DE-BY)", v)
+	case MatchASN:
+		// "4134" or "AS4134", as operators and MaxMind's own tools write it.
+		digits := strings.TrimPrefix(strings.TrimPrefix(v, "AS"), "as")
+		n, err := strconv.ParseUint(digits, 10, 32)
+		if err != nil || n == 0 || digits == "" || digits[0] == '+' {
+			return "", fmt.Errorf("'%s' is not an autonomous system number like 4134 or AS4134 (1 to 4294967295)", v)
+		}
+		return strconv.FormatUint(n, 10), nil
 	case MatchCIDR:
 		p, err := netip.ParsePrefix(v)
 		if err != nil {

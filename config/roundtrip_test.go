@@ -132,7 +132,10 @@ func (g *gen) pool(name string, monitors []*config.Monitor) *config.Pool {
 		}
 		p.Addresses = append(p.Addresses, a)
 	}
-	p.Method = pick(g, []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence})
+	p.Method = pick(g, []config.Method{config.MethodAll, config.MethodWeight, config.MethodSequence, config.MethodHash})
+	if p.Method == config.MethodHash && g.coin() {
+		p.HashV4, p.HashV6 = g.n(1, 32), g.n(1, 128)
+	}
 	if g.coin() {
 		p.MaxAnswers = g.n(1, config.MaxAnswers)
 	}
@@ -169,6 +172,8 @@ func (g *gen) values(kind config.MatchKind) []string {
 			out = append(out, []string{"DE", "US", "FR", "JP", "BR", "AT", "NZ", "ZA"}[u%8])
 		case config.MatchSubdivision:
 			out = append(out, []string{"US-CA", "US-NY", "DE-BY", "DE-BE", "FR-IDF"}[u%5])
+		case config.MatchASN:
+			out = append(out, []string{"4134", "4837", "3320", "13335", "15169", "4294967295"}[u%6])
 		case config.MatchCIDR:
 			if g.coin() {
 				out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(u >> 8), byte(u), 0}), 24).String())
@@ -209,7 +214,7 @@ func (g *gen) instance(name string, zoneGeo bool, pools []*config.Pool) *config.
 	kinds := []config.MatchKind{config.MatchDefault}
 	if in.Policy == config.PolicyGeo {
 		for range g.n(0, 4) {
-			k := pick(g, []config.MatchKind{config.MatchContinent, config.MatchCountry, config.MatchSubdivision, config.MatchCIDR})
+			k := pick(g, []config.MatchKind{config.MatchContinent, config.MatchCountry, config.MatchSubdivision, config.MatchCIDR, config.MatchASN})
 			if k == config.MatchCIDR || zoneGeo {
 				kinds = append(kinds, k)
 			}
@@ -268,9 +273,14 @@ func (g *gen) config() *config.Config {
 	geo := g.coin()
 	if geo {
 		c.GeoIP = "/var/lib/GeoLite2-City.mmdb"
+		c.ASN = "/var/lib/GeoLite2-ASN.mmdb"
 	}
 	if g.coin() {
 		c.SOA = config.SOA{MName: "ns1." + c.Zones[0], RName: "hostmaster.example.com."}
+	}
+	if g.coin() {
+		c.SOA.Refresh, c.SOA.Retry, c.SOA.Expire = uint32(g.n(3600, 86400)), uint32(g.n(60, 1800)), uint32(g.n(172800, 2419200))
+		c.SOA.Minimum, c.NSTTL = uint32(g.n(1, 86400)), uint32(g.n(1, 86400))
 	}
 	for i := range g.n(0, 3) {
 		ns := config.NameServer{Name: fmt.Sprintf("ns%d.%s", i+1, c.Zones[0])}

@@ -175,8 +175,11 @@ func (p *Pool) validate() error {
 			return weightErr(a.Pos, a.Weight, "address "+a.Value())
 		}
 	}
-	if p.Method > MethodSequence {
+	if p.Method > MethodHash {
 		return p.Errorf("pool '%s' has an unknown method", p.Name)
+	}
+	if err := p.validateHash(); err != nil {
+		return err
 	}
 	if p.MaxAnswers < 0 || p.MaxAnswers > MaxAnswers || p.MaxAnswers == 0 && p.Props.Has("max-answers") {
 		return p.Props.At("max-answers", p.Pos).Errorf("max-answers %d of pool '%s' is out of range (1 to %d)", p.MaxAnswers, p.Name, MaxAnswers)
@@ -200,6 +203,24 @@ func (p *Pool) validate() error {
 		return nil
 	}
 	return checkThreshold(p.Pos, p.Props.At("min-available", p.Pos), p.MinAvailable, len(p.Addresses), "pool '"+p.Name+"'", "addresses")
+}
+
+// validateHash checks the hash method's prefix lengths.
+func (p *Pool) validateHash() error {
+	at := p.Props.At("method", p.Pos)
+	if p.Method != MethodHash {
+		if p.HashV4 != 0 || p.HashV6 != 0 {
+			return at.Errorf("hash prefix lengths of pool '%s' have no effect: its method is %s, not hash", p.Name, p.Method)
+		}
+		return nil
+	}
+	if p.HashV4 < 0 || p.HashV4 > 32 || p.HashV4 == 0 && p.Props.Has("hash-ipv4") {
+		return at.Errorf("hash IPv4 prefix length %d of pool '%s' is out of range (1 to 32)", p.HashV4, p.Name)
+	}
+	if p.HashV6 < 0 || p.HashV6 > 128 || p.HashV6 == 0 && p.Props.Has("hash-ipv6") {
+		return at.Errorf("hash IPv6 prefix length %d of pool '%s' is out of range (1 to 128)", p.HashV6, p.Name)
+	}
+	return nil
 }
 
 // checkMonitors resolves the pool's and its addresses' monitors.
@@ -284,9 +305,9 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			}
 		} else {
 			switch r.Match {
-			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR:
+			case MatchContinent, MatchCountry, MatchSubdivision, MatchCIDR, MatchASN:
 			default:
-				return r.Errorf("rule has an unknown match kind %d (one of default, continent, country, subdivision, cidr)", r.Match)
+				return r.Errorf("rule has an unknown match kind %d (one of default, continent, country, subdivision, cidr, asn)", r.Match)
 			}
 			if len(r.Values) == 0 {
 				return r.Errorf("rule '%s' needs at least one value", r.Match)
@@ -304,7 +325,10 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			if in.Policy == PolicyLatency {
 				return r.Errorf("instance '%s' uses the latency policy: it takes only a default rule, not '%s'", in.Name, r.Match)
 			}
-			if r.Match != MatchCIDR {
+			if r.Match == MatchASN && c.ASN == "" {
+				return r.Errorf("rule 'asn' needs an ASN database: add 'asn FILE' (GeoLite2-ASN or GeoIP2-ISP) to the gtm block")
+			}
+			if r.Match != MatchCIDR && r.Match != MatchASN {
 				needGeo(r)
 			}
 		}
@@ -470,6 +494,9 @@ func (v *SVC) validate(in *Instance, kind string, typ TypeSet) error {
 func (col *Collection) validate(pools map[string]*Pool, which string) (TypeSet, error) {
 	if len(col.Members) == 0 {
 		return 0, col.Errorf("%s collection has no pools", which)
+	}
+	if col.Method == MethodHash {
+		return 0, col.Props.At("method", col.Pos).Errorf("method hash picks addresses within a pool: give it to the pools ('method hash' in a pool), and all, weight or sequence to the collection")
 	}
 	if col.Method > MethodSequence {
 		return 0, col.Errorf("collection has an unknown method")

@@ -63,11 +63,15 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 		err := p.body("the gtm block", "", nil, []string{"monitor", "pool", "instance", "ns", "explain"}, func(prop string) error {
 			switch prop {
 			case "soa":
-				args, err := p.args(prop, 2, 2, "MNAME RNAME")
+				return p.soa(&cfg.SOA)
+			case "ns-ttl":
+				cfg.NSTTLPos = p.pos()
+				s, err := p.arg(prop, "SECONDS|DURATION")
 				if err != nil {
 					return err
 				}
-				cfg.SOA = config.SOA{MName: config.Fqdn(args[0]), RName: config.Fqdn(args[1])}
+				cfg.NSTTL, err = p.seconds(prop, s)
+				return err
 			case "ns":
 				ns, err := p.nameServer()
 				if err != nil {
@@ -119,6 +123,13 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 					return err
 				}
 				cfg.GeoIP = path
+			case "asn":
+				cfg.ASNPos = p.pos()
+				path, err := p.arg(prop, "FILE")
+				if err != nil {
+					return err
+				}
+				cfg.ASN = path
 			default:
 				return c.Errf("unknown property '%s' in gtm block", prop)
 			}
@@ -132,6 +143,60 @@ func parseBlock(c *caddy.Controller) (*config.Config, fall.F, error) {
 		return nil, fl, c.Err("gtm: no configuration")
 	}
 	return cfg, fl, nil
+}
+
+// soa reads "soa [MNAME RNAME] [{ refresh T; retry T; expire T; minimum T }]":
+// the names and the timers of the synthesized SOA.
+func (p *parser) soa(soa *config.SOA) error {
+	var names []string
+	for a, ok := p.nextArg(); ok; a, ok = p.nextArg() {
+		names = append(names, a)
+	}
+	const usage = "soa [MNAME RNAME] [{ refresh|retry|expire|minimum SECONDS|DURATION }]"
+	block := p.openBlock()
+	if len(names) != 2 && !(len(names) == 0 && block) {
+		return p.c.Errf("'soa' takes both names or neither, got %d (usage: %s)", len(names), usage)
+	}
+	if len(names) == 2 {
+		soa.MName, soa.RName = config.Fqdn(names[0]), config.Fqdn(names[1])
+	}
+	if !block {
+		return nil
+	}
+	return p.body("soa", "", &soa.Props, nil, func(prop string) error {
+		var dst *uint32
+		switch prop {
+		case "refresh":
+			dst = &soa.Refresh
+		case "retry":
+			dst = &soa.Retry
+		case "expire":
+			dst = &soa.Expire
+		case "minimum":
+			dst = &soa.Minimum
+		default:
+			return p.c.Errf("unknown property '%s' in soa (refresh, retry, expire, minimum)", prop)
+		}
+		s, err := p.arg(prop, "SECONDS|DURATION")
+		if err != nil {
+			return err
+		}
+		*dst, err = p.seconds(prop, s)
+		return err
+	})
+}
+
+// seconds reads whole seconds ("3600") or a duration ("1h") for prop;
+// Validate checks the range.
+func (p *parser) seconds(prop, s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d%time.Second != 0 || d/time.Second > math.MaxUint32 {
+		return 0, p.c.Errf("%s '%s' is not whole seconds like 3600 or a duration like 1h", prop, s)
+	}
+	return uint32(d / time.Second), nil
 }
 
 // api reads "api [ADDRESS[:PORT]] [{ ... }]": the control API.
@@ -577,9 +642,33 @@ func (p *parser) pool() (*config.Pool, error) {
 				return err
 			}
 		case "method":
-			m, err := p.method(prop)
+			// "method hash [IPV4-BITS [IPV6-BITS]]": the prefix lengths
+			// of the client's address the hash keys on.
+			args, err := p.args(prop, 1, 3, "all|weight|sequence|hash [IPV4-BITS [IPV6-BITS]]")
+			if err != nil {
+				return err
+			}
+			m, ok := config.ParseMethod(args[0])
+			if !ok {
+				return p.c.Errf("unknown method '%s' (one of all, weight, sequence, hash)", args[0])
+			}
 			pool.Method = m
-			return err
+			if len(args) > 1 && m != config.MethodHash {
+				return p.c.Errf("method %s takes no values, got %q (only hash takes prefix lengths)", m, strings.Join(args[1:], " "))
+			}
+			for i, a := range args[1:] {
+				n, err := strconv.Atoi(a)
+				if err != nil {
+					return p.c.Errf("hash prefix length '%s' is not a whole number (like 24 for IPv4, 56 for IPv6)", a)
+				}
+				if i == 0 {
+					pool.HashV4 = n
+					pool.Props.Set("hash-ipv4", p.pos())
+				} else {
+					pool.HashV6 = n
+					pool.Props.Set("hash-ipv6", p.pos())
+				}
+			}
 		case "max-answers":
 			s, err := p.arg(prop, "COUNT")
 			if err != nil {
@@ -945,7 +1034,7 @@ func (p *parser) rule() (*config.Rule, error) {
 	}
 	match, ok := config.ParseMatchKind(args[0])
 	if !ok {
-		return nil, p.c.Errf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr)", args[0])
+		return nil, p.c.Errf("unknown rule match '%s' (one of default, continent, country, subdivision, cidr, asn)", args[0])
 	}
 	r.Match = match
 	if len(args) > 1 {

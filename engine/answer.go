@@ -20,6 +20,8 @@ type Query struct {
 	Remote  net.Addr // who sent it
 	TCP     bool
 	Through bool // another plugin serves the rest of the zone (fallthrough)
+	// Decision, when set, is filled with why the query got its answer.
+	Decision *Decision
 }
 
 // Outcome says who answers a query.
@@ -67,7 +69,10 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 	scope := 0
 	switch {
 	case in != nil:
-		scope = e.answer(m, q.Name, in, h, q.Type, e.client(q.Remote, in, ecs))
+		if q.Decision != nil {
+			q.Decision.Client = clientSubnet(q.Remote, in, ecs)
+		}
+		scope = e.answer(m, q.Name, in, h, q.Type, e.client(q.Remote, in, ecs), q.Decision)
 	case s.zones[q.Name] != nil:
 		apex(m, s.zones[q.Name], h, q.Type)
 	case h != nil:
@@ -241,6 +246,17 @@ func (e *Engine) decideRule(in *instance, c clientAddr, misses prometheus.Counte
 			return r, foreign, at
 		}
 	}
+	if in.asns != nil {
+		// Then the client's autonomous system: the answer holds within
+		// the database's network around it (and the CIDR scope).
+		if db := e.asn.Load(); db != nil {
+			asn, bits, found := db.Lookup(c.addr)
+			foreign = max(foreign, bits)
+			if m, ok := in.asns[asn]; ok && found {
+				return m, foreign, at
+			}
+		}
+	}
 	r = in.def
 	if !in.geo && !in.nearest {
 		return r, foreign, at
@@ -272,14 +288,15 @@ func (e *Engine) decideRule(in *instance, c clientAddr, misses prometheus.Counte
 	return r, scope, at
 }
 
-// pick draws the rule's answer: for a nearest instance whose client has a
-// place, from the available pools nearest to it (in the tie band), else as
-// the active collection's method says.
-func (in *instance) pick(dst []*policy.Addr, r *rule, at policy.Point, rnd policy.Rand) []*policy.Addr {
+// pick draws the rule's answer for client: for a nearest instance whose
+// client has a place, from the available pools nearest to it (in the tie
+// band), else as the active collection's method says (a hash pool keys on
+// the client's address).
+func (in *instance) pick(dst []*policy.Addr, r *rule, at policy.Point, client netip.Addr, rnd policy.Rand) []*policy.Addr {
 	if in.nearest && at.Valid() && (r.state == StatePrimary || r.state == StateSecondary) {
-		return r.active.PickNearest(dst, rnd, at, in.tiePct, in.tieKm)
+		return r.active.PickNearestFor(dst, rnd, at, in.tiePct, in.tieKm, client)
 	}
-	return r.active.Pick(dst, rnd)
+	return r.active.PickFor(dst, rnd, client)
 }
 
 // ecsScope turns the scope of a decision into the one the reply carries.
@@ -301,8 +318,21 @@ func ecsScope(in *instance, c clientAddr, scope int) int {
 	return scope
 }
 
-// answer fills m for a query on a managed name and returns the ECS scope.
-func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype uint16, c clientAddr) int {
+// clientSubnet is the client's subnet as the instance sees it: the ECS
+// subnet when it has one and uses it, else the source address.
+func clientSubnet(remote net.Addr, in *instance, ecs *dns.EDNS0_SUBNET) netip.Prefix {
+	if ecs != nil && !in.ignoreECS && ecs.SourceNetmask > 0 {
+		if a, ok := ecsAddr(ecs); ok {
+			return netip.PrefixFrom(a, int(ecs.SourceNetmask))
+		}
+	}
+	a := addrOf(remote)
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+// answer fills m for a query on a managed name and returns the ECS scope;
+// d, when not nil, gets the decision.
+func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype uint16, c clientAddr, d *Decision) int {
 	// An apex instance also owns the zone's SOA and NS.
 	if in.name == in.zone.name && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
 		apex(m, in.zone, h, qtype)
@@ -314,20 +344,31 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		return 0
 	}
 	r, scope, at := e.decide(in, c)
+	if r.answered != nil {
+		r.answered.n.Add(1)
+	}
+	if d != nil {
+		d.Instance, d.Rule, d.State = in.name, r.name, r.state
+		d.npools = 0 // addresses adds each family's pools
+	}
+	if r.hash4 != 0 {
+		// A hash pool's answer depends on the client's prefix it keys on.
+		scope = max(scope, r.hashBits(c.addr))
+	}
 	scope = ecsScope(in, c, scope)
 	switch {
 	case qtype == in.qtype && !in.dual:
-		e.addresses(m, qname, in, r, at, in.qtype)
+		e.addresses(m, qname, in, r, at, c.addr, d, in.qtype)
 	case in.svc != nil && in.svcFor(qtype) != nil:
-		e.service(m, qname, in, r, at, qtype, in.svcFor(qtype))
+		e.service(m, qname, in, r, at, c.addr, d, qtype, in.svcFor(qtype))
 	case !in.dual:
-		e.addresses(m, qname, in, r, at, in.qtype)
+		e.addresses(m, qname, in, r, at, c.addr, d, in.qtype)
 	case qtype == dns.TypeANY:
 		// Both families, each from its own decision.
-		e.addresses(m, qname, in, &r.fam[0], at, dns.TypeA)
+		e.addresses(m, qname, in, &r.fam[0], at, c.addr, d, dns.TypeA)
 		a, rcode := m.Answer, m.Rcode
 		m.Answer, m.Ns, m.Rcode, m.Authoritative = nil, nil, dns.RcodeSuccess, true
-		e.addresses(m, qname, in, &r.fam[1], at, dns.TypeAAAA)
+		e.addresses(m, qname, in, &r.fam[1], at, c.addr, d, dns.TypeAAAA)
 		if len(a) > 0 {
 			m.Answer, m.Ns, m.Rcode, m.Authoritative = append(a, m.Answer...), nil, dns.RcodeSuccess, true
 		} else if len(m.Answer) == 0 && rcode == dns.RcodeServerFailure && m.Rcode == dns.RcodeServerFailure {
@@ -337,7 +378,7 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		// A family the active collection lacks (or has no usable pool
 		// of) gets NODATA: never the other family's addresses, and no
 		// failover of its own.
-		e.addresses(m, qname, in, r.family(qtype), at, qtype)
+		e.addresses(m, qname, in, r.family(qtype), at, c.addr, d, qtype)
 	}
 	return scope
 }
@@ -355,8 +396,9 @@ func (in *instance) serves(qtype uint16) bool {
 }
 
 // addresses fills m with the answer of the decided rule r (a family of it,
-// for a dual-stack instance) as records of rrtype: A, AAAA or CNAME.
-func (e *Engine) addresses(m *dns.Msg, qname string, in *instance, r *rule, at policy.Point, rrtype uint16) {
+// for a dual-stack instance) to client as records of rrtype: A, AAAA or
+// CNAME; d, when not nil, gets the pools answered from.
+func (e *Engine) addresses(m *dns.Msg, qname string, in *instance, r *rule, at policy.Point, client netip.Addr, d *Decision, rrtype uint16) {
 	if r.active == nil {
 		if r.state == StateServFail {
 			m.Authoritative = false
@@ -367,7 +409,7 @@ func (e *Engine) addresses(m *dns.Msg, qname string, in *instance, r *rule, at p
 		return
 	}
 	var buf [16]*policy.Addr
-	picks := in.pick(buf[:0], r, at, e.Rand)
+	picks := in.pick(buf[:0], r, at, client, e.Rand)
 	if len(picks) == 0 {
 		m.Ns = []dns.RR{negative(in, r)}
 		return
@@ -376,6 +418,9 @@ func (e *Engine) addresses(m *dns.Msg, qname string, in *instance, r *rule, at p
 		picks = picks[:1]
 	}
 	in.count(picks)
+	if d != nil {
+		d.addPools(picks)
+	}
 	// The question's name is the instance's (the lookup matched it), and
 	// it is in the cache; the configuration's copy is not.
 	hdr := dns.RR_Header{Name: qname, Rrtype: rrtype, Class: dns.ClassINET, Ttl: r.ttl}

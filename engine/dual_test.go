@@ -187,7 +187,7 @@ func TestDualSelectionAllocs(t *testing.T) {
 	var buf [16]*policy.Addr
 	if n := testing.AllocsPerRun(200, func() {
 		r, _, _ := e.decide(in, clientAddr{})
-		in.pick(buf[:0], r.family(dns.TypeAAAA), policy.Point{}, e.Rand)
+		in.pick(buf[:0], r.family(dns.TypeAAAA), policy.Point{}, netip.Addr{}, e.Rand)
 	}); n != 0 {
 		t.Errorf("%v allocations per dual-stack selection, want 0", n)
 	}
@@ -315,7 +315,7 @@ instance www {
 	r, _, at := e.decide(in, tokyo)
 	var buf [16]*policy.Addr
 	for qtype, want := range map[uint16]string{dns.TypeA: "192.0.2.2", dns.TypeAAAA: "2001:db8::2"} {
-		if got := in.pick(buf[:0], r.family(qtype), at, e.Rand); len(got) != 1 || got[0].IP.String() != want {
+		if got := in.pick(buf[:0], r.family(qtype), at, tokyo.addr, e.Rand); len(got) != 1 || got[0].IP.String() != want {
 			t.Errorf("%s from Tokyo: %v, want %s", dns.TypeToString[qtype], got, want)
 		}
 	}

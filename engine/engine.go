@@ -31,7 +31,9 @@ type Engine struct {
 	snap     lazySnapshot
 	idx      *configIndex // of cfg, made once: it digests every object
 	geo      atomic.Pointer[geoip.DB]
-	counting bool // set once started: compiled snapshots count answers
+	asn      atomic.Pointer[geoip.ASN] // for asn rules; nil without 'asn FILE'
+	revision atomic.Uint64             // the control API store's revision answered from, plus 1; 0: no API
+	counting bool                      // set once started: compiled snapshots count answers
 
 	// Set by start; changed by apply on the compile loop's goroutine.
 	checks atomic.Pointer[kshards[health.Key, *health.Check]] // copied on write: ready reads it from elsewhere
@@ -296,6 +298,10 @@ func (e *Engine) start(pred *Engine) {
 	e.snap.Store(compileWith(e.cfg, e.idx, view{e}, prev, true))
 	reportMu.Lock()
 	e.pred = pred
+	if pred != nil && e.revision.Load() == 0 {
+		// A reload answers from the same store until the API says otherwise.
+		e.revision.Store(pred.revision.Load())
+	}
 	if pred != nil && pred.writer {
 		// The reload's story continues from what the old configuration last
 		// told: only switches that really happen are recorded.
@@ -306,7 +312,7 @@ func (e *Engine) start(pred *Engine) {
 	reportMu.Unlock()
 	event(e.stamp(startEvent(e, pred)))
 	go e.compileLoop()
-	if e.geo.Load() != nil {
+	if e.geo.Load() != nil || e.asn.Load() != nil {
 		e.geoStop, e.geoDone = make(chan struct{}), make(chan struct{})
 		go e.watchGeo(e.GeoCheck, e.geoStop, e.geoDone)
 	}
@@ -776,6 +782,9 @@ func (e *Engine) applyConfig(c *Change) error {
 	if next.GeoIP != cur.cfg.GeoIP {
 		return errors.New("the GeoIP database is the server block's: change it in the Corefile")
 	}
+	if next.ASN != cur.cfg.ASN {
+		return errors.New("the ASN database is the server block's: change it in the Corefile")
+	}
 	if err := next.Validate(); err != nil {
 		return err
 	}
@@ -845,3 +854,7 @@ func (e *Engine) UseHealth(view health.View) {
 
 // Overrides are the operators' overrides the engine answers with now.
 func (e *Engine) Overrides() *Overrides { return e.snap.Load().over }
+
+// SetRevision records the control API store's revision the engine answers
+// from, for the config_info metric.
+func (e *Engine) SetRevision(rev uint64) { e.revision.Store(rev + 1) }

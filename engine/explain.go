@@ -50,9 +50,11 @@ type Explanation struct {
 	// GeoIP is where the database places the client, when the instance
 	// has geographic rules and a database is loaded.
 	GeoIP *GeoIPLookup `json:"geoip,omitempty"`
-	Rule  string       `json:"rule"` // the rule that matched, as written
-	// MatchedBy is how: cidr, geo (a continent, country or subdivision
-	// rule), or default.
+	// ASN is the ASN database's answer for an instance with asn rules.
+	ASN  *ASNLookup `json:"asn,omitempty"`
+	Rule string     `json:"rule"` // the rule that matched, as written
+	// MatchedBy is how: cidr, asn, geo (a continent, country or
+	// subdivision rule), or default.
 	MatchedBy        string `json:"matched-by"`
 	State            State  `json:"state"`
 	Why              string `json:"why"`
@@ -107,6 +109,14 @@ type ExplainedClient struct {
 }
 
 // GeoIPLookup is where the GeoIP database places an address.
+// ASNLookup is what the ASN database says of the client's address.
+type ASNLookup struct {
+	Network  netip.Prefix `json:"network"` // the database's network around the address
+	Found    bool         `json:"found"`
+	Number   uint32       `json:"number,omitempty"` // the autonomous system number
+	Database string       `json:"database"`         // its kind: "GeoLite2-ASN"
+}
+
 type GeoIPLookup struct {
 	Network     netip.Prefix `json:"network"` // the database's network around the address
 	Found       bool         `json:"found"`
@@ -252,8 +262,14 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 			}
 		}
 	}
+	if in.asns != nil && c.addr.IsValid() {
+		if db := e.asn.Load(); db != nil {
+			n, bits, found := db.Lookup(c.addr)
+			x.ASN = &ASNLookup{Network: netip.PrefixFrom(c.addr, bits).Masked(), Found: found, Number: n, Database: db.Kind()}
+		}
+	}
 	r, scope, at := e.decideCounting(in, c, misses)
-	x.ECSScope = ecsScope(in, c, scope)
+	x.ECSScope = ecsScope(in, c, max(scope, r.hashBits(c.addr)))
 	x.Rule, x.State, x.Why, x.TTL, x.Degraded = r.name, r.state, r.why, r.ttl, r.degraded
 	x.ActiveCollection, x.FailbackHold = activeCollection(r.state), r.held
 	x.Pin = s.over.pinOf(in.src, r.name)
@@ -262,6 +278,8 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 		x.MatchedBy = "cidr"
 	case config.MatchDefault:
 		x.MatchedBy = "default"
+	case config.MatchASN:
+		x.MatchedBy = "asn"
 	default:
 		x.MatchedBy = "geo"
 	}
@@ -330,7 +348,7 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 		var drawn []string
 		if draw && ar.active != nil {
 			var buf [16]*policy.Addr
-			picks := in.pick(buf[:0], ar, at, e.Rand)
+			picks := in.pick(buf[:0], ar, at, c.addr, e.Rand)
 			if in.qtype == dns.TypeCNAME && len(picks) > 1 {
 				picks = picks[:1]
 			}
@@ -377,6 +395,13 @@ func (x *Explanation) text(now time.Time) []string {
 		add("client %s (query source; ECS ignored: ecs off)", x.Client.Address)
 	default:
 		add("client %s (query source)", x.Client.Address)
+	}
+	if a := x.ASN; a != nil {
+		if a.Found {
+			add("asn %s: AS%d (%s)", a.Network, a.Number, a.Database)
+		} else {
+			add("asn %s: not in the database (%s)", a.Network, a.Database)
+		}
 	}
 	if g := x.GeoIP; g != nil {
 		if g.Found {

@@ -11,9 +11,16 @@ import (
 // geoCheckEvery is how often the database file is checked for replacement.
 const geoCheckEvery = 5 * time.Second
 
-// LoadGeo opens the configured database (at setup, so a missing or bad file
-// stops CoreDNS from starting).
+// LoadGeo opens the configured databases, GeoIP and ASN (at setup, so a
+// missing or bad file stops CoreDNS from starting).
 func (e *Engine) LoadGeo() error {
+	if e.cfg.ASN != "" {
+		db, err := geoip.OpenASN(e.cfg.ASN)
+		if err != nil {
+			return e.cfg.ASNPos.Errorf("asn: %v", err)
+		}
+		e.asn.Store(db)
+	}
 	if e.cfg.GeoIP == "" {
 		return nil
 	}
@@ -49,6 +56,7 @@ func (e *Engine) watchGeo(every time.Duration, stop <-chan struct{}, done chan<-
 			return
 		case <-t.C:
 		}
+		e.reloadASN()
 		old := e.geo.Load()
 		if old == nil || !old.Changed() {
 			continue
@@ -75,3 +83,29 @@ func (e *Engine) watchGeo(every time.Duration, stop <-chan struct{}, done chan<-
 		log.Infof("geoip: reloaded %s (%s, built %s)", db.Path(), db.Kind(), db.Built().Format(time.RFC3339))
 	}
 }
+
+// reloadASN loads the ASN database again when its file changed; a file
+// that does not load keeps the old one in use, and says why.
+func (e *Engine) reloadASN() {
+	old := e.asn.Load()
+	if old == nil || !old.Changed() {
+		return
+	}
+	before, err := os.Stat(old.Path())
+	if err != nil {
+		return
+	}
+	db, err := geoip.OpenASN(old.Path())
+	if err != nil {
+		geoReloads.WithLabelValues("failure").Inc()
+		log.Errorf("asn: keeping the database loaded at %s: %v", old.Loaded().Format(time.RFC3339), err)
+		e.asn.Store(old.Refused(before))
+		return
+	}
+	e.asn.Store(db)
+	geoReloads.WithLabelValues("success").Inc()
+	log.Infof("asn: reloaded %s (%s, built %s)", db.Path(), db.Kind(), db.Built().Format(time.RFC3339))
+}
+
+// ASN is the ASN database in use, or nil.
+func (e *Engine) ASN() *geoip.ASN { return e.asn.Load() }

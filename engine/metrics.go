@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 
@@ -146,6 +147,12 @@ var (
 	answersTotalDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "answers_total"),
 		"Counter of answers with data by instance and pool (pool is empty for all-down fallback addresses).",
 		[]string{"instance", "pool"}, nil)
+	ruleAnswersDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "rule_answers_total"),
+		"Counter of queries an instance's rule decided, by instance, rule and its state then (primary, secondary, all-down).",
+		[]string{"instance", "rule", "state"}, nil)
+	configInfoDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "config_info"),
+		"The configuration a gtm block answers from (value 1): its zones, the SOA serial and the content fingerprint (the same on every node with the same configuration), and the control API store's revision (empty without the API).",
+		[]string{"zones", "serial", "fingerprint", "revision"}, nil)
 	activeCollectionDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "gtm", "active_collection"),
 		"Which answer an instance's rule gives: one series of value 1 labelled with its current state (primary, secondary, fail-open, fallback, nodata, servfail).",
 		[]string{"instance", "rule", "collection"}, nil)
@@ -163,6 +170,8 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- activeCollectionDesc
 	ch <- answersTotalDesc
 	ch <- switchoversDesc
+	ch <- ruleAnswersDesc
+	ch <- configInfoDesc
 }
 
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -198,6 +207,12 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, e := range writers {
 		s := e.reported
+		rev := ""
+		if n := e.revision.Load(); n != 0 {
+			rev = strconv.FormatUint(n-1, 10)
+		}
+		ch <- prometheus.MustNewConstMetric(configInfoDesc, prometheus.GaugeValue, 1,
+			strings.Join(s.cfg.Zones, " "), strconv.FormatUint(uint64(s.serial), 10), s.idx.sum.String(), rev)
 		for _, p := range s.cfg.Pools {
 			if first('p', p.Name) {
 				gauge(poolAvailableDesc, s.poolAvailable(p.Name), p.Name)
@@ -224,6 +239,9 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			in.counts.each(func(pool string, n uint64) {
 				ch <- prometheus.MustNewConstMetric(answersTotalDesc, prometheus.CounterValue, float64(n), in.name, pool)
+			})
+			in.counts.eachRule(func(rule, state string, n uint64) {
+				ch <- prometheus.MustNewConstMetric(ruleAnswersDesc, prometheus.CounterValue, float64(n), in.name, rule, state)
 			})
 			in.counts.eachSwitch(func(rule, to string, n uint64) {
 				ch <- prometheus.MustNewConstMetric(switchoversDesc, prometheus.CounterValue, float64(n), in.name, rule, to)

@@ -28,8 +28,8 @@ func (e *Engine) Preview(c Change) ([]Effect, error) {
 		if len(c.Pools) > 0 {
 			return nil, errors.New("a change replaces the whole configuration or some of its pools, not both")
 		}
-		if !slices.Equal(c.Config.Zones, cur.cfg.Zones) || c.Config.GeoIP != cur.cfg.GeoIP {
-			return nil, errors.New("the zones and the GeoIP database are the server block's: change them in the Corefile")
+		if !slices.Equal(c.Config.Zones, cur.cfg.Zones) || c.Config.GeoIP != cur.cfg.GeoIP || c.Config.ASN != cur.cfg.ASN {
+			return nil, errors.New("the zones and the GeoIP and ASN databases are the server block's: change them in the Corefile")
 		}
 		if err := c.Config.Validate(); err != nil {
 			return nil, err

@@ -92,12 +92,12 @@ func TestNearestSelectionAllocs(t *testing.T) {
 		c := clientAddr{addr: netip.MustParseAddr(a), fromECS: true}
 		r, _, at := e.decide(in, c)
 		var buf [16]*policy.Addr
-		if picks := in.pick(buf[:0], r, at, e.Rand); len(picks) == 0 {
+		if picks := in.pick(buf[:0], r, at, c.addr, e.Rand); len(picks) == 0 {
 			t.Fatalf("%s: no answer", a)
 		}
 		if n := testing.AllocsPerRun(200, func() {
 			r, _, at := e.decide(in, c)
-			in.pick(buf[:0], r, at, e.Rand)
+			in.pick(buf[:0], r, at, c.addr, e.Rand)
 		}); n != 0 {
 			t.Errorf("%s: %v allocations per selection, want 0", a, n)
 		}
@@ -117,7 +117,7 @@ func BenchmarkSelectionNearest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r, _, at := e.decide(in, c)
-				in.pick(buf[:0], r, at, e.Rand)
+				in.pick(buf[:0], r, at, c.addr, e.Rand)
 			}
 		})
 	}
@@ -140,7 +140,7 @@ func TestApplyNearestLocation(t *testing.T) {
 		in := e.snap.Load().instance("www.example.org.")
 		r, _, at := e.decide(in, tokyo)
 		var buf [16]*policy.Addr
-		return in.pick(buf[:0], r, at, e.Rand)[0].Pool.Name
+		return in.pick(buf[:0], r, at, tokyo.addr, e.Rand)[0].Pool.Name
 	}
 	if got := answer(); got != "sin" {
 		t.Fatalf("Tokyo answered from %s, want sin", got)
@@ -172,6 +172,107 @@ func TestApplyNearestLocation(t *testing.T) {
 		}
 		if got := answer(); got != "gru" {
 			t.Errorf("a refused change moved Tokyo to %s", got)
+		}
+	}
+}
+
+// An asn rule's selection (CIDR trie, ASN database, then GeoIP) allocates
+// nothing either, and explain says which system the client is in.
+func TestASNSelection(t *testing.T) {
+	dir := t.TempDir()
+	asn, city := filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "city.mmdb")
+	geotest.WriteASN(t, asn, "GeoLite2-ASN", geotest.Carriers)
+	geotest.Write(t, city, "GeoIP2-City", geotest.Fixture)
+	e := newEngine(t, "asn "+asn+"\ngeoip "+city+"\n"+geotest.Pools+`
+instance www {
+	rule cidr 81.2.69.128/25 {
+		primary cidr
+	}
+	rule asn 4134 4837 {
+		primary europe
+	}
+	rule country DE {
+		primary germany
+	}
+	rule default {
+		primary world
+	}
+}`)
+	if err := e.LoadGeo(); err != nil {
+		t.Fatal(err)
+	}
+	in := e.snap.Load().instance("www.example.org.")
+	for _, tc := range []struct {
+		addr, pool string
+		scope      int
+	}{
+		{"81.2.69.200", "cidr", 25}, {"81.2.69.1", "europe", 25}, {"1.0.0.1", "europe", 24},
+		{"2.125.160.1", "germany", 19}, {"198.51.100.1", "world", 24},
+	} {
+		c := clientAddr{addr: netip.MustParseAddr(tc.addr), fromECS: true}
+		r, scope, at := e.decide(in, c)
+		var buf [16]*policy.Addr
+		if got := in.pick(buf[:0], r, at, c.addr, e.Rand)[0].Pool.Name; got != tc.pool || scope != tc.scope {
+			t.Errorf("%s: pool %s scope %d, want %s scope %d", tc.addr, got, scope, tc.pool, tc.scope)
+		}
+		if n := testing.AllocsPerRun(200, func() {
+			r, _, at := e.decide(in, c)
+			in.pick(buf[:0], r, at, c.addr, e.Rand)
+		}); n != 0 {
+			t.Errorf("%s: %v allocations per selection, want 0", tc.addr, n)
+		}
+	}
+	x, err := e.Explain("www.example.org.", netip.MustParsePrefix("1.0.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.MatchedBy != "asn" || x.ASN == nil || x.ASN.Number != 4134 || !strings.Contains(strings.Join(x.Lines, "\n"), "asn 1.0.0.0/24: AS4134 (GeoLite2-ASN)") {
+		t.Errorf("explain: matched by %s, %+v\n%s", x.MatchedBy, x.ASN, strings.Join(x.Lines, "\n"))
+	}
+}
+
+// BenchmarkSelectionHash is the selection path of an instance whose pool
+// answers by hash: ten addresses, two answers, an IPv4 and an IPv6 client.
+func BenchmarkSelectionHash(b *testing.B) {
+	e := New(parseConfig(b, `
+pool sticky {
+	address 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5
+	address 192.0.2.6 192.0.2.7 192.0.2.8 192.0.2.9 192.0.2.10 weight 3
+	method hash
+	max-answers 2
+}
+instance www {
+	primary sticky
+}`))
+	in := e.snap.Load().instance("www.example.org.")
+	for _, addr := range []string{"198.51.100.7", "2001:db8:1:2::7"} {
+		c := clientAddr{addr: netip.MustParseAddr(addr), fromECS: true}
+		b.Run(addr, func(b *testing.B) {
+			var buf [16]*policy.Addr
+			b.ReportAllocs()
+			for b.Loop() {
+				r, _, at := e.decide(in, c)
+				in.pick(buf[:0], r, at, c.addr, e.Rand)
+			}
+		})
+	}
+}
+
+// An asn file that is missing or not an ASN database stops the start,
+// naming the line of 'asn'.
+func TestASNDatabaseRefused(t *testing.T) {
+	dir := t.TempDir()
+	city := filepath.Join(dir, "city.mmdb")
+	geotest.Write(t, city, "GeoIP2-City", geotest.Fixture)
+	body := geotest.Pools + "\ninstance www {\n primary world\n rule asn 4134 {\n  primary europe\n }\n}\n"
+	for _, tc := range []struct{ file, want string }{
+		{city, "is a GeoIP2-City database; asn needs a GeoLite2-ASN or GeoIP2-ISP one"},
+		{filepath.Join(dir, "missing.mmdb"), "no such file"},
+	} {
+		e := newEngine(t, "asn "+tc.file+"\n"+body)
+		err := e.LoadGeo()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "Testfile:2 - ") {
+			t.Errorf("%s: %v, want an error at line 2 containing %q", tc.file, err, tc.want)
 		}
 	}
 }

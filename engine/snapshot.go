@@ -3,6 +3,7 @@ package engine
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,7 +162,8 @@ type instance struct {
 	byClient     bool
 	ignoreECS    bool
 	cidr         policy.CIDRTable[*rule]
-	geo          bool // has continent, country or subdivision rules
+	asns         map[uint32]*rule // asn rules, by autonomous system number
+	geo          bool             // has continent, country or subdivision rules
 	subdivisions map[string]*rule
 	countries    map[string]*rule
 	continents   map[string]*rule
@@ -189,9 +191,56 @@ type instCounters struct {
 	cells    [2]*answerCount
 	switches []switchCount // under mu: switches are rare
 	switch1  [1]switchCount
+	// rule_answers_total: one per rule and state word (primary,
+	// secondary, all-down) it has answered in; the first inline.
+	rules []*ruleCount
+	rule1 ruleCount
 	// The traffic recorder's alone (traffic.go): the instance's id in its
 	// history, and the last tick that read it.
 	traffic trafficIDs
+}
+
+// ruleCount counts the queries a rule decided while in one state.
+type ruleCount struct {
+	rule, state string
+	n           atomic.Uint64
+}
+
+// ruleCounter returns the counter of rule in state, made on first use.
+func (ac *instCounters) ruleCounter(rule, state string) *ruleCount {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	for _, c := range ac.rules {
+		if c.rule == rule && c.state == state {
+			return c
+		}
+	}
+	c := &ac.rule1
+	if len(ac.rules) > 0 {
+		c = new(ruleCount)
+	}
+	c.rule, c.state = rule, state
+	ac.rules = append(ac.rules, c)
+	return c
+}
+
+// eachRule calls fn for every rule counter.
+func (ac *instCounters) eachRule(fn func(rule, state string, n uint64)) {
+	ac.mu.Lock()
+	list := slices.Clone(ac.rules)
+	ac.mu.Unlock()
+	for _, c := range list {
+		fn(c.rule, c.state, c.n.Load())
+	}
+}
+
+// stateWord is a state as rule_answers_total and the metadata say it:
+// primary, secondary, or all-down for every all-down answer.
+func stateWord(s State) string {
+	if s == StatePrimary || s == StateSecondary {
+		return string(s)
+	}
+	return "all-down"
 }
 
 type switchCount struct {
@@ -302,10 +351,12 @@ type rule struct {
 	primary, secondary *policy.Collection
 	active             *policy.Collection // nil when state is nodata or servfail
 	state              State
-	why                string // the reason for the state, for events
-	ttl                uint32 // the configured TTL, or the degraded one
-	degraded           bool   // an address is down or unknown, or the primary is not answering
-	held               bool   // on the secondary only by a manual-failback hold: the primary is available
+	why                string     // the reason for the state, for events
+	ttl                uint32     // the configured TTL, or the degraded one
+	degraded           bool       // an address is down or unknown, or the primary is not answering
+	held               bool       // on the secondary only by a manual-failback hold: the primary is available
+	hash4, hash6       uint8      // the longest client prefixes a hash pool of the active collection keys on; 0: none
+	answered           *ruleCount // counts the queries it decides; nil when not counting
 	src                *config.Rule
 	// fam are a dual-stack rule's answers for A (0) and AAAA (1), each
 	// decided (dual.go); nil for other instances.
@@ -320,13 +371,6 @@ type rule struct {
 	cols [3]policy.Collection // primary, secondary, fail-open
 	mems [12]policy.Member
 }
-
-const (
-	soaRefresh = 7200
-	soaRetry   = 1800
-	soaExpire  = 1209600
-	soaMinTTL  = 60 // negative answers are cached this long at most
-)
 
 // compile builds a whole snapshot. cfg must have passed Validate. prev, the
 // snapshot being replaced (nil at start), carries the state that manual
@@ -656,6 +700,25 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 				r.ttl = min(r.ttl, f.ttl)
 			}
 		}
+		if counting {
+			r.answered = in.counts.ruleCounter(r.name, stateWord(r.state))
+		}
+		actives := [2]*policy.Collection{r.active}
+		if r.fam != nil {
+			actives = [2]*policy.Collection{r.fam[0].active, r.fam[1].active}
+		}
+		for _, act := range actives {
+			if act == nil {
+				continue
+			}
+			for _, m := range act.Members {
+				r.hash4 = max(r.hash4, uint8(m.Pool.HashBits(netip.IPv4Unspecified())))
+				r.hash6 = max(r.hash6, uint8(m.Pool.HashBits(netip.IPv6Unspecified())))
+			}
+			// A hash pool answers by the client's address: the instance
+			// must look at it even with a default rule alone.
+			in.byClient = in.byClient || r.hash4 != 0
+		}
 		if base != nil {
 			s.farRules(r, base, ci)
 			if len(r.far) > 0 {
@@ -694,6 +757,15 @@ func (s *snapshot) settle(in *instance, r *rule, ci *config.Instance, rsw config
 	if r.degraded {
 		r.ttl = ci.EffectiveDegradedTTL()
 	}
+}
+
+// hashBits is the client prefix length of a's family that the rule's
+// answer depends on through a hash pool.
+func (r *rule) hashBits(a netip.Addr) int {
+	if a.Is4() {
+		return int(r.hash4)
+	}
+	return int(r.hash6)
 }
 
 // farRules gives r a copy for each other vantage point from which the
@@ -758,6 +830,15 @@ func (in *instance) index(cr *config.Rule, r *rule) {
 	case config.MatchCIDR:
 		for _, v := range cr.Values {
 			in.cidr.Insert(netip.MustParsePrefix(v), r)
+		}
+		in.byClient = true
+	case config.MatchASN:
+		if in.asns == nil {
+			in.asns = make(map[uint32]*rule, len(cr.Values))
+		}
+		for _, v := range cr.Values {
+			n, _ := strconv.ParseUint(v, 10, 32) // validated
+			in.asns[uint32(n)] = r
 		}
 		in.byClient = true
 	case config.MatchSubdivision:
@@ -853,18 +934,21 @@ func newZone(cfg *config.Config, name string, serial uint32) *zone {
 	mname, rname := cfg.SOANames(name)
 	z := &zone{name: name, serial: new(atomic.Uint32)}
 	z.serial.Store(serial)
+	refresh, retry, expire, minimum := cfg.SOA.Timers()
 	z.soa = dns.SOA{
-		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: soaMinTTL},
+		// The record's TTL is the minimum too: a resolver caches a denial
+		// for the smaller of the two (RFC 2308 §5).
+		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: minimum},
 		Ns:      mname,
 		Mbox:    rname,
 		Serial:  serial, // the template's; replies take the zone's current one
-		Refresh: soaRefresh,
-		Retry:   soaRetry,
-		Expire:  soaExpire,
-		Minttl:  soaMinTTL,
+		Refresh: refresh,
+		Retry:   retry,
+		Expire:  expire,
+		Minttl:  minimum,
 	}
 	for _, n := range cfg.NSNames(name) {
-		z.ns = append(z.ns, dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: soaMinTTL}, Ns: n})
+		z.ns = append(z.ns, dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: cfg.EffectiveNSTTL()}, Ns: n})
 	}
 	return z
 }
@@ -874,6 +958,7 @@ func newZone(cfg *config.Config, name string, serial uint32) *zone {
 // addresses of the NS targets go in the additional section).
 func (s *snapshot) compileHosts(cfg *config.Config) {
 	var glue []dns.RR
+	ttl := cfg.EffectiveNSTTL()
 	for _, ns := range cfg.NS {
 		z := s.zones[longestZone(cfg.Zones, ns.Name)]
 		if z == nil || len(ns.Addrs) == 0 {
@@ -882,9 +967,9 @@ func (s *snapshot) compileHosts(cfg *config.Config) {
 		h := &host{zone: z}
 		for _, a := range ns.Addrs {
 			if a.Is4() {
-				h.a = append(h.a, &dns.A{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: soaMinTTL}, A: a.AsSlice()})
+				h.a = append(h.a, &dns.A{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: a.AsSlice()})
 			} else {
-				h.aaaa = append(h.aaaa, &dns.AAAA{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: soaMinTTL}, AAAA: a.AsSlice()})
+				h.aaaa = append(h.aaaa, &dns.AAAA{Hdr: dns.RR_Header{Name: ns.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: a.AsSlice()})
 			}
 		}
 		s.hosts[ns.Name] = h

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/base64"
 	"net"
+	"net/netip"
 
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/policy"
@@ -64,15 +65,15 @@ func (in *instance) families(r *rule) (v4, v6 *rule) {
 }
 
 // service fills m with the HTTPS or SVCB (qtype) answer of the decided rule
-// r, with the parameters p.
-func (e *Engine) service(m *dns.Msg, qname string, in *instance, r *rule, at policy.Point, qtype uint16, p *svcParams) {
+// r to client, with the parameters p; d, when not nil, gets the pools.
+func (e *Engine) service(m *dns.Msg, qname string, in *instance, r *rule, at policy.Point, client netip.Addr, d *Decision, qtype uint16, p *svcParams) {
 	if in.qtype == dns.TypeCNAME {
-		e.alias(m, qname, in, r, at, qtype)
+		e.alias(m, qname, in, r, at, client, d, qtype)
 		return
 	}
 	v4, v6 := in.families(r)
 	var buf4, buf6 [16]*policy.Addr
-	picks4, picks6 := in.draw(buf4[:0], v4, at, e.Rand), in.draw(buf6[:0], v6, at, e.Rand)
+	picks4, picks6 := in.draw(buf4[:0], v4, at, client, e.Rand), in.draw(buf6[:0], v6, at, client, e.Rand)
 	if len(picks4) == 0 && len(picks6) == 0 {
 		// Nothing to hint at: what an address query gets, for the first
 		// family served (SERVFAIL, or NODATA).
@@ -80,7 +81,7 @@ func (e *Engine) service(m *dns.Msg, qname string, in *instance, r *rule, at pol
 		if first == nil {
 			first = v6
 		}
-		e.addresses(m, qname, in, first, at, dns.TypeA)
+		e.addresses(m, qname, in, first, at, client, d, dns.TypeA)
 		return
 	}
 	// The hints and the additional records carry what the A and AAAA
@@ -115,28 +116,35 @@ func (e *Engine) service(m *dns.Msg, qname string, in *instance, r *rule, at pol
 	}
 	in.count(picks4)
 	in.count(picks6)
+	if d != nil {
+		d.addPools(picks4)
+		d.addPools(picks6)
+	}
 }
 
 // alias fills m with the AliasMode answer of a domain-name instance: the
 // target its CNAME answer would carry.
-func (e *Engine) alias(m *dns.Msg, qname string, in *instance, r *rule, at policy.Point, qtype uint16) {
+func (e *Engine) alias(m *dns.Msg, qname string, in *instance, r *rule, at policy.Point, client netip.Addr, d *Decision, qtype uint16) {
 	var buf [16]*policy.Addr
-	picks := in.draw(buf[:0], r, at, e.Rand)
+	picks := in.draw(buf[:0], r, at, client, e.Rand)
 	if len(picks) == 0 {
-		e.addresses(m, qname, in, r, at, dns.TypeCNAME)
+		e.addresses(m, qname, in, r, at, client, d, dns.TypeCNAME)
 		return
 	}
 	in.count(picks[:1])
+	if d != nil {
+		d.addPools(picks[:1])
+	}
 	hdr := dns.RR_Header{Name: qname, Rrtype: qtype, Class: dns.ClassINET, Ttl: r.ttl}
 	m.Answer = []dns.RR{svcRecord(hdr, 0, picks[0].Target, nil)}
 }
 
 // draw is r's pick (nil r or an r that answers nothing: none).
-func (in *instance) draw(dst []*policy.Addr, r *rule, at policy.Point, rnd policy.Rand) []*policy.Addr {
+func (in *instance) draw(dst []*policy.Addr, r *rule, at policy.Point, client netip.Addr, rnd policy.Rand) []*policy.Addr {
 	if r == nil || r.active == nil {
 		return dst
 	}
-	return in.pick(dst, r, at, rnd)
+	return in.pick(dst, r, at, client, rnd)
 }
 
 // hints are the picked addresses as a hint holds them, pointing into the

@@ -244,8 +244,8 @@ func TestHTTPSSelectionAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() {
 		r, _, _ := e.decide(in, clientAddr{})
 		v4, v6 := in.families(r)
-		in.draw(b4[:0], v4, policy.Point{}, e.Rand)
-		in.draw(b6[:0], v6, policy.Point{}, e.Rand)
+		in.draw(b4[:0], v4, policy.Point{}, netip.Addr{}, e.Rand)
+		in.draw(b6[:0], v6, policy.Point{}, netip.Addr{}, e.Rand)
 	}); n != 0 {
 		t.Errorf("%v allocations per HTTPS selection, want 0", n)
 	}
@@ -262,8 +262,8 @@ func BenchmarkHTTPSSelection(b *testing.B) {
 	for b.Loop() {
 		r, _, _ := e.decide(in, clientAddr{})
 		v4, v6 := in.families(r)
-		in.draw(b4[:0], v4, policy.Point{}, e.Rand)
-		in.draw(b6[:0], v6, policy.Point{}, e.Rand)
+		in.draw(b4[:0], v4, policy.Point{}, netip.Addr{}, e.Rand)
+		in.draw(b6[:0], v6, policy.Point{}, netip.Addr{}, e.Rand)
 	}
 }
 
@@ -283,5 +283,40 @@ func BenchmarkAnswerHTTPS(b *testing.B) {
 				e.Answer(q)
 			}
 		})
+	}
+}
+
+// With a hash pool, a client's HTTPS hints are its A answer, query after
+// query, and the reply's scope is the hash's prefix.
+func TestHTTPSHashHints(t *testing.T) {
+	e := newEngine(t, `pool h {
+ address 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5
+ method hash 24 56
+}
+instance www {
+ primary h
+ https
+}
+`)
+	for _, client := range []string{"198.51.100.7", "203.0.113.9", "192.0.2.200"} {
+		ask := func(qtype uint16) *dns.Msg {
+			r := new(dns.Msg)
+			r.SetQuestion("www.example.org.", qtype)
+			r.SetEdns0(1232, false)
+			r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 32, Address: net.ParseIP(client).To4()})
+			m, _ := e.Answer(Query{Req: r, Name: "www.example.org.", Type: qtype, Zone: "example.org.",
+				Remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}})
+			return m
+		}
+		a, _ := values(ask(dns.TypeA))
+		for range 5 {
+			m := ask(dns.TypeHTTPS)
+			if v4, _, _ := hintsOf(svcOf(t, m)); !slices.Equal(v4, a) {
+				t.Fatalf("client %s: hints %v, A %v", client, v4, a)
+			}
+			if opt := m.IsEdns0(); opt == nil || opt.Option[0].(*dns.EDNS0_SUBNET).SourceScope != 24 {
+				t.Fatalf("client %s: reply's ECS %v, want scope 24", client, opt)
+			}
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package policy
 
-import "math"
+import (
+	"math"
+	"net/netip"
+)
 
 // EarthRadiusKm is the earth's mean radius (IUGG), the sphere distances are
 // measured on: typically within 0.3 % of the WGS84 ellipsoid's geodesic, at
@@ -96,8 +99,13 @@ const nearBuf = 16
 // as the collection's method says. Pools without a place never answer
 // unless no pool has one (then the collection answers as Pick does).
 func (c *Collection) PickNearest(dst []*Addr, r Rand, at Point, pct int, km float64) []*Addr {
+	return c.PickNearestFor(dst, r, at, pct, km, netip.Addr{})
+}
+
+// PickNearestFor is PickNearest for client, whom the hash method keys on.
+func (c *Collection) PickNearestFor(dst []*Addr, r Rand, at Point, pct int, km float64, client netip.Addr) []*Addr {
 	if len(c.Avail) < 2 {
-		return c.Pick(dst, r)
+		return c.PickFor(dst, r, client)
 	}
 	var dists [nearBuf]float64
 	var mems [nearBuf]Member
@@ -114,7 +122,7 @@ func (c *Collection) PickNearest(dst []*Addr, r Rand, at Point, pct int, km floa
 		}
 	}
 	if math.IsInf(best, 1) {
-		return c.Pick(dst, r)
+		return c.PickFor(dst, r, client)
 	}
 	limit := TieLimit(best, pct, km)
 	sub := Collection{Method: c.Method}
@@ -125,5 +133,5 @@ func (c *Collection) PickNearest(dst []*Addr, r Rand, at Point, pct int, km floa
 		}
 	}
 	sub.Avail = near
-	return sub.Pick(dst, r)
+	return sub.PickFor(dst, r, client)
 }

@@ -38,6 +38,7 @@ type Addr struct {
 	Pool   *Pool // the pool it was picked from
 	raw    [16]byte
 	rawLen uint8
+	seed   uint32 // the address's own hash, for the hash method
 }
 
 // Raw is the address as the 4 or 16 bytes an A or AAAA record holds. It
@@ -58,6 +59,10 @@ type Pool struct {
 	at        Point   // where the pool's site is (nearest); zero: not given
 	bias      int     // nearest: -99 to 99
 	scale     float64 // (100-bias)/100: what a distance to the pool counts
+	// hash method: the client prefix lengths it keys on (0: another
+	// method), and whether every address weighs the same.
+	hash4, hash6 uint8
+	uniform      bool
 }
 
 // NewPool compiles a pool, keeping the addresses usable says may be answered.
@@ -83,6 +88,15 @@ func (cp *Pool) Init(p *config.Pool, usable func(*config.Address) bool, buf []Ad
 	if p.Location != nil {
 		cp.at = PointAt(p.Location.Lat, p.Location.Lon)
 	}
+	if p.Method == config.MethodHash {
+		cp.hash4, cp.hash6, cp.uniform = uint8(DefaultHashV4), uint8(DefaultHashV6), true
+		if p.HashV4 != 0 {
+			cp.hash4 = uint8(p.HashV4)
+		}
+		if p.HashV6 != 0 {
+			cp.hash6 = uint8(p.HashV6)
+		}
+	}
 	if len(p.Addresses) > len(buf) {
 		cp.Avail = make([]Addr, 0, len(p.Addresses))
 	}
@@ -95,6 +109,10 @@ func (cp *Pool) Init(p *config.Pool, usable func(*config.Address) bool, buf []Ad
 			*(*[4]byte)(ad.raw[:4]), ad.rawLen = a.IP.As4(), 4
 		} else if a.IP.IsValid() {
 			ad.raw, ad.rawLen = a.IP.As16(), 16
+		}
+		if cp.hash4 != 0 {
+			ad.seed = seedOf(ad.raw[:ad.rawLen], ad.Target)
+			cp.uniform = cp.uniform && (len(cp.Avail) == 0 || cp.Avail[0].Weight == ad.Weight)
 		}
 		cp.Avail = append(cp.Avail, ad)
 		cp.weight += a.Weight
@@ -109,8 +127,12 @@ func (cp *Pool) Init(p *config.Pool, usable func(*config.Address) bool, buf []Ad
 	}
 }
 
-// Pick appends the pool's answer to dst.
-func (p *Pool) Pick(dst []*Addr, r Rand) []*Addr {
+// Pick appends the pool's answer to dst, for no client in particular.
+func (p *Pool) Pick(dst []*Addr, r Rand) []*Addr { return p.PickFor(dst, r, netip.Addr{}) }
+
+// PickFor appends the pool's answer to client to dst: the hash method keys
+// on the client's address; the others do not look at it.
+func (p *Pool) PickFor(dst []*Addr, r Rand, client netip.Addr) []*Addr {
 	n := len(p.Avail)
 	if n == 0 {
 		return dst
@@ -124,6 +146,8 @@ func (p *Pool) Pick(dst []*Addr, r Rand) []*Addr {
 		return dst
 	case config.MethodWeight:
 		return pickWeighted(dst, p.Avail, p.weight, k, r)
+	case config.MethodHash:
+		return pickHash(dst, p.Avail, k, client, int(p.hash4), int(p.hash6), p.uniform)
 	}
 	start := r.IntN(n)
 	for i := range k {
@@ -270,19 +294,22 @@ func Fixed(addrs []*config.Address) *Collection {
 	return c
 }
 
-// Pick appends the collection's answer to dst.
-func (c *Collection) Pick(dst []*Addr, r Rand) []*Addr {
+// Pick appends the collection's answer to dst, for no client in particular.
+func (c *Collection) Pick(dst []*Addr, r Rand) []*Addr { return c.PickFor(dst, r, netip.Addr{}) }
+
+// PickFor appends the collection's answer to client to dst.
+func (c *Collection) PickFor(dst []*Addr, r Rand, client netip.Addr) []*Addr {
 	if len(c.Avail) == 0 {
 		return dst
 	}
 	switch c.Method {
 	case config.MethodSequence:
-		return c.Avail[0].Pool.Pick(dst, r)
+		return c.Avail[0].Pool.PickFor(dst, r, client)
 	case config.MethodWeight:
 		x := r.IntN(c.weight)
 		for _, m := range c.Avail {
 			if x < m.Weight {
-				return m.Pool.Pick(dst, r)
+				return m.Pool.PickFor(dst, r, client)
 			}
 			x -= m.Weight
 		}
@@ -292,7 +319,7 @@ func (c *Collection) Pick(dst []*Addr, r Rand) []*Addr {
 	for _, m := range c.Avail {
 		// The same address can sit in two pools; answer it once.
 		from := len(dst)
-		dst = m.Pool.Pick(dst, r)
+		dst = m.Pool.PickFor(dst, r, client)
 		kept := from
 		for _, a := range dst[from:] {
 			if !contains(dst[base:kept], a) {

@@ -53,6 +53,9 @@ var toLoopback = strings.NewReplacer("192.0.2.", "127.0.2.", "198.51.100.", "127
 
 var geoipLine = regexp.MustCompile(`geoip \S+`)
 
+// asnLine is the asn property (not an asn rule, which is followed by '{').
+var asnLine = regexp.MustCompile(`(?m)^(\s*)asn \S+$`)
+
 var ipv4 = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+\b`)
 
 // ipv6Address is a pool's line of IPv6 documentation addresses (RFC 3849):
@@ -74,9 +77,12 @@ func TestReadme(t *testing.T) {
 	t.Cleanup(func() { dnsserver.Port = port })
 	geo := filepath.Join(t.TempDir(), "city.mmdb")
 	geotest.Write(t, geo, "GeoIP2-City", geotest.Fixture)
+	asn := filepath.Join(t.TempDir(), "asn.mmdb")
+	geotest.WriteASN(t, asn, "GeoLite2-ASN", geotest.Carriers)
 	for i, ex := range examples {
 		ex = toLoopback.Replace(ex)
 		ex = geoipLine.ReplaceAllString(ex, "geoip "+geo) // a generated database in place of the real one
+		ex = asnLine.ReplaceAllString(ex, "${1}asn "+asn)
 		if strings.Contains(ex, "monitor") {
 			ex = ipv6Address.ReplaceAllString(ex, "$1 probe ::1")
 			for _, ip := range ipv4.FindAllString(ex, -1) {

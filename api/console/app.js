@@ -10,6 +10,7 @@ import * as actions from './actions.js';
 import * as edit from './edit.js';
 import * as history from './history.js';
 import * as events from './events.js';
+import * as cluster from './cluster.js';
 
 const ROLES = { viewer: 1, operator: 2, admin: 3 };
 
@@ -30,6 +31,7 @@ const routes = [
   [/^\/edit(?:\/(monitors|pools|instances)(?:\/([^/]*))?)?$/, edit, 'edit'],
   [/^\/history$/, history, 'history'],
   [/^\/events$/, events, 'events'],
+  [/^\/cluster$/, cluster, 'cluster'],
 ];
 
 let current = null;

@@ -33,7 +33,9 @@ function fieldsOf(kind, ctx) {
     case 'pools': return [
       { key: 'type', label: 'Type', type: 'select', options: opt(['A', 'AAAA', 'CNAME']) },
       { key: 'monitor', label: 'Monitor', type: 'select', options: opt(ctx.monitors) },
-      { key: 'method', label: 'Method', type: 'select', options: opt(['all', 'weight', 'sequence']) },
+      { key: 'method', label: 'Method', type: 'select', options: opt(['all', 'weight', 'sequence', 'hash']) },
+      { key: 'hash-ipv4', label: 'Hash IPv4 prefix', type: 'number', min: 1, max: 32, help: 'method hash: default 24' },
+      { key: 'hash-ipv6', label: 'Hash IPv6 prefix', type: 'number', min: 1, max: 128, help: 'method hash: default 56' },
       { key: 'max-answers', label: 'Max answers', type: 'number', min: 1 },
       { key: 'min-available', label: 'Min available', type: 'text', placeholder: '1 or 50%' },
       { key: 'addresses', label: 'Addresses', one: 'Address', type: 'rows', add: 'Add address', fields: [
@@ -53,8 +55,8 @@ function fieldsOf(kind, ctx) {
       { key: 'degraded-ttl', label: 'Degraded TTL (s)', type: 'number', min: 0 },
       { key: 'fallback', label: 'Fallback addresses', type: 'list', placeholder: '192.0.2.1 192.0.2.2' },
       { key: 'rules', label: 'Rules', one: 'Rule', type: 'rows', add: 'Add rule', fields: [
-        { key: 'match', label: 'Match', type: 'select', options: ['default', 'continent', 'country', 'subdivision', 'cidr'] },
-        { key: 'values', label: 'Values', type: 'list', placeholder: 'DE AT or 198.51.100.0/24' },
+        { key: 'match', label: 'Match', type: 'select', options: ['default', 'continent', 'country', 'subdivision', 'cidr', 'asn'] },
+        { key: 'values', label: 'Values', type: 'list', placeholder: 'DE AT, 198.51.100.0/24 or 4134' },
         { key: 'primary', label: 'Primary pools', type: 'members', placeholder: 'site-a, site-b:2', list: 'pool-names' },
         { key: 'secondary', label: 'Secondary pools', type: 'members', placeholder: 'site-c', list: 'pool-names' },
       ] },

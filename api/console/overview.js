@@ -5,6 +5,20 @@
 import { get, enc } from './api.js';
 import { h, clear, stateBadge, instanceState, STATES, sparkline, trimDot, addressTone, badge, timeEl, table } from './ui.js';
 
+// storeBanner says, above everything, that this node cannot write or
+// answers from its own probes for want of its cluster; null when all is
+// well.
+function storeBanner(status) {
+  const st = status.store || {};
+  const cl = st.cluster;
+  let text = '';
+  if (cl && cl.conflict) text = cl.conflict;
+  else if (cl && cl.fallback) text = `Cut off from etcd: this node answers from its own probes (${cl.reason}).`;
+  else if (st.reachable === false) text = `The store is unreachable (${st.error || 'no answer'}): writes are refused; answers continue from revision ${status.revision}.`;
+  if (!text) return null;
+  return h('div.alert.tone-bad', { role: 'alert', dataset: { banner: 'store' } }, h('p', text, ' ', h('a', { href: '#/cluster' }, 'Cluster')));
+}
+
 export async function render(root, _params, app) {
   const [status, configs] = await Promise.all([get('/status'), get('/instances')]);
   const byName = new Map(status.instances.map(i => [i.name, i]));
@@ -18,6 +32,7 @@ export async function render(root, _params, app) {
   const problems = h('section.panel', { 'aria-labelledby': 'addr-problems' });
   clear(root,
     h('div.pagehead', h('h1', 'Overview'), summary),
+    storeBanner(status),
     h('section.panel', { 'aria-labelledby': 'inst-h' },
       h('h2#inst-h.sr', 'Instances'),
       h('div.tablewrap', h('table.instances',

@@ -156,6 +156,13 @@ func Write(t testing.TB, path, dbType string, places []Place) {
 			t.Fatal(err)
 		}
 	}
+	writeFile(t, path, w)
+}
+
+// writeFile writes the tree to path through a temporary file and a rename,
+// as an operator replaces a database.
+func writeFile(t testing.TB, path string, w *mmdbwriter.Tree) {
+	t.Helper()
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -170,6 +177,49 @@ func Write(t testing.TB, path, dbType string, places []Place) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Carrier is one network of an ASN database: the autonomous system that
+// routes it.
+type Carrier struct {
+	Network string
+	ASN     uint32
+	Org     string
+}
+
+// Carriers is the ASN map the ASN tests share, over networks of Fixture:
+// two carriers of the asn rules (China Telecom's and China Unicom's
+// numbers), and one that no rule names.
+var Carriers = []Carrier{
+	{Network: "1.0.0.0/24", ASN: 4134, Org: "CHINANET-BACKBONE"},
+	{Network: "81.2.69.0/24", ASN: 4837, Org: "CHINA169-BACKBONE"},
+	{Network: "2.125.0.0/16", ASN: 3320, Org: "Deutsche Telekom AG"},
+	{Network: "2001:db8::/32", ASN: 4134, Org: "CHINANET-BACKBONE"},
+}
+
+// WriteASN writes a database of type dbType ("GeoLite2-ASN" or
+// "GeoIP2-ISP") to path, replacing the file whole.
+func WriteASN(t testing.TB, path, dbType string, carriers []Carrier) {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 24,
+		Description: map[string]string{"en": "gtm test fixture"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range carriers {
+		_, n, err := net.ParseCIDR(c.Network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := mmdbtype.Map{
+			"autonomous_system_number":       mmdbtype.Uint32(c.ASN),
+			"autonomous_system_organization": mmdbtype.String(c.Org),
+		}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, path, w)
 }
 
 // LargeGeo writes a City database into a temporary directory and returns
