@@ -383,7 +383,58 @@ type Instance struct {
 	AllDown     AllDown
 	Fallbacks   []*Address // with AllDown == Fallback
 	DegradedTTL uint32     // TTL while degraded; 0: min(TTL, DefaultDegradedTTL)
+	Failover    Failover   // dual-stack: whether IPv4 and IPv6 fail over together
+	HTTPS       *SVC       // answer HTTPS queries (RFC 9460); nil: not (the default)
+	SVCB        *SVC       // answer SVCB queries alike; nil: not
 	Props       Props      // where each property was given
+}
+
+// Failover is how a dual-stack instance (IPv4 and IPv6 pools) decides its
+// families' answers.
+type Failover uint8
+
+const (
+	// FailoverTogether: one decision for both families. A collection is
+	// available only when each family it holds has an available pool, so
+	// a site whose IPv4 (or IPv6) fails is left by both, and no
+	// single-stack client is stranded.
+	FailoverTogether Failover = iota
+	// FailoverSeparate: each family is decided on its own, over the
+	// collections' pools of that family.
+	FailoverSeparate
+)
+
+var failoverNames = []string{"together", "separate"}
+
+func (f Failover) String() string { return failoverNames[f] }
+
+// ParseFailover reads a failover keyword.
+func ParseFailover(s string) (Failover, bool) { return parseName[Failover](failoverNames, s) }
+
+// SVC is what an instance's HTTPS or SVCB record carries besides the
+// address hints (RFC 9460): the configured parameters, as written.
+type SVC struct {
+	ALPN []string // protocol ids, like h2 and h3; nil: none
+	Port int      // 0: not given
+	ECH  string   // an ECHConfigList in base64, as given; "": none
+}
+
+// Families is the set of address families an instance's pools serve.
+func (in *Instance) Families(pools func(string) *Pool) (v4, v6 bool) {
+	for _, r := range in.Rules {
+		for _, c := range []*Collection{r.Primary, r.Secondary} {
+			if c == nil {
+				continue
+			}
+			for _, m := range c.Members {
+				if p := pools(m.Pool); p != nil {
+					v4 = v4 || p.Type == TypeA
+					v6 = v6 || p.Type == TypeAAAA
+				}
+			}
+		}
+	}
+	return v4, v6
 }
 
 // NewInstance returns an instance with every default filled in.

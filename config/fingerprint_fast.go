@@ -180,6 +180,28 @@ func (e *encoder) instance(in *Instance) {
 	e.addresses(in.Fallbacks)
 	e.str("DegradedTTL")
 	e.int(int64(in.DegradedTTL))
+	e.str("Failover")
+	e.int(int64(in.Failover))
+	e.str("HTTPS")
+	e.svc(in.HTTPS)
+	e.str("SVCB")
+	e.svc(in.SVCB)
+}
+
+func (e *encoder) svc(v *SVC) {
+	if v == nil {
+		e.str("<nil>")
+		return
+	}
+	e.str("ALPN")
+	e.int(int64(len(v.ALPN)))
+	for _, id := range v.ALPN {
+		e.str(id)
+	}
+	e.str("Port")
+	e.int(int64(v.Port))
+	e.str("ECH")
+	e.str(v.ECH)
 }
 
 func (e *encoder) rule(r *Rule) {

@@ -118,7 +118,38 @@ type InstanceJSON struct {
 	AllDown     AllDown    `json:"all-down,omitempty"`
 	Fallback    []string   `json:"fallback,omitempty"`
 	DegradedTTL *uint32    `json:"degraded-ttl,omitempty"`
+	Failover    Failover   `json:"failover,omitempty" doc:"dual-stack: together (default) or separate"`
+	HTTPS       *SVCJSON   `json:"https,omitempty" doc:"answer HTTPS queries (RFC 9460); {} for no parameters"`
+	SVCB        *SVCJSON   `json:"svcb,omitempty" doc:"answer SVCB queries, as https"`
 	Rules       []RuleJSON `json:"rules"`
+}
+
+// SVCJSON is "https|svcb { alpn ID...; port PORT; ech BASE64 }".
+type SVCJSON struct {
+	ALPN []string `json:"alpn,omitempty"`
+	Port *int     `json:"port,omitempty" minimum:"1" maximum:"65535"`
+	ECH  string   `json:"ech,omitempty" doc:"an ECHConfigList in base64"`
+}
+
+func svcJSON(v *SVC) *SVCJSON {
+	if v == nil {
+		return nil
+	}
+	return &SVCJSON{ALPN: v.ALPN, Port: ptr(v.Port, 0, false), ECH: v.ECH}
+}
+
+func svcFrom(j *SVCJSON, path string) (*SVC, error) {
+	if j == nil {
+		return nil, nil
+	}
+	v := &SVC{ALPN: nonEmpty(j.ALPN), ECH: j.ECH}
+	if j.Port != nil {
+		if *j.Port < 1 || *j.Port > 65535 {
+			return nil, at(path+".port").Errorf("port %d is not a port from 1 to 65535", *j.Port)
+		}
+		v.Port = *j.Port
+	}
+	return v, nil
 }
 
 // TieJSON is "tie [PERCENT%] [DURATION|DISTANCEkm]": given, what it leaves
@@ -252,7 +283,8 @@ func PoolDoc(p *Pool) PoolJSON {
 // InstanceDoc is an instance's JSON form.
 func InstanceDoc(in *Instance) InstanceJSON {
 	ji := InstanceJSON{Name: in.Name, TTL: &in.TTL, Policy: in.Policy, Switch: in.Switch,
-		Failback: in.Failback, AllDown: in.AllDown, DegradedTTL: ptr(in.DegradedTTL, 0, in.Props.Has("degraded-ttl"))}
+		Failback: in.Failback, AllDown: in.AllDown, DegradedTTL: ptr(in.DegradedTTL, 0, in.Props.Has("degraded-ttl")),
+		Failover: in.Failover, HTTPS: svcJSON(in.HTTPS), SVCB: svcJSON(in.SVCB)}
 	if in.IgnoreECS {
 		ji.ECS = new(OnOff)
 	}
@@ -419,7 +451,14 @@ func instanceFrom(arena *Arena, ji *InstanceJSON, path string) (*Instance, error
 	in := arena.Instance(at(path), Fqdn(ji.Name))
 	set(&in.TTL, ji.TTL)
 	set(&in.DegradedTTL, ji.DegradedTTL)
-	in.Policy, in.Switch, in.Failback, in.AllDown = ji.Policy, ji.Switch, ji.Failback, ji.AllDown
+	in.Policy, in.Switch, in.Failback, in.AllDown, in.Failover = ji.Policy, ji.Switch, ji.Failback, ji.AllDown, ji.Failover
+	var err error
+	if in.HTTPS, err = svcFrom(ji.HTTPS, path+".https"); err != nil {
+		return nil, err
+	}
+	if in.SVCB, err = svcFrom(ji.SVCB, path+".svcb"); err != nil {
+		return nil, err
+	}
 	if ji.ECS != nil {
 		in.IgnoreECS = !bool(*ji.ECS)
 	}
@@ -429,6 +468,7 @@ func instanceFrom(arena *Arena, ji *InstanceJSON, path string) (*Instance, error
 	given(arena, &in.Props, path, map[string]bool{
 		"ttl": ji.TTL != nil, "degraded-ttl": ji.DegradedTTL != nil, "ecs": ji.ECS != nil, "tie": ji.Tie != nil,
 		"policy": has(ji.Policy), "switch": has(ji.Switch), "failback": has(ji.Failback), "all-down": has(ji.AllDown),
+		"failover": has(ji.Failover), "https": ji.HTTPS != nil, "svcb": ji.SVCB != nil,
 	})
 	vals := make([]Address, len(ji.Fallback))
 	for j, s := range ji.Fallback {

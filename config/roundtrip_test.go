@@ -188,9 +188,11 @@ func (g *gen) values(kind config.MatchKind) []string {
 func (g *gen) instance(name string, zoneGeo bool, pools []*config.Pool) *config.Instance {
 	in := config.NewInstance(config.Pos{}, name)
 	typ := pick(g, pools).Addresses[0].Type()
+	// Addresses of one family, or of both (a dual-stack instance).
+	dual := typ != config.TypeCNAME && g.coin()
 	var same []*config.Pool
 	for _, p := range pools {
-		if p.Addresses[0].Type() == typ {
+		if t := p.Addresses[0].Type(); t == typ || dual && t != config.TypeCNAME {
 			same = append(same, p)
 		}
 	}
@@ -241,8 +243,24 @@ func (g *gen) instance(name string, zoneGeo bool, pools []*config.Pool) *config.
 	}
 	in.AllDown = pick(g, []config.AllDown{config.FailOpen, config.NoData, config.ServFail, config.Fallback})
 	if in.AllDown == config.Fallback {
+		ft := typ // a type the instance serves: its first pool's
+		for _, p := range same {
+			if p.Name == in.Rules[0].Primary.Members[0].Pool {
+				ft = p.Addresses[0].Type()
+			}
+		}
 		for range g.n(1, 2) {
-			in.Fallbacks = append(in.Fallbacks, g.address(typ))
+			in.Fallbacks = append(in.Fallbacks, g.address(ft))
+		}
+	}
+	for _, svc := range []**config.SVC{&in.HTTPS, &in.SVCB} {
+		switch {
+		case g.coin():
+		case typ == config.TypeCNAME || g.coin():
+			*svc = &config.SVC{}
+		default:
+			*svc = &config.SVC{ALPN: pick(g, [][]string{{"h2"}, {"h2", "h3"}, nil}), Port: pick(g, []int{0, 443, 8443}),
+				ECH: pick(g, []string{"", "AAT+DQAA"})}
 		}
 	}
 	return in

@@ -28,6 +28,10 @@ func (f Failback) MarshalText() ([]byte, error) { return marshalName(failbackNam
 func (f *Failback) UnmarshalText(b []byte) error {
 	return unmarshalName(failbackNames, f, "failback", b)
 }
+func (f Failover) MarshalText() ([]byte, error) { return marshalName(failoverNames, f, "failover") }
+func (f *Failover) UnmarshalText(b []byte) error {
+	return unmarshalName(failoverNames, f, "failover", b)
+}
 func (p Policy) MarshalText() ([]byte, error)   { return marshalName(policyNames, p, "policy") }
 func (p *Policy) UnmarshalText(b []byte) error  { return unmarshalName(policyNames, p, "policy", b) }
 func (p Protocol) MarshalText() ([]byte, error) { return marshalName(protocolNames, p, "protocol") }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 
@@ -294,7 +295,7 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 	if len(in.Rules) == 0 {
 		return in.Errorf("instance '%s' has no access rule: give it a primary collection", in.Name)
 	}
-	var typ Type
+	var typ TypeSet
 	var matches smallSet[matchKey] // where each match was given
 	def := matchKey{MatchDefault, ""}
 	for _, r := range in.Rules {
@@ -352,11 +353,10 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 					}
 				}
 			}
-			if typ == 0 {
-				typ = t
-			} else if t != typ {
+			if typ != 0 && t != typ && (typ.Has(TypeCNAME) || t.Has(TypeCNAME)) {
 				return col.Errorf("collection serves %s records but instance '%s' already serves %s", t, in.Name, typ)
 			}
+			typ |= t
 		}
 	}
 	if _, ok := matches.get(def); !ok {
@@ -374,7 +374,7 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 			}
 		}
 	}
-	if typ == TypeCNAME && c.isApex(in.Name) {
+	if typ.Has(TypeCNAME) && c.isApex(in.Name) {
 		return in.Errorf("instance '%s' is a zone apex: it cannot be a CNAME, which may not sit beside the zone's SOA and NS", in.Name)
 	}
 	if in.Switch > SwitchSecondary || in.AllDown > Fallback || in.Failback > Manual || in.Policy > PolicyNearest {
@@ -401,15 +401,100 @@ func (in *Instance) validate(c *Config, pools map[string]*Pool, needGeo func(*Ru
 		if a.Domain != "" && !plainName(a.Domain) {
 			return a.Errorf("fallback '%s' is not a valid domain name", a.Domain)
 		}
-		if t := a.Type(); t != typ {
+		if t := a.Type(); !typ.Has(t) {
 			return a.Errorf("fallback %s is %s data but instance '%s' serves %s records", a.Value(), t, in.Name, typ)
+		}
+	}
+	if err := in.validateFailover(typ, pools); err != nil {
+		return err
+	}
+	for _, svc := range []struct {
+		kind string
+		v    *SVC
+	}{{"https", in.HTTPS}, {"svcb", in.SVCB}} {
+		if svc.v != nil {
+			if err := svc.v.validate(in, svc.kind, typ); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// validate checks a collection and returns the record type of its pools.
-func (col *Collection) validate(pools map[string]*Pool, which string) (Type, error) {
+// validateFailover checks 'failover' against what the instance serves.
+func (in *Instance) validateFailover(typ TypeSet, pools map[string]*Pool) error {
+	at := in.Props.At("failover", in.Pos)
+	if in.Failover > FailoverSeparate {
+		return at.Errorf("instance '%s' has an unknown failover value", in.Name)
+	}
+	if !typ.Dual() {
+		if in.Props.Has("failover") || in.Failover != FailoverTogether {
+			return at.Errorf("failover has no effect: instance '%s' serves only %s records, and it says how IPv4 and IPv6 pools fail over", in.Name, typ)
+		}
+		return nil
+	}
+	if in.Failover != FailoverSeparate {
+		return nil
+	}
+	// Each family fails over on its own, over the collections' pools of
+	// that family: a collection without one would never answer it.
+	for _, r := range in.Rules {
+		for i, col := range []*Collection{r.Primary, r.Secondary} {
+			if col == nil {
+				continue
+			}
+			n := map[Type]int{}
+			for _, m := range col.Members {
+				n[pools[m.Pool].Type]++
+			}
+			for _, t := range []Type{TypeA, TypeAAAA} {
+				which := [...]string{"primary", "secondary"}[i]
+				if n[t] == 0 {
+					return col.Errorf("%s collection of rule '%s' holds no %s pool, but instance '%s' fails over separately ('failover separate'): each family fails over on its own, so each collection needs pools of both (or use 'failover together')", which, r.Name(), t, in.Name)
+				}
+				if c := col.MinAvailable.Count; c > n[t] {
+					return col.Props.At("min-available", col.Pos).Errorf("min-available %d of the %s collection of rule '%s' can never be met by its %d %s pools, which fail over on their own ('failover separate')", c, which, r.Name(), n[t], t)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// validate checks the parameters of an instance's HTTPS or SVCB record.
+func (v *SVC) validate(in *Instance, kind string, typ TypeSet) error {
+	at := in.Props.At(kind, in.Pos)
+	if typ.Has(TypeCNAME) && (len(v.ALPN) > 0 || v.Port != 0 || v.ECH != "") {
+		return at.Errorf("%s parameters of instance '%s' have no effect: its pools are domain names, answered with an AliasMode record (RFC 9460 section 2.4.2), which carries none", kind, in.Name)
+	}
+	var seen smallSet[string]
+	for _, id := range v.ALPN {
+		if id == "" || len(id) > 255 {
+			return at.Errorf("%s alpn '%s' of instance '%s' is not a protocol id of 1 to 255 bytes", kind, id, in.Name)
+		}
+		for i := 0; i < len(id); i++ {
+			if c := id[i]; c <= ' ' || c > '~' || c == ',' || c == '\\' || c == '"' {
+				return at.Errorf("%s alpn '%s' of instance '%s' has a character that is not plain ASCII or is ',', '\\' or '\"' (protocol ids like h2 and h3)", kind, id, in.Name)
+			}
+		}
+		if _, ok := seen.add(id, at); !ok {
+			return at.Errorf("%s alpn '%s' of instance '%s' is given twice", kind, id, in.Name)
+		}
+	}
+	if v.Port < 0 || v.Port > 65535 {
+		return at.Errorf("%s port %d of instance '%s' is out of range (1 to 65535)", kind, v.Port, in.Name)
+	}
+	if v.ECH != "" {
+		if b, err := base64.StdEncoding.DecodeString(v.ECH); err != nil || len(b) < 2 || int(b[0])<<8|int(b[1]) != len(b)-2 {
+			return at.Errorf("%s ech of instance '%s' is not an ECHConfigList in base64 (RFC 9460 section 7.3: a 2-byte length, then that many bytes of ECHConfigs)", kind, in.Name)
+		}
+	}
+	return nil
+}
+
+// validate checks a collection and returns the record types of its pools:
+// one type, or A and AAAA together (a dual-stack collection).
+func (col *Collection) validate(pools map[string]*Pool, which string) (TypeSet, error) {
 	if len(col.Members) == 0 {
 		return 0, col.Errorf("%s collection has no pools", which)
 	}
@@ -420,6 +505,7 @@ func (col *Collection) validate(pools map[string]*Pool, which string) (Type, err
 		return 0, col.Errorf("collection has an unknown method")
 	}
 	var typ Type
+	var types TypeSet
 	var first string
 	var seen smallSet[string]
 	for _, m := range col.Members {
@@ -435,14 +521,43 @@ func (col *Collection) validate(pools map[string]*Pool, which string) (Type, err
 		}
 		if typ == 0 {
 			typ, first = p.Type, p.Name
-		} else if p.Type != typ {
-			return 0, m.Errorf("collection mixes pool types: '%s' holds %s records, '%s' holds %s", first, typ, p.Name, p.Type)
+		} else if p.Type != typ && (typ == TypeCNAME || p.Type == TypeCNAME) {
+			// IPv4 and IPv6 pools answer different questions (A, AAAA),
+			// so they mix; a CNAME is the name's only record.
+			return 0, m.Errorf("collection mixes pool types: '%s' holds %s records, '%s' holds %s (only A and AAAA pools mix, in a dual-stack collection)", first, typ, p.Name, p.Type)
 		}
+		types = types.With(p.Type)
 	}
 	if thresholdOK(col.MinAvailable, len(col.Members)) {
-		return typ, nil
+		return types, nil
 	}
-	return typ, checkThreshold(col.Pos, col.Props.At("min-available", col.Pos), col.MinAvailable, len(col.Members), "collection", "pools")
+	return types, checkThreshold(col.Pos, col.Props.At("min-available", col.Pos), col.MinAvailable, len(col.Members), "collection", "pools")
+}
+
+// TypeSet is a set of record types: what an instance or a collection serves.
+type TypeSet uint8
+
+// With is s with t added.
+func (s TypeSet) With(t Type) TypeSet { return s | 1<<t }
+
+// Has reports whether s holds t.
+func (s TypeSet) Has(t Type) bool { return s&(1<<t) != 0 }
+
+// Dual reports whether s is IPv4 and IPv6 together.
+func (s TypeSet) Dual() bool { return s.Has(TypeA) && s.Has(TypeAAAA) }
+
+func (s TypeSet) String() string {
+	switch {
+	case s.Dual():
+		return "A and AAAA"
+	case s.Has(TypeA):
+		return "A"
+	case s.Has(TypeAAAA):
+		return "AAAA"
+	case s.Has(TypeCNAME):
+		return "CNAME"
+	}
+	return "no"
 }
 
 // badWeight and weightErr are apart so that the object's description is

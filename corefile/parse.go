@@ -941,6 +941,18 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 			f, err := keyword(p, prop, "preemptive|manual", config.ParseFailback)
 			in.Failback = f
 			return err
+		case "failover":
+			f, err := keyword(p, prop, "together|separate", config.ParseFailover)
+			in.Failover = f
+			return err
+		case "https", "svcb":
+			v, err := p.svc(prop)
+			if prop == "https" {
+				in.HTTPS = v
+			} else {
+				in.SVCB = v
+			}
+			return err
 		case "degraded-ttl":
 			s, err := p.arg(prop, "SECONDS|DURATION")
 			if err != nil {
@@ -970,6 +982,44 @@ func (p *parser) instance(zones []string) (*config.Instance, error) {
 	p.rules = in.Rules[:0]
 	in.Rules = p.arena.Rules(in.Rules)
 	return in, err
+}
+
+// svc reads "https|svcb [{ alpn ID...; port PORT; ech BASE64 }]": the
+// instance answers that type, with these parameters besides the hints.
+func (p *parser) svc(kind string) (*config.SVC, error) {
+	v := &config.SVC{}
+	if extra, ok := p.nextArg(); ok {
+		return nil, p.c.Errf("%s: unexpected '%s' (usage: %s [{ alpn ID...; port PORT; ech BASE64 }], the block across lines)", kind, extra, kind)
+	}
+	if !p.openBlock() {
+		return v, nil
+	}
+	err := p.body(kind, "", nil, nil, func(prop string) error {
+		switch prop {
+		case "alpn":
+			ids, err := p.args(prop, 1, 16, "ID...")
+			v.ALPN = ids
+			return err
+		case "port":
+			s, err := p.arg(prop, "PORT")
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 65535 {
+				return p.c.Errf("port '%s' is not a port from 1 to 65535", s)
+			}
+			v.Port = n
+		case "ech":
+			s, err := p.arg(prop, "BASE64")
+			v.ECH = s
+			return err
+		default:
+			return p.c.Errf("unknown property '%s' in %s (alpn, port, ech)", prop, kind)
+		}
+		return nil
+	})
+	return v, err
 }
 
 // ttl reads whole seconds ("30") or a duration ("30s", "5m"); Validate

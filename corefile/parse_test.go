@@ -22,6 +22,12 @@ pool iad {
 	location 38.95 -77.45
 }`
 
+const poolV6 = `
+pool v6 {
+ address 2001:db8::1
+}
+`
+
 const poolA = `
 pool a {
 	address 192.0.2.1
@@ -74,6 +80,11 @@ instance api.example.org. {
 }
 fallthrough`), "", 0},
 	{"apex instance", testkit.Block(poolA + "\ninstance @ {\n primary a\n}"), "", 0},
+	{"dual-stack collection", testkit.Block(poolA + poolV6 + "\ninstance www {\n primary a v6\n}"), "", 0},
+	{"dual-stack across collections", testkit.Block(poolA + poolV6 + "\ninstance www {\n primary a\n secondary v6\n all-down fallback 192.0.2.9 2001:db8::9\n}"), "", 0},
+	{"dual-stack separate", testkit.Block(poolA + poolV6 + "\ninstance www {\n primary a v6\n failover separate\n}"), "", 0},
+	{"https and svcb", testkit.Block(poolA + poolV6 + "\ninstance www {\n primary a v6\n https {\n  alpn h2 h3\n  port 8443\n  ech AAT+DQAA\n }\n svcb\n}"), "", 0},
+	{"https on a CNAME instance", testkit.Block("pool c {\n address app.example.com\n}\ninstance www {\n primary c\n https\n}"), "", 0},
 	{"pinned secondary, every rule has one", "gtm example.org {\ngeoip x.mmdb\n" + poolA + "\ninstance www {\n switch secondary\n primary a\n secondary a\n rule country DE {\n  primary a\n  secondary a\n }\n}\nns ns1.example.org 192.0.2.53\n}", "", 0},
 	{"ipv6 and cname pools", testkit.Block(`
 pool v6 {
@@ -240,8 +251,23 @@ instance www {
 	{"unknown pool in block", testkit.Block(poolA + "\ninstance www {\n primary {\n  pool nope weight 2\n }\n}"), "unknown pool 'nope'", 8},
 	{"duplicate pool", testkit.Block(poolA + poolA + "\ninstance www {\n primary a\n}"), "duplicate pool 'a' (first defined at line 3)", 6},
 	{"duplicate instance", testkit.Block(poolA + "\ninstance www {\n primary a\n}\ninstance www.example.org. {\n primary a\n}"), "duplicate instance 'www.example.org.'", 9},
-	{"mixed pool types", testkit.Block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a b\n}"), "collection mixes pool types", 10},
-	{"secondary of another type", testkit.Block(poolA + "\npool b {\n address 2001:db8::1\n}\ninstance www {\n primary a\n secondary b\n}"), "collection serves AAAA records but instance 'www.example.org.' already serves A", 11},
+	{"mixed pool types", testkit.Block(poolA + "\npool b {\n address app.example.com\n}\ninstance www {\n primary a b\n}"), "collection mixes pool types: 'a' holds A records, 'b' holds CNAME (only A and AAAA pools mix, in a dual-stack collection)", 10},
+	{"secondary of another type", testkit.Block(poolA + "\npool b {\n address app.example.com\n}\ninstance www {\n primary a\n secondary b\n}"), "collection serves CNAME records but instance 'www.example.org.' already serves A", 11},
+	// dual-stack and HTTPS/SVCB
+	{"failover on a single-stack instance", testkit.Block(poolA + "\ninstance www {\n primary a\n failover separate\n}"), "failover has no effect: instance 'www.example.org.' serves only A records", 8},
+	{"unknown failover", testkit.Block(poolA + poolV6 + "\ninstance www {\n primary a v6\n failover apart\n}"), "unknown failover 'apart' (one of together, separate)", 12},
+	{"separate without both families", testkit.Block(poolA + poolV6 + "\ninstance www {\n primary a v6\n secondary a\n failover separate\n}"), "secondary collection of rule 'default' holds no AAAA pool, but instance 'www.example.org.' fails over separately", 12},
+	{"separate min-available per family", testkit.Block(poolA + poolV6 + "pool a2 {\n address 192.0.2.2\n}\ninstance www {\n primary a a2 v6 {\n  min-available 2\n }\n failover separate\n}"), "min-available 2 of the primary collection of rule 'default' can never be met by its 1 AAAA pools", 14},
+	{"fallback of the other family", testkit.Block(poolA + "\ninstance www {\n primary a\n all-down fallback 2001:db8::9\n}"), "fallback 2001:db8::9 is AAAA data but instance 'www.example.org.' serves A records", 8},
+	{"https port out of range", testkit.Block(poolA + "\ninstance www {\n primary a\n https {\n  port 70000\n }\n}"), "port '70000' is not a port from 1 to 65535", 9},
+	{"https unknown param", testkit.Block(poolA + "\ninstance www {\n primary a\n https {\n  mandatory alpn\n }\n}"), "unknown property 'mandatory' in https (alpn, port, ech)", 9},
+	{"https bad ech", testkit.Block(poolA + "\ninstance www {\n primary a\n https {\n  ech not-base64!\n }\n}"), "https ech of instance 'www.example.org.' is not an ECHConfigList in base64", 8},
+	{"https ech of the wrong length", testkit.Block(poolA + "\ninstance www {\n primary a\n https {\n  ech AEX+DQBB\n }\n}"), "https ech of instance 'www.example.org.' is not an ECHConfigList", 8},
+	{"https alpn with a comma", testkit.Block(poolA + "\ninstance www {\n primary a\n https {\n  alpn h2,h3\n }\n}"), "https alpn 'h2,h3' of instance 'www.example.org.' has a character", 8},
+	{"https alpn twice", testkit.Block(poolA + "\ninstance www {\n primary a\n svcb {\n  alpn h2 h2\n }\n}"), "svcb alpn 'h2' of instance 'www.example.org.' is given twice", 8},
+	{"https params on a CNAME instance", testkit.Block("pool c {\n address app.example.com\n}\ninstance www {\n primary c\n https {\n  alpn h2\n }\n}"), "https parameters of instance 'www.example.org.' have no effect: its pools are domain names", 7},
+	{"https given twice", testkit.Block(poolA + "\ninstance www {\n primary a\n https\n https\n}"), "'https' is given twice in instance 'www'", 9},
+	{"https with a stray word", testkit.Block(poolA + "\ninstance www {\n primary a\n https on\n}"), "https: unexpected 'on'", 8},
 	{"weight too high", testkit.Block("pool a {\n address 192.0.2.1 weight 101\n}"), "weight 101 of address 192.0.2.1 is out of range (1 to 100)", 3},
 	{"weight zero", testkit.Block("pool a {\n address 192.0.2.1 weight 0\n}"), "weight 0 of address 192.0.2.1 is out of range", 3},
 	{"pool weight out of range", testkit.Block(poolA + "\ninstance www {\n primary {\n  pool a weight 500\n }\n}"), "weight 500 of pool 'a' is out of range", 8},

@@ -144,7 +144,7 @@ func addrOf(a net.Addr) netip.Addr {
 func owns(in *instance, h *host, qtype uint16) bool {
 	switch {
 	case in != nil:
-		return qtype == in.qtype || in.qtype == dns.TypeCNAME || qtype == dns.TypeANY
+		return in.serves(qtype)
 	case h != nil:
 		return qtype == dns.TypeA && len(h.a) > 0 || qtype == dns.TypeAAAA && len(h.aaaa) > 0
 	}
@@ -376,7 +376,7 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 		return 0
 	}
 	// A CNAME answers every type; addresses only their own type (and ANY).
-	if in.qtype != dns.TypeCNAME && qtype != in.qtype && qtype != dns.TypeANY {
+	if !in.serves(qtype) {
 		m.Ns = []dns.RR{soaCopy(in.zone)}
 		return 0
 	}
@@ -386,42 +386,82 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 	}
 	if d != nil {
 		d.Instance, d.Rule, d.State = in.name, r.name, r.state
+		d.npools = 0 // addresses adds each family's pools
 	}
 	if r.hash4 != 0 {
 		// A hash pool's answer depends on the client's prefix it keys on.
 		scope = max(scope, r.hashBits(c.addr))
 	}
 	scope = ecsScope(in, c, scope)
+	switch {
+	case qtype == in.qtype && !in.dual:
+		e.addresses(m, qname, in, r, at, c.addr, d, in.qtype)
+	case in.svc != nil && in.svcFor(qtype) != nil:
+		e.service(m, qname, in, r, at, c.addr, d, qtype, in.svcFor(qtype))
+	case !in.dual:
+		e.addresses(m, qname, in, r, at, c.addr, d, in.qtype)
+	case qtype == dns.TypeANY:
+		// Both families, each from its own decision.
+		e.addresses(m, qname, in, &r.fam[0], at, c.addr, d, dns.TypeA)
+		a, rcode := m.Answer, m.Rcode
+		m.Answer, m.Ns, m.Rcode, m.Authoritative = nil, nil, dns.RcodeSuccess, true
+		e.addresses(m, qname, in, &r.fam[1], at, c.addr, d, dns.TypeAAAA)
+		if len(a) > 0 {
+			m.Answer, m.Ns, m.Rcode, m.Authoritative = append(a, m.Answer...), nil, dns.RcodeSuccess, true
+		} else if len(m.Answer) == 0 && rcode == dns.RcodeServerFailure && m.Rcode == dns.RcodeServerFailure {
+			m.Ns = nil
+		}
+	default:
+		// A family the active collection lacks (or has no usable pool
+		// of) gets NODATA: never the other family's addresses, and no
+		// failover of its own.
+		e.addresses(m, qname, in, r.family(qtype), at, c.addr, d, qtype)
+	}
+	return scope
+}
+
+// serves reports whether the instance answers qtype with data of its own
+// (a CNAME instance answers every type with its CNAME).
+func (in *instance) serves(qtype uint16) bool {
+	switch {
+	case qtype == in.qtype && !in.dual, qtype == dns.TypeANY, in.qtype == dns.TypeCNAME:
+		return true
+	case in.dual && (qtype == dns.TypeA || qtype == dns.TypeAAAA):
+		return true
+	}
+	return in.svcFor(qtype) != nil
+}
+
+// addresses fills m with the answer of the decided rule r (a family of it,
+// for a dual-stack instance) to client as records of rrtype: A, AAAA or
+// CNAME; d, when not nil, gets the pools answered from.
+func (e *Engine) addresses(m *dns.Msg, qname string, in *instance, r *rule, at policy.Point, client netip.Addr, d *Decision, rrtype uint16) {
 	if r.active == nil {
 		if r.state == StateServFail {
 			m.Authoritative = false
 			m.Rcode = dns.RcodeServerFailure
-			return scope
+			return
 		}
-		// All down, answering NODATA: resolvers may cache it no longer
-		// than the (degraded) TTL, so they see the recovery as soon.
-		soa := soaCopy(in.zone).(*dns.SOA)
-		soa.Hdr.Ttl, soa.Minttl = min(soa.Hdr.Ttl, r.ttl), min(soa.Minttl, r.ttl)
-		m.Ns = []dns.RR{soa}
-		return scope
+		m.Ns = []dns.RR{negative(in, r)}
+		return
 	}
 	var buf [16]*policy.Addr
-	picks := in.pick(buf[:0], r, at, c.addr, e.Rand)
+	picks := in.pick(buf[:0], r, at, client, e.Rand)
 	if len(picks) == 0 {
-		m.Ns = []dns.RR{soaCopy(in.zone)}
-		return scope
+		m.Ns = []dns.RR{negative(in, r)}
+		return
 	}
-	if in.qtype == dns.TypeCNAME {
+	if rrtype == dns.TypeCNAME {
 		picks = picks[:1]
 	}
 	in.count(picks)
 	if d != nil {
-		d.setPools(picks)
+		d.addPools(picks)
 	}
 	// The question's name is the instance's (the lookup matched it), and
 	// it is in the cache; the configuration's copy is not.
-	hdr := dns.RR_Header{Name: qname, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: r.ttl}
-	switch in.qtype {
+	hdr := dns.RR_Header{Name: qname, Rrtype: rrtype, Class: dns.ClassINET, Ttl: r.ttl}
+	switch rrtype {
 	case dns.TypeCNAME:
 		// One name has one CNAME: the method's first choice.
 		m.Answer = []dns.RR{&dns.CNAME{Hdr: hdr, Target: picks[0].Target}}
@@ -440,7 +480,18 @@ func (e *Engine) answer(m *dns.Msg, qname string, in *instance, h *host, qtype u
 			m.Answer[i] = &rrs[i]
 		}
 	}
-	return scope
+}
+
+// negative is the SOA of a NODATA answer from rule r: while the rule is
+// degraded (all down, or a family without usable addresses), resolvers may
+// cache it no longer than the degraded TTL, so they see the recovery as
+// soon.
+func negative(in *instance, r *rule) dns.RR {
+	soa := soaCopy(in.zone).(*dns.SOA)
+	if r.degraded || r.active == nil {
+		soa.Hdr.Ttl, soa.Minttl = min(soa.Hdr.Ttl, r.ttl), min(soa.Minttl, r.ttl)
+	}
+	return soa
 }
 
 func soaCopy(z *zone) dns.RR {

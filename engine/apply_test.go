@@ -60,10 +60,12 @@ func TestApplyPools(t *testing.T) {
 		t.Errorf("serial %d after the change, %d for the same configuration compiled whole", newSerial, whole.serial)
 	}
 
-	// negative: an IPv6 address in a pool an A instance uses
-	bad := poolOf("a", "", "2001:db8::1")
+	// negative: a domain name in a pool an A instance uses (A and AAAA
+	// pools mix, in a dual-stack instance; a CNAME mixes with nothing)
+	bad := &config.Pool{Name: "a", MinAvailable: config.DefaultThreshold,
+		Addresses: []*config.Address{{Domain: "app.example.com.", Weight: 1}}}
 	err := e.Apply(Change{Pools: []*config.Pool{bad}})
-	if err == nil || !strings.Contains(err.Error(), "AAAA") {
+	if err == nil || !strings.Contains(err.Error(), "CNAME") {
 		t.Fatalf("a pool of another type was accepted, or the error does not say why: %v", err)
 	}
 	if e.snap.Load() != after {

@@ -35,9 +35,9 @@ func (d *Decision) StateWord() string {
 // "fallback" for all-down fallback addresses).
 func (d *Decision) Pools() string { return strings.Join(d.pools[:d.npools], ",") }
 
-// setPools records the pools of picks, each once.
-func (d *Decision) setPools(picks []*policy.Addr) {
-	d.npools = 0
+// addPools records the pools of picks after those recorded (a dual-stack
+// answer has two families), each once.
+func (d *Decision) addPools(picks []*policy.Addr) {
 	for _, a := range picks {
 		name := a.Pool.Name
 		seen := false

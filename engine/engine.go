@@ -599,13 +599,27 @@ func (e *Engine) reportChanged(instances []*instance) {
 		was := prev.instance(in.name)
 		for _, r := range in.rules {
 			old := was.rule(r.name)
-			if old == nil || old.state == r.state {
+			if old == nil || sameStates(old, r) {
 				continue
 			}
 			in.counts.switched(r.name, string(r.state))
 			event(e.stamp(switchEvent(in, r, old.state)))
 		}
 	}
+}
+
+// sameStates reports whether a rule answers as it did: in the same state,
+// and for a dual-stack rule each family in the same state too (with
+// failover separate, a family can switch while the rule's state, its
+// farther family's, stays).
+func sameStates(old, r *rule) bool {
+	if old.state != r.state {
+		return false
+	}
+	if old.fam == nil || r.fam == nil {
+		return old.fam == r.fam
+	}
+	return old.fam[0].state == r.fam[0].state && old.fam[1].state == r.fam[1].state
 }
 
 // rule finds a compiled rule by name; nil for a nil instance.

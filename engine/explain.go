@@ -38,10 +38,15 @@ var ErrNoInstance = errors.New("no such instance")
 // the decision the DNS explain query (_explain.NAME TXT) describes, as
 // data. Lines are that query's text, rendered from the rest.
 type Explanation struct {
-	Instance string          `json:"instance"`
-	Type     string          `json:"type"`   // A, AAAA or CNAME
-	Policy   string          `json:"policy"` // geo, latency or nearest
-	Client   ExplainedClient `json:"client"`
+	Instance string `json:"instance"`
+	Type     string `json:"type"`   // A, AAAA, CNAME, or A+AAAA (dual-stack)
+	Policy   string `json:"policy"` // geo, latency or nearest
+	// Failover is a dual-stack instance's: together or separate.
+	Failover string `json:"failover,omitempty"`
+	// Records are the types it answers with data (as in InstanceStatus);
+	// HTTPS and SVCB carry the A and AAAA answer's addresses as hints.
+	Records []string        `json:"records"`
+	Client  ExplainedClient `json:"client"`
 	// GeoIP is where the database places the client, when the instance
 	// has geographic rules and a database is loaded.
 	GeoIP *GeoIPLookup `json:"geoip,omitempty"`
@@ -70,12 +75,25 @@ type Explanation struct {
 	// Nearest is what a nearest instance measured: each available pool's
 	// distance from the client, and which answer.
 	Nearest *NearestExplanation `json:"nearest,omitempty"`
+	// Families are what a dual-stack rule answers for A and for AAAA,
+	// each with its draw.
+	Families []ExplainedFamily `json:"families,omitempty"`
 	// Answer is what an answer would hold now (a draw of the rule's
-	// method, as an answer makes); empty for nodata and servfail.
+	// method, as an answer makes); empty for nodata and servfail. For a
+	// dual-stack instance, the A answer's addresses, then the AAAA's.
 	Answer []string `json:"answer"`
 	Lines  []string `json:"lines"`
 
 	rules int // the instance's, for the first line
+}
+
+// ExplainedFamily is what a dual-stack rule answers for one family now.
+type ExplainedFamily struct {
+	FamilyStatus
+	Answer []string `json:"answer"`
+	// Nearest is a nearest instance's distances for this family's pools
+	// (the explanation's own Nearest is the A family's).
+	Nearest *NearestExplanation `json:"nearest,omitempty"`
 }
 
 // ExplainedClient is who asks, as far as the instance's rules care.
@@ -218,8 +236,12 @@ func (e *Engine) explain(m *dns.Msg, s *snapshot, qname string, in *instance, c 
 // ECS option's source prefix and ecs whether there was one; with draw the
 // answer's addresses are drawn; misses counts a GeoIP miss (nil: none).
 func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits int, ecs, draw bool, misses prometheus.Counter) Explanation {
-	x := Explanation{Instance: in.name, Type: typeName(in.qtype), Policy: in.src.Policy.String(), rules: len(in.rules),
+	x := Explanation{Instance: in.name, Type: in.typeName(), Policy: in.src.Policy.String(), rules: len(in.rules),
 		Collections: []CollectionExplanation{}, Answer: []string{}}
+	if in.dual {
+		x.Failover = in.src.Failover.String()
+	}
+	x.Records = in.records()
 	switch {
 	case !in.byClient:
 		x.Client.From = "none"
@@ -262,12 +284,23 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 		x.MatchedBy = "geo"
 	}
 	sw := s.over.ruleSwitch(in.name, r.name, s.over.Switch(in.src))
-	for _, col := range []struct {
+	type shown struct {
 		name   string
 		c      *policy.Collection
 		cfg    *config.Collection
 		pinned bool
-	}{{"primary", r.primary, r.src.Primary, sw == config.SwitchPrimary}, {"secondary", r.secondary, r.src.Secondary, sw == config.SwitchSecondary}} {
+	}
+	cols := []shown{{"primary", r.primary, r.src.Primary, sw == config.SwitchPrimary}, {"secondary", r.secondary, r.src.Secondary, sw == config.SwitchSecondary}}
+	if r.fam != nil && in.src.Failover == config.FailoverSeparate {
+		// Each family decided over its own pools: show those.
+		cols = cols[:0]
+		for i := range r.fam {
+			f, t := &r.fam[i], dualTypes[i].String()
+			cols = append(cols, shown{"primary " + t, f.primary, r.src.Primary, sw == config.SwitchPrimary},
+				shown{"secondary " + t, f.secondary, r.src.Secondary, sw == config.SwitchSecondary})
+		}
+	}
+	for _, col := range cols {
 		if col.c == nil {
 			continue
 		}
@@ -276,6 +309,8 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 		ce.Why = fmt.Sprintf("%d of %d pools available, min-available %s", len(col.c.Avail), len(col.c.Members), ce.MinAvailable)
 		if col.pinned {
 			ce.Why = fmt.Sprintf("pinned: every pool with a usable address answers (%d of %d)", len(col.c.Avail), len(col.c.Members))
+		} else if r.fam != nil && in.src.Failover == config.FailoverTogether {
+			ce.Why += ", and a pool of each family it holds"
 		}
 		for i, mem := range col.c.Members {
 			p := mem.Pool
@@ -292,27 +327,47 @@ func (e *Engine) explanation(s *snapshot, in *instance, c clientAddr, ecsBits in
 		}
 		x.Collections = append(x.Collections, ce)
 	}
-	if r.active != nil && in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
-		x.LatencyPools = []string{}
-		for _, mem := range r.active.Avail {
-			x.LatencyPools = append(x.LatencyPools, mem.Pool.Name)
+	answering := []*rule{r}
+	if r.fam != nil {
+		answering = []*rule{&r.fam[0], &r.fam[1]}
+	}
+	for _, ar := range answering {
+		if ar.active != nil && in.latency && (ar.state == StatePrimary || ar.state == StateSecondary) {
+			if x.LatencyPools == nil {
+				x.LatencyPools = []string{}
+			}
+			for _, mem := range ar.active.Avail {
+				x.LatencyPools = append(x.LatencyPools, mem.Pool.Name)
+			}
 		}
 	}
 	if in.nearest {
-		x.Nearest = nearestExplanation(in, r, at)
+		x.Nearest = nearestExplanation(in, answering[0], at)
 	}
-	if draw && r.active != nil {
-		var buf [16]*policy.Addr
-		picks := in.pick(buf[:0], r, at, c.addr, e.Rand)
-		if in.qtype == dns.TypeCNAME && len(picks) > 1 {
-			picks = picks[:1]
-		}
-		for _, a := range picks {
-			if a.Target != "" {
-				x.Answer = append(x.Answer, a.Target)
-			} else {
-				x.Answer = append(x.Answer, a.IP.String())
+	for i, ar := range answering {
+		var drawn []string
+		if draw && ar.active != nil {
+			var buf [16]*policy.Addr
+			picks := in.pick(buf[:0], ar, at, c.addr, e.Rand)
+			if in.qtype == dns.TypeCNAME && len(picks) > 1 {
+				picks = picks[:1]
 			}
+			for _, a := range picks {
+				if a.Target != "" {
+					drawn = append(drawn, a.Target)
+				} else {
+					drawn = append(drawn, a.IP.String())
+				}
+			}
+		}
+		x.Answer = append(x.Answer, drawn...)
+		if r.fam != nil {
+			fs := families(r)[i]
+			xf := ExplainedFamily{FamilyStatus: fs, Answer: append([]string{}, drawn...)}
+			if in.nearest {
+				xf.Nearest = nearestExplanation(in, ar, at)
+			}
+			x.Families = append(x.Families, xf)
 		}
 	}
 	x.Lines = x.text(time.Now())
@@ -325,6 +380,12 @@ func (x *Explanation) text(now time.Time) []string {
 	var lines []string
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	add("instance %s policy %s, %s", x.Instance, x.Policy, count(x.rules, "rule"))
+	if x.Failover != "" {
+		add("dual-stack: A from the IPv4 pools, AAAA from the IPv6 pools, failover %s", x.Failover)
+	}
+	if len(x.Records) > 1 && x.Records[len(x.Records)-1] != "AAAA" {
+		add("answers %s (HTTPS and SVCB hint at the addresses of the same draw)", strings.Join(x.Records, " "))
+	}
 	switch {
 	case x.Client.From == "none":
 		add("client: not used (only a default rule)")
@@ -370,6 +431,17 @@ func (x *Explanation) text(now time.Time) []string {
 			for _, a := range p.Addresses {
 				lines = append(lines, addressLine(&a, now))
 			}
+		}
+	}
+	for _, f := range x.Families {
+		ttl := fmt.Sprint(f.TTL)
+		if f.Degraded {
+			ttl += " (degraded)"
+		}
+		if len(f.Pools) == 0 {
+			add("family %s: state %s, ttl %s: no usable pool of the family in what answers: NODATA", f.Type, f.State, ttl)
+		} else {
+			add("family %s: state %s, ttl %s, answering from %s", f.Type, f.State, ttl, strings.Join(f.Pools, ", "))
 		}
 	}
 	if x.LatencyPools != nil {

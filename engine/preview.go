@@ -80,6 +80,10 @@ func answers(s *snapshot) map[ruleRef]string {
 }
 
 func describeRule(r *rule) string {
+	if r.fam != nil {
+		// A dual-stack rule answers each family from its own decision.
+		return "A " + describeRule(&r.fam[0]) + "; AAAA " + describeRule(&r.fam[1])
+	}
 	var b strings.Builder
 	b.WriteString(string(r.state))
 	if r.active == nil {

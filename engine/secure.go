@@ -125,8 +125,21 @@ func present(sz *dnssec.Zone, w where, qtype uint16) []uint16 {
 			types = append(types, dns.TypeCDS, dns.TypeCDNSKEY)
 		}
 	}
-	if w.in != nil && qtype != w.in.qtype && qtype != dns.TypeANY && w.in.qtype != dns.TypeCNAME {
-		types = append(types, w.in.qtype)
+	if in := w.in; in != nil {
+		// Its addresses (both families when dual), its CNAME, its HTTPS
+		// and SVCB sets. A NODATA for ANY, or at a CNAME, says the
+		// instance has nothing to answer now (all down): not even them.
+		switch {
+		case in.dual && qtype != dns.TypeANY:
+			types = append(types, dns.TypeA, dns.TypeAAAA)
+		case in.qtype != 0 && qtype != dns.TypeANY && in.qtype != dns.TypeCNAME:
+			types = append(types, in.qtype)
+		}
+		for _, t := range [2]uint16{dns.TypeHTTPS, dns.TypeSVCB} {
+			if in.svcFor(t) != nil {
+				types = append(types, t)
+			}
+		}
 	}
 	if w.h != nil {
 		if len(w.h.a) > 0 {
@@ -148,11 +161,11 @@ func present(sz *dnssec.Zone, w where, qtype uint16) []uint16 {
 	return out
 }
 
-// signSets puts each set's signatures after it (with zones, only for
-// the sets whose names are in sz's zone, the most specific of zones). An instance's own set is
-// signed with its configured TTL, whatever it is answered with (a
-// degraded TTL is shorter): validators check the TTL against the
-// signature's original TTL, and one signature then serves both.
+// signSets puts each set's signatures after it (with zones, only for the
+// sets whose names are in sz's zone, the most specific of zones). An
+// instance's own sets are signed with its configured TTL, whatever they
+// are answered with (a degraded TTL is shorter): validators check the TTL
+// against the signature's original TTL, and one signature serves both.
 func signSets(rrs []dns.RR, sz *dnssec.Zone, in *instance, zones []string) []dns.RR {
 	out := make([]dns.RR, 0, len(rrs)+2)
 	for i := 0; i < len(rrs); {
@@ -163,7 +176,7 @@ func signSets(rrs []dns.RR, sz *dnssec.Zone, in *instance, zones []string) []dns
 		}
 		set := rrs[i:j]
 		orig := h.Ttl
-		if in != nil && h.Rrtype == in.qtype && h.Name == in.name {
+		if in != nil && h.Name == in.name && h.Ttl <= in.src.TTL && ownType(h.Rrtype) {
 			orig = in.src.TTL
 		}
 		ksk := h.Rrtype == dns.TypeDNSKEY || h.Rrtype == dns.TypeCDS || h.Rrtype == dns.TypeCDNSKEY
@@ -174,6 +187,16 @@ func signSets(rrs []dns.RR, sz *dnssec.Zone, in *instance, zones []string) []dns
 		i = j
 	}
 	return out
+}
+
+// ownType reports whether an instance answers rrtype from its own data
+// (its TTL, shortened while degraded), not the zone's.
+func ownType(rrtype uint16) bool {
+	switch rrtype {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeHTTPS, dns.TypeSVCB:
+		return true
+	}
+	return false
 }
 
 // appendSigs appends copies of sigs with the TTL of the set they sign
@@ -211,7 +234,9 @@ func (e *Engine) presign(changed []*instance) {
 	n := 0
 	for _, in := range changed {
 		sz := e.signer.Zone(in.zone.name)
-		if sz == nil || in.nearest || in.qtype == dns.TypeCNAME {
+		// A dual-stack instance answers each family from its own rule
+		// (left to first use, as CNAMEs and nearest instances are).
+		if sz == nil || in.nearest || in.dual || (in.qtype != dns.TypeA && in.qtype != dns.TypeAAAA) {
 			continue
 		}
 		for _, r := range in.rules {

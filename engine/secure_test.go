@@ -485,3 +485,34 @@ func TestDNSSECConfiguredTTLs(t *testing.T) {
 	}
 	verify(t, "denial", m.Ns, keys, time.Now())
 }
+
+// A dual-stack instance with an HTTPS record: each family's set and the
+// HTTPS set are signed, and a NODATA there lists all three.
+func TestDNSSECDualStackHTTPS(t *testing.T) {
+	e, keys := signedEngine(t, `
+pool v4 {
+	address 198.51.100.7
+}
+pool v6b {
+	address 2001:db8::7
+}
+instance ds {
+	https
+	primary v4 v6b
+}
+`)
+	now := time.Now()
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeHTTPS} {
+		m := askDO(t, e, "ds.example.org.", qtype, do)
+		if len(m.Answer) < 2 {
+			t.Fatalf("%s: %v", dns.TypeToString[qtype], m)
+		}
+		verify(t, "ds "+dns.TypeToString[qtype], m.Answer, keys, now)
+	}
+	m := askDO(t, e, "ds.example.org.", dns.TypeTXT, do)
+	want := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeHTTPS}
+	if n := nsecOf(m); n == nil || !slices.Equal(n.TypeBitMap, want) {
+		t.Errorf("NODATA at a dual-stack instance with HTTPS: NSEC %v, want bitmap %v", n, want)
+	}
+	verify(t, "ds NODATA", m.Ns, keys, now)
+}

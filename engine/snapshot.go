@@ -149,11 +149,13 @@ type instance struct {
 	src     *config.Instance
 	name    string
 	zone    *zone
-	qtype   uint16        // dns.TypeA, TypeAAAA or TypeCNAME
-	rules   []*rule       // configured order
-	def     *rule         // nil when every client matches another rule
-	answers poolCounters  // the counters of the pools it answers from now
-	counts  *instCounters // every answers_total counter of the instance
+	qtype   uint16         // dns.TypeA, TypeAAAA or TypeCNAME; 0 when dual
+	dual    bool           // IPv4 and IPv6 pools: A and AAAA, from the rules' fam
+	svc     *[2]*svcParams // HTTPS and SVCB answers (svc.go); nil when neither
+	rules   []*rule        // configured order
+	def     *rule          // nil when every client matches another rule
+	answers poolCounters   // the counters of the pools it answers from now
+	counts  *instCounters  // every answers_total counter of the instance
 
 	// Matching, most specific first. byClient is false for an instance
 	// with only a default rule: its answer does not depend on the client.
@@ -356,6 +358,9 @@ type rule struct {
 	hash4, hash6       uint8      // the longest client prefixes a hash pool of the active collection keys on; 0: none
 	answered           *ruleCount // counts the queries it decides; nil when not counting
 	src                *config.Rule
+	// fam are a dual-stack rule's answers for A (0) and AAAA (1), each
+	// decided (dual.go); nil for other instances.
+	fam *[2]rule
 	// far are the rule as answered to clients nearest to other vantage
 	// points, where the fastest pools from there differ (latency).
 	far []farRule
@@ -581,6 +586,9 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		in.name = unsafe.String(&b.name[0], n)
 	}
 	in.ignoreECS, in.latency = ci.IgnoreECS, ci.Policy == config.PolicyLatency
+	if ci.HTTPS != nil || ci.SVCB != nil {
+		in.svc = &[2]*svcParams{compileSVC(ci.HTTPS), compileSVC(ci.SVCB)}
+	}
 	if in.nearest = ci.Policy == config.PolicyNearest; in.nearest {
 		in.byClient, in.tiePct, in.tieKm = true, ci.TiePercent, float64(ci.TieKm)
 	}
@@ -591,6 +599,12 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		in.counts = &instCounters{}
 	}
 	in.qtype = qtypeOf(s.idx.pools.get(ci.Rules[0].Primary.Members[0].Pool).Type)
+	if in.qtype != dns.TypeCNAME {
+		v4, v6 := ci.Families(s.idx.pools.get)
+		if in.dual = v4 && v6; in.dual {
+			in.qtype = 0 // A from the IPv4 pools, AAAA from the IPv6 ones
+		}
+	}
 	// The instance's first pool (when small) is copied into its block, so
 	// that a query at 100,000 instances finds the addresses without
 	// another cache miss; the copy is made again whenever the pool is
@@ -644,8 +658,9 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		// A manual-failback hold outlives a reload only for a rule whose
 		// match and collections are unchanged.
 		var prevState State
+		var prevRule *rule
 		if old := held.rule(cr.Name()); old != nil && (old.src == cr || old.src.Fingerprint() == cr.Fingerprint()) {
-			prevState = old.state
+			prevState, prevRule = old.state, old
 		}
 		r := &b.first
 		if len(in.rules) > 0 {
@@ -655,41 +670,48 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		rsw := s.over.ruleSwitch(ci.Name, r.name, sw) // a rule's pin wins over its instance's
 		compileRule(r, ci, rsw, cr, healthy, openPool, prevState)
 		r.src = cr
-		base := r.active
-		if in.latency && (r.state == StatePrimary || r.state == StateSecondary) {
+		base := r.active // what the fastest from other vantage points are drawn from
+		switch {
+		case in.dual:
+			// Other vantage points' latencies are not ranked per family:
+			// a dual-stack latency instance answers by this node's.
+			base = nil
+			compileFamilies(r, ci, rsw, cr, healthy, openPool, prevRule, s.idx.pools.get)
+			if in.latency {
+				r.fastestFamilies(poolLatency, ci.TiePercent, ci.Tie)
+			}
+		case in.latency && (r.state == StatePrimary || r.state == StateSecondary):
 			r.active = r.active.Fastest(poolLatency, ci.TiePercent, ci.Tie)
-		} else {
+		default:
 			base = nil
 		}
 		in.rules = append(in.rules, r)
 		in.index(cr, r)
-		// Serving anything but the primary is degraded, unless an operator
-		// pinned the secondary on purpose.
-		r.ttl = ci.TTL
-		r.degraded = r.state != StatePrimary && !(rsw == config.SwitchSecondary && r.state == StateSecondary)
-		if r.active != nil {
-			for _, m := range r.active.Members {
-				if cp := s.pools.get(m.Pool.Name); r.state != StateFallback && cp != nil && (cp.sick || cp.unsure) {
-					r.degraded = true
-				}
-				if !counting {
-					continue
-				}
-				label := m.Pool.Name
-				if r.state == StateFallback {
-					label = ""
-				}
-				in.answers.set(m.Pool, in.counts.get(label))
+		if !in.dual {
+			s.settle(in, r, ci, rsw, counting)
+		} else {
+			// The rule as a whole is degraded when a family is, and shows
+			// the shorter TTL.
+			r.ttl, r.degraded = ci.TTL, false
+			for i := range r.fam {
+				f := &r.fam[i]
+				s.settle(in, f, ci, rsw, counting)
+				r.degraded = r.degraded || f.degraded
+				r.ttl = min(r.ttl, f.ttl)
 			}
-		}
-		if r.degraded {
-			r.ttl = ci.EffectiveDegradedTTL()
 		}
 		if counting {
 			r.answered = in.counts.ruleCounter(r.name, stateWord(r.state))
 		}
-		if r.active != nil {
-			for _, m := range r.active.Members {
+		actives := [2]*policy.Collection{r.active}
+		if r.fam != nil {
+			actives = [2]*policy.Collection{r.fam[0].active, r.fam[1].active}
+		}
+		for _, act := range actives {
+			if act == nil {
+				continue
+			}
+			for _, m := range act.Members {
 				r.hash4 = max(r.hash4, uint8(m.Pool.HashBits(netip.IPv4Unspecified())))
 				r.hash6 = max(r.hash6, uint8(m.Pool.HashBits(netip.IPv6Unspecified())))
 			}
@@ -708,6 +730,33 @@ func (s *snapshot) compileInstance(ci *config.Instance, was *instance, counting,
 		in.geoMisses = geoMisses.WithLabelValues(ci.Name)
 	}
 	return in
+}
+
+// settle sets the TTL of a decided rule r (or a family of one) and whether
+// it is degraded, and gives the pools it answers from their counters.
+func (s *snapshot) settle(in *instance, r *rule, ci *config.Instance, rsw config.Switch, counting bool) {
+	// Serving anything but the primary is degraded, unless an operator
+	// pinned the secondary on purpose.
+	r.ttl = ci.TTL
+	r.degraded = r.state != StatePrimary && !(rsw == config.SwitchSecondary && r.state == StateSecondary)
+	if r.active != nil {
+		for _, m := range r.active.Members {
+			if cp := s.pools.get(m.Pool.Name); r.state != StateFallback && cp != nil && (cp.sick || cp.unsure) {
+				r.degraded = true
+			}
+			if !counting {
+				continue
+			}
+			label := m.Pool.Name
+			if r.state == StateFallback {
+				label = ""
+			}
+			in.answers.set(m.Pool, in.counts.get(label))
+		}
+	}
+	if r.degraded {
+		r.ttl = ci.EffectiveDegradedTTL()
+	}
 }
 
 // hashBits is the client prefix length of a's family that the rule's

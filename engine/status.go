@@ -5,6 +5,7 @@ import (
 
 	"github.com/gtm-project/gtm/config"
 	"github.com/gtm-project/gtm/health"
+	"github.com/miekg/dns"
 )
 
 // The control API serves these types as they are: field names are
@@ -26,8 +27,14 @@ type Status struct {
 // InstanceStatus is one managed name's state.
 type InstanceStatus struct {
 	Name   string `json:"name"`   // fully qualified: "www.example.org."
-	Type   string `json:"type"`   // A, AAAA or CNAME
+	Type   string `json:"type"`   // A, AAAA, CNAME, or A+AAAA (dual-stack)
 	Policy string `json:"policy"` // geo or latency
+	// Records are the types it answers with data: A, AAAA or CNAME, and
+	// HTTPS and SVCB when it opted in.
+	Records []string `json:"records"`
+	// Failover is how a dual-stack instance's families fail over:
+	// together or separate; empty for other instances.
+	Failover string `json:"failover,omitempty"`
 	// TTL is the TTL its answers carry now: the lowest of its rules'
 	// (they differ only while some rules are degraded).
 	TTL      uint32       `json:"ttl"`
@@ -42,6 +49,9 @@ type InstanceStatus struct {
 type RuleStatus struct {
 	Name  string `json:"name"` // as written: "default", "country DE AT"
 	State State  `json:"state"`
+	// Families are what a dual-stack rule answers for A and for AAAA;
+	// State is then the one farther from the primary.
+	Families []FamilyStatus `json:"families,omitempty"`
 	// ActiveCollection is what it answers from: primary, secondary,
 	// fail-open (the addresses fail-open keeps) or fallback (the
 	// instance's fallback addresses); empty for nodata and servfail.
@@ -189,7 +199,7 @@ func (e *Engine) PoolStatus(name string) (PoolStatus, bool) {
 
 func instanceStatus(s *snapshot, in *instance) InstanceStatus {
 	ci := in.src
-	st := InstanceStatus{Name: in.name, Type: typeName(in.qtype), Policy: ci.Policy.String(),
+	st := InstanceStatus{Name: in.name, Type: in.typeName(), Policy: ci.Policy.String(),
 		Switch: ci.Switch.String(), Failback: ci.Failback.String(), AllDown: ci.AllDown.String(),
 		Rules: make([]RuleStatus, len(in.rules))}
 	if s.over != nil {
@@ -202,9 +212,69 @@ func instanceStatus(s *snapshot, in *instance) InstanceStatus {
 			st.TTL = r.ttl
 		}
 		st.Rules[i] = RuleStatus{Name: r.name, State: r.state, ActiveCollection: activeCollection(r.state),
-			Why: r.why, Degraded: r.degraded, TTL: r.ttl, Pin: s.over.pinOf(ci, r.name), FailbackHold: r.held}
+			Why: r.why, Degraded: r.degraded, TTL: r.ttl, Pin: s.over.pinOf(ci, r.name), FailbackHold: r.held,
+			Families: families(r)}
 	}
+	if in.dual {
+		st.Failover = ci.Failover.String()
+	}
+	st.Records = in.records()
 	return st
+}
+
+// FamilyStatus is what a dual-stack rule answers for one address family.
+type FamilyStatus struct {
+	Type             string `json:"type"` // A or AAAA
+	State            State  `json:"state"`
+	ActiveCollection string `json:"active-collection,omitempty"`
+	Why              string `json:"why"`
+	Degraded         bool   `json:"degraded"`
+	TTL              uint32 `json:"ttl"`
+	// Pools are the pools of the family it answers from now; empty when
+	// the active collection has none (the family gets NODATA).
+	Pools []string `json:"pools"`
+}
+
+// families is the family status of a dual-stack rule, nil for others.
+func families(r *rule) []FamilyStatus {
+	if r.fam == nil {
+		return nil
+	}
+	out := make([]FamilyStatus, len(r.fam))
+	for i := range r.fam {
+		f := &r.fam[i]
+		out[i] = FamilyStatus{Type: dualTypes[i].String(), State: f.state, ActiveCollection: activeCollection(f.state),
+			Why: f.why, Degraded: f.degraded, TTL: f.ttl, Pools: []string{}}
+		if f.active != nil {
+			for _, m := range f.active.Avail {
+				out[i].Pools = append(out[i].Pools, m.Pool.Name)
+			}
+		}
+	}
+	return out
+}
+
+// records are the types the instance answers with data.
+func (in *instance) records() []string {
+	out := []string{typeName(in.qtype)}
+	if in.dual {
+		out = []string{"A", "AAAA"}
+	}
+	if in.svcFor(dns.TypeHTTPS) != nil {
+		out = append(out, "HTTPS")
+	}
+	if in.svcFor(dns.TypeSVCB) != nil {
+		out = append(out, "SVCB")
+	}
+	return out
+}
+
+// typeName is what the instance answers: A, AAAA, CNAME, or A+AAAA.
+func (in *instance) typeName() string {
+	if in.dual {
+		return "A+AAAA"
+	}
+	return typeName(in.qtype)
 }
 
 // pinOf is the operator's pin a rule of in answers with, nil for none.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ func TestStatus(t *testing.T) {
 	}
 	want := RuleStatus{Name: "default", State: StateSecondary, ActiveCollection: "secondary",
 		Why: "primary below its availability rule", Degraded: true, TTL: degraded}
-	if len(in.Rules) != 1 || in.Rules[0] != want {
+	if len(in.Rules) != 1 || !reflect.DeepEqual(in.Rules[0], want) {
 		t.Errorf("rules %+v\nwant %+v", in.Rules, want)
 	}
 	if in.Name != www || in.TTL != degraded || in.Policy != "geo" || in.Type != "A" || in.Failback != "manual" || in.Switch != "auto" || in.Pin != "" {

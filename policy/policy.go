@@ -48,6 +48,7 @@ func (a *Addr) Raw() net.IP { return a.raw[:a.rawLen:a.rawLen] }
 // Pool is a compiled pool: its usable addresses in configured order.
 type Pool struct {
 	Name      string
+	Family    config.Type // the record type of its addresses
 	Method    config.Method
 	Max       int     // answers at most; never 0 once compiled
 	Avail     []Addr  // usable addresses, configured order
@@ -79,8 +80,11 @@ func NewPool(p *config.Pool, usable func(*config.Address) bool) *Pool {
 // when they fit (so that an owner can keep a pool next to its own data),
 // else in a new array.
 func (cp *Pool) Init(p *config.Pool, usable func(*config.Address) bool, buf []Addr) {
-	*cp = Pool{Name: p.Name, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses), Avail: buf[:0],
+	*cp = Pool{Name: p.Name, Family: p.Type, Method: p.Method, Max: p.MaxAnswers, Total: len(p.Addresses), Avail: buf[:0],
 		bias: p.Bias, scale: float64(100-p.Bias) / 100}
+	if cp.Family == 0 && len(p.Addresses) > 0 {
+		cp.Family = p.Addresses[0].Type()
+	}
 	if p.Location != nil {
 		cp.at = PointAt(p.Location.Lat, p.Location.Lon)
 	}
@@ -223,23 +227,71 @@ func (cc *Collection) Init(c *config.Collection, pool func(string) *Pool, pinned
 		buf = make([]Member, 2*n)
 	}
 	*cc = Collection{Method: c.Method, Members: buf[:0:n], Avail: buf[n : n : 2*n]}
+	var held, avail uint8 // families, as bits
 	for _, m := range c.Members {
 		mm := Member{Pool: pool(m.Pool), Weight: m.Weight}
 		cc.Members = append(cc.Members, mm)
+		held |= 1 << mm.Pool.Family
 		if mm.Pool.Available || pinned && mm.Pool.Usable > 0 {
 			cc.Avail = append(cc.Avail, mm)
 			cc.weight += mm.Weight
+			avail |= 1 << mm.Pool.Family
 		}
 	}
-	cc.Available = len(cc.Avail) > 0 && len(cc.Avail) >= c.MinAvailable.Need(len(c.Members))
+	// A dual-stack collection fails over as a whole when either family
+	// has no pool left: its IPv4-only (or IPv6-only) clients would
+	// otherwise get nothing while another collection could serve them.
+	cc.Available = len(cc.Avail) > 0 && len(cc.Avail) >= c.MinAvailable.Need(len(c.Members)) && avail == held
+}
+
+// FamilyInto makes dst the part of c that holds pools of family t: its
+// members and available pools of that family, in order, with buf (at least
+// twice c's members) for the lists. dst is available when it has an
+// available pool. Compiled once per rule, so that a query of a dual-stack
+// instance picks from its family without filtering.
+func (c *Collection) FamilyInto(t config.Type, dst *Collection, buf []Member) {
+	n := len(c.Members)
+	if len(buf) < 2*n {
+		buf = make([]Member, 2*n)
+	}
+	*dst = Collection{Method: c.Method, Members: buf[:0:n], Avail: buf[n : n : 2*n]}
+	for _, m := range c.Members {
+		if m.Pool.Family == t {
+			dst.Members = append(dst.Members, m)
+		}
+	}
+	for _, m := range c.Avail {
+		if m.Pool.Family == t {
+			dst.Avail = append(dst.Avail, m)
+			dst.weight += m.Weight
+		}
+	}
+	dst.Available = c.Available && len(dst.Avail) > 0
 }
 
 // Fixed is a collection that always answers the given addresses (an
 // instance's all-down fallback).
 func Fixed(addrs []*config.Address) *Collection {
-	p := NewPool(&config.Pool{Name: "fallback", Addresses: addrs, MinAvailable: config.DefaultThreshold},
-		func(*config.Address) bool { return true })
-	return &Collection{Members: []Member{{p, 1}}, Avail: []Member{{p, 1}}, Available: true, weight: 1}
+	// One pool per family, so that a dual-stack instance answers each
+	// family its own addresses.
+	c := &Collection{Available: true}
+	for _, t := range []config.Type{config.TypeA, config.TypeAAAA, config.TypeCNAME} {
+		var of []*config.Address
+		for _, a := range addrs {
+			if a.Type() == t {
+				of = append(of, a)
+			}
+		}
+		if len(of) == 0 {
+			continue
+		}
+		p := NewPool(&config.Pool{Name: "fallback", Type: t, Addresses: of, MinAvailable: config.DefaultThreshold},
+			func(*config.Address) bool { return true })
+		c.Members = append(c.Members, Member{p, 1})
+		c.Avail = append(c.Avail, Member{p, 1})
+		c.weight++
+	}
+	return c
 }
 
 // Pick appends the collection's answer to dst, for no client in particular.

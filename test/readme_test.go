@@ -58,6 +58,11 @@ var asnLine = regexp.MustCompile(`(?m)^(\s*)asn \S+$`)
 
 var ipv4 = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+\b`)
 
+// ipv6Address is a pool's line of IPv6 documentation addresses (RFC 3849):
+// in an example with monitors, they are probed at ::1 instead, the only
+// IPv6 loopback address.
+var ipv6Address = regexp.MustCompile(`(?m)^(\s*address\s+2001:db8:[0-9a-f:. ]*)$`)
+
 // TestReadme starts every Corefile example of README.md as a real server
 // (on a free port, probes on loopback) and checks that it answers for its
 // zone's apex.
@@ -82,6 +87,7 @@ func TestReadme(t *testing.T) {
 		ex = geoipLine.ReplaceAllString(ex, "geoip "+geo) // a generated database in place of the real one
 		ex = asnLine.ReplaceAllString(ex, "${1}asn "+asn)
 		if strings.Contains(ex, "monitor") {
+			ex = ipv6Address.ReplaceAllString(ex, "$1 probe ::1")
 			for _, ip := range ipv4.FindAllString(ex, -1) {
 				if !strings.HasPrefix(ip, "127.") {
 					t.Fatalf("example %d would probe %s, outside loopback: use RFC 5737 addresses in examples", i+1, ip)
@@ -98,5 +104,39 @@ func TestReadme(t *testing.T) {
 			t.Errorf("example %d (%s): SOA query got rcode %s with %d answers", i+1, zone, dns.RcodeToString[r.Rcode], len(r.Answer))
 		}
 		checkDelegation(t, s, zone)
+		checkAnswers(t, s, i+1, ex, zone)
 	}
+}
+
+// checkAnswers asks the examples of dual-stack instances and HTTPS records
+// what they show: both families, and a ServiceMode record with hints.
+func checkAnswers(t *testing.T, s *server, n int, ex, zone string) {
+	t.Helper()
+	if strings.Contains(ex, "failover separate") {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if r := s.ask(t, "udp", "www."+zone, qtype); len(r.Answer) == 0 || r.Answer[0].Header().Rrtype != qtype {
+				t.Errorf("example %d: www %s answered %v", n, dns.TypeToString[qtype], r.Answer)
+			}
+		}
+	}
+	if strings.Contains(ex, "https {") {
+		r := s.ask(t, "udp", "www."+zone, dns.TypeHTTPS)
+		if h, ok := answerOf[*dns.HTTPS](r); !ok || h.Priority != 1 || len(h.Value) < 3 {
+			t.Errorf("example %d: www HTTPS answered %v", n, r.Answer)
+		}
+		r = s.ask(t, "udp", "static."+zone, dns.TypeHTTPS)
+		if h, ok := answerOf[*dns.HTTPS](r); !ok || h.Priority != 0 {
+			t.Errorf("example %d: static HTTPS answered %v", n, r.Answer)
+		}
+	}
+}
+
+// answerOf is a reply's one answer record, if it is a T.
+func answerOf[T dns.RR](m *dns.Msg) (T, bool) {
+	var zero T
+	if len(m.Answer) != 1 {
+		return zero, false
+	}
+	rr, ok := m.Answer[0].(T)
+	return rr, ok
 }
