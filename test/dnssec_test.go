@@ -105,6 +105,7 @@ func dnssecCorefile(primary, backup int, ksk, zsk string) string {
 		}
 		instance www {
 			ttl 60
+			https
 			primary web
 		}
 		instance fo {
@@ -244,6 +245,7 @@ func TestDNSSECDelv(t *testing.T) {
 		{"example.org", "DNSKEY", "DNSKEY\t257 3 13"},
 		{"example.org", "SOA", "SOA\tns1.example.org."},
 		{"example.org", "CDS", "CDS\t"},
+		{"www.example.org", "HTTPS", "HTTPS\t1 ."},
 	} {
 		out := delv(t, bin, anchors, st.s.udp, q.name, q.qtype)
 		if !strings.Contains(out, "fully validated") || !strings.Contains(out, q.want) {
