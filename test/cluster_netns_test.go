@@ -91,7 +91,7 @@ func TestClusterNodeCutByNft(t *testing.T) {
 		t.Helper()
 		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 			for _, i := range idx {
-				if got, err := aOf(nodes[i].dnsAddr, "www.example.org"); err != nil || !slices.Equal(got, both) {
+				if got, err := steadyA(nodes[i].dnsAddr, "www.example.org"); err != nil || !slices.Equal(got, both) {
 					t.Fatalf("%s: node n%d answered %v (%v), want %v", what, i+1, got, err, both)
 				}
 			}
