@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -526,6 +527,9 @@ func (c *clusterHealth) checkReach(ctx context.Context) {
 			}
 		case ctx.Err() == nil:
 			why := err.Error()
+			if errors.Is(err, context.DeadlineExceeded) {
+				why = fmt.Sprintf("no answer within %s", reachEvery)
+			}
 			if c.failing.Swap(&why) == nil {
 				c.failSince.Store(time.Now().UnixNano())
 			}
@@ -846,7 +850,10 @@ func (c *clusterHealth) status() *ClusterHealth {
 	h := &ClusterHealth{Node: c.node, Vantage: c.vantage, Probe: !c.noProbe, Quorum: c.quorum}
 	grace := c.grace
 	c.mu.Unlock()
-	h.Leader, h.Synced, h.Fallback = c.leader.Load(), c.synced.Load(), c.fallback.Load()
+	// A node that cannot reach etcd records nothing there, whatever its
+	// election session still says until it lapses.
+	h.Leader = c.leader.Load() && c.failing.Load() == nil
+	h.Synced, h.Fallback = c.synced.Load(), c.fallback.Load()
 	if h.Fallback {
 		h.Reason = fmt.Sprintf("etcd unreachable for longer than the grace period (%s)", grace)
 	}

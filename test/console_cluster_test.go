@@ -93,15 +93,25 @@ func TestConsoleCluster(t *testing.T) {
 		}
 	}
 	p.wait("the store reachable", `document.querySelector('[data-reach="yes"]')`, 3*time.Second)
-	p.screenshot("cluster", "main")
+	p.screenshot("console-cluster.png", "main")
 
 	// etcd gone: unreachable at once, own probes past the grace (2 s).
 	etcd.Stop()
 	p.wait("the store unreachable", `document.querySelector('[data-reach="no"]')`, 8*time.Second)
 	p.wait("the fallback said", `document.querySelector('[data-fallback="yes"]') && document.querySelector('[data-verdicts="own"]')`, 10*time.Second)
-	p.screenshot("cluster-cut", "main")
+	// In the incident the page keeps the nodes last read, says since when,
+	// and no longer claims this node records the cluster's events.
+	p.wait("the nodes as last read", `document.querySelector('[data-stale="yes"]') && document.querySelectorAll('tr[data-node]').length === 2`, 5*time.Second)
+	if self := eval[string](p, `document.querySelector('#cl-self').parentElement.textContent`); !strings.Contains(self, "Records eventsno") {
+		t.Errorf("cut off, this node's panel still says it records events: %q", self)
+	}
+	if reach := eval[string](p, `document.querySelector('#cl-store').parentElement.textContent`); !strings.Contains(reach, "no answer within 1s") {
+		t.Errorf("the store panel does not say etcd gave no answer: %q", reach)
+	}
+	p.screenshot("console-cluster-cut.png", "main")
 	p.goTo("#/", `document.querySelectorAll('tr[data-instance]').length === 1`)
 	p.wait("the overview's banner", `document.querySelector('[data-banner="store"]') && document.querySelector('[data-banner="store"]').textContent.includes('Cut off from etcd')`, 5*time.Second)
+	p.screenshot("console-overview-cut.png", "main")
 
 	// Back: all clear.
 	etcd.Restart(t)

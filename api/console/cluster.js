@@ -46,7 +46,7 @@ export async function render(root) {
       h('dl.facts',
         h('dt', 'Kind'), h('dd', st.kind === 'etcd' ? 'etcd, shared with the other nodes' : 'embedded file, this node only'),
         h('dt', 'Where'), h('dd', h('code', st.where)),
-        h('dt', 'Reachable'), h('dd', st.reachable ? 'yes' : h('span.tone-text-bad', 'no: ' + (st.error || 'unknown')), ' ', h('span.muted', 'since '), timeEl(st.since)),
+        h('dt', 'Reachable'), h('dd', st.reachable ? 'yes' : h('span.tone-text-bad', 'no (' + (st.error || 'no reason given') + ')'), ' ', h('span.muted', 'since '), timeEl(st.since)),
         h('dt', 'Revision'), h('dd', String(status.revision))),
       st.reachable ? null : h('div.alert.tone-bad', { role: 'alert' },
         h('p', 'Writes are refused until the store is back; answers continue from revision ' + status.revision + '.')));
@@ -68,12 +68,26 @@ export async function render(root) {
     }
   }
 
+  // The last report read, kept while etcd is out of reach: in an
+  // incident the nodes last seen say more than an error alone.
+  let last = null, lastAt = null;
+
   function drawNodes(report) {
     if (report.err) {
-      clear(nodesPanel, h('h2#cl-nodes', 'Nodes'), errorBox(report.err));
+      const why = report.err.message || String(report.err);
+      clear(nodesPanel, h('h2#cl-nodes', 'Nodes'),
+        h('div.alert.tone-warn', { role: 'status', dataset: { stale: 'yes' } },
+          h('p', last ? ['Not refreshed since ', timeEl(lastAt), ': ', why, '. The nodes as last read:'] : why)),
+        last ? nodesTable(last) : null);
       return;
     }
-    clear(nodesPanel, h('h2#cl-nodes', 'Nodes'),
+    last = report;
+    lastAt = new Date().toISOString();
+    clear(nodesPanel, h('h2#cl-nodes', 'Nodes'), nodesTable(report));
+  }
+
+  function nodesTable(report) {
+    return [
       h('p', { dataset: { insync: report.status } }, report.status === 'insync'
         ? badge('in sync', 'good') : badge('pending', 'warn'),
         ` at revision ${report.revision}`, report.behind.length ? ': behind ' + report.behind.join(', ') : ': every live node has applied it'),
@@ -83,7 +97,7 @@ export async function render(root) {
           h('td', vantage(n.vantage)),
           h('td', n.probe ? 'yes' : 'no'),
           h('td.num', { class: n.revision < report.revision ? 'tone-text-warn' : '' }, String(n.revision)),
-          h('td', timeEl(n.time))))));
+          h('td', timeEl(n.time)))))];
   }
 
   await draw();

@@ -13,7 +13,7 @@ function storeBanner(status) {
   const cl = st.cluster;
   let text = '';
   if (cl && cl.conflict) text = cl.conflict;
-  else if (cl && cl.fallback) text = `Cut off from etcd: this node answers from its own probes (${cl.reason}).`;
+  else if (cl && cl.fallback) text = `Cut off from etcd for longer than its grace period: this node answers from its own probes, and writes are refused; answers continue from revision ${status.revision}.`;
   else if (st.reachable === false) text = `The store is unreachable (${st.error || 'no answer'}): writes are refused; answers continue from revision ${status.revision}.`;
   if (!text) return null;
   return h('div.alert.tone-bad', { role: 'alert', dataset: { banner: 'store' } }, h('p', text, ' ', h('a', { href: '#/cluster' }, 'Cluster')));
