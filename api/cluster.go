@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -331,13 +332,9 @@ func tally(votes map[string]bool, quorum int) (health.Status, int) {
 // tells the engine which pools moved.
 func (c *clusterHealth) recount() {
 	_, _, _, quorum, _ := c.settings()
-	c.vmu.Lock()
-	var keys []health.Key
-	for k, v := range c.votes {
-		keys = append(keys, k)
-		_ = v
-	}
-	c.vmu.Unlock()
+	c.vmu.RLock()
+	keys := slices.Collect(maps.Keys(c.votes))
+	c.vmu.RUnlock()
 	c.settle(keys, quorum, false)
 }
 

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gtm-project/gtm/engine"
 	"github.com/gtm-project/gtm/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -24,15 +23,7 @@ func TestClusterNodeStopsWithoutEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := etcdConfig(t, "node g1\nstore etcd "+m.Endpoint+" {\n prefix /nostop/\n dial-timeout 2s\n}")
-	svc, merged, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := engine.Start(engine.New(merged))
-	if err := svc.Start(e); err != nil {
-		e.Stop()
-		t.Fatal(err)
-	}
+	svc, e := startService(t, cfg)
 	defer e.Stop()
 	ch := svc.clusterHealth()
 	waitFor := func(what string, ok func() bool) {

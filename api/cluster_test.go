@@ -64,15 +64,7 @@ func TestClusterNodeStops(t *testing.T) {
 	}
 	ignore := goleak.IgnoreCurrent()
 	cfg := etcdConfig(t, "node g1\nstore etcd "+m.Endpoint+" {\n prefix /stops/\n}")
-	svc, merged, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := engine.Start(engine.New(merged))
-	if err := svc.Start(e); err != nil {
-		e.Stop()
-		t.Fatal(err)
-	}
+	svc, e := startService(t, cfg)
 	// Another node's vote, and this one's on an address it does not probe
 	// (left from an earlier life under a lease of its own).
 	ctx := context.Background()
@@ -117,15 +109,8 @@ func TestClusterNodeStops(t *testing.T) {
 func TestEtcdLargeStates(t *testing.T) {
 	m := etcdtest.Start(t)
 	cfg := etcdConfig(t, "max-body 4194304\nstore etcd "+m.Endpoint+" {\n prefix /large/\n}")
-	svc, merged, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := engine.Start(engine.New(merged))
+	svc, e := startService(t, cfg)
 	defer e.Stop()
-	if err := svc.Start(e); err != nil {
-		t.Fatal(err)
-	}
 	defer svc.Stop()
 	base := "http://" + svc.Addr().String()
 	put := func(name string, n int) (int, string) {

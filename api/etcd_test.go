@@ -185,3 +185,19 @@ func TestEtcdFollowsOtherNodes(t *testing.T) {
 		t.Errorf("revision %d followed after Stop", rev)
 	}
 }
+
+// startService starts the block's engine and its API, as OnStartup does;
+// the caller stops them (service first), when its test needs to.
+func startService(t *testing.T, cfg *config.Config) (*Service, *engine.Engine) {
+	t.Helper()
+	svc, merged, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.Start(engine.New(merged))
+	if err := svc.Start(e); err != nil {
+		e.Stop()
+		t.Fatal(err)
+	}
+	return svc, e
+}

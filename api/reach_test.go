@@ -33,15 +33,8 @@ func TestEtcdUnreachable(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	m := etcdtest.Start(t)
 	cfg := etcdConfig(t, "store etcd "+m.Endpoint+" {\n prefix /reach/\n}")
-	svc, merged, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := engine.Start(engine.New(merged))
+	svc, e := startService(t, cfg)
 	defer e.Stop()
-	if err := svc.Start(e); err != nil {
-		t.Fatal(err)
-	}
 	defer svc.Stop()
 	base := "http://" + svc.Addr().String()
 	call := func(method, path, body string) (int, string) {
@@ -200,15 +193,8 @@ func TestEtcdUnreachable(t *testing.T) {
 // for one to come.
 func TestClusterReportEmbedded(t *testing.T) {
 	cfg := etcdConfig(t, "store "+filepath.Join(t.TempDir(), "g.db")+"\nnode edge-1")
-	svc, merged, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := engine.Start(engine.New(merged))
+	svc, e := startService(t, cfg)
 	defer e.Stop()
-	if err := svc.Start(e); err != nil {
-		t.Fatal(err)
-	}
 	defer svc.Stop()
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()

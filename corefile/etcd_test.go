@@ -118,9 +118,9 @@ func TestParseClusterSettings(t *testing.T) {
 		{"grace 2h", "grace: '2h' is not a duration from 0s to 1h"},
 		{"probe maybe", "probe: 'maybe' is neither on nor off"},
 		{"vantage eu XX", "vantage: unknown continent code 'XX'"},
-		{"vantage eu EU ZZ", "vantage: "},
+		{"vantage eu EU ZZ", "vantage: unknown country code 'ZZ'"},
 		{"vantage a/b", "vantage: 'a/b' is not a region name"},
-		{"vantage", "vantage"},
+		{"vantage", "REGION [CONTINENT [COUNTRY]]"},
 	} {
 		_, _, err := Parse(caddy.NewTestController("dns", etcdBlock("api {\n store etcd http://127.0.0.1:2379\n "+tc.in+"\n}")))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
