@@ -116,7 +116,10 @@ type clusterHealth struct {
 	// at close, once its clean-up has had stopWait to reach etcd.
 	elCtx    context.Context
 	elCancel context.CancelFunc
-	wg       sync.WaitGroup
+	// named is closed when the node's name is first set (use).
+	named     chan struct{}
+	namedOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // stopWait is how long close lets the election clean up through etcd
@@ -125,7 +128,7 @@ const stopWait = 2 * time.Second
 
 func newClusterHealth(cli *clientv3.Client, prefix string) *clusterHealth {
 	c := &clusterHealth{cli: cli, prefix: prefix + "health/", votesP: prefix + "health/votes/", latP: prefix + "health/latency/",
-		lead: prefix + "leader", kick: make(chan struct{}, 1), back: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{},
+		lead: prefix + "leader", named: make(chan struct{}), kick: make(chan struct{}, 1), back: make(chan struct{}, 1), votes: map[health.Key]map[string]bool{},
 		verdicts: map[health.Key]health.Status{}, lat: map[health.Key]map[string]nodeLatency{}}
 	c.lastOK.Store(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,6 +151,7 @@ func (c *clusterHealth) use(e *engine.Engine, node string, set *config.API) {
 		c.quorum = config.DefaultQuorum
 	}
 	c.mu.Unlock()
+	c.namedOnce.Do(func() { close(c.named) })
 	c.recount()
 	e.UseVerdicts(c)
 	select {
@@ -797,6 +801,13 @@ func (c *clusterHealth) elect(ctx context.Context) {
 	// (It is never Closed: that would close the shared lessor and watcher.)
 	cli := clientv3.NewCtxClient(c.elCtx)
 	cli.KV, cli.Lease, cli.Watcher = c.cli.KV, c.cli.Lease, c.cli.Watcher
+	// The candidate's value is its node's name, known once an engine uses
+	// the cluster: campaigning before would put an empty leader on record.
+	select {
+	case <-c.named:
+	case <-ctx.Done():
+		return
+	}
 	for ctx.Err() == nil {
 		sess, err := concurrency.NewSession(cli, concurrency.WithTTL(nodeTTL), concurrency.WithContext(ctx))
 		if err != nil {

@@ -199,5 +199,12 @@ func startService(t *testing.T, cfg *config.Config) (*Service, *engine.Engine) {
 		e.Stop()
 		t.Fatal(err)
 	}
+	// Stopped even when the test ends early: a service left running keeps
+	// its address's entry, and the next test's engine of the same
+	// configuration would share it instead of listening.
+	t.Cleanup(func() {
+		svc.Stop()
+		e.Stop()
+	})
 	return svc, e
 }
