@@ -74,6 +74,18 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 		withEDNS(q.Req, m, nil, 0)
 		return m, Reply
 	}
+	if sz != nil && q.Type == dns.TypeRRSIG {
+		if o := q.Req.IsEdns0(); o != nil && o.Do() {
+			// The signatures at a name are made per answer (per client,
+			// per health state), so there is no set of them to give;
+			// online signers answer NOTIMP, and validators never ask.
+			m.Authoritative, m.Rcode = false, dns.RcodeNotImplemented
+			withEDNS(q.Req, m, nil, 0)
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotSupported,
+				ExtraText: "RRSIG queries: ask for the signed type with DO"})
+			return m, Reply
+		}
+	}
 	scope := 0
 	w := where{in: in, h: h, exists: true, zones: s.cfg.Zones}
 	switch {

@@ -97,21 +97,38 @@ func secure(m *dns.Msg, sz *dnssec.Zone, q Query, w where, co bool) bool {
 	ns = appendSigs(ns, sz.Sigs(m.Ns, max(w.soaTTL, soa.Hdr.Ttl), false), soa.Hdr.Ttl)
 	if !w.exists {
 		nsec := dnssec.NSEC(q.Name, ttl, dns.TypeNXNAME)
-		ns = append(ns, nsec)
-		ns = appendSigs(ns, sz.SignNow([]dns.RR{nsec}, ttl), ttl)
-		m.Ns = ns
 		if co {
+			ns = append(ns, nsec)
+			m.Ns = appendSigs(ns, sz.SignNow([]dns.RR{nsec}, ttl), ttl)
 			m.Rcode = dns.RcodeNameError
 			return true
 		}
 		m.Rcode = dns.RcodeSuccess
+		if q.Type == dns.TypeNSEC {
+			nsecAnswer(m, nsec, sz.SignNow([]dns.RR{nsec}, ttl), ttl)
+			return false
+		}
+		ns = append(ns, nsec)
+		m.Ns = appendSigs(ns, sz.SignNow([]dns.RR{nsec}, ttl), ttl)
 		return false
 	}
 	nsec := dnssec.NSEC(q.Name, ttl, present(sz, w, q.Type)...)
+	if q.Type == dns.TypeNSEC {
+		nsecAnswer(m, nsec, sz.Sigs([]dns.RR{nsec}, ttl, false), ttl)
+		return false
+	}
 	ns = append(ns, nsec)
 	ns = appendSigs(ns, sz.Sigs([]dns.RR{nsec}, ttl, false), ttl)
 	m.Ns = ns
 	return false
+}
+
+// nsecAnswer answers a query for the NSEC type with the name's NSEC: a
+// denial would be a NODATA for NSEC whose own NSEC lists the type, which
+// validators reject as contradicting itself.
+func nsecAnswer(m *dns.Msg, nsec *dns.NSEC, sigs []dns.RRSIG, ttl uint32) {
+	m.Answer = appendSigs([]dns.RR{nsec}, sigs, ttl)
+	m.Ns = nil
 }
 
 // present lists the types at an existing name, less the type asked for

@@ -270,6 +270,52 @@ func TestDNSSECDenial(t *testing.T) {
 	}
 }
 
+// A query for the NSEC type gets the name's NSEC as its answer (a NODATA
+// would carry an NSEC listing the type denied), signed; one for RRSIG with
+// DO gets NOTIMP, since signatures are made per answer.
+func TestDNSSECNSECAndRRSIGQueries(t *testing.T) {
+	e, keys := signedEngine(t, "")
+	now := time.Now()
+	for _, q := range []struct {
+		name   string
+		opts   []qopt
+		rcode  int
+		bitmap []uint16
+	}{
+		{"www.example.org.", []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeA, dns.TypeRRSIG, dns.TypeNSEC}},
+		{"example.org.", []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeA, dns.TypeNS, dns.TypeSOA, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY}},
+		{"b.example.org.", []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeRRSIG, dns.TypeNSEC}},
+		{"nope.example.org.", []qopt{do}, dns.RcodeSuccess, []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNXNAME}},
+	} {
+		m := askDO(t, e, q.name, dns.TypeNSEC, q.opts...)
+		what := q.name + " NSEC"
+		if m.Rcode != q.rcode || len(m.Answer) != 2 || len(m.Ns) != 0 {
+			t.Errorf("%s: %v; want %s with the NSEC and its signature as the answer", what, m, dns.RcodeToString[q.rcode])
+			continue
+		}
+		n, ok := m.Answer[0].(*dns.NSEC)
+		if !ok || n.Hdr.Name != q.name || !slices.Equal(n.TypeBitMap, q.bitmap) {
+			t.Errorf("%s: answer %v, want an NSEC with bitmap %v", what, m.Answer[0], q.bitmap)
+		}
+		verify(t, what, m.Answer, keys, now)
+	}
+	// With CO a name that does not exist is denied, NSEC query or not.
+	if m := askDO(t, e, "nope.example.org.", dns.TypeNSEC, co); m.Rcode != dns.RcodeNameError || len(m.Answer) != 0 || nsecOf(m) == nil {
+		t.Errorf("nope NSEC with CO: %v; want NXDOMAIN with the NSEC in authority", m)
+	}
+	m := askDO(t, e, "www.example.org.", dns.TypeRRSIG, do)
+	if m.Rcode != dns.RcodeNotImplemented || len(m.Answer) != 0 {
+		t.Errorf("RRSIG with DO: %v; want NOTIMP", m)
+	}
+	if opt := m.IsEdns0(); opt == nil || len(opt.Option) != 1 || opt.Option[0].(*dns.EDNS0_EDE).InfoCode != dns.ExtendedErrorCodeNotSupported {
+		t.Errorf("RRSIG with DO: OPT %v; want EDE Not Supported", opt)
+	}
+	// Without DO the reply is what an unsigned zone gives: NODATA.
+	if m := askDO(t, e, "www.example.org.", dns.TypeRRSIG); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || len(m.Ns) != 1 {
+		t.Errorf("RRSIG without DO: %v; want NODATA with the SOA", m)
+	}
+}
+
 // Every rotation of a set is served by one signature; a health change
 // signs only the sets that are new.
 func TestDNSSECOneSignaturePerSet(t *testing.T) {

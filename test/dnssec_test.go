@@ -246,6 +246,8 @@ func TestDNSSECDelv(t *testing.T) {
 		{"example.org", "SOA", "SOA\tns1.example.org."},
 		{"example.org", "CDS", "CDS\t"},
 		{"www.example.org", "HTTPS", "HTTPS\t1 ."},
+		{"www.example.org", "NSEC", "NSEC\t\\000.www.example.org. A RRSIG NSEC"},
+		{"nope.example.org", "NSEC", "NSEC\t\\000.nope.example.org. RRSIG NSEC TYPE128"},
 	} {
 		out := delv(t, bin, anchors, st.s.udp, q.name, q.qtype)
 		if !strings.Contains(out, "fully validated") || !strings.Contains(out, q.want) {
