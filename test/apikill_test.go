@@ -174,12 +174,12 @@ func TestAPIKill(t *testing.T) {
 		"of the %d writes in flight at a kill, %d were committed (whole, and checked) and %d were not (committed/in flight: %s); current revision %d",
 		kills, p.starts-1, slowestStart.Round(time.Millisecond), w.total, strings.Join(ops, ", "),
 		adopted+dropped, adopted, dropped, strings.Join(flights, ", "), w.acked)
-	t.Logf("readiness: %d starts said ready before the engine held its checks; after %d starts the first answer did not reflect the first probes yet (%s)",
-		p.falseReady, p.staleReady, p.staleExample)
+	t.Logf("readiness: %d starts caught CoreDNS's ready plugin answering before it listed gtm; after %d starts the first answer did not reflect the first probes yet (%s)",
+		p.raceReady, p.staleReady, p.staleExample)
 	// Ready follows the published snapshot (no pool compiled without its
-	// verdicts), and comes after the API serves: neither may be early.
-	if p.falseReady > 0 || p.staleReady > 0 {
-		t.Errorf("ready was early: %d starts before the checks, %d before the answers reflected the probes (%s)", p.falseReady, p.staleReady, p.staleExample)
+	// verdicts): the answers after it must reflect the probes.
+	if p.staleReady > 0 {
+		t.Errorf("ready was early: %d starts before the answers reflected the probes (%s)", p.staleReady, p.staleExample)
 	}
 	t.Logf("build and setup %s, total %s", built.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	if w.total < kills {
@@ -231,7 +231,7 @@ type killProc struct {
 	cmd                        *exec.Cmd
 	exited                     chan struct{}
 	starts                     int
-	falseReady                 int    // starts whose ready said 200 before the probed addresses had verdicts
+	raceReady                  int    // starts whose ready said 200 before the ready plugin listed gtm
 	staleReady                 int    // checks whose first answer did not reflect the probes yet
 	staleExample               string // the first of them
 }
@@ -283,10 +283,13 @@ func (p *killProc) start() time.Duration {
 	}
 	wait("ready", func() bool { return status(p.readyURL) == http.StatusOK })
 	ready := time.Since(began)
-	// The ready plugin answers from its own OnStartup, before the DNS
-	// servers start; gtm's Ready may say yes before the engine holds its
-	// checks (see falseReady). Once DNS answers, every OnStartup is done,
-	// and ready means what it says.
+	// CoreDNS's ready plugin starts serving in one OnStartup and lists the
+	// plugins to ask in a later one (plugin/ready/setup.go): in between,
+	// with nothing to ask, it says 200. Once DNS answers, every OnStartup
+	// is done and ready means what it says; since ready never asks a plugin
+	// again once it said yes, a later "not ready" can only be that window
+	// (counted in raceReady), never gtm's Ready saying yes too early, which
+	// check catches instead through the answers (staleReady).
 	wait("serving the API", func() bool {
 		c := status(p.apiBase + "/api/v1/zones")
 		return c == http.StatusOK || c == http.StatusUnauthorized // answering, with or without tokens
@@ -304,7 +307,7 @@ func (p *killProc) start() time.Duration {
 		code = status(p.readyURL)
 	}
 	if code != http.StatusOK {
-		p.falseReady++
+		p.raceReady++
 		wait("ready again", func() bool { return status(p.readyURL) == http.StatusOK })
 	}
 	return ready
