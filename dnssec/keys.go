@@ -70,6 +70,14 @@ func Load(cfg *config.Config, ttl uint32) (*Signer, error) {
 			return nil, err
 		}
 		name := config.Fqdn(key.DNSKEY.Hdr.Name)
+		for _, inner := range cfg.Zones {
+			// A resolver finds the inner zone's answers under the outer
+			// zone with no delegation (NS, DS) to prove them by, which gtm
+			// does not write: they would be bogus.
+			if inner != name && dns.IsSubDomain(name, inner) {
+				return nil, k.Errorf("dnssec key '%s' signs %s, which holds %s, another zone of this gtm block: a signed zone cannot hold one (gtm writes no delegation to it, so its answers would not validate); serve the inner names as names of %s", k.Path, name, inner, name)
+			}
+		}
 		z := s.zones[name]
 		if z == nil {
 			z = &Zone{Name: name, s: s}

@@ -87,7 +87,7 @@ func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {
 		}
 	}
 	scope := 0
-	w := where{in: in, h: h, exists: true, zones: s.cfg.Zones}
+	w := where{in: in, h: h, exists: true, zones: s.cfg.Zones, through: q.Through}
 	switch {
 	case sz != nil && q.Name == q.Zone && keyAnswer(m, sz, q.Type):
 		w.apex = true

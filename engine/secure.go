@@ -55,7 +55,10 @@ type where struct {
 	h       *host
 	apex    bool
 	exists  bool
-	explain bool     // an _explain name: a TXT set
+	explain bool // an _explain name: a TXT set
+	// through: the zone is shared with the next plugin (fallthrough),
+	// which may hold other types at the name, unknown to gtm.
+	through bool
 	zones   []string // the engine's zones
 	soaTTL  uint32   // the zone's SOA TTL
 }
@@ -169,14 +172,28 @@ func present(sz *dnssec.Zone, w where, qtype uint16) []uint16 {
 	if w.explain {
 		types = append(types, dns.TypeTXT)
 	}
+	if w.through {
+		types = append(types, sharedTypes[:]...)
+	}
 	out := types[:0]
 	for _, t := range types {
-		if t != qtype {
+		if t != qtype && !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
+
+// sharedTypes are listed in gtm's NSEC at a name of a zone it shares with
+// the next plugin, as types that plugin may hold there: a bitmap that left
+// them out would deny them, and resolvers that answer from cached NSECs
+// (RFC 8198) would then deny the other plugin's records. Listing a type
+// that is not there costs nothing (a query for it gets its own denial).
+// Never CNAME (a NODATA's NSEC must not show one, RFC 4035 5.4), NS or DS
+// (a delegation), which no name gtm answers for can hold.
+var sharedTypes = [...]uint16{dns.TypeA, dns.TypeHINFO, dns.TypeMX, dns.TypeTXT, dns.TypeAAAA, dns.TypeLOC,
+	dns.TypeSRV, dns.TypeNAPTR, dns.TypeCERT, dns.TypeSSHFP, dns.TypeTLSA, dns.TypeSMIMEA, dns.TypeHIP,
+	dns.TypeOPENPGPKEY, dns.TypeSVCB, dns.TypeHTTPS, dns.TypeURI, dns.TypeCAA}
 
 // signSets puts each set's signatures after it (with zones, only for the
 // sets whose names are in sz's zone, the most specific of zones). An

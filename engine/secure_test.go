@@ -425,6 +425,31 @@ func TestDNSSECKeyErrors(t *testing.T) {
 	}
 }
 
+// A signed zone holding another of the block's zones is refused at the
+// key's line: gtm writes no delegation, so the inner zone's answers could
+// not validate. The inner zone signed alone is fine.
+func TestDNSSECNestedZoneRefused(t *testing.T) {
+	dir := t.TempDir()
+	outer, _ := testkit.WriteKey(t, dir, "example.org.", dns.ECDSAP256SHA256, 257)
+	inner, _ := testkit.WriteKey(t, dir, "sub.example.org.", dns.ECDSAP256SHA256, 257)
+	for _, tc := range []struct{ key, want string }{
+		{outer, "signs example.org., which holds sub.example.org., another zone of this gtm block"},
+		{inner, ""},
+	} {
+		body := "gtm example.org sub.example.org {\nns ns1.example.org 192.0.2.53\npool p {\n\taddress 192.0.2.1\n}\ninstance www.example.org. {\n\tprimary p\n}\ndnssec {\n\tkey file " + tc.key + "\n}\n}"
+		cfg, _, err := corefile.Parse(caddy.NewTestController("dns", body))
+		if err == nil {
+			err = New(cfg).LoadKeys()
+		}
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("the inner zone's key alone: %v", err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), ":10 - ")):
+			t.Errorf("the outer zone's key: error %v, want one at line 10 saying %q", err, tc.want)
+		}
+	}
+}
+
 func parseConfigErr(body string) (*config.Config, error) {
 	cfg, _, err := corefile.Parse(caddy.NewTestController("dns", testkit.Block(body)))
 	return cfg, err
@@ -561,4 +586,37 @@ instance ds {
 		t.Errorf("NODATA at a dual-stack instance with HTTPS: NSEC %v, want bitmap %v", n, want)
 	}
 	verify(t, "ds NODATA", m.Ns, keys, now)
+}
+
+// In a zone shared with the next plugin (fallthrough), gtm's own NODATA
+// (an instance with nothing to answer) lists the types the next plugin may
+// hold at the name besides gtm's: a bitmap of gtm's alone would deny them.
+// Alone in its zone, gtm lists what it has.
+func TestDNSSECSharedZoneBitmap(t *testing.T) {
+	e, keys := signedEngine(t, "pool dead {\n\taddress 192.0.2.99 mode down\n}\ninstance gone {\n\tprimary dead\n}\n")
+	for _, through := range []bool{false, true} {
+		r := new(dns.Msg)
+		r.SetQuestion("gone.example.org.", dns.TypeA)
+		do(r)
+		m, out := e.Answer(Query{Req: r, Name: "gone.example.org.", Type: dns.TypeA, Zone: "example.org.", Through: through,
+			Remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}})
+		if out != Reply || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+			t.Fatalf("through %v: %v %v; want gtm's NODATA", through, out, m)
+		}
+		n := nsecOf(m)
+		if n == nil {
+			t.Fatalf("through %v: no NSEC: %v", through, m)
+		}
+		verify(t, "gone A", m.Ns, keys, time.Now())
+		has := func(t uint16) bool { return slices.Contains(n.TypeBitMap, t) }
+		if has(dns.TypeA) || has(dns.TypeCNAME) || has(dns.TypeNS) {
+			t.Errorf("through %v: bitmap %v lists A, CNAME or NS", through, n.TypeBitMap)
+		}
+		if has(dns.TypeTXT) != through || has(dns.TypeMX) != through || has(dns.TypeAAAA) != through {
+			t.Errorf("through %v: bitmap %v; want TXT, MX and AAAA listed exactly when the zone is shared", through, n.TypeBitMap)
+		}
+		if !slices.IsSorted(n.TypeBitMap) || len(slices.Compact(slices.Clone(n.TypeBitMap))) != len(n.TypeBitMap) {
+			t.Errorf("through %v: bitmap %v not sorted or not unique", through, n.TypeBitMap)
+		}
+	}
 }

@@ -446,6 +446,12 @@ func TestDNSSECSharedZoneDelv(t *testing.T) {
 		instance www {
 			primary web
 		}
+		pool dead {
+			address 192.0.2.99 mode down
+		}
+		instance gone {
+			primary dead
+		}
 		dnssec {
 			key file %[1]s %[2]s
 		}
@@ -465,6 +471,8 @@ func TestDNSSECSharedZoneDelv(t *testing.T) {
 		{"example.org", "DNSKEY", "DNSKEY\t257 3 13"},
 		{"nope.example.org", "A", "negative response, fully validated"},
 		{"www.example.org", "AAAA", "negative response, fully validated"},
+		// gtm's own NODATA in the shared zone, its bitmap open to file's types.
+		{"gone.example.org", "A", "NSEC \\000.gone.example.org. HINFO MX TXT AAAA"},
 	} {
 		out := delv(t, bin, anchors, s.udp, q.name, q.qtype)
 		if !strings.Contains(out, "fully validated") || !strings.Contains(out, q.want) {
