@@ -82,15 +82,14 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		g.reply(w, r, m)
 		return dns.RcodeSuccess, nil
 	}
-	m, out := g.engine.Answer(engine.Query{Req: r, Name: qname, Type: qtype, Zone: zname,
-		Remote: w.RemoteAddr(), TCP: state.Proto() == "tcp", Through: through, Decision: g.decision(ctx)})
+	out := g.answer(engine.Query{Req: r, Name: qname, Type: qtype, Zone: zname,
+		Remote: w.RemoteAddr(), TCP: state.Proto() == "tcp", Through: through, Decision: g.decision(ctx)}, w, r)
 	switch out {
 	case engine.PassExists:
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, existsWriter{w}, r)
 	case engine.Pass:
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
-	g.reply(w, r, m)
 	return dns.RcodeSuccess, nil
 }
 

@@ -38,6 +38,7 @@ func (g *GTM) OnStartup() error {
 		reload.pending = append(reload.pending, g)
 	}
 	reload.mu.Unlock()
+	workersUp()
 	g.engine = engine.Start(g.engine)
 	if g.api != nil {
 		if err := g.api.Start(g.engine); err != nil {
@@ -69,6 +70,7 @@ func (g *GTM) OnShutdown() error {
 		g.api.Stop()
 	}
 	g.engine.Stop()
+	workersDown()
 	return nil
 }
 
