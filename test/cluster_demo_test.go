@@ -13,9 +13,10 @@ import (
 
 // TestClusterDemo runs scripts/cluster-demo.sh --check, the walkthrough the
 // README's "Running a cluster" points a reader to, done by the script
-// itself: 3 etcd members and 3 gtm nodes on loopback, a change through
-// node 1 answered by all three and reported in sync, an address down for 1
-// of 3 nodes kept, for 2 of 3 dropped everywhere, then restored. It keeps
+// itself: 3 etcd members and 4 gtm nodes on loopback (one of them probe
+// off), a change through node 1 answered by all four and reported in sync,
+// an address down for 1 of 3 probing nodes kept, for 2 of 3 dropped
+// everywhere (by the resolution-only node too), then restored. It keeps
 // the script (and what the README says of it) true.
 func TestClusterDemo(t *testing.T) {
 	for _, c := range []string{"curl", "dig"} {
