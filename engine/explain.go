@@ -517,6 +517,9 @@ func addressLine(a *AddressStatus, now time.Time) string {
 		if l := a.Latency; l != nil {
 			line += fmt.Sprintf(", latency %s from %s", ascii(time.Duration(l.Average).Round(time.Microsecond)), l.Vantage)
 		}
+		for _, f := range a.LatencyFrom {
+			line += fmt.Sprintf(", %s from %s", ascii(time.Duration(f.Average).Round(time.Microsecond)), f.Region)
+		}
 	} else if a.EffectiveMode == config.ModeAuto.String() {
 		line += ", not probed"
 	}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gtm-project/gtm/config"
@@ -94,6 +96,10 @@ type PoolStatus struct {
 	// Latency is the mean smoothed round trip of its usable, measured
 	// addresses, if any is measured.
 	Latency *Duration `json:"latency,omitempty"`
+	// LatencyFrom is the same mean as measured from the cluster's other
+	// vantage points, for those that measured any: a latency instance
+	// answers a client near one of them by these.
+	LatencyFrom []VantageLatency `json:"latency-from,omitempty"`
 	// Location is where the pool's site is (the nearest policy), and
 	// Bias how its distances count.
 	Location  *config.LocationJSON `json:"location,omitempty"`
@@ -121,6 +127,21 @@ type AddressStatus struct {
 	Vantage   string         `json:"vantage,omitempty"` // where the verdict was reached: "local"
 	LastProbe *ProbeStatus   `json:"last-probe,omitempty"`
 	Latency   *LatencyStatus `json:"latency,omitempty"` // once a probe has measured it
+	// LatencyFrom is its smoothed round trip as the other vantage points
+	// measure it (the mean over the live nodes at each).
+	LatencyFrom []VantageLatency `json:"latency-from,omitempty"`
+}
+
+// VantageLatency is a latency as measured from a vantage point.
+type VantageLatency struct {
+	config.Vantage
+	Average Duration `json:"average"`
+}
+
+// sortVantageLatencies orders by region, so that status reads the same
+// from one request to the next.
+func sortVantageLatencies(l []VantageLatency) {
+	slices.SortFunc(l, func(a, b VantageLatency) int { return strings.Compare(a.Region, b.Region) })
 }
 
 // ProbeStatus is the outcome of a probe.
@@ -323,6 +344,10 @@ func (e *Engine) poolStatus(s *snapshot, p *config.Pool) PoolStatus {
 			d := Duration(cp.latency)
 			st.Latency = &d
 		}
+		for v, d := range cp.far {
+			st.LatencyFrom = append(st.LatencyFrom, VantageLatency{Vantage: v, Average: Duration(d)})
+		}
+		sortVantageLatencies(st.LatencyFrom)
 	}
 	st.Addresses = make([]AddressStatus, len(p.Addresses))
 	for i, a := range p.Addresses {
@@ -358,6 +383,14 @@ func (e *Engine) addressStatus(s *snapshot, cp *cpool, pool string, i int, a *co
 	}
 	if rec.Latency.Samples > 0 {
 		st.Latency = &LatencyStatus{Average: Duration(rec.Latency.EWMA), Samples: rec.Latency.Samples, Vantage: rec.Latency.Vantage}
+	}
+	if vl := (view{e}).vantages(); vl != nil {
+		for _, v := range vl.Vantages() {
+			if d, ok := vl.LatencyFrom(v, k); ok {
+				st.LatencyFrom = append(st.LatencyFrom, VantageLatency{Vantage: v, Average: Duration(d)})
+			}
+		}
+		sortVantageLatencies(st.LatencyFrom)
 	}
 	return st
 }

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,4 +164,56 @@ func TestClusterLatencyByVantage(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// n1's status shows what the other vantage measured, per pool and per
+	// address: from iad the US pool is near and the EU pool 80 ms away.
+	type vl struct {
+		Region  string `json:"region"`
+		Country string `json:"country"`
+		Average string `json:"average"`
+	}
+	type poolStatus struct {
+		LatencyFrom []vl `json:"latency-from"`
+		Addresses   []struct {
+			LatencyFrom []vl `json:"latency-from"`
+		} `json:"addresses"`
+	}
+	from := func(l []vl) time.Duration {
+		if len(l) != 1 || l[0].Region != "iad" || l[0].Country != "US" {
+			return -1
+		}
+		d, err := time.ParseDuration(l[0].Average)
+		if err != nil {
+			return -1
+		}
+		return d
+	}
+	for _, pc := range []struct {
+		pool     string
+		min, max time.Duration
+	}{{"us", 0, 40 * time.Millisecond}, {"eu", 60 * time.Millisecond, time.Second}} {
+		var st poolStatus
+		if err := getJSON(nodes[0].apiBase+"/api/v1/status/pools/"+pc.pool, &st); err != nil {
+			t.Fatalf("n1's status of pool %s: %v", pc.pool, err)
+		}
+		if d := from(st.LatencyFrom); d < pc.min || d > pc.max || len(st.Addresses) != 1 {
+			t.Errorf("n1's status of pool %s: latency-from %+v; want iad (US) within %v-%v", pc.pool, st.LatencyFrom, pc.min, pc.max)
+		} else if a := from(st.Addresses[0].LatencyFrom); a < pc.min || a > pc.max {
+			t.Errorf("n1's status of pool %s's address: latency-from %+v; want iad (US) within %v-%v", pc.pool, st.Addresses[0].LatencyFrom, pc.min, pc.max)
+		}
+	}
+}
+
+// getJSON decodes the JSON that a GET of url answers with 200.
+func getJSON(url string, v any) error {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
