@@ -268,34 +268,53 @@ func (e *Engine) presign(changed []*instance) {
 	n := 0
 	for _, in := range changed {
 		sz := e.signer.Zone(in.zone.name)
-		// A dual-stack instance answers each family from its own rule
-		// (left to first use, as CNAMEs and nearest instances are).
-		if sz == nil || in.nearest || in.dual || (in.qtype != dns.TypeA && in.qtype != dns.TypeAAAA) {
+		// CNAME and nearest instances are left to first use.
+		if sz == nil || in.nearest || (!in.dual && in.qtype != dns.TypeA && in.qtype != dns.TypeAAAA) {
 			continue
 		}
 		for _, r := range in.rules {
-			if r.active == nil {
+			if in.dual && r.fam == nil {
 				continue
 			}
-			addrs, ok := wholeSet(r.active)
-			if !ok || len(addrs) == 0 {
-				continue
+			// A dual-stack instance answers each family from its own
+			// rule: fam[0] A, fam[1] AAAA.
+			sets := [2]struct {
+				c     *policy.Collection
+				qtype uint16
+			}{{r.active, in.qtype}}
+			if r.fam != nil {
+				sets[0].c, sets[0].qtype = r.fam[0].active, dns.TypeA
+				sets[1].c, sets[1].qtype = r.fam[1].active, dns.TypeAAAA
 			}
-			if n++; n > presignMax {
-				return
-			}
-			hdr := dns.RR_Header{Name: in.name, Rrtype: in.qtype, Class: dns.ClassINET, Ttl: in.src.TTL}
-			rrs := make([]dns.RR, len(addrs))
-			for i, a := range addrs {
-				if in.qtype == dns.TypeA {
-					rrs[i] = &dns.A{Hdr: hdr, A: a.Raw()}
-				} else {
-					rrs[i] = &dns.AAAA{Hdr: hdr, AAAA: a.Raw()}
+			for _, set := range sets {
+				if set.c == nil {
+					continue
 				}
+				addrs, ok := wholeSet(set.c)
+				if !ok || len(addrs) == 0 {
+					continue
+				}
+				if n++; n > presignMax {
+					return
+				}
+				sz.Sigs(addressSet(in.name, set.qtype, in.src.TTL, addrs), in.src.TTL, false)
 			}
-			sz.Sigs(rrs, in.src.TTL, false)
 		}
 	}
+}
+
+// addressSet is the A or AAAA set of addrs at name.
+func addressSet(name string, qtype uint16, ttl uint32, addrs []*policy.Addr) []dns.RR {
+	hdr := dns.RR_Header{Name: name, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+	rrs := make([]dns.RR, len(addrs))
+	for i, a := range addrs {
+		if qtype == dns.TypeA {
+			rrs[i] = &dns.A{Hdr: hdr, A: a.Raw()}
+		} else {
+			rrs[i] = &dns.AAAA{Hdr: hdr, AAAA: a.Raw()}
+		}
+	}
+	return rrs
 }
 
 // wholeSet is the set a collection answers every query with, whatever the

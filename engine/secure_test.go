@@ -541,6 +541,65 @@ instance fo {
 	}
 }
 
+// A dual-stack instance's failover signs both families' new sets on the
+// compile: the first A and AAAA queries after it sign nothing.
+func TestDNSSECPresignDualStack(t *testing.T) {
+	e, keys := signedEngine(t, `
+pool v4a {
+	address 198.51.100.11
+}
+pool v6a {
+	address 2001:db8::11
+}
+pool v4b {
+	address 198.51.100.12 198.51.100.13
+}
+pool v6b {
+	address 2001:db8::12
+}
+instance dsf {
+	primary v4a v6a
+	secondary v4b v6b
+}
+`)
+	s := e.Signer()
+	askDO(t, e, "dsf.example.org.", dns.TypeA, do)
+	view := health.Static{
+		{Pool: "v4a", Address: "198.51.100.11"}: health.Unhealthy,
+		{Pool: "v6a", Address: "2001:db8::11"}:  health.Unhealthy,
+	}
+	next, changed := e.snap.Load().update(view, map[string]bool{"v4a": true, "v6a": true}, false)
+	e.snap.Store(next)
+	before := s.Signed()
+	e.presign(changed)
+	if s.Signed() != before+2 {
+		t.Fatalf("the compile signed %d sets, want the secondary's A and AAAA sets", s.Signed()-before)
+	}
+	for _, q := range []struct {
+		qtype uint16
+		want  []string
+	}{{dns.TypeA, []string{"198.51.100.12", "198.51.100.13"}}, {dns.TypeAAAA, []string{"2001:db8::12"}}} {
+		m := askDO(t, e, "dsf.example.org.", q.qtype, do)
+		var v []string
+		for _, rr := range m.Answer {
+			switch a := rr.(type) {
+			case *dns.A:
+				v = append(v, a.A.String())
+			case *dns.AAAA:
+				v = append(v, a.AAAA.String())
+			}
+		}
+		slices.Sort(v)
+		if !slices.Equal(v, q.want) {
+			t.Errorf("%s after the failover: %v, want %v", dns.TypeToString[q.qtype], m.Answer, q.want)
+		}
+		verify(t, "dsf "+dns.TypeToString[q.qtype], m.Answer, keys, time.Now())
+	}
+	if s.Signed() != before+2 {
+		t.Errorf("%d sets signed on the query path after the failover, want none", s.Signed()-before-2)
+	}
+}
+
 // The key records take the NS set's TTL, an NSEC the zone's negative TTL,
 // and every set still verifies.
 func TestDNSSECConfiguredTTLs(t *testing.T) {
