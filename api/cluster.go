@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -527,10 +526,7 @@ func (c *clusterHealth) checkReach(ctx context.Context) {
 				}
 			}
 		case ctx.Err() == nil:
-			why := err.Error()
-			if errors.Is(err, context.DeadlineExceeded) {
-				why = fmt.Sprintf("no answer within %s", reachEvery)
-			}
+			why := unreachableWhy(err, reachEvery)
 			if c.failing.Swap(&why) == nil {
 				c.failSince.Store(time.Now().UnixNano())
 			}

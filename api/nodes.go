@@ -271,7 +271,7 @@ func (s *Service) registerCluster(api huma.API) {
 				if err != nil {
 					if unreachable(err) {
 						s.reach.set(err)
-						return nil, huma.Error503ServiceUnavailable(s.unreachableError(err.Error()))
+						return nil, huma.Error503ServiceUnavailable(s.unreachableError(unreachableWhy(err, commitTimeout)))
 					}
 					return nil, huma.Error500InternalServerError("store: " + err.Error())
 				}

@@ -67,7 +67,7 @@ func (r *reach) set(err error) {
 		log.Warningf("api: the store is unreachable, writes are refused until it is back: %v", err)
 		r.down, r.since = true, now
 	}
-	r.err, r.failed = err.Error(), now
+	r.err, r.failed = unreachableWhy(err, commitTimeout), now
 }
 
 // recent is the reason of a failure within recheckAfter, or "".
@@ -136,6 +136,16 @@ func (s *Service) storeStatus() StoreStatus {
 }
 
 // unreachableError is the reason a write is refused.
+// unreachableWhy says why etcd was not reached, for a person: an
+// operation cut short by its deadline says how long it waited, not
+// "context deadline exceeded".
+func unreachableWhy(err error, within time.Duration) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no answer within %s", within)
+	}
+	return err.Error()
+}
+
 func (s *Service) unreachableError(why string) string {
 	where := s.key
 	if e := s.set.Etcd; e != nil {

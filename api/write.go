@@ -255,7 +255,7 @@ func (s *Service) commit(group []*writeReq) {
 		// Not committed: etcd was not reached (a client waits for a
 		// connection before it sends), so nothing changed.
 		s.reach.set(err)
-		fail(huma.Error503ServiceUnavailable(s.unreachableError(err.Error())))
+		fail(huma.Error503ServiceUnavailable(s.unreachableError(unreachableWhy(err, commitTimeout))))
 		return
 	}
 	if err == nil || errors.Is(err, store.ErrConflict) {

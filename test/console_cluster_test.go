@@ -108,6 +108,9 @@ func TestConsoleCluster(t *testing.T) {
 	if reach := eval[string](p, `document.querySelector('#cl-store').parentElement.textContent`); !strings.Contains(reach, "no answer within 1s") {
 		t.Errorf("the store panel does not say etcd gave no answer: %q", reach)
 	}
+	if page := eval[string](p, `document.querySelector('main').textContent`); strings.Contains(page, "deadline exceeded") {
+		t.Errorf("the page shows Go's error text instead of saying etcd gave no answer: %q", page)
+	}
 	p.screenshot("console-cluster-cut.png", "main")
 	p.goTo("#/", `document.querySelectorAll('tr[data-instance]').length === 1`)
 	p.wait("the overview's banner", `document.querySelector('[data-banner="store"]') && document.querySelector('[data-banner="store"]').textContent.includes('Cut off from etcd')`, 5*time.Second)
