@@ -23,7 +23,9 @@ import (
 )
 
 // Health shared by a cluster. Each node that probes publishes its own
-// verdicts under PREFIX+"health/NODE/POOL/ADDRESS" ("up" or "down"),
+// verdicts under PREFIX+"health/votes/NODE/POOL/ADDRESS" ("up" or "down")
+// and, with a vantage point, the latencies of latency pools under
+// PREFIX+"health/latency/NODE/POOL/ADDRESS" ("µs region continent country"),
 // writing only when one changes, under a lease it keeps alive: when the
 // node dies or is cut off, its keys lapse with the lease and its votes
 // stop counting. Every node reads all votes (once, then through a watch)
@@ -570,7 +572,8 @@ func (c *clusterHealth) fallBack(node string, cut time.Duration, err error) {
 	}
 }
 
-// readAll reads every vote and returns etcd's revision they were read at.
+// readAll reads every vote and the other nodes' latencies, and returns
+// etcd's revision they were read at.
 func (c *clusterHealth) readAll(ctx context.Context, quorum int) (int64, error) {
 	rctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	r, err := c.cli.Get(rctx, c.prefix, clientv3.WithPrefix())
@@ -581,12 +584,16 @@ func (c *clusterHealth) readAll(ctx context.Context, quorum int) (int64, error) 
 	votes := make(map[health.Key]map[string]bool, len(r.Kvs))
 	lat := map[health.Key]map[string]nodeLatency{}
 	latPools := map[string]bool{}
+	_, self, _, _, _ := c.settings()
 	for _, kv := range r.Kvs {
 		node, k, isLat, ok := c.parseKey(string(kv.Key))
 		if !ok {
 			continue
 		}
 		if isLat {
+			if node == self {
+				continue // as in apply: the engine has its own measurements
+			}
 			if l, ok := parseLatency(string(kv.Value)); ok {
 				if lat[k] == nil {
 					lat[k] = map[string]nodeLatency{}
@@ -616,7 +623,6 @@ func (c *clusterHealth) readAll(ctx context.Context, quorum int) (int64, error) 
 		latPools[k.Pool] = true
 	}
 	c.lat = lat
-	_, self, _, _, _ := c.settings()
 	c.vantagesLocked(self)
 	first := !c.synced.Load()
 	c.vmu.Unlock()
@@ -626,7 +632,7 @@ func (c *clusterHealth) readAll(ctx context.Context, quorum int) (int64, error) 
 	return r.Header.Revision, nil
 }
 
-// apply takes a watch's events into the votes.
+// apply takes a watch's events into the votes and latencies.
 func (c *clusterHealth) apply(evs []*clientv3.Event, quorum int) {
 	keys := make([]health.Key, 0, len(evs))
 	latPools := map[string]bool{}

@@ -50,10 +50,10 @@ func TestTally(t *testing.T) {
 	}
 }
 
-// TestClusterNodeStops: a node of a cluster reads the votes, publishes its
-// own under a lease and campaigns to record events; stopped while etcd
-// still runs, it leaves no goroutine behind and its votes are gone at
-// once (the lease is revoked), not at its lapse.
+// TestClusterNodeStops: a node of a cluster reads the others' votes,
+// answers and reports by them, and campaigns to record events; stopped
+// while etcd still runs, it leaves no goroutine behind and its leader key
+// is gone at once (its session's lease is revoked), not at its lapse.
 func TestClusterNodeStops(t *testing.T) {
 	m := etcdtest.Start(t)
 	cli := etcdtest.Client(t, m.Endpoint)
@@ -65,8 +65,7 @@ func TestClusterNodeStops(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	cfg := etcdConfig(t, "node g1\nstore etcd "+m.Endpoint+" {\n prefix /stops/\n}")
 	svc, e := startService(t, cfg)
-	// Another node's vote, and this one's on an address it does not probe
-	// (left from an earlier life under a lease of its own).
+	// Another node's vote, under a lease of its own.
 	ctx := context.Background()
 	g, err := cli.Grant(ctx, 30)
 	if err != nil {
@@ -89,6 +88,10 @@ func TestClusterNodeStops(t *testing.T) {
 	}
 	if got := e.Health(health.Key{Pool: "a", Address: "192.0.2.1"}); got != health.Unhealthy {
 		t.Errorf("the engine's verdict on a/192.0.2.1, which the only voter sees down: %v", got)
+	}
+	// Status says what the answers follow: the cluster's verdict.
+	if ps, ok := e.PoolStatus("a"); !ok || len(ps.Addresses) != 1 || ps.Addresses[0].Health != "unhealthy" || ps.Addresses[0].Vantage != "cluster" || ps.Addresses[0].Usable {
+		t.Errorf("the status of pool a: %+v; want 192.0.2.1 unhealthy by the cluster, not usable", ps)
 	}
 	r, err := cli.Get(ctx, "/stops/leader", clientv3.WithPrefix())
 	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != "g1" {

@@ -213,12 +213,3 @@ func (s *Signer) Zone(name string) *Zone {
 	}
 	return s.zones[name]
 }
-
-// Zones lists the names of the signed zones.
-func (s *Signer) Zones() []string {
-	var out []string
-	for n := range s.zones {
-		out = append(out, n)
-	}
-	return out
-}

@@ -38,8 +38,9 @@ const (
 	PassExists
 )
 
-// Answer answers q from the current snapshot and GeoIP database, and
-// nothing else: no lock, no I/O. The reply carries its own OPT record when
+// Answer answers q from the current snapshot and the GeoIP and ASN
+// databases, and nothing else: no lock, no I/O (in a signed zone, a set
+// not signed yet is signed here, on its first use). The reply carries its own OPT record when
 // the query had one, with the ECS option and its scope, so CoreDNS does not
 // rebuild EDNS from the request.
 func (e *Engine) Answer(q Query) (*dns.Msg, Outcome) {

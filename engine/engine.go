@@ -89,14 +89,17 @@ func New(cfg *config.Config) *Engine {
 	e := &Engine{cfg: cfg, GeoCheck: geoCheckEvery, idx: newIndex(cfg), Rand: policy.DefaultRand,
 		probedCh: make(chan struct{}, 1)}
 	e.key = e.idx.sum.String() // the configuration's fingerprint
-	if cfg.API != nil {
-		e.vantage = cfg.API.Vantage
-	}
-	if cfg.API != nil && cfg.API.NoProbe {
-		// The digest leaves the API out; a node that stops probing must
-		// not join the engine of one that probes.
-		e.noProbe = true
-		e.key += " probe off"
+	if a := cfg.API; a != nil {
+		// The digest leaves the API out, but the engine follows its
+		// cluster settings: a reload that changes them must not keep
+		// a running engine made with others.
+		e.vantage, e.noProbe = a.Vantage, a.NoProbe
+		if a.Etcd != nil {
+			e.key += fmt.Sprintf(" cluster vantage %q %q %q", a.Vantage.Region, a.Vantage.Continent, a.Vantage.Country)
+		}
+		if a.NoProbe {
+			e.key += " probe off"
+		}
 	}
 	// A server compiles when it starts (with health carried over and
 	// counting on); compiling here too would double the load time at
@@ -131,8 +134,9 @@ func (e *Engine) check(k health.Key) *health.Check {
 	return nil
 }
 
-// Health is an address's verdict from the check the engine probes it
-// with. Before it starts, every address is unknown.
+// Health is an address's verdict: the cluster's when live nodes vote on
+// it, else from the check the engine probes it with. Before it starts,
+// every address is unknown.
 func (e *Engine) Health(k health.Key) health.Status {
 	if st, ok := e.clusterVerdict(k); ok {
 		return st
@@ -143,8 +147,10 @@ func (e *Engine) Health(k health.Key) health.Status {
 	return health.Unknown
 }
 
-// view is the engine's checks as the health.View compiles read (the
-// engine's own Status is the whole configuration's, for the control API).
+// view is the engine's health (the cluster's verdicts, its own checks)
+// and the other vantage points' latencies, as the health.View compiles
+// read (the engine's own Status is the whole configuration's, for the
+// control API).
 type view struct{ *Engine }
 
 // Status implements health.View.

@@ -108,7 +108,6 @@ type ExplainedClient struct {
 	ECSIgnored bool `json:"ecs-ignored,omitempty"`
 }
 
-// GeoIPLookup is where the GeoIP database places an address.
 // ASNLookup is what the ASN database says of the client's address.
 type ASNLookup struct {
 	Network  netip.Prefix `json:"network"` // the database's network around the address
@@ -117,6 +116,7 @@ type ASNLookup struct {
 	Database string       `json:"database"`         // its kind: "GeoLite2-ASN"
 }
 
+// GeoIPLookup is where the GeoIP database places an address.
 type GeoIPLookup struct {
 	Network     netip.Prefix `json:"network"` // the database's network around the address
 	Found       bool         `json:"found"`

@@ -124,7 +124,7 @@ type AddressStatus struct {
 	Health string `json:"health"`
 	// Since is when the verdict last changed.
 	Since     time.Time      `json:"since,omitzero"`
-	Vantage   string         `json:"vantage,omitempty"` // where the verdict was reached: "local"
+	Vantage   string         `json:"vantage,omitempty"` // where the verdict was reached: "local", or "cluster" (the quorum of the nodes voting on it)
 	LastProbe *ProbeStatus   `json:"last-probe,omitempty"`
 	Latency   *LatencyStatus `json:"latency,omitempty"` // once a probe has measured it
 	// LatencyFrom is its smoothed round trip as the other vantage points
@@ -367,6 +367,14 @@ func (e *Engine) addressStatus(s *snapshot, cp *cpool, pool string, i int, a *co
 		rec, probed = cp.records[i], cp.probed[i]
 	} else {
 		rec, probed = e.Get(k)
+	}
+	if v, ok := e.clusterVerdict(k); ok {
+		// The answers follow the cluster (Health), and so does the
+		// status: a probe-off node has no record of its own.
+		if v != rec.Status {
+			rec.Since = time.Time{}
+		}
+		rec.Status, rec.Vantage = v, "cluster"
 	}
 	mode := s.over.Mode(pool, a)
 	st := AddressStatus{Value: k.Address, Weight: a.Weight, Mode: a.Mode.String(), EffectiveMode: mode.String(),
