@@ -379,13 +379,21 @@ func TestDNSSECResign(t *testing.T) {
 // A degraded answer (shorter TTL) carries a signature over the normal TTL:
 // validators check the TTL against the signature's original TTL.
 func TestDNSSECOriginalTTL(t *testing.T) {
-	e, _ := signedEngine(t, "")
-	m := askDO(t, e, "www.example.org.", dns.TypeA, do)
+	e, keys := signedEngine(t, "pool dega {\n\taddress 198.51.100.31\n}\npool degb {\n\taddress 198.51.100.32\n}\n"+
+		"instance deg {\n\tttl 60\n\tdegraded-ttl 5\n\tprimary dega\n\tsecondary degb\n}\n")
+	next, _ := e.snap.Load().update(health.Static{{Pool: "dega", Address: "198.51.100.31"}: health.Unhealthy}, map[string]bool{"dega": true}, false)
+	e.snap.Store(next)
+	m := askDO(t, e, "deg.example.org.", dns.TypeA, do)
+	var sigs []*dns.RRSIG
 	for _, rr := range m.Answer {
-		if s, ok := rr.(*dns.RRSIG); ok && s.OrigTtl != 60 {
-			t.Errorf("original TTL %d, want the instance's 60", s.OrigTtl)
+		if s, ok := rr.(*dns.RRSIG); ok {
+			sigs = append(sigs, s)
 		}
 	}
+	if len(m.Answer) != 2 || m.Answer[0].Header().Ttl != 5 || len(sigs) != 1 || sigs[0].OrigTtl != 60 || sigs[0].Hdr.Ttl != 5 {
+		t.Fatalf("on the secondary: %v; want the address at the degraded TTL 5 and one signature over the original TTL 60", m.Answer)
+	}
+	verify(t, "degraded", m.Answer, keys, time.Now())
 }
 
 func TestDNSSECKeyErrors(t *testing.T) {
@@ -535,7 +543,8 @@ instance fo {
 		t.Errorf("after the failover: %v, %d sets signed on the query path; want 198.51.100.3 and none", v, s.Signed()-before-1)
 	}
 	verify(t, "failover", m.Answer, keys, time.Now())
-	// A set drawn per query (weight, one of two) is left to its first query.
+	// www answers every address of its collection (method all): a whole
+	// set, which a compile signs ahead.
 	if _, ok := wholeSet(e.snap.Load().instance("www.example.org.").def.active); !ok {
 		t.Error("method all, every address: not a whole set")
 	}

@@ -309,6 +309,9 @@ instance www {
 			return m
 		}
 		a, _ := values(ask(dns.TypeA))
+		if len(a) == 0 {
+			t.Fatalf("client %s: no A answer to compare the hints with", client)
+		}
 		for range 5 {
 			m := ask(dns.TypeHTTPS)
 			if v4, _, _ := hintsOf(svcOf(t, m)); !slices.Equal(v4, a) {

@@ -345,6 +345,16 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
+// decodeJSON decodes b into v; a body that does not decode fails the test
+// (Errorf: it may be called off the test's goroutine), so that checks on v
+// never pass on its zero value.
+func decodeJSON(t testing.TB, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Errorf("decoding %.200s: %v", b, err)
+	}
+}
+
 // TestAPIAcrossReloads checks the API's listener through CoreDNS reloads:
 // a reload on the same port keeps serving the same store, a reload that
 // changes the Corefile's objects keeps the API's, and a reload that fails

@@ -303,7 +303,7 @@ func TestClusterHealth(t *testing.T) {
 	status := func(n *killProc) clusterStatus {
 		t.Helper()
 		var st clusterStatus
-		jsonUnmarshal((&client{t: t, base: n.apiBase}).must(200, "GET", "/api/v1/status", nil), &st)
+		decodeJSON(t, (&client{t: t, base: n.apiBase}).must(200, "GET", "/api/v1/status", nil), &st)
 		return st
 	}
 	if st := status(nodes[3]); !st.Store.Cluster.Synced || st.Store.Cluster.Probe || st.Store.Cluster.Votes != 2 {
@@ -349,7 +349,7 @@ func TestClusterHealth(t *testing.T) {
 		var evs []struct {
 			Kind, New, Node string
 		}
-		jsonUnmarshal((&client{t: t, base: n.apiBase}).must(200, "GET", "/api/v1/events?address=127.0.0.32", nil), &evs)
+		decodeJSON(t, (&client{t: t, base: n.apiBase}).must(200, "GET", "/api/v1/events?address=127.0.0.32", nil), &evs)
 		c := 0
 		for _, e := range evs {
 			if e.Kind == "address" && e.New == "unhealthy" {
@@ -444,8 +444,11 @@ func TestClusterHealth(t *testing.T) {
 		t.Fatal("writes did not resume within 15 s of killing etcd's leader")
 	}
 	var w struct{ Revision uint64 }
-	jsonUnmarshal(c1.must(201, "PUT", "/api/v1/instances/extra.example.org", map[string]any{"ttl": 5,
+	decodeJSON(t, c1.must(201, "PUT", "/api/v1/instances/extra.example.org", map[string]any{"ttl": 5,
 		"rules": []map[string]any{{"match": "default", "primary": map[string]any{"pools": []map[string]any{{"pool": "extra"}}}}}}), &w)
+	if w.Revision == 0 {
+		t.Fatal("the write's answer names no revision: the in-sync report below would not be tied to it")
+	}
 	for _, n := range nodes {
 		waitAnswer(t, n, "extra.example.org", []string{"127.0.0.41"}, 5*time.Second)
 	}
@@ -456,7 +459,7 @@ func TestClusterHealth(t *testing.T) {
 			Behind []string
 			Nodes  []struct{ Node string }
 		}
-		jsonUnmarshal((&client{t: t, base: nodes[2].apiBase}).must(200, "GET", fmt.Sprintf("/api/v1/cluster?revision=%d", w.Revision), nil), &r)
+		decodeJSON(t, (&client{t: t, base: nodes[2].apiBase}).must(200, "GET", fmt.Sprintf("/api/v1/cluster?revision=%d", w.Revision), nil), &r)
 		if r.Status == "insync" && len(r.Nodes) == 4 {
 			break
 		}

@@ -84,7 +84,7 @@ func TestClusterNodeCutByNft(t *testing.T) {
 	status := func(n *killProc) clusterStatus {
 		t.Helper()
 		var st clusterStatus
-		jsonUnmarshal((&client{t: t, base: n.apiBase, token: secret}).must(200, "GET", "/api/v1/status", nil), &st)
+		decodeJSON(t, (&client{t: t, base: n.apiBase, token: secret}).must(200, "GET", "/api/v1/status", nil), &st)
 		return st
 	}
 	steady := func(what string, d time.Duration, idx ...int) {

@@ -112,8 +112,8 @@ func TestClusterSharesConfiguration(t *testing.T) {
 
 	// Node 2's API lists what node 1 created, at the same revision.
 	var st1, st2 struct{ Revision uint64 }
-	jsonUnmarshal(c1.must(200, "GET", "/api/v1/status", nil), &st1)
-	jsonUnmarshal(c2.must(200, "GET", "/api/v1/status", nil), &st2)
+	decodeJSON(t, c1.must(200, "GET", "/api/v1/status", nil), &st1)
+	decodeJSON(t, c2.must(200, "GET", "/api/v1/status", nil), &st2)
 	if st1.Revision == 0 || st1.Revision != st2.Revision {
 		t.Errorf("revisions: node 1 %d, node 2 %d", st1.Revision, st2.Revision)
 	}
@@ -128,7 +128,7 @@ func TestClusterSharesConfiguration(t *testing.T) {
 
 	// A write on node 2 that did not see node 1's latest revision is
 	// refused, not merged over it.
-	jsonUnmarshal(c1.must(200, "GET", "/api/v1/status", nil), &st1)
+	decodeJSON(t, c1.must(200, "GET", "/api/v1/status", nil), &st1)
 	c1.must(201, "POST", "/api/v1/pools", map[string]any{"name": "lat", "addresses": []map[string]any{{"address": "127.0.1.0"}}})
 	if code, body, _ := c2.call("PUT", "/api/v1/pools/main", map[string]any{"name": "main",
 		"addresses": []map[string]any{{"address": "127.0.0.3"}}}, "If-Match", fmt.Sprintf(`"%d"`, st1.Revision)); code != http.StatusPreconditionFailed {
@@ -174,7 +174,7 @@ func TestClusterSharesConfiguration(t *testing.T) {
 	report := func(c *client, rev uint64) clusterReport {
 		t.Helper()
 		var r clusterReport
-		jsonUnmarshal(c.must(200, "GET", fmt.Sprintf("/api/v1/cluster?revision=%d", rev), nil), &r)
+		decodeJSON(t, c.must(200, "GET", fmt.Sprintf("/api/v1/cluster?revision=%d", rev), nil), &r)
 		return r
 	}
 	names := func(r clusterReport) []string {
@@ -188,7 +188,7 @@ func TestClusterSharesConfiguration(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		var w struct{ Revision uint64 }
 		t0 := time.Now()
-		jsonUnmarshal(c1.must(200, "PUT", "/api/v1/pools/lat", map[string]any{"name": "lat",
+		decodeJSON(t, c1.must(200, "PUT", "/api/v1/pools/lat", map[string]any{"name": "lat",
 			"addresses": []map[string]any{{"address": fmt.Sprintf("127.0.2.%d", i)}}}), &w)
 		for {
 			r := report(c1, w.Revision)
@@ -253,7 +253,7 @@ func TestClusterSharesConfiguration(t *testing.T) {
 		var st struct {
 			Store struct{ Cluster struct{ Conflict string } }
 		}
-		jsonUnmarshal(cd.must(200, "GET", "/api/v1/status", nil), &st)
+		decodeJSON(t, cd.must(200, "GET", "/api/v1/status", nil), &st)
 		if strings.Contains(st.Store.Cluster.Conflict, "is node n1: give each node its own 'node NAME'") {
 			break
 		}

@@ -271,14 +271,14 @@ func TestAPIDualStackHTTPS(t *testing.T) {
 			Families []struct{ Type, State string }
 		}
 	}
-	jsonUnmarshal(c.must(200, "GET", "/api/v1/status/instances/www.example.org", nil), &st)
+	decodeJSON(t, c.must(200, "GET", "/api/v1/status/instances/www.example.org", nil), &st)
 	if st.Type != "A+AAAA" || st.Failover != "separate" || !slices.Equal(st.Records, []string{"A", "AAAA", "HTTPS"}) ||
 		len(st.Rules) != 1 || len(st.Rules[0].Families) != 2 || st.Rules[0].Families[1].Type != "AAAA" {
 		t.Errorf("status %+v", st)
 	}
 	// The stored JSON form gives the settings back.
 	var in map[string]any
-	jsonUnmarshal(c.must(200, "GET", "/api/v1/instances/www.example.org", nil), &in)
+	decodeJSON(t, c.must(200, "GET", "/api/v1/instances/www.example.org", nil), &in)
 	if in["failover"] != "separate" || fmt.Sprint(in["https"]) != "map[alpn:[h2] port:8443]" {
 		t.Errorf("instance read back: %v", in)
 	}
