@@ -589,17 +589,7 @@ instance dsf {
 		want  []string
 	}{{dns.TypeA, []string{"198.51.100.12", "198.51.100.13"}}, {dns.TypeAAAA, []string{"2001:db8::12"}}} {
 		m := askDO(t, e, "dsf.example.org.", q.qtype, do)
-		var v []string
-		for _, rr := range m.Answer {
-			switch a := rr.(type) {
-			case *dns.A:
-				v = append(v, a.A.String())
-			case *dns.AAAA:
-				v = append(v, a.AAAA.String())
-			}
-		}
-		slices.Sort(v)
-		if !slices.Equal(v, q.want) {
+		if v, _ := values(m); !slices.Equal(v, q.want) {
 			t.Errorf("%s after the failover: %v, want %v", dns.TypeToString[q.qtype], m.Answer, q.want)
 		}
 		verify(t, "dsf "+dns.TypeToString[q.qtype], m.Answer, keys, time.Now())
